@@ -1,0 +1,44 @@
+//! State that operators keep between records: keyed state scoped to the current key and
+//! stored per key group, and operator state per subtask.
+//!
+//! A keyed operator owns one [`KeyedState`]; functions register state from descriptors once
+//! (in `open`) and get small typed handles back. Before each record the runtime sets the
+//! current key; handles then read and write that key's entry:
+//!
+//! ```
+//! use weir_state::{KeyedState, StateBackendKind, ValueStateDescriptor};
+//! use weir_types::KeyGroupRange;
+//!
+//! let mut state = KeyedState::<String>::new(StateBackendKind::Heap, 128, KeyGroupRange::for_subtask(128, 1, 0));
+//! let count = state.value_state(&ValueStateDescriptor::<u64>::new("count")).unwrap();
+//! state.set_current_key("apple".to_string()).unwrap();
+//! count.update(&mut state, 2).unwrap();
+//! assert_eq!(count.value(&state).unwrap(), Some(2));
+//! state.set_current_key("pear".to_string()).unwrap();
+//! assert_eq!(count.value(&state).unwrap(), None);
+//! ```
+//!
+//! Tables are reached through the [`StateTable`] trait, so a backend that stores bytes
+//! (RocksDB) can stand where the heap backend stands now.
+
+mod aggregate;
+mod backend;
+mod descriptor;
+mod error;
+mod handles;
+mod heap;
+mod keyed;
+mod operator;
+#[cfg(test)]
+mod tests;
+
+pub use aggregate::AggregateFunction;
+pub use backend::{StateBackendKind, StateTable};
+pub use descriptor::{
+    AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor,
+    ValueStateDescriptor,
+};
+pub use error::{Error, Result};
+pub use handles::{AggregatingState, ListState, MapState, ReducingState, ValueState};
+pub use keyed::{KeyedState, KeyedStateAccess};
+pub use operator::{OperatorListState, OperatorStateStore};

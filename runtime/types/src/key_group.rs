@@ -1,0 +1,171 @@
+//! Key groups: the unit in which keyed state is partitioned, routed and (later) rescaled.
+//!
+//! A key's group is `murmur3_x86_32(serialized key) % max_parallelism`; subtask `i` of `p`
+//! owns the contiguous range Flink's `KeyGroupRangeAssignment` gives it, so a key always
+//! lands on the same subtask for a given parallelism, in every process.
+
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// Index of a key group, in `0..max_parallelism`.
+pub type KeyGroup = u16;
+
+/// Fixed seed: changing it would move every key to another key group.
+const KEY_HASH_SEED: u32 = 0x5745_4952; // "WEIR"
+
+/// Computes key groups from keys, reusing one buffer for the serialized bytes.
+#[derive(Debug, Default)]
+pub struct KeyHasher {
+    buffer: Vec<u8>,
+}
+
+impl KeyHasher {
+    /// A hasher with an empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The key group of `key` among `max_parallelism` groups.
+    pub fn key_group<K: Serialize + std::fmt::Debug + ?Sized>(
+        &mut self,
+        key: &K,
+        max_parallelism: usize,
+    ) -> Result<KeyGroup> {
+        self.buffer.clear();
+        let bytes = std::mem::take(&mut self.buffer);
+        let bytes = postcard::to_extend(key, bytes)
+            .map_err(|source| Error::KeySerialization { key: format!("{key:?}"), source })?;
+        let hash = mur3::murmurhash3_x86_32(&bytes, KEY_HASH_SEED);
+        self.buffer = bytes;
+        Ok((hash % max_parallelism as u32) as KeyGroup)
+    }
+}
+
+/// The key group of one key (allocates; use a [`KeyHasher`] on hot paths).
+pub fn key_group_for_key<K: Serialize + std::fmt::Debug + ?Sized>(
+    key: &K,
+    max_parallelism: usize,
+) -> Result<KeyGroup> {
+    KeyHasher::new().key_group(key, max_parallelism)
+}
+
+/// The subtask that owns `key_group` when an operator runs with `parallelism` subtasks
+/// (Flink's `computeOperatorIndexForKeyGroup`).
+pub fn subtask_for_key_group(
+    key_group: KeyGroup,
+    max_parallelism: usize,
+    parallelism: usize,
+) -> usize {
+    key_group as usize * parallelism / max_parallelism
+}
+
+/// An inclusive range of key groups owned by one subtask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyGroupRange {
+    start: KeyGroup,
+    end: KeyGroup,
+}
+
+impl KeyGroupRange {
+    /// The range owned by `subtask` of `parallelism` (Flink's
+    /// `computeKeyGroupRangeForOperatorIndex`).
+    pub fn for_subtask(max_parallelism: usize, parallelism: usize, subtask: usize) -> Self {
+        assert!(
+            parallelism > 0 && parallelism <= max_parallelism && subtask < parallelism,
+            "subtask {subtask} of {parallelism} with max parallelism {max_parallelism}"
+        );
+        let start = (subtask * max_parallelism).div_ceil(parallelism);
+        let end = ((subtask + 1) * max_parallelism - 1) / parallelism;
+        KeyGroupRange { start: start as KeyGroup, end: end as KeyGroup }
+    }
+
+    /// First key group of the range.
+    pub fn start(&self) -> KeyGroup {
+        self.start
+    }
+
+    /// Last key group of the range (inclusive).
+    pub fn end(&self) -> KeyGroup {
+        self.end
+    }
+
+    /// Number of key groups in the range.
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize + 1
+    }
+
+    /// Whether the range holds no key group (never true for a constructed range).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Whether `key_group` is in the range.
+    pub fn contains(&self, key_group: KeyGroup) -> bool {
+        (self.start..=self.end).contains(&key_group)
+    }
+
+    /// Position of `key_group` inside the range, for indexing per-group storage.
+    pub fn offset(&self, key_group: KeyGroup) -> usize {
+        (key_group - self.start) as usize
+    }
+
+    /// Every key group of the range, in order.
+    pub fn iter(&self) -> impl Iterator<Item = KeyGroup> {
+        self.start..=self.end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_partition_all_key_groups_like_flink() {
+        for max_parallelism in [1, 7, 128, 4096] {
+            for parallelism in 1..=max_parallelism.min(33) {
+                let mut next = 0usize;
+                for subtask in 0..parallelism {
+                    let range = KeyGroupRange::for_subtask(max_parallelism, parallelism, subtask);
+                    assert_eq!(range.start() as usize, next, "gap before subtask {subtask}");
+                    for group in range.iter() {
+                        assert_eq!(
+                            subtask_for_key_group(group, max_parallelism, parallelism),
+                            subtask,
+                            "group {group} routed away from its owner"
+                        );
+                    }
+                    next = range.end() as usize + 1;
+                }
+                assert_eq!(next, max_parallelism);
+            }
+        }
+    }
+
+    #[test]
+    fn flink_reference_ranges() {
+        // Values from Flink's KeyGroupRangeAssignment for maxParallelism=128, parallelism=3.
+        let ranges: Vec<_> = (0..3)
+            .map(|i| {
+                let r = KeyGroupRange::for_subtask(128, 3, i);
+                (r.start(), r.end())
+            })
+            .collect();
+        assert_eq!(ranges, vec![(0, 42), (43, 85), (86, 127)]);
+    }
+
+    #[test]
+    fn key_groups_are_stable_and_spread() {
+        // Pinned: a change here would move state of existing savepoints to other subtasks.
+        let mut hasher = KeyHasher::new();
+        let pinned: Vec<KeyGroup> =
+            ["a", "b", "hello", "world"].iter().map(|k| hasher.key_group(k, 128).unwrap()).collect();
+        assert_eq!(pinned, vec![127, 125, 21, 118]);
+        assert_eq!(key_group_for_key("hello", 128).unwrap(), 21);
+        let mut seen = std::collections::HashSet::new();
+        for key in 0u64..10_000 {
+            seen.insert(hasher.key_group(&key, 128).unwrap());
+        }
+        assert_eq!(seen.len(), 128, "10k keys should touch every key group");
+    }
+}

@@ -1,0 +1,41 @@
+//! Records and the messages that carry them between tasks.
+
+use crate::Watermark;
+use crate::time::Timestamp;
+
+/// One element of a stream with its optional event timestamp.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record<T> {
+    /// The user's value.
+    pub value: T,
+    /// Event time, when a timestamp assigner or source gave one.
+    pub timestamp: Option<Timestamp>,
+}
+
+impl<T> Record<T> {
+    /// A record without an event timestamp.
+    pub fn new(value: T) -> Self {
+        Record { value, timestamp: None }
+    }
+
+    /// A record with an event timestamp.
+    pub fn with_timestamp(value: T, timestamp: Timestamp) -> Self {
+        Record { value, timestamp: Some(timestamp) }
+    }
+
+    /// The same timestamp on another value.
+    pub fn replace<U>(&self, value: U) -> Record<U> {
+        Record { value, timestamp: self.timestamp }
+    }
+}
+
+/// What travels on one channel between two subtasks: batches of records and in-band control.
+#[derive(Debug)]
+pub enum StreamMessage<T> {
+    /// A batch of records, in order.
+    Records(Vec<Record<T>>),
+    /// Event time has advanced on this channel.
+    Watermark(Watermark),
+    /// The producer has finished; nothing follows on this channel.
+    EndOfInput,
+}
