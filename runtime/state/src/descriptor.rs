@@ -56,7 +56,10 @@ pub struct ReducingStateDescriptor<V> {
 
 impl<V> ReducingStateDescriptor<V> {
     /// A reducing state called `name` combining values with `reduce`.
-    pub fn new(name: impl Into<String>, reduce: impl Fn(&V, &V) -> V + Send + Sync + 'static) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        reduce: impl Fn(&V, &V) -> V + Send + Sync + 'static,
+    ) -> Self {
         ReducingStateDescriptor { name: name.into(), reduce: Arc::new(reduce) }
     }
 }

@@ -6,7 +6,9 @@ use weir_types::KeyGroup;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// State was accessed before the runtime set a current key.
-    #[error("keyed state '{state}' accessed without a current key (only keyed operators have keyed state)")]
+    #[error(
+        "keyed state '{state}' accessed without a current key (only keyed operators have keyed state)"
+    )]
     NoCurrentKey {
         /// The state's name.
         state: String,

@@ -102,7 +102,11 @@ impl<V: Data> ListState<V> {
     }
 
     /// Replaces the current key's list.
-    pub fn update<S: KeyedStateAccess + ?Sized>(&self, state: &mut S, values: Vec<V>) -> Result<()> {
+    pub fn update<S: KeyedStateAccess + ?Sized>(
+        &self,
+        state: &mut S,
+        values: Vec<V>,
+    ) -> Result<()> {
         let (table, key, group) = state.keyed_state_mut().table_mut::<(), Vec<V>>(self.id)?;
         let key = key.clone();
         if values.is_empty() {
@@ -131,13 +135,22 @@ impl<UK: Key, UV: Data> MapState<UK, UV> {
     }
 
     /// The value under `user_key` for the current key.
-    pub fn get<S: KeyedStateAccess + ?Sized>(&self, state: &S, user_key: &UK) -> Result<Option<UV>> {
+    pub fn get<S: KeyedStateAccess + ?Sized>(
+        &self,
+        state: &S,
+        user_key: &UK,
+    ) -> Result<Option<UV>> {
         let (table, key, group) = state.keyed_state().table::<(), HashMap<UK, UV>>(self.id)?;
         Ok(table.get(group, key, &())?.and_then(|mut map| map.remove(user_key)))
     }
 
     /// Stores `value` under `user_key` for the current key.
-    pub fn put<S: KeyedStateAccess + ?Sized>(&self, state: &mut S, user_key: UK, value: UV) -> Result<()> {
+    pub fn put<S: KeyedStateAccess + ?Sized>(
+        &self,
+        state: &mut S,
+        user_key: UK,
+        value: UV,
+    ) -> Result<()> {
         fold_into(
             state,
             self.id,
@@ -151,7 +164,8 @@ impl<UK: Key, UV: Data> MapState<UK, UV> {
 
     /// Removes `user_key` from the current key's map.
     pub fn remove<S: KeyedStateAccess + ?Sized>(&self, state: &mut S, user_key: &UK) -> Result<()> {
-        let (table, key, group) = state.keyed_state_mut().table_mut::<(), HashMap<UK, UV>>(self.id)?;
+        let (table, key, group) =
+            state.keyed_state_mut().table_mut::<(), HashMap<UK, UV>>(self.id)?;
         let key = key.clone();
         let mut now_empty = false;
         table.modify(group, &key, &(), &mut |map| {
@@ -172,7 +186,8 @@ impl<UK: Key, UV: Data> MapState<UK, UV> {
 
     /// Removes the current key's whole map.
     pub fn clear<S: KeyedStateAccess + ?Sized>(&self, state: &mut S) -> Result<()> {
-        let (table, key, group) = state.keyed_state_mut().table_mut::<(), HashMap<UK, UV>>(self.id)?;
+        let (table, key, group) =
+            state.keyed_state_mut().table_mut::<(), HashMap<UK, UV>>(self.id)?;
         let key = key.clone();
         table.remove(group, &key, &()).map(drop)
     }

@@ -46,7 +46,10 @@ impl OperatorStateStore {
     }
 
     fn list_mut<V: Data>(&mut self, name: &str) -> &mut Vec<V> {
-        self.lists.get_mut(name).and_then(|l| l.downcast_mut()).expect("handle issued by this store")
+        self.lists
+            .get_mut(name)
+            .and_then(|l| l.downcast_mut())
+            .expect("handle issued by this store")
     }
 }
 

@@ -158,8 +158,10 @@ mod tests {
     fn key_groups_are_stable_and_spread() {
         // Pinned: a change here would move state of existing savepoints to other subtasks.
         let mut hasher = KeyHasher::new();
-        let pinned: Vec<KeyGroup> =
-            ["a", "b", "hello", "world"].iter().map(|k| hasher.key_group(k, 128).unwrap()).collect();
+        let pinned: Vec<KeyGroup> = ["a", "b", "hello", "world"]
+            .iter()
+            .map(|k| hasher.key_group(k, 128).unwrap())
+            .collect();
         assert_eq!(pinned, vec![127, 125, 21, 118]);
         assert_eq!(key_group_for_key("hello", 128).unwrap(), 21);
         let mut seen = std::collections::HashSet::new();

@@ -1,0 +1,174 @@
+//! Operators over two connected streams: co-map, co-process, keyed co-process.
+
+use std::marker::PhantomData;
+
+use weir_state::{KeyedState, OperatorStateStore, StateBackendKind};
+use weir_types::{Key, Record};
+
+use super::KeySelector;
+use super::keyed::keyed_state_for;
+use crate::function::{CoProcessFunction, FnResult, KeyedCoProcessFunction};
+use crate::{
+    Collector, KeyedContext, KeyedRuntimeContext, ProcessContext, RuntimeContext, SubtaskInfo,
+    TwoInputOperator,
+};
+
+/// Maps each input with its own closure into one output type.
+pub struct CoMap<I1, I2, O, F1, F2> {
+    first: F1,
+    second: F2,
+    _types: PhantomData<fn(I1, I2) -> O>,
+}
+
+impl<I1, I2, O, F1: FnMut(I1) -> O, F2: FnMut(I2) -> O> CoMap<I1, I2, O, F1, F2> {
+    /// Maps the first input with `first` and the second with `second`.
+    pub fn new(first: F1, second: F2) -> Self {
+        CoMap { first, second, _types: PhantomData }
+    }
+}
+
+fn map_batch<I, O>(batch: &mut Vec<Record<I>>, out: &mut Collector<O>, f: &mut impl FnMut(I) -> O) {
+    for record in batch.drain(..) {
+        out.set_timestamp(record.timestamp);
+        out.collect(f(record.value));
+    }
+}
+
+impl<I1, I2, O, F1, F2> TwoInputOperator for CoMap<I1, I2, O, F1, F2>
+where
+    F1: FnMut(I1) -> O + Send,
+    F2: FnMut(I2) -> O + Send,
+{
+    type In1 = I1;
+    type In2 = I2;
+    type Out = O;
+
+    fn process_batch1(&mut self, batch: &mut Vec<Record<I1>>, out: &mut Collector<O>) -> FnResult {
+        map_batch(batch, out, &mut self.first);
+        Ok(())
+    }
+
+    fn process_batch2(&mut self, batch: &mut Vec<Record<I2>>, out: &mut Collector<O>) -> FnResult {
+        map_batch(batch, out, &mut self.second);
+        Ok(())
+    }
+}
+
+/// Runs a [`CoProcessFunction`].
+pub struct CoProcessOperator<I1, I2, O, F> {
+    function: F,
+    info: Option<SubtaskInfo>,
+    operator_state: OperatorStateStore,
+    _types: PhantomData<fn(I1, I2) -> O>,
+}
+
+impl<I1, I2, O, F: CoProcessFunction<I1, I2, O>> CoProcessOperator<I1, I2, O, F> {
+    /// Runs `function`.
+    pub fn new(function: F) -> Self {
+        CoProcessOperator {
+            function,
+            info: None,
+            operator_state: OperatorStateStore::new(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<I1, I2, O, F: CoProcessFunction<I1, I2, O>> TwoInputOperator
+    for CoProcessOperator<I1, I2, O, F>
+{
+    type In1 = I1;
+    type In2 = I2;
+    type Out = O;
+
+    fn open(&mut self, info: &SubtaskInfo) -> FnResult {
+        self.function.open(&mut RuntimeContext::new(info, &mut self.operator_state))?;
+        self.info = Some(info.clone());
+        Ok(())
+    }
+
+    fn process_batch1(&mut self, batch: &mut Vec<Record<I1>>, out: &mut Collector<O>) -> FnResult {
+        let info = self.info.as_ref().expect("opened before processing");
+        for record in batch.drain(..) {
+            out.set_timestamp(record.timestamp);
+            let mut ctx = ProcessContext::new(info, record.timestamp, &mut self.operator_state);
+            self.function.process_element1(record.value, &mut ctx, out)?;
+        }
+        Ok(())
+    }
+
+    fn process_batch2(&mut self, batch: &mut Vec<Record<I2>>, out: &mut Collector<O>) -> FnResult {
+        let info = self.info.as_ref().expect("opened before processing");
+        for record in batch.drain(..) {
+            out.set_timestamp(record.timestamp);
+            let mut ctx = ProcessContext::new(info, record.timestamp, &mut self.operator_state);
+            self.function.process_element2(record.value, &mut ctx, out)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a [`KeyedCoProcessFunction`] over two streams keyed into the same key space.
+pub struct KeyedCoProcessOperator<K, I1, I2, O, F> {
+    function: F,
+    key1: KeySelector<I1, K>,
+    key2: KeySelector<I2, K>,
+    backend: StateBackendKind,
+    running: Option<(SubtaskInfo, KeyedState<K>)>,
+    _types: PhantomData<fn(I1, I2) -> O>,
+}
+
+impl<K: Key, I1, I2, O, F: KeyedCoProcessFunction<K, I1, I2, O>>
+    KeyedCoProcessOperator<K, I1, I2, O, F>
+{
+    /// Runs `function`; `key1`/`key2` extract the key of each input.
+    pub fn new(
+        function: F,
+        key1: KeySelector<I1, K>,
+        key2: KeySelector<I2, K>,
+        backend: StateBackendKind,
+    ) -> Self {
+        KeyedCoProcessOperator { function, key1, key2, backend, running: None, _types: PhantomData }
+    }
+}
+
+impl<K, I1, I2, O, F> TwoInputOperator for KeyedCoProcessOperator<K, I1, I2, O, F>
+where
+    K: Key,
+    I1: Send,
+    I2: Send,
+    F: KeyedCoProcessFunction<K, I1, I2, O>,
+{
+    type In1 = I1;
+    type In2 = I2;
+    type Out = O;
+
+    fn open(&mut self, info: &SubtaskInfo) -> FnResult {
+        let mut state = keyed_state_for(self.backend, info);
+        self.function.open(&mut KeyedRuntimeContext::new(info, &mut state))?;
+        self.running = Some((info.clone(), state));
+        Ok(())
+    }
+
+    fn process_batch1(&mut self, batch: &mut Vec<Record<I1>>, out: &mut Collector<O>) -> FnResult {
+        let (info, state) = self.running.as_mut().expect("opened before processing");
+        for record in batch.drain(..) {
+            state.set_current_key((self.key1)(&record.value))?;
+            out.set_timestamp(record.timestamp);
+            let mut ctx = KeyedContext::new(info, record.timestamp, state);
+            self.function.process_element1(record.value, &mut ctx, out)?;
+        }
+        Ok(())
+    }
+
+    fn process_batch2(&mut self, batch: &mut Vec<Record<I2>>, out: &mut Collector<O>) -> FnResult {
+        let (info, state) = self.running.as_mut().expect("opened before processing");
+        for record in batch.drain(..) {
+            state.set_current_key((self.key2)(&record.value))?;
+            out.set_timestamp(record.timestamp);
+            let mut ctx = KeyedContext::new(info, record.timestamp, state);
+            self.function.process_element2(record.value, &mut ctx, out)?;
+        }
+        Ok(())
+    }
+}

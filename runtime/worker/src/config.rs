@@ -1,0 +1,44 @@
+//! Execution settings, passed down from the entry point.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How a job executes. Defaults suit a laptop; every field can come from the config file or
+/// `WEIR__…` environment variables through the entry point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutionConfig {
+    /// Default parallelism of operators that set none (Flink's `parallelism.default`).
+    pub parallelism: usize,
+    /// Number of key groups; the upper bound of any operator's parallelism.
+    pub max_parallelism: usize,
+    /// Records per batch handed between tasks.
+    pub batch_size: usize,
+    /// Batches each channel buffers before its producer blocks (backpressure).
+    pub channel_capacity: usize,
+    /// Whether operators are chained into tasks (Flink's `pipeline.operator-chaining`).
+    pub chaining: bool,
+    /// How often progress is reported while the job runs, in milliseconds (0 = never).
+    pub progress_interval_ms: u64,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        ExecutionConfig {
+            parallelism: 1,
+            max_parallelism: 128,
+            batch_size: 1024,
+            channel_capacity: 8,
+            chaining: true,
+            progress_interval_ms: 5_000,
+        }
+    }
+}
+
+impl ExecutionConfig {
+    /// The progress interval, or `None` when reporting is off.
+    pub fn progress_interval(&self) -> Option<Duration> {
+        (self.progress_interval_ms > 0).then(|| Duration::from_millis(self.progress_interval_ms))
+    }
+}

@@ -1,0 +1,237 @@
+//! The producing end of an edge: routes records into per-channel buffers and sends full
+//! batches, blocking (backpressure) while a consumer's channel is full.
+
+use crossbeam_channel::{Select, Sender, TrySendError};
+use weir_operators::{Error, Output, Result};
+use weir_types::{KeyHasher, Record, StreamMessage, Watermark, subtask_for_key_group};
+
+use super::CancelToken;
+use crate::graph::{KeyGroupFn, Partitioning};
+
+/// How a writer picks the channel of a record.
+enum Route<T> {
+    Forward,
+    RoundRobin { next: usize },
+    Shuffle(fastrand::Rng),
+    Broadcast,
+    Hash { key_group: KeyGroupFn<T>, hasher: KeyHasher, max_parallelism: usize },
+}
+
+/// An [`Output`] that sends to the subtasks of a consumer over bounded channels.
+pub struct ChannelWriter<T> {
+    channels: Vec<Sender<StreamMessage<T>>>,
+    buffers: Vec<Vec<Record<T>>>,
+    route: Route<T>,
+    batch_size: usize,
+    cancel: CancelToken,
+}
+
+impl<T: Clone + Send + 'static> ChannelWriter<T> {
+    /// A writer over `channels` (one per consumer subtask, or one for forward edges).
+    pub fn new(
+        partitioning: &Partitioning,
+        channels: Vec<Sender<StreamMessage<T>>>,
+        subtask: usize,
+        max_parallelism: usize,
+        batch_size: usize,
+        cancel: CancelToken,
+    ) -> Self {
+        let route = match partitioning {
+            Partitioning::Forward | Partitioning::Default => Route::Forward,
+            Partitioning::Rebalance => Route::RoundRobin { next: subtask % channels.len() },
+            Partitioning::Shuffle => Route::Shuffle(fastrand::Rng::new()),
+            Partitioning::Broadcast => Route::Broadcast,
+            Partitioning::Hash(key_group) => Route::Hash {
+                key_group: key_group
+                    .downcast_ref::<KeyGroupFn<T>>()
+                    .expect("hash partitioner built for this edge's record type")
+                    .clone(),
+                hasher: KeyHasher::new(),
+                max_parallelism,
+            },
+        };
+        let buffers = channels.iter().map(|_| Vec::with_capacity(batch_size)).collect();
+        ChannelWriter { channels, buffers, route, batch_size, cancel }
+    }
+
+    fn send(&self, channel: usize, message: StreamMessage<T>) -> Result<()> {
+        let sender = &self.channels[channel];
+        match sender.try_send(message) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Disconnected(_)) => Err(Error::Cancelled),
+            Err(TrySendError::Full(message)) => {
+                let mut select = Select::new();
+                let send_index = select.send(sender);
+                select.recv(self.cancel.receiver());
+                let operation = select.select();
+                if operation.index() == send_index {
+                    operation.send(sender, message).map_err(|_| Error::Cancelled)
+                } else {
+                    let _ = operation.recv(self.cancel.receiver());
+                    Err(Error::Cancelled)
+                }
+            }
+        }
+    }
+
+    fn send_buffer(&mut self, channel: usize) -> Result<()> {
+        if self.buffers[channel].is_empty() {
+            return Ok(());
+        }
+        let full =
+            std::mem::replace(&mut self.buffers[channel], Vec::with_capacity(self.batch_size));
+        self.send(channel, StreamMessage::Records(full))
+    }
+
+    fn push_to(&mut self, channel: usize, record: Record<T>) -> Result<()> {
+        self.buffers[channel].push(record);
+        if self.buffers[channel].len() >= self.batch_size {
+            self.send_buffer(channel)?;
+        }
+        Ok(())
+    }
+
+    fn send_to_all(&mut self, message: impl Fn() -> StreamMessage<T>) -> Result<()> {
+        for channel in 0..self.channels.len() {
+            self.send_buffer(channel)?;
+            self.send(channel, message())?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Clone + Send + 'static> Output<T> for ChannelWriter<T> {
+    fn push_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
+        let channels = self.channels.len();
+        match &mut self.route {
+            Route::Forward => {
+                self.buffers[0].append(batch);
+                if self.buffers[0].len() >= self.batch_size {
+                    self.send_buffer(0)?;
+                }
+            }
+            Route::Broadcast => {
+                for record in batch.drain(..) {
+                    for channel in 0..channels {
+                        self.push_to(channel, record.clone())?;
+                    }
+                }
+            }
+            _ => {
+                for record in batch.drain(..) {
+                    let channel = match &mut self.route {
+                        Route::RoundRobin { next } => {
+                            *next = (*next + 1) % channels;
+                            *next
+                        }
+                        Route::Shuffle(rng) => rng.usize(..channels),
+                        Route::Hash { key_group, hasher, max_parallelism } => {
+                            let group = key_group(&record.value, hasher, *max_parallelism)
+                                .map_err(|e| Error::Runtime(format!("cannot route record: {e}")))?;
+                            subtask_for_key_group(group, *max_parallelism, channels)
+                        }
+                        Route::Forward | Route::Broadcast => unreachable!("handled above"),
+                    };
+                    self.push_to(channel, record)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn push_watermark(&mut self, watermark: Watermark) -> Result<()> {
+        self.send_to_all(|| StreamMessage::Watermark(watermark))
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        (0..self.channels.len()).try_for_each(|channel| self.send_buffer(channel))
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.send_to_all(|| StreamMessage::EndOfInput)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crossbeam_channel::{Receiver, bounded};
+    use weir_types::key_group_for_key;
+
+    use super::*;
+    use crate::exchange::CancelHandle;
+
+    fn writer(
+        partitioning: Partitioning,
+        consumers: usize,
+        batch_size: usize,
+    ) -> (ChannelWriter<u64>, Vec<Receiver<StreamMessage<u64>>>, CancelHandle) {
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..consumers).map(|_| bounded(64)).unzip();
+        let (handle, token) = CancelHandle::new();
+        (ChannelWriter::new(&partitioning, senders, 0, 128, batch_size, token), receivers, handle)
+    }
+
+    fn drain(receiver: &Receiver<StreamMessage<u64>>) -> (Vec<u64>, Vec<String>) {
+        let (mut values, mut control) = (Vec::new(), Vec::new());
+        for message in receiver.try_iter() {
+            match message {
+                StreamMessage::Records(batch) => values.extend(batch.into_iter().map(|r| r.value)),
+                other => control.push(format!("{other:?}")),
+            }
+        }
+        (values, control)
+    }
+
+    #[test]
+    fn hash_routes_each_key_to_its_key_group_owner() {
+        let key: Arc<dyn Fn(&u64) -> u64 + Send + Sync> = Arc::new(|v| *v % 10);
+        let (mut writer, receivers, _cancel) = writer(Partitioning::hash(key), 3, 4);
+        writer.push_batch(&mut (0..100).map(Record::new).collect()).unwrap();
+        writer.finish().unwrap();
+        for (subtask, receiver) in receivers.iter().enumerate() {
+            let (values, control) = drain(receiver);
+            assert_eq!(control, vec!["EndOfInput"]);
+            for value in values {
+                let group = key_group_for_key(&(value % 10), 128).unwrap();
+                assert_eq!(subtask_for_key_group(group, 128, 3), subtask, "value {value}");
+            }
+        }
+    }
+
+    #[test]
+    fn rebalance_spreads_evenly_and_broadcast_copies() {
+        let (mut writer, receivers, _cancel) = writer(Partitioning::Rebalance, 4, 1000);
+        writer.push_batch(&mut (0..100).map(Record::new).collect()).unwrap();
+        writer.flush().unwrap();
+        let counts: Vec<usize> = receivers.iter().map(|r| drain(r).0.len()).collect();
+        assert_eq!(counts, vec![25, 25, 25, 25]);
+
+        let (mut writer, receivers, _cancel) = writer_broadcast();
+        writer.push_batch(&mut (0..10).map(Record::new).collect()).unwrap();
+        writer.push_watermark(Watermark(5)).unwrap();
+        for receiver in &receivers {
+            let (values, control) = drain(receiver);
+            assert_eq!(values, (0..10).collect::<Vec<_>>());
+            assert_eq!(control, vec!["Watermark(Watermark(5))"], "records precede the watermark");
+        }
+    }
+
+    fn writer_broadcast() -> (ChannelWriter<u64>, Vec<Receiver<StreamMessage<u64>>>, CancelHandle) {
+        writer(Partitioning::Broadcast, 2, 1000)
+    }
+
+    #[test]
+    fn full_channel_blocks_until_cancelled() {
+        let (sender, _receiver) = bounded(1);
+        let (handle, token) = CancelHandle::new();
+        let mut writer = ChannelWriter::new(&Partitioning::Forward, vec![sender], 0, 128, 1, token);
+        let blocked = std::thread::spawn(move || {
+            (0..3u64).try_for_each(|i| writer.push_batch(&mut vec![Record::new(i)]))
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!blocked.is_finished(), "a full channel must block the producer");
+        handle.cancel();
+        assert!(matches!(blocked.join().unwrap(), Err(Error::Cancelled)));
+    }
+}

@@ -1,0 +1,126 @@
+//! Progress while a job runs and its summary at the end, from per-subtask counters.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use weir_operators::OperatorMetrics;
+
+/// Counters of every subtask of every operator, in graph order.
+pub(crate) struct MetricsRegistry {
+    operators: Vec<(String, Vec<Arc<OperatorMetrics>>)>,
+}
+
+impl MetricsRegistry {
+    /// Counters for operators named `names` with the given parallelism each.
+    pub(crate) fn new(operators: impl IntoIterator<Item = (String, usize)>) -> Self {
+        let operators = operators
+            .into_iter()
+            .map(|(name, parallelism)| {
+                (name, (0..parallelism).map(|_| Arc::new(OperatorMetrics::default())).collect())
+            })
+            .collect();
+        MetricsRegistry { operators }
+    }
+
+    /// The counters of one subtask.
+    pub(crate) fn subtask(&self, operator: usize, subtask: usize) -> Arc<OperatorMetrics> {
+        self.operators[operator].1[subtask].clone()
+    }
+
+    /// Totals per operator now.
+    pub(crate) fn snapshot(&self) -> Vec<OperatorSummary> {
+        self.operators
+            .iter()
+            .map(|(name, subtasks)| OperatorSummary {
+                name: name.clone(),
+                parallelism: subtasks.len(),
+                records_in: subtasks.iter().map(|m| m.records_in()).sum(),
+                records_out: subtasks.iter().map(|m| m.records_out()).sum(),
+            })
+            .collect()
+    }
+}
+
+/// Totals of one operator over its subtasks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorSummary {
+    /// The operator's name.
+    pub name: String,
+    /// Its parallelism.
+    pub parallelism: usize,
+    /// Records taken in.
+    pub records_in: u64,
+    /// Records sent on.
+    pub records_out: u64,
+}
+
+/// What a finished job reports.
+#[derive(Clone, Debug)]
+pub struct JobResult {
+    /// The job's name.
+    pub job_name: String,
+    /// Wall-clock time from start to end of the last task.
+    pub duration: Duration,
+    /// Totals per operator, in graph order.
+    pub operators: Vec<OperatorSummary>,
+}
+
+impl JobResult {
+    /// The summary of the operator called `name`, if there is one.
+    pub fn operator(&self, name: &str) -> Option<&OperatorSummary> {
+        self.operators.iter().find(|o| o.name == name)
+    }
+}
+
+/// One line of progress: per operator, records in/out and the rates since the last line.
+pub(crate) fn progress_line(
+    elapsed: Duration,
+    since_last: Duration,
+    now: &[OperatorSummary],
+    before: &[OperatorSummary],
+) -> String {
+    let seconds = since_last.as_secs_f64().max(1e-9);
+    let parts: Vec<String> = now
+        .iter()
+        .zip(before)
+        .map(|(n, b)| {
+            format!(
+                "{} in={} out={} ({}/s)",
+                n.name,
+                n.records_in,
+                n.records_out,
+                human((n.records_out - b.records_out) as f64 / seconds)
+            )
+        })
+        .collect();
+    format!("progress {:.1}s: {}", elapsed.as_secs_f64(), parts.join(" | "))
+}
+
+fn human(rate: f64) -> String {
+    match rate {
+        r if r >= 1e6 => format!("{:.2}M", r / 1e6),
+        r if r >= 1e3 => format!("{:.1}K", r / 1e3),
+        r => format!("{r:.0}"),
+    }
+}
+
+impl fmt::Display for JobResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "job '{}' finished in {:.3}s", self.job_name, self.duration.as_secs_f64())?;
+        let width = self.operators.iter().map(|o| o.name.len()).max().unwrap_or(8).max(8);
+        writeln!(
+            f,
+            "  {:<width$}  {:>4}  {:>14}  {:>14}",
+            "operator", "par", "records in", "records out"
+        )?;
+        for o in &self.operators {
+            writeln!(
+                f,
+                "  {:<width$}  {:>4}  {:>14}  {:>14}",
+                o.name, o.parallelism, o.records_in, o.records_out
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,322 @@
+//! Tasks: the single-threaded loop that drives one chain of one subtask, and the factories
+//! the planner calls to build chains.
+
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Select};
+use weir_operators::{
+    ChainedOperator, Error, OneInputOperator, OperatorMetrics, Output, Result, RuntimeContext,
+    SideOutput, SourceFunction, SourcePoll, SubtaskInfo, TwoInputNode, TwoInputOperator,
+    run_guarded,
+};
+use weir_state::OperatorStateStore;
+use weir_types::{Data, Record, StreamMessage, Watermark};
+
+use crate::exchange::{CancelToken, InputGate};
+use crate::stream_type::{
+    AnyOutput, AnyReceiver, downcast_output, downcast_receivers, erase_output,
+};
+
+/// What a running task may use from its surroundings.
+#[derive(Clone, Debug)]
+pub struct TaskContext {
+    /// The job's cancellation signal.
+    pub cancel: CancelToken,
+    /// Records per batch.
+    pub batch_size: usize,
+}
+
+/// A built task, ready to run on its own thread.
+pub trait TaskBody: Send {
+    /// Runs until end of input, failure or cancellation.
+    fn run(self: Box<Self>, context: &TaskContext) -> Result<()>;
+}
+
+/// Everything a factory gets to build one subtask of its node.
+pub struct BuildContext {
+    /// The subtask being built.
+    pub info: SubtaskInfo,
+    /// Its counters.
+    pub metrics: Arc<OperatorMetrics>,
+    /// Where its main output goes (a `Box<dyn Output<Out>>`).
+    pub output: AnyOutput,
+    /// Its side outputs that something reads.
+    pub side_outputs: Vec<SideOutput>,
+}
+
+/// Builds the subtasks of a source.
+pub trait SourceFactory: Send {
+    /// The task of one source subtask.
+    fn build(&self, context: BuildContext) -> Box<dyn TaskBody>;
+}
+
+/// Builds the subtasks of a one-input operator.
+pub trait OneInputFactory: Send {
+    /// The operator as the (type-erased) `Box<dyn Output<In>>` of what feeds it.
+    fn build(&self, context: BuildContext) -> AnyOutput;
+}
+
+/// Builds the subtasks of a two-input operator, which always heads its task.
+pub trait TwoInputFactory: Send {
+    /// The task reading `first` and `second`.
+    fn build(
+        &self,
+        context: BuildContext,
+        first: Vec<AnyReceiver>,
+        second: Vec<AnyReceiver>,
+    ) -> Box<dyn TaskBody>;
+}
+
+/// A factory calling its closure once per subtask.
+pub(crate) struct PerSubtask<M>(pub(crate) M);
+
+/// A source factory calling its closure once per subtask.
+pub(crate) struct PerSubtaskSource<T, M>(
+    pub(crate) M,
+    pub(crate) std::marker::PhantomData<fn() -> T>,
+);
+
+impl<T, S, M> SourceFactory for PerSubtaskSource<T, M>
+where
+    T: Data,
+    S: SourceFunction<T> + 'static,
+    M: Fn(&SubtaskInfo) -> S + Send,
+{
+    fn build(&self, context: BuildContext) -> Box<dyn TaskBody> {
+        Box::new(SourceTask {
+            source: Box::new((self.0)(&context.info)),
+            head: downcast_output::<T>(context.output),
+            info: context.info,
+            metrics: context.metrics,
+            operator_state: OperatorStateStore::new(),
+        })
+    }
+}
+
+impl<Op, M> OneInputFactory for PerSubtask<M>
+where
+    Op: OneInputOperator + 'static,
+    Op::In: Data,
+    Op::Out: Data,
+    M: Fn(&SubtaskInfo) -> Op + Send,
+{
+    fn build(&self, context: BuildContext) -> AnyOutput {
+        let operator = ChainedOperator::new(
+            (self.0)(&context.info),
+            context.info,
+            context.metrics,
+            downcast_output::<Op::Out>(context.output),
+            context.side_outputs,
+        );
+        erase_output::<Op::In>(Box::new(operator))
+    }
+}
+
+impl<Op, M> TwoInputFactory for PerSubtask<M>
+where
+    Op: TwoInputOperator + 'static,
+    Op::In1: Data,
+    Op::In2: Data,
+    Op::Out: Data,
+    M: Fn(&SubtaskInfo) -> Op + Send,
+{
+    fn build(
+        &self,
+        context: BuildContext,
+        first: Vec<AnyReceiver>,
+        second: Vec<AnyReceiver>,
+    ) -> Box<dyn TaskBody> {
+        let node = TwoInputNode::new(
+            (self.0)(&context.info),
+            context.info,
+            context.metrics,
+            downcast_output::<Op::Out>(context.output),
+            context.side_outputs,
+        );
+        Box::new(InputTask {
+            first: downcast_receivers::<Op::In1>(first),
+            second: downcast_receivers::<Op::In2>(second),
+            sink: node,
+        })
+    }
+}
+
+/// Polls a source and pushes what it produces into its chain.
+struct SourceTask<T> {
+    source: Box<dyn SourceFunction<T>>,
+    head: Box<dyn Output<T>>,
+    info: SubtaskInfo,
+    metrics: Arc<OperatorMetrics>,
+    operator_state: OperatorStateStore,
+}
+
+impl<T: Data> TaskBody for SourceTask<T> {
+    fn run(mut self: Box<Self>, context: &TaskContext) -> Result<()> {
+        self.head.open()?;
+        let SourceTask { source, head, info, metrics, operator_state } = &mut *self;
+        run_guarded(info, || source.open(info, &mut RuntimeContext::new(info, operator_state)))?;
+        let mut batch: Vec<Record<T>> = Vec::with_capacity(context.batch_size);
+        loop {
+            if context.cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            match run_guarded(info, || source.poll(&mut batch, context.batch_size))? {
+                SourcePoll::Ready => {}
+                SourcePoll::Pending(wait) => {
+                    head.flush()?;
+                    if context.cancel.wait(wait) {
+                        return Err(Error::Cancelled);
+                    }
+                }
+                SourcePoll::Finished => {
+                    metrics.add_out(batch.len());
+                    head.push_batch(&mut batch)?;
+                    head.push_watermark(Watermark::MAX)?;
+                    return head.finish();
+                }
+            }
+            if !batch.is_empty() {
+                metrics.add_out(batch.len());
+                head.push_batch(&mut batch)?;
+            }
+        }
+    }
+}
+
+/// The head of a task with network inputs: one or two typed inputs.
+pub(crate) trait InputSink<A, B>: Send {
+    fn open(&mut self) -> Result<()>;
+    fn first(&mut self, batch: &mut Vec<Record<A>>) -> Result<()>;
+    fn second(&mut self, batch: &mut Vec<Record<B>>) -> Result<()>;
+    fn watermark(&mut self, watermark: Watermark) -> Result<()>;
+    fn flush(&mut self) -> Result<()>;
+    fn finish(&mut self) -> Result<()>;
+}
+
+/// A chain head fed by one input; the second input type is never used.
+pub(crate) struct SingleInput<T>(Box<dyn Output<T>>);
+
+impl<T: Send> InputSink<T, ()> for SingleInput<T> {
+    fn open(&mut self) -> Result<()> {
+        self.0.open()
+    }
+    fn first(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
+        self.0.push_batch(batch)
+    }
+    fn second(&mut self, _: &mut Vec<Record<()>>) -> Result<()> {
+        unreachable!("a one-input task has no second input")
+    }
+    fn watermark(&mut self, watermark: Watermark) -> Result<()> {
+        self.0.push_watermark(watermark)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.0.flush()
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.0.finish()
+    }
+}
+
+impl<Op> InputSink<Op::In1, Op::In2> for TwoInputNode<Op>
+where
+    Op: TwoInputOperator,
+    Op::Out: Send,
+{
+    fn open(&mut self) -> Result<()> {
+        TwoInputNode::open(self)
+    }
+    fn first(&mut self, batch: &mut Vec<Record<Op::In1>>) -> Result<()> {
+        self.push_batch1(batch)
+    }
+    fn second(&mut self, batch: &mut Vec<Record<Op::In2>>) -> Result<()> {
+        self.push_batch2(batch)
+    }
+    fn watermark(&mut self, watermark: Watermark) -> Result<()> {
+        self.push_watermark(watermark)
+    }
+    fn flush(&mut self) -> Result<()> {
+        TwoInputNode::flush(self)
+    }
+    fn finish(&mut self) -> Result<()> {
+        TwoInputNode::finish(self)
+    }
+}
+
+/// Reads the channels of one or two inputs, aligning watermarks, until every channel ends.
+/// Output is flushed whenever no input is ready, so batches fill under load and latency stays
+/// low when idle.
+pub(crate) struct InputTask<A, B, S> {
+    first: Vec<Receiver<StreamMessage<A>>>,
+    second: Vec<Receiver<StreamMessage<B>>>,
+    sink: S,
+}
+
+impl<T: Data> InputTask<T, (), SingleInput<T>> {
+    /// A task whose chain head `head` reads `receivers`.
+    pub(crate) fn one_input(
+        receivers: Vec<Receiver<StreamMessage<T>>>,
+        head: Box<dyn Output<T>>,
+    ) -> Self {
+        InputTask { first: receivers, second: Vec::new(), sink: SingleInput(head) }
+    }
+}
+
+impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
+    fn run(mut self: Box<Self>, context: &TaskContext) -> Result<()> {
+        let InputTask { first, second, sink } = &mut *self;
+        sink.open()?;
+        let mut gates = [InputGate::new(first.len()), InputGate::new(second.len())];
+        let mut emitted = Watermark::MIN;
+        let mut select = Select::new();
+        for receiver in first.iter() {
+            select.recv(receiver);
+        }
+        for receiver in second.iter() {
+            select.recv(receiver);
+        }
+        let cancel_index = select.recv(context.cancel.receiver());
+        loop {
+            let operation = match select.try_select() {
+                Ok(operation) => operation,
+                Err(_) => {
+                    sink.flush()?;
+                    select.select()
+                }
+            };
+            let index = operation.index();
+            if index == cancel_index {
+                let _ = operation.recv(context.cancel.receiver());
+                return Err(Error::Cancelled);
+            }
+            // A channel that disconnects without ending means its producer failed.
+            if index < first.len() {
+                let message = operation.recv(&first[index]).map_err(|_| Error::Cancelled)?;
+                if matches!(message, StreamMessage::EndOfInput) {
+                    select.remove(index);
+                }
+                if let Some(mut batch) = gates[0].on_message(index, message) {
+                    sink.first(&mut batch)?;
+                    continue;
+                }
+            } else {
+                let channel = index - first.len();
+                let message = operation.recv(&second[channel]).map_err(|_| Error::Cancelled)?;
+                if matches!(message, StreamMessage::EndOfInput) {
+                    select.remove(index);
+                }
+                if let Some(mut batch) = gates[1].on_message(channel, message) {
+                    sink.second(&mut batch)?;
+                    continue;
+                }
+            }
+            let combined = gates[0].watermark().min(gates[1].watermark());
+            if combined > emitted {
+                emitted = combined;
+                sink.watermark(combined)?;
+            }
+            if gates.iter().all(InputGate::is_finished) {
+                return sink.finish();
+            }
+        }
+    }
+}
