@@ -65,10 +65,13 @@ impl<T> Collector<T> {
     /// Emits `value` on the side output `tag`. Dropped when no stream reads that side output.
     pub fn output<S: Send + 'static>(&mut self, tag: &OutputTag<S>, value: S) {
         let timestamp = self.timestamp;
-        if let Some(side) = self.side_outputs.iter_mut().find(|s| s.name == tag.name) {
-            if let Some(buffer) = side.port.buffer().downcast_mut::<Vec<Record<S>>>() {
-                buffer.push(Record { value, timestamp });
-            }
+        if let Some(buffer) = self
+            .side_outputs
+            .iter_mut()
+            .find(|s| s.name == tag.name)
+            .and_then(|side| side.port.buffer().downcast_mut::<Vec<Record<S>>>())
+        {
+            buffer.push(Record { value, timestamp });
         }
     }
 

@@ -47,11 +47,14 @@ impl<UK, UV> MapStateDescriptor<UK, UV> {
     }
 }
 
+/// A reduce function shared by a descriptor and the handles registered from it.
+pub type ReduceFn<V> = Arc<dyn Fn(&V, &V) -> V + Send + Sync>;
+
 /// Describes a value per key that every `add` folds into with a reduce function.
 #[derive(Clone)]
 pub struct ReducingStateDescriptor<V> {
     pub(crate) name: String,
-    pub(crate) reduce: Arc<dyn Fn(&V, &V) -> V + Send + Sync>,
+    pub(crate) reduce: ReduceFn<V>,
 }
 
 impl<V> ReducingStateDescriptor<V> {

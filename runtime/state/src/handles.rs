@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use weir_types::{Data, Key};
 
+use crate::descriptor::ReduceFn;
 use crate::{AggregateFunction, KeyedStateAccess, Result};
 
 /// Index of a registered table inside its [`crate::KeyedState`].
@@ -13,16 +14,10 @@ use crate::{AggregateFunction, KeyedStateAccess, Result};
 pub(crate) struct StateId(pub(crate) usize);
 
 /// A single value per key.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ValueState<V> {
     id: StateId,
     _value: PhantomData<fn() -> V>,
-}
-
-impl<V> Clone for ValueState<V> {
-    fn clone(&self) -> Self {
-        ValueState { id: self.id, _value: PhantomData }
-    }
 }
 
 impl<V: Data> ValueState<V> {
@@ -79,7 +74,7 @@ where
 }
 
 /// A list of values per key.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ListState<V> {
     id: StateId,
     _value: PhantomData<fn() -> V>,
@@ -123,7 +118,7 @@ impl<V: Data> ListState<V> {
 }
 
 /// A map from user keys to values, per key.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MapState<UK, UV> {
     id: StateId,
     _entries: PhantomData<fn() -> (UK, UV)>,
@@ -194,13 +189,14 @@ impl<UK: Key, UV: Data> MapState<UK, UV> {
 }
 
 /// A value per key that `add` folds into with a reduce function.
+#[derive(Clone)]
 pub struct ReducingState<V> {
     id: StateId,
-    reduce: Arc<dyn Fn(&V, &V) -> V + Send + Sync>,
+    reduce: ReduceFn<V>,
 }
 
 impl<V: Data> ReducingState<V> {
-    pub(crate) fn new(id: StateId, reduce: Arc<dyn Fn(&V, &V) -> V + Send + Sync>) -> Self {
+    pub(crate) fn new(id: StateId, reduce: ReduceFn<V>) -> Self {
         ReducingState { id, reduce }
     }
 
@@ -226,6 +222,12 @@ impl<V: Data> ReducingState<V> {
 pub struct AggregatingState<In, Acc, Out> {
     id: StateId,
     aggregate: Arc<dyn AggregateFunction<In, Acc, Out>>,
+}
+
+impl<In, Acc, Out> Clone for AggregatingState<In, Acc, Out> {
+    fn clone(&self) -> Self {
+        AggregatingState { id: self.id, aggregate: self.aggregate.clone() }
+    }
 }
 
 impl<In, Acc: Data, Out> AggregatingState<In, Acc, Out> {

@@ -152,7 +152,7 @@ impl<K: Key> KeyedState<K> {
         id: StateId,
     ) -> Result<(&dyn StateTable<K, N, V>, &K, KeyGroup)> {
         let (key, group) = self.current_scope(id)?;
-        Ok((self.typed_table(id).as_ref(), key, group))
+        Ok((self.typed_table(id), key, group))
     }
 
     /// Mutable access to the table behind `id`, with the current key and its group.
@@ -169,10 +169,11 @@ impl<K: Key> KeyedState<K> {
         Ok((table.as_mut(), key, *group))
     }
 
-    fn typed_table<N: Key, V: Data>(&self, id: StateId) -> &Box<dyn StateTable<K, N, V>> {
+    fn typed_table<N: Key, V: Data>(&self, id: StateId) -> &dyn StateTable<K, N, V> {
         self.tables[id.0]
             .downcast_ref::<Box<dyn StateTable<K, N, V>>>()
             .expect("state handle used with the keyed state that issued it")
+            .as_ref()
     }
 
     fn current_scope(&self, id: StateId) -> Result<(&K, KeyGroup)> {

@@ -36,6 +36,8 @@ pub struct WriterSettings {
 
 /// Builds typed plumbing for one record type.
 pub trait StreamType: Send + Sync {
+    /// The record type's name, for checks and diagnostics.
+    fn type_name(&self) -> &'static str;
     /// A bounded channel holding `capacity` messages.
     fn channel(&self, capacity: usize) -> (AnySender, AnyReceiver);
     /// A writer sending to `senders` (one per consumer subtask) with `partitioning`.
@@ -86,6 +88,10 @@ pub fn erase_output<T: 'static>(output: Box<dyn Output<T>>) -> AnyOutput {
 }
 
 impl<T: Data> StreamType for TypedStream<T> {
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+
     fn channel(&self, capacity: usize) -> (AnySender, AnyReceiver) {
         let (sender, receiver) = crossbeam_channel::bounded::<StreamMessage<T>>(capacity);
         (Box::new(sender), Box::new(receiver))

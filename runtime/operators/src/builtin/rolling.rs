@@ -15,7 +15,7 @@ pub struct RollingReduce<T> {
     state: Option<ValueState<T>>,
 }
 
-impl<T> Clone for RollingReduce<T> {
+impl<T: Clone> Clone for RollingReduce<T> {
     fn clone(&self) -> Self {
         RollingReduce { reduce: self.reduce.clone(), state: self.state.clone() }
     }

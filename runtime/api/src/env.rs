@@ -1,0 +1,202 @@
+//! The execution environment: job-wide settings, sources, and running the job.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use weir_connectors::source::{
+    CollectionSource, DataGeneratorSource, SocketTextSource, TextFileSource,
+};
+use weir_operators::{SourceFunction, SubtaskInfo};
+use weir_types::Data;
+use weir_worker::plan::JobPlan;
+use weir_worker::{
+    ExecutionConfig, JobResult, LocalExecutor, NodeFactory, StreamGraph, TypedStream,
+};
+
+use crate::job::{JobHandle, JobState, NodeSpec, OperatorSettings};
+use crate::{DataStream, Parameters, Result};
+
+/// How many records a data generator produces and how fast.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GeneratorConfig {
+    /// Total records over all subtasks; `None` generates forever.
+    pub count: Option<u64>,
+    /// Total records per second over all subtasks; `None` is as fast as possible.
+    pub rate_per_second: Option<f64>,
+}
+
+impl GeneratorConfig {
+    /// Exactly `count` records, as fast as possible.
+    pub fn bounded(count: u64) -> Self {
+        GeneratorConfig { count: Some(count), rate_per_second: None }
+    }
+
+    /// Records forever, as fast as possible.
+    pub fn unbounded() -> Self {
+        GeneratorConfig::default()
+    }
+
+    /// At most `rate` records per second in total.
+    pub fn with_rate(self, rate: f64) -> Self {
+        GeneratorConfig { rate_per_second: Some(rate), ..self }
+    }
+}
+
+/// The entry point of a job: settings, sources, execution (Flink's
+/// `StreamExecutionEnvironment`).
+pub struct StreamExecutionEnvironment {
+    job: JobHandle,
+}
+
+impl StreamExecutionEnvironment {
+    /// An environment with `config` and no job parameters.
+    pub fn new(config: ExecutionConfig) -> Self {
+        Self::with_parameters(config, Parameters::default())
+    }
+
+    /// An environment with `config` and the job's `parameters` (from the command line).
+    pub fn with_parameters(config: ExecutionConfig, parameters: Parameters) -> Self {
+        let job_name = std::env::args()
+            .next()
+            .and_then(|arg0| PathBuf::from(arg0).file_stem().map(|s| s.to_string_lossy().into()))
+            .unwrap_or_else(|| "weir-job".to_string());
+        StreamExecutionEnvironment {
+            job: JobHandle::new(JobState {
+                graph: StreamGraph::new(),
+                config,
+                job_name,
+                parameters,
+            }),
+        }
+    }
+
+    /// Default parallelism of operators that set none; overrides the command line.
+    pub fn set_parallelism(&mut self, parallelism: usize) -> &mut Self {
+        self.job.with_state(|s| s.config.parallelism = parallelism);
+        self
+    }
+
+    /// The default parallelism in effect.
+    pub fn parallelism(&self) -> usize {
+        self.job.with_state(|s| s.config.parallelism)
+    }
+
+    /// Number of key groups, the upper bound for any operator's parallelism (default 128).
+    pub fn set_max_parallelism(&mut self, max_parallelism: usize) -> &mut Self {
+        self.job.with_state(|s| s.config.max_parallelism = max_parallelism);
+        self
+    }
+
+    /// Turns operator chaining off for the whole job.
+    pub fn disable_operator_chaining(&mut self) -> &mut Self {
+        self.job.with_state(|s| s.config.chaining = false);
+        self
+    }
+
+    /// Names the job (default: the binary's name).
+    pub fn set_job_name(&mut self, name: impl Into<String>) -> &mut Self {
+        let name = name.into();
+        self.job.with_state(|s| s.job_name = name);
+        self
+    }
+
+    /// The execution settings in effect.
+    pub fn config(&self) -> ExecutionConfig {
+        self.job.with_state(|s| s.config.clone())
+    }
+
+    /// The job's command-line parameters (`--key value` after the engine's options).
+    pub fn parameters(&self) -> Parameters {
+        self.job.with_state(|s| s.parameters.clone())
+    }
+
+    /// A non-parallel source emitting `values` in order.
+    pub fn from_collection<T: Data>(&mut self, values: Vec<T>) -> DataStream<T> {
+        self.add_source("Collection Source", true, move |_| CollectionSource::new(values.clone()))
+    }
+
+    /// A non-parallel source emitting what `values` yields (collected up front).
+    pub fn from_iter<T: Data>(&mut self, values: impl IntoIterator<Item = T>) -> DataStream<T> {
+        self.from_collection(values.into_iter().collect())
+    }
+
+    /// A parallel source calling `generator` with indexes `0, 1, 2, …` spread over its
+    /// subtasks, bounded and rate-limited as `config` says.
+    pub fn from_generator<T: Data>(
+        &mut self,
+        config: GeneratorConfig,
+        generator: impl Fn(u64) -> T + Send + Sync + 'static,
+    ) -> DataStream<T> {
+        let generator: Arc<dyn Fn(u64) -> T + Send + Sync> = Arc::new(generator);
+        self.add_source("Data Generator", false, move |_| {
+            DataGeneratorSource::new(config.count, generator.clone(), config.rate_per_second)
+        })
+    }
+
+    /// The numbers `from..=to`, in parallel (Flink's `fromSequence`).
+    pub fn from_sequence(&mut self, from: i64, to: i64) -> DataStream<i64> {
+        let count = u64::try_from(to.saturating_sub(from).saturating_add(1)).unwrap_or(0);
+        self.from_generator(GeneratorConfig::bounded(count), move |i| from + i as i64)
+            .name("Sequence Source")
+    }
+
+    /// Lines of text from a TCP server (what `nc -lk PORT` feeds), until it closes.
+    pub fn socket_text_stream(&mut self, host: &str, port: u16) -> DataStream<String> {
+        self.socket_text_stream_with(host, port, b'\n', 0)
+    }
+
+    /// Like [`Self::socket_text_stream`] with a delimiter and reconnect attempts.
+    pub fn socket_text_stream_with(
+        &mut self,
+        host: &str,
+        port: u16,
+        delimiter: u8,
+        max_retries: u32,
+    ) -> DataStream<String> {
+        let host = host.to_string();
+        self.add_source("Socket Stream", true, move |_| {
+            SocketTextSource::new(host.clone(), port, delimiter, max_retries)
+        })
+    }
+
+    /// Lines of a text file, or of every file in a directory, split over subtasks.
+    pub fn read_text_file(&mut self, path: impl Into<PathBuf>) -> DataStream<String> {
+        let path = path.into();
+        self.add_source("Text File Source", false, move |_| TextFileSource::new(path.clone()))
+    }
+
+    /// A custom source: `make` builds one instance per subtask; `non_parallel` forces
+    /// parallelism 1.
+    pub fn add_source<T, S, M>(&mut self, name: &str, non_parallel: bool, make: M) -> DataStream<T>
+    where
+        T: Data,
+        S: SourceFunction<T> + 'static,
+        M: Fn(&SubtaskInfo) -> S + Send + 'static,
+    {
+        let spec = NodeSpec {
+            name: format!("Source: {name}"),
+            inputs: Vec::new(),
+            output_type: TypedStream::<T>::arc(),
+            non_parallel,
+        };
+        let id = self.job.add(spec, NodeFactory::source(make));
+        DataStream::produced_by(self.job.clone(), id)
+    }
+
+    /// The tasks the job would run, one line each: chained operator names and parallelism
+    /// (Flink's `getExecutionPlan`, as text).
+    pub fn execution_plan(&self) -> Result<String> {
+        self.job.with_state(|s| {
+            let plan = JobPlan::new(&s.graph, &s.config)?;
+            Ok(plan.chains.iter().map(|c| format!("{} x{}\n", c.name, c.parallelism)).collect())
+        })
+    }
+
+    /// Runs the job in this process until its input ends; fails with the first operator error.
+    pub fn execute(&mut self) -> Result<JobResult> {
+        let (graph, config, name) = self
+            .job
+            .with_state(|s| (std::mem::take(&mut s.graph), s.config.clone(), s.job_name.clone()));
+        Ok(LocalExecutor::new(config).execute(&name, &graph)?)
+    }
+}

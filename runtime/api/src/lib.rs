@@ -1,0 +1,84 @@
+//! Weir's DataStream API: build a streaming job in Rust with Apache Flink's semantics and run
+//! it embedded with one command.
+//!
+//! A job is a graph of transformations on [`DataStream`]s, created from sources on a
+//! [`StreamExecutionEnvironment`]; keyed streams ([`KeyedStream`]) carry keyed state and
+//! rolling aggregations; [`ConnectedStreams`] feed co-operators. A binary hands its job
+//! to [`main()`], which parses `run --parallelism N …`, executes, and reports:
+//!
+//! ```
+//! use weir::prelude::*;
+//!
+//! let mut env = StreamExecutionEnvironment::new(ExecutionConfig { parallelism: 2, ..Default::default() });
+//! let counts = env
+//!     .from_collection(vec!["a b".to_string(), "b c".into(), "b".into()])
+//!     .flat_map(|line: String| line.split(' ').map(str::to_string).collect::<Vec<_>>())
+//!     .map(|word| (word, 1u64))
+//!     .key_by(|(word, _)| word.clone())
+//!     .sum(|(_, count)| count)
+//!     .collect();
+//! env.execute().unwrap();
+//! let mut finals = std::collections::BTreeMap::new();
+//! for (word, count) in counts.take() {
+//!     let entry = finals.entry(word).or_insert(0);
+//!     *entry = count.max(*entry);
+//! }
+//! assert_eq!(finals.into_iter().collect::<Vec<_>>(), [("a".into(), 1), ("b".into(), 3), ("c".into(), 1)]);
+//! ```
+
+mod connected;
+mod entry;
+mod env;
+mod error;
+mod job;
+mod keyed;
+mod params;
+mod stream;
+
+pub use connected::{ConnectedStreams, KeyedConnectedStreams};
+pub use entry::main;
+pub use env::{GeneratorConfig, StreamExecutionEnvironment};
+pub use error::{Error, Result};
+pub use job::{JobHandle, OperatorSettings};
+pub use keyed::KeyedStream;
+pub use params::Parameters;
+pub use stream::{DataStream, DataStreamSink};
+
+/// Function traits, contexts and collectors for user code.
+pub mod functions {
+    pub use weir_operators::function::{
+        CoProcessFunction, FnResult, KeyedCoProcessFunction, KeyedProcessFunction, ProcessFunction,
+        UserError,
+    };
+    pub use weir_operators::{
+        Collector, KeyedContext, KeyedRuntimeContext, OutputTag, ProcessContext, RuntimeContext,
+        SourceFunction, SourcePoll, SubtaskInfo,
+    };
+}
+
+/// State descriptors and handles.
+pub mod state {
+    pub use weir_state::{
+        AggregateFunction, AggregatingState, AggregatingStateDescriptor, KeyedStateAccess,
+        ListState, ListStateDescriptor, MapState, MapStateDescriptor, OperatorListState,
+        ReducingState, ReducingStateDescriptor, ValueState, ValueStateDescriptor,
+    };
+}
+
+/// Connectors beyond the environment's shortcuts: sinks and their handles.
+pub mod connectors {
+    pub use weir_connectors::sink::CollectHandle;
+}
+
+pub use weir_types::{Data, Key, Record, Timestamp, Watermark};
+pub use weir_worker::{ExecutionConfig, JobResult, OperatorSummary};
+
+/// Everything a job usually needs: `use weir::prelude::*;`.
+pub mod prelude {
+    pub use crate::functions::*;
+    pub use crate::state::*;
+    pub use crate::{
+        DataStream, ExecutionConfig, GeneratorConfig, KeyedStream, OperatorSettings, Parameters,
+        StreamExecutionEnvironment,
+    };
+}

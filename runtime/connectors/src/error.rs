@@ -1,0 +1,100 @@
+//! The error type of this crate.
+
+use std::io;
+use std::path::PathBuf;
+
+/// What can go wrong in a connector. Sources and sinks return it from `open`, `poll`,
+/// `process_batch` and `finish`, converted into a [`weir_operators::function::UserError`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A non-parallel connector was opened with more than one subtask.
+    #[error("{connector} is not a parallel connector but runs with parallelism {parallelism}")]
+    NotParallel {
+        /// The connector's type name.
+        connector: &'static str,
+        /// The parallelism it was given.
+        parallelism: usize,
+    },
+    /// A socket connection could not be established.
+    #[error("cannot connect to {address}: {source}")]
+    Connect {
+        /// `host:port` as configured.
+        address: String,
+        /// Why the connection failed.
+        source: io::Error,
+    },
+    /// Reading from an established socket connection failed.
+    #[error("cannot read from {address}: {source}")]
+    SocketRead {
+        /// `host:port` as configured.
+        address: String,
+        /// Why the read failed.
+        source: io::Error,
+    },
+    /// A directory could not be listed.
+    #[error("cannot list directory {}: {source}", path.display())]
+    ListDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// Why listing failed.
+        source: io::Error,
+    },
+    /// A file could not be opened for reading.
+    #[error("cannot open {}: {source}", path.display())]
+    OpenFile {
+        /// The file.
+        path: PathBuf,
+        /// Why opening failed.
+        source: io::Error,
+    },
+    /// Reading an open file failed.
+    #[error("cannot read {}: {source}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why the read failed.
+        source: io::Error,
+    },
+    /// A text file holds bytes that are not UTF-8.
+    #[error("invalid UTF-8 in {} at byte offset {offset}", path.display())]
+    InvalidUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// Offset of the first invalid byte from the start of the file.
+        offset: u64,
+    },
+    /// An output file or directory could not be created.
+    #[error("cannot create {}: {source}", path.display())]
+    Create {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why creation failed.
+        source: io::Error,
+    },
+    /// Writing or flushing an output file failed.
+    #[error("cannot write {}: {source}", path.display())]
+    WriteFile {
+        /// The file.
+        path: PathBuf,
+        /// Why the write failed.
+        source: io::Error,
+    },
+    /// Writing to stdout or stderr failed (for example a broken pipe).
+    #[error("cannot write to {stream}: {source}")]
+    Print {
+        /// `"stdout"` or `"stderr"`.
+        stream: &'static str,
+        /// Why the write failed.
+        source: io::Error,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Fails unless a non-parallel `connector` runs with parallelism 1.
+    pub(crate) fn check_not_parallel(connector: &'static str, parallelism: usize) -> Result<()> {
+        if parallelism > 1 { Err(Error::NotParallel { connector, parallelism }) } else { Ok(()) }
+    }
+}

@@ -1,0 +1,27 @@
+//! Built-in connectors: the sources that start a Weir job and the sinks that end it.
+//!
+//! Sources implement [`weir_operators::SourceFunction`] and sinks implement
+//! [`weir_operators::OneInputOperator`] with `Out = ()`. Every connector is built once per
+//! parallel subtask (cloned from the value the user passed) and learns its subtask index and
+//! parallelism in `open`, so a parallel connector reads or writes only its share.
+//!
+//! | Connector | Flink counterpart | Parallel |
+//! |---|---|---|
+//! | [`CollectionSource`] | `fromCollection` / `fromElements` | no |
+//! | [`DataGeneratorSource`] | `DataGeneratorSource` | yes |
+//! | [`SocketTextSource`] | `socketTextStream` | no |
+//! | [`TextFileSource`] | `readTextFile` | yes |
+//! | [`PrintSink`] | `print()` / `printToErr()` | yes |
+//! | [`DiscardSink`] | `DiscardingSink` | yes |
+//! | [`TextFileSink`] | `writeAsText` | yes |
+//! | [`CollectSink`] | `executeAndCollect` (in-process) | yes |
+
+mod error;
+pub mod sink;
+pub mod source;
+#[cfg(test)]
+mod test_util;
+
+pub use error::{Error, Result};
+pub use sink::{CollectHandle, CollectSink, DiscardSink, PrintSink, TextFileSink};
+pub use source::{CollectionSource, DataGeneratorSource, SocketTextSource, TextFileSource};

@@ -1,0 +1,11 @@
+//! Sources: where the records of a job come from.
+
+mod collection;
+mod datagen;
+mod socket;
+mod text_file;
+
+pub use collection::CollectionSource;
+pub use datagen::DataGeneratorSource;
+pub use socket::SocketTextSource;
+pub use text_file::TextFileSource;

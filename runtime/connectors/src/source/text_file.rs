@@ -1,0 +1,305 @@
+//! A parallel source reading lines of text files, like Flink's `readTextFile`.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use weir_operators::function::FnResult;
+use weir_operators::{RuntimeContext, SourceFunction, SourcePoll, SubtaskInfo};
+use weir_types::Record;
+
+use crate::{Error, Result};
+
+/// Reads a file, or every regular file of a directory (sorted by name, not recursive), and
+/// emits its lines as `String`s without the `"\n"` or `"\r\n"` ending.
+///
+/// Parallel: subtask `i` of `p` reads the byte range `[i * len / p, (i + 1) * len / p)` of
+/// every file, and a line belongs to the range holding its first byte, so the subtasks
+/// together emit every line once. Files are read through a buffer, never whole. Bytes that
+/// are not UTF-8 fail the source with an error naming the file and offset.
+pub struct TextFileSource {
+    path: PathBuf,
+    /// This subtask's ranges, in the order they are read; set in `open`.
+    splits: std::vec::IntoIter<Split>,
+    current: Option<SplitReader>,
+}
+
+/// A byte range of one file.
+#[derive(Clone, Debug, PartialEq)]
+struct Split {
+    path: PathBuf,
+    start: u64,
+    end: u64,
+}
+
+impl TextFileSource {
+    /// A source reading the file or directory at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        TextFileSource { path: path.into(), splits: Vec::new().into_iter(), current: None }
+    }
+}
+
+impl Clone for TextFileSource {
+    /// Clones the configuration; the clone has not started reading.
+    fn clone(&self) -> Self {
+        TextFileSource::new(self.path.clone())
+    }
+}
+
+impl std::fmt::Debug for TextFileSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextFileSource").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// The regular files to read: `path` itself, or the files directly inside it, sorted by name.
+fn list_files(path: &Path) -> Result<Vec<PathBuf>> {
+    let metadata =
+        std::fs::metadata(path).map_err(|source| Error::OpenFile { path: path.into(), source })?;
+    if !metadata.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let listing = |source| Error::ListDirectory { path: path.into(), source };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(listing)? {
+        let entry_path = entry.map_err(listing)?.path();
+        // Follows symbolic links, so a link to a file counts as a file.
+        if std::fs::metadata(&entry_path).is_ok_and(|m| m.is_file()) {
+            files.push(entry_path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// This subtask's byte range of each file.
+fn splits_for_subtask(files: Vec<PathBuf>, index: usize, parallelism: usize) -> Result<Vec<Split>> {
+    let (index, parallelism) = (index as u128, parallelism.max(1) as u128);
+    files
+        .into_iter()
+        .map(|path| {
+            let len = match std::fs::metadata(&path) {
+                Ok(metadata) => metadata.len() as u128,
+                Err(source) => return Err(Error::OpenFile { path, source }),
+            };
+            let start = (index * len / parallelism) as u64;
+            let end = ((index + 1) * len / parallelism) as u64;
+            Ok(Split { path, start, end })
+        })
+        .collect()
+}
+
+/// Reads the lines of one split.
+struct SplitReader {
+    split: Split,
+    reader: BufReader<File>,
+    /// File offset of the next unread byte.
+    position: u64,
+    line: Vec<u8>,
+}
+
+impl SplitReader {
+    fn open(split: Split) -> Result<Self> {
+        let file = File::open(&split.path)
+            .map_err(|source| Error::OpenFile { path: split.path.clone(), source })?;
+        let mut reader =
+            SplitReader { reader: BufReader::new(file), position: 0, line: Vec::new(), split };
+        if reader.split.start > 0 {
+            // The line holding byte `start - 1` belongs to an earlier split: skip through its end.
+            let skip_from = reader.split.start - 1;
+            reader.reader.seek(SeekFrom::Start(skip_from)).map_err(|e| reader.read_error(e))?;
+            reader.position = skip_from;
+            reader.read_line()?;
+        }
+        Ok(reader)
+    }
+
+    fn read_error(&self, source: std::io::Error) -> Error {
+        Error::ReadFile { path: self.split.path.clone(), source }
+    }
+
+    /// Reads the next raw line (with its ending) into `self.line`; false at end of file.
+    fn read_line(&mut self) -> Result<bool> {
+        self.line.clear();
+        let read = self.reader.read_until(b'\n', &mut self.line).map_err(|e| self.read_error(e))?;
+        self.position += read as u64;
+        Ok(read > 0)
+    }
+
+    /// The next line of this split, or `None` when the split is done.
+    fn next_line(&mut self) -> Result<Option<String>> {
+        let line_start = self.position;
+        if line_start >= self.split.end || !self.read_line()? {
+            return Ok(None);
+        }
+        let mut line = std::mem::take(&mut self.line);
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+        }
+        String::from_utf8(line).map(Some).map_err(|e| Error::InvalidUtf8 {
+            path: self.split.path.clone(),
+            offset: line_start + e.utf8_error().valid_up_to() as u64,
+        })
+    }
+}
+
+impl SourceFunction<String> for TextFileSource {
+    fn open(&mut self, info: &SubtaskInfo, _ctx: &mut RuntimeContext<'_>) -> FnResult {
+        let files = list_files(&self.path)?;
+        self.splits = splits_for_subtask(files, info.index, info.parallelism)?.into_iter();
+        self.current = None;
+        Ok(())
+    }
+
+    fn poll(&mut self, out: &mut Vec<Record<String>>, max: usize) -> FnResult<SourcePoll> {
+        let mut emitted = 0;
+        while emitted < max {
+            let reader = match &mut self.current {
+                Some(reader) => reader,
+                None => match self.splits.next() {
+                    // An empty range holds no line start: skip it without opening the file.
+                    Some(split) if split.start == split.end => continue,
+                    Some(split) => self.current.insert(SplitReader::open(split)?),
+                    None => return Ok(SourcePoll::Finished),
+                },
+            };
+            match reader.next_line()? {
+                Some(line) => {
+                    out.push(Record::new(line));
+                    emitted += 1;
+                }
+                None => self.current = None,
+            }
+        }
+        Ok(SourcePoll::Ready)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::test_util::{info, open_source, run_subtask};
+
+    fn write_file(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::File::create(&path).unwrap().write_all(content).unwrap();
+        path
+    }
+
+    /// The lines a reader of the whole file expects.
+    fn expected_lines(content: &str) -> Vec<String> {
+        content.lines().map(str::to_string).collect()
+    }
+
+    /// Every subtask's lines, in subtask order.
+    fn read_split(path: &Path, parallelism: usize, max: usize) -> Vec<Vec<String>> {
+        let source = TextFileSource::new(path);
+        (0..parallelism).map(|i| run_subtask(&source, i, parallelism, max).unwrap()).collect()
+    }
+
+    #[test]
+    fn union_of_splits_is_every_line_once_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut varied = String::new();
+        for i in 0..200 {
+            varied.push_str(&"x".repeat(i * 7 % 23));
+            varied.push_str(&format!("line {i}"));
+            varied.push_str(if i % 5 == 0 { "\r\n" } else { "\n" });
+            if i % 17 == 0 {
+                varied.push('\n'); // an empty line
+            }
+        }
+        let cases = [
+            ("varied", varied.clone()),
+            ("no_trailing_newline", format!("{varied}last without newline")),
+            ("empty", String::new()),
+            ("only_newlines", "\n\n\n".to_string()),
+            ("single_line", "one".to_string()),
+            ("short_lines", "a\nbb\nc\n\nddd\ne".to_string()),
+            ("unicode", "grüße\nłódź\n日本語のテキスト\n".to_string()),
+        ];
+        for (name, content) in cases {
+            let path = write_file(dir.path(), name, content.as_bytes());
+            let expected = expected_lines(&content);
+            let mut parallelisms = vec![1, 2, 3, 7, 64];
+            if content.len() <= 64 {
+                // Small files: every possible set of boundaries, down to one byte per split.
+                parallelisms.extend(8..=content.len() + 2);
+            }
+            for parallelism in parallelisms {
+                let splits = read_split(&path, parallelism, 3);
+                let union: Vec<String> = splits.concat();
+                assert_eq!(union, expected, "{name} with parallelism {parallelism}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_split_boundary_at_a_line_start_gives_that_line_to_the_later_split() {
+        let dir = tempfile::tempdir().unwrap();
+        // 8 bytes, two subtasks: the boundary at byte 4 is exactly where "bbb" starts.
+        let path = write_file(dir.path(), "f", b"aaa\nbbb\n");
+        assert_eq!(read_split(&path, 2, 10), vec![vec!["aaa"], vec!["bbb"]]);
+        // 9 bytes, three subtasks: both boundaries (3 and 6) are line starts.
+        let path = write_file(dir.path(), "g", b"aa\nbb\nccc");
+        assert_eq!(read_split(&path, 3, 10), vec![vec!["aa"], vec!["bb"], vec!["ccc"]]);
+        // 7 bytes, three subtasks: boundaries inside "aaaa" and on its newline.
+        let path = write_file(dir.path(), "h", b"aaaa\nb\n");
+        assert_eq!(read_split(&path, 3, 10), vec![vec!["aaaa"], vec![], vec!["b"]]);
+    }
+
+    #[test]
+    fn reads_the_files_of_a_directory_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        write_file(dir.path(), "2", b"two a\ntwo b\n");
+        write_file(dir.path(), "1", b"one a\none b");
+        write_file(dir.path(), "3", b"");
+        std::fs::create_dir(dir.path().join("0-nested")).unwrap();
+        write_file(&dir.path().join("0-nested"), "ignored", b"nested\n");
+        let expected = vec!["one a", "one b", "two a", "two b"];
+        assert_eq!(read_split(dir.path(), 1, 3).concat(), expected);
+        // With two subtasks, each reads its half of every file.
+        assert_eq!(
+            read_split(dir.path(), 2, 3),
+            vec![vec!["one a", "two a"], vec!["one b", "two b"]]
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing.txt");
+        let mut source = TextFileSource::new(&path);
+        let error = open_source(&mut source, &info(0, 1)).unwrap_err().to_string();
+        assert!(error.contains(&path.display().to_string()), "{error}");
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error_naming_path_and_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_file(dir.path(), "bad", b"fine\nok \xff bad\n");
+        let error = run_subtask(&TextFileSource::new(&path), 0, 1, 10).unwrap_err().to_string();
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        assert!(error.contains("byte offset 8"), "{error}");
+    }
+
+    #[test]
+    fn polls_emit_at_most_max_and_ready_until_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_file(dir.path(), "f", b"1\n2\n3\n4\n5\n");
+        let mut source = TextFileSource::new(&path);
+        open_source(&mut source, &info(0, 1)).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(source.poll(&mut out, 2).unwrap(), SourcePoll::Ready);
+        assert_eq!(out.len(), 2);
+        assert_eq!(source.poll(&mut out, 2).unwrap(), SourcePoll::Ready);
+        assert_eq!(source.poll(&mut out, 2).unwrap(), SourcePoll::Finished);
+        let values: Vec<String> = out.into_iter().map(|r| r.value).collect();
+        assert_eq!(values, vec!["1", "2", "3", "4", "5"]);
+    }
+}
