@@ -1,5 +1,19 @@
 //! Pieces shared by the example jobs.
 
+use weir::DataStream;
+use weir::prelude::OperatorSettings;
+
+/// The word count pipeline: lines in, every rolling `(word, count)` update out.
+pub fn word_count(lines: DataStream<String>) -> DataStream<(String, u64)> {
+    lines
+        .flat_map(|line: String| tokenize(&line))
+        .name("Tokenizer")
+        .map(|word| (word, 1u64))
+        .key_by(|(word, _)| word.clone())
+        .sum(|(_, count)| count)
+        .name("Count")
+}
+
 /// Splits a line into lower-case words the way Flink's WordCount example does: on every
 /// non-alphanumeric character, dropping empty tokens.
 pub fn tokenize(line: &str) -> Vec<String> {

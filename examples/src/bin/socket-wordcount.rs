@@ -3,22 +3,14 @@
 
 use std::process::ExitCode;
 
-use weir::prelude::*;
-use weir_examples::tokenize;
+use weir_examples::word_count;
 
 fn main() -> ExitCode {
     weir::main(|env| {
         let params = env.parameters();
         let host = params.get("host").unwrap_or("127.0.0.1").to_string();
         let port: u16 = params.parse_or("port", 9999)?;
-        env.socket_text_stream(&host, port)
-            .flat_map(|line: String| tokenize(&line))
-            .name("Tokenizer")
-            .map(|word| (word, 1u64))
-            .key_by(|(word, _)| word.clone())
-            .sum(|(_, count)| count)
-            .name("Count")
-            .print();
+        word_count(env.socket_text_stream(&host, port)).print();
         Ok(())
     })
 }

@@ -4,20 +4,12 @@
 
 use std::process::ExitCode;
 
-use weir::prelude::*;
-use weir_examples::tokenize;
+use weir_examples::word_count;
 
 fn main() -> ExitCode {
     weir::main(|env| {
         let input = env.parameters().required("input")?.to_string();
-        env.read_text_file(input)
-            .flat_map(|line: String| tokenize(&line))
-            .name("Tokenizer")
-            .map(|word| (word, 1u64))
-            .key_by(|(word, _)| word.clone())
-            .sum(|(_, count)| count)
-            .name("Count")
-            .print();
+        word_count(env.read_text_file(input)).print();
         Ok(())
     })
 }

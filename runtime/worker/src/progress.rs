@@ -85,12 +85,18 @@ pub(crate) fn progress_line(
         .iter()
         .zip(before)
         .map(|(n, b)| {
+            // Sources are rated by what they emit, everything else by what it takes in.
+            let delta = if n.records_in == 0 {
+                n.records_out - b.records_out
+            } else {
+                n.records_in - b.records_in
+            };
             format!(
                 "{} in={} out={} ({}/s)",
                 n.name,
                 n.records_in,
                 n.records_out,
-                human((n.records_out - b.records_out) as f64 / seconds)
+                human(delta as f64 / seconds)
             )
         })
         .collect();
@@ -122,5 +128,25 @@ impl fmt::Display for JobResult {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(name: &str, records_in: u64, records_out: u64) -> OperatorSummary {
+        OperatorSummary { name: name.into(), parallelism: 2, records_in, records_out }
+    }
+
+    #[test]
+    fn progress_rates_sources_by_output_and_others_by_input() {
+        let before = [summary("Source: gen", 0, 1_000), summary("Sink", 900, 0)];
+        let now = [summary("Source: gen", 0, 3_001_000), summary("Sink", 2_900, 0)];
+        let line = progress_line(Duration::from_secs(4), Duration::from_secs(2), &now, &before);
+        assert_eq!(
+            line,
+            "progress 4.0s: Source: gen in=0 out=3001000 (1.50M/s) | Sink in=2900 out=0 (1.0K/s)"
+        );
     }
 }

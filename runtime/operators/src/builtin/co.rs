@@ -6,12 +6,9 @@ use weir_state::{KeyedState, OperatorStateStore, StateBackendKind};
 use weir_types::{Key, Record};
 
 use super::KeySelector;
-use super::keyed::keyed_state_for;
+use super::keyed::{keyed_state_for, process_each, process_keyed};
 use crate::function::{CoProcessFunction, FnResult, KeyedCoProcessFunction};
-use crate::{
-    Collector, KeyedContext, KeyedRuntimeContext, ProcessContext, RuntimeContext, SubtaskInfo,
-    TwoInputOperator,
-};
+use crate::{Collector, KeyedRuntimeContext, RuntimeContext, SubtaskInfo, TwoInputOperator};
 
 /// Maps each input with its own closure into one output type.
 pub struct CoMap<I1, I2, O, F1, F2> {
@@ -89,22 +86,18 @@ impl<I1, I2, O, F: CoProcessFunction<I1, I2, O>> TwoInputOperator
 
     fn process_batch1(&mut self, batch: &mut Vec<Record<I1>>, out: &mut Collector<O>) -> FnResult {
         let info = self.info.as_ref().expect("opened before processing");
-        for record in batch.drain(..) {
-            out.set_timestamp(record.timestamp);
-            let mut ctx = ProcessContext::new(info, record.timestamp, &mut self.operator_state);
-            self.function.process_element1(record.value, &mut ctx, out)?;
-        }
-        Ok(())
+        let function = &mut self.function;
+        process_each(batch, out, info, &mut self.operator_state, |value, ctx, out| {
+            function.process_element1(value, ctx, out)
+        })
     }
 
     fn process_batch2(&mut self, batch: &mut Vec<Record<I2>>, out: &mut Collector<O>) -> FnResult {
         let info = self.info.as_ref().expect("opened before processing");
-        for record in batch.drain(..) {
-            out.set_timestamp(record.timestamp);
-            let mut ctx = ProcessContext::new(info, record.timestamp, &mut self.operator_state);
-            self.function.process_element2(record.value, &mut ctx, out)?;
-        }
-        Ok(())
+        let function = &mut self.function;
+        process_each(batch, out, info, &mut self.operator_state, |value, ctx, out| {
+            function.process_element2(value, ctx, out)
+        })
     }
 }
 
@@ -152,23 +145,17 @@ where
 
     fn process_batch1(&mut self, batch: &mut Vec<Record<I1>>, out: &mut Collector<O>) -> FnResult {
         let (info, state) = self.running.as_mut().expect("opened before processing");
-        for record in batch.drain(..) {
-            state.set_current_key((self.key1)(&record.value))?;
-            out.set_timestamp(record.timestamp);
-            let mut ctx = KeyedContext::new(info, record.timestamp, state);
-            self.function.process_element1(record.value, &mut ctx, out)?;
-        }
-        Ok(())
+        let function = &mut self.function;
+        process_keyed(batch, out, info, state, &self.key1, |value, ctx, out| {
+            function.process_element1(value, ctx, out)
+        })
     }
 
     fn process_batch2(&mut self, batch: &mut Vec<Record<I2>>, out: &mut Collector<O>) -> FnResult {
         let (info, state) = self.running.as_mut().expect("opened before processing");
-        for record in batch.drain(..) {
-            state.set_current_key((self.key2)(&record.value))?;
-            out.set_timestamp(record.timestamp);
-            let mut ctx = KeyedContext::new(info, record.timestamp, state);
-            self.function.process_element2(record.value, &mut ctx, out)?;
-        }
-        Ok(())
+        let function = &mut self.function;
+        process_keyed(batch, out, info, state, &self.key2, |value, ctx, out| {
+            function.process_element2(value, ctx, out)
+        })
     }
 }

@@ -6,12 +6,9 @@ use weir_state::{KeyedState, OperatorStateStore, StateBackendKind};
 use weir_types::{Key, Record};
 
 use super::KeySelector;
-use super::keyed::keyed_state_for;
+use super::keyed::{keyed_state_for, process_each, process_keyed};
 use crate::function::{FnResult, KeyedProcessFunction, ProcessFunction};
-use crate::{
-    Collector, KeyedContext, KeyedRuntimeContext, OneInputOperator, ProcessContext, RuntimeContext,
-    SubtaskInfo,
-};
+use crate::{Collector, KeyedRuntimeContext, OneInputOperator, RuntimeContext, SubtaskInfo};
 
 /// Runs a [`ProcessFunction`] on a non-keyed stream.
 pub struct ProcessOperator<I, O, F> {
@@ -45,12 +42,10 @@ impl<I, O, F: ProcessFunction<I, O>> OneInputOperator for ProcessOperator<I, O, 
 
     fn process_batch(&mut self, batch: &mut Vec<Record<I>>, out: &mut Collector<O>) -> FnResult {
         let info = self.info.as_ref().expect("opened before processing");
-        for record in batch.drain(..) {
-            out.set_timestamp(record.timestamp);
-            let mut ctx = ProcessContext::new(info, record.timestamp, &mut self.operator_state);
-            self.function.process_element(record.value, &mut ctx, out)?;
-        }
-        Ok(())
+        let function = &mut self.function;
+        process_each(batch, out, info, &mut self.operator_state, |value, ctx, out| {
+            function.process_element(value, ctx, out)
+        })
     }
 
     fn finish(&mut self, out: &mut Collector<O>) -> FnResult {
@@ -94,12 +89,9 @@ where
 
     fn process_batch(&mut self, batch: &mut Vec<Record<I>>, out: &mut Collector<O>) -> FnResult {
         let (info, state) = self.running.as_mut().expect("opened before processing");
-        for record in batch.drain(..) {
-            state.set_current_key((self.key_selector)(&record.value))?;
-            out.set_timestamp(record.timestamp);
-            let mut ctx = KeyedContext::new(info, record.timestamp, state);
-            self.function.process_element(record.value, &mut ctx, out)?;
-        }
-        Ok(())
+        let function = &mut self.function;
+        process_keyed(batch, out, info, state, &self.key_selector, |value, ctx, out| {
+            function.process_element(value, ctx, out)
+        })
     }
 }
