@@ -328,9 +328,12 @@ fn partitioning_strategies() {
 fn parallelism_precedence_operator_over_environment_over_config() {
     let mut env = StreamExecutionEnvironment::new(config(3)); // the command line said 3
     env.set_parallelism(2); // code overrides the command line
-    env.from_sequence(1, 10).map(|x| x).set_parallelism(4).filter(|_| true).discard();
+    let source = env.from_sequence(1, 10);
+    let mapped = source.map(|x| x).set_parallelism(4);
+    env.set_parallelism(1); // applies to operators created from here on, as in Flink
+    mapped.filter(|_| true).discard();
     let plan = env.execution_plan().unwrap();
-    assert_eq!(plan, "Sequence Source x2\nMap x4\nFilter -> Discard x2\n");
+    assert_eq!(plan, "Sequence Source x2\nMap x4\nFilter -> Discard x1\n");
 }
 
 #[test]

@@ -16,10 +16,13 @@ use weir_worker::ExecutionConfig;
 use crate::{Error, Parameters, Result, StreamExecutionEnvironment};
 
 #[derive(Parser, Debug)]
-#[command(about = "A Weir streaming job", long_about = None)]
+#[command(about = "A Weir streaming job", long_about = None, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
-    role: Role,
+    role: Option<Role>,
+    /// Without a role, the job runs embedded (`run` is the default).
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -45,7 +48,7 @@ struct RunArgs {
     job_args: Vec<String>,
 }
 
-/// Runs a job binary: `JOB run [--parallelism N] [--config FILE] [--set k=v]… [JOB ARGS…]`.
+/// Runs a job binary: `JOB [run] [--parallelism N] [--config FILE] [--set k=v]… [JOB ARGS…]`.
 ///
 /// `job` builds the job on the environment; `main` then executes it, prints a summary to
 /// standard error and returns the exit code (non-zero when the job failed).
@@ -65,7 +68,11 @@ where
     F: FnOnce(&mut StreamExecutionEnvironment) -> Result<(), UserError>,
 {
     init_logging();
-    let Role::Run(args) = Cli::parse().role;
+    let cli = Cli::parse();
+    let args = match cli.role {
+        Some(Role::Run(args)) => args,
+        None => cli.run,
+    };
     match run(args, job) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {

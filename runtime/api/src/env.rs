@@ -64,21 +64,23 @@ impl StreamExecutionEnvironment {
             job: JobHandle::new(JobState {
                 graph: StreamGraph::new(),
                 config,
+                code_parallelism: None,
                 job_name,
                 parameters,
             }),
         }
     }
 
-    /// Default parallelism of operators that set none; overrides the command line.
+    /// Parallelism of operators created from now on that set none; overrides the command
+    /// line (as in Flink, operators created before keep the parallelism they got).
     pub fn set_parallelism(&mut self, parallelism: usize) -> &mut Self {
-        self.job.with_state(|s| s.config.parallelism = parallelism);
+        self.job.with_state(|s| s.code_parallelism = Some(parallelism));
         self
     }
 
-    /// The default parallelism in effect.
+    /// The parallelism that operators created now get.
     pub fn parallelism(&self) -> usize {
-        self.job.with_state(|s| s.config.parallelism)
+        self.job.with_state(|s| s.code_parallelism.unwrap_or(s.config.parallelism))
     }
 
     /// Number of key groups, the upper bound for any operator's parallelism (default 128).

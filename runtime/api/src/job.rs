@@ -15,6 +15,8 @@ use crate::Parameters;
 pub(crate) struct JobState {
     pub(crate) graph: StreamGraph,
     pub(crate) config: ExecutionConfig,
+    /// Parallelism set in code with `env.set_parallelism`; applies to operators created after.
+    pub(crate) code_parallelism: Option<usize>,
     pub(crate) job_name: String,
     pub(crate) parameters: Parameters,
 }
@@ -38,11 +40,14 @@ impl JobHandle {
     }
 
     pub(crate) fn add(&self, spec: NodeSpec, factory: NodeFactory) -> NodeId {
-        self.0.borrow_mut().graph.add(StreamNode {
+        let mut state = self.0.borrow_mut();
+        let environment_parallelism = state.code_parallelism;
+        state.graph.add(StreamNode {
             id: NodeId(0),
             name: spec.name,
             uid: None,
             parallelism: None,
+            environment_parallelism,
             non_parallel: spec.non_parallel,
             chaining: ChainingStrategy::Always,
             inputs: spec.inputs,

@@ -65,9 +65,8 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         V: AddAssign + Clone,
         F: Fn(&mut T) -> &mut V + Send + Sync + 'static,
     {
-        self.aggregate("Keyed Aggregation", move |mut acc, mut new| {
-            *field(&mut acc) += field(&mut new).clone();
-            acc
+        self.fold("Keyed Aggregation", move |acc, mut new| {
+            *field(acc) += field(&mut new).clone();
         })
     }
 
@@ -77,11 +76,10 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         V: PartialOrd + Clone,
         F: Fn(&mut T) -> &mut V + Send + Sync + 'static,
     {
-        self.aggregate("Keyed Aggregation", move |mut acc, mut new| {
-            if *field(&mut new) < *field(&mut acc) {
-                *field(&mut acc) = field(&mut new).clone();
+        self.fold("Keyed Aggregation", move |acc, mut new| {
+            if *field(&mut new) < *field(acc) {
+                *field(acc) = field(&mut new).clone();
             }
-            acc
         })
     }
 
@@ -91,11 +89,10 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         V: PartialOrd + Clone,
         F: Fn(&mut T) -> &mut V + Send + Sync + 'static,
     {
-        self.aggregate("Keyed Aggregation", move |mut acc, mut new| {
-            if *field(&mut new) > *field(&mut acc) {
-                *field(&mut acc) = field(&mut new).clone();
+        self.fold("Keyed Aggregation", move |acc, mut new| {
+            if *field(&mut new) > *field(acc) {
+                *field(acc) = field(&mut new).clone();
             }
-            acc
         })
     }
 
@@ -106,10 +103,11 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         V: PartialOrd,
         F: Fn(&T) -> V + Send + Sync + 'static,
     {
-        self.aggregate(
-            "Keyed Aggregation",
-            move |acc, new| if value(&new) < value(&acc) { new } else { acc },
-        )
+        self.fold("Keyed Aggregation", move |acc, new| {
+            if value(&new) < value(acc) {
+                *acc = new;
+            }
+        })
     }
 
     /// The record with the largest `value` so far per key; the earlier one on ties (Flink's
@@ -119,18 +117,15 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
         V: PartialOrd,
         F: Fn(&T) -> V + Send + Sync + 'static,
     {
-        self.aggregate(
-            "Keyed Aggregation",
-            move |acc, new| if value(&new) > value(&acc) { new } else { acc },
-        )
+        self.fold("Keyed Aggregation", move |acc, new| {
+            if value(&new) > value(acc) {
+                *acc = new;
+            }
+        })
     }
 
-    fn aggregate(
-        &self,
-        name: &str,
-        reduce: impl Fn(T, T) -> T + Send + Sync + 'static,
-    ) -> DataStream<T> {
-        self.process_named(name, RollingReduce::new(reduce))
+    fn fold(&self, name: &str, fold: impl Fn(&mut T, T) + Send + Sync + 'static) -> DataStream<T> {
+        self.process_named(name, RollingReduce::folding(fold))
     }
 
     /// Pairs this keyed stream with another keyed the same way, for a keyed co-process.

@@ -63,15 +63,23 @@ impl<T> Collector<T> {
     }
 
     /// Emits `value` on the side output `tag`. Dropped when no stream reads that side output.
+    ///
+    /// # Panics
+    /// When the stream reading this side output expects another type than `S` (the panic
+    /// fails the job, naming the operator).
     pub fn output<S: Send + 'static>(&mut self, tag: &OutputTag<S>, value: S) {
         let timestamp = self.timestamp;
-        if let Some(buffer) = self
-            .side_outputs
-            .iter_mut()
-            .find(|s| s.name == tag.name)
-            .and_then(|side| side.port.buffer().downcast_mut::<Vec<Record<S>>>())
-        {
-            buffer.push(Record { value, timestamp });
+        let Some(side) = self.side_outputs.iter_mut().find(|s| s.name == tag.name) else {
+            return;
+        };
+        let expected = side.port.type_name();
+        match side.port.buffer().downcast_mut::<Vec<Record<S>>>() {
+            Some(buffer) => buffer.push(Record { value, timestamp }),
+            None => panic!(
+                "side output '{}' is emitted as {} but read as {expected}",
+                tag.name,
+                std::any::type_name::<S>()
+            ),
         }
     }
 
@@ -125,7 +133,9 @@ impl SideOutput {
 
 /// A side output's buffer and consumer, with its type erased.
 pub(crate) trait SidePort: Send {
+    fn type_name(&self) -> &'static str;
     fn buffer(&mut self) -> &mut dyn Any;
+    fn open(&mut self) -> Result<()>;
     fn emit(&mut self) -> Result<()>;
     fn output_watermark(&mut self, watermark: Watermark) -> Result<()>;
     fn flush(&mut self) -> Result<()>;
@@ -138,8 +148,14 @@ struct TypedSidePort<S> {
 }
 
 impl<S: Send + 'static> SidePort for TypedSidePort<S> {
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<S>()
+    }
     fn buffer(&mut self) -> &mut dyn Any {
         &mut self.buffer
+    }
+    fn open(&mut self) -> Result<()> {
+        self.output.open()
     }
     fn emit(&mut self) -> Result<()> {
         if self.buffer.is_empty() { Ok(()) } else { self.output.push_batch(&mut self.buffer) }

@@ -25,6 +25,8 @@ pub use collector::{Collector, OutputTag, SideOutput};
 pub use context::{KeyedContext, KeyedRuntimeContext, ProcessContext, RuntimeContext, SubtaskInfo};
 pub use error::{Error, Result};
 pub use metrics::OperatorMetrics;
-pub use node::{ChainedOperator, OneInputOperator, TwoInputNode, TwoInputOperator, run_guarded};
+pub use node::{
+    ChainedOperator, OneInputOperator, TwoInputNode, TwoInputOperator, panic_message, run_guarded,
+};
 pub use output::{DiscardOutput, FanOut, Output};
 pub use source::{SourceFunction, SourcePoll};

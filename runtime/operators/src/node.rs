@@ -79,7 +79,9 @@ pub trait TwoInputOperator: Send {
     }
 }
 
-/// The part every node shares: who it is, what it counts, where its output goes.
+/// The part every node shares: who it is, what it counts, where its output goes, and the
+/// order of the lifecycle (outputs open before the operator; the operator's last output
+/// leaves before a watermark or end of input is passed on).
 struct NodeCore<Out> {
     info: SubtaskInfo,
     metrics: Arc<OperatorMetrics>,
@@ -103,13 +105,34 @@ impl<Out: Send> NodeCore<Out> {
         run_guarded(&self.info, || call(collector))
     }
 
-    fn emit(&mut self) -> Result<()> {
-        let emitted = self.collector.emit(self.output.as_mut())?;
-        self.metrics.add_out(emitted);
-        Ok(())
+    /// Opens every output (main and side), then the operator with `open`.
+    fn open(&mut self, open: impl FnOnce(&SubtaskInfo) -> FnResult) -> Result<()> {
+        self.output.open()?;
+        for side in self.collector.side_outputs() {
+            side.open()?;
+        }
+        run_guarded(&self.info, || open(&self.info))
     }
 
-    fn forward_watermark(&mut self, watermark: Watermark) -> Result<()> {
+    /// Processes a batch of `records` records with `process`, then sends what it emitted.
+    fn batch(
+        &mut self,
+        records: usize,
+        process: impl FnOnce(&mut Collector<Out>) -> FnResult,
+    ) -> Result<()> {
+        self.metrics.add_in(records);
+        self.guarded(process)?;
+        self.emit()
+    }
+
+    /// Lets the operator react to `watermark` with `process`, then passes it on.
+    fn watermark(
+        &mut self,
+        watermark: Watermark,
+        process: impl FnOnce(&mut Collector<Out>) -> FnResult,
+    ) -> Result<()> {
+        self.collector.set_timestamp(None);
+        self.guarded(process)?;
         self.emit()?;
         for side in self.collector.side_outputs() {
             side.output_watermark(watermark)?;
@@ -124,12 +147,21 @@ impl<Out: Send> NodeCore<Out> {
         self.output.flush()
     }
 
-    fn finish_outputs(&mut self) -> Result<()> {
+    /// Lets the operator emit what it holds back with `finish`, then ends every output.
+    fn finish(&mut self, finish: impl FnOnce(&mut Collector<Out>) -> FnResult) -> Result<()> {
+        self.collector.set_timestamp(None);
+        self.guarded(finish)?;
         self.emit()?;
         for side in self.collector.side_outputs() {
             side.finish()?;
         }
         self.output.finish()
+    }
+
+    fn emit(&mut self) -> Result<()> {
+        let emitted = self.collector.emit(self.output.as_mut())?;
+        self.metrics.add_out(emitted);
+        Ok(())
     }
 }
 
@@ -143,7 +175,8 @@ pub fn run_guarded<R>(info: &SubtaskInfo, call: impl FnOnce() -> FnResult<R>) ->
     }
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+/// A readable message from a panic's payload.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     let text = panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -180,23 +213,18 @@ where
     Op::Out: Send,
 {
     fn open(&mut self) -> Result<()> {
-        self.core.output.open()?;
-        let info = self.core.info.clone();
         let operator = &mut self.operator;
-        self.core.guarded(|_| operator.open(&info))
+        self.core.open(|info| operator.open(info))
     }
 
     fn push_batch(&mut self, batch: &mut Vec<Record<Op::In>>) -> Result<()> {
-        self.core.metrics.add_in(batch.len());
         let operator = &mut self.operator;
-        self.core.guarded(|out| operator.process_batch(batch, out))?;
-        self.core.emit()
+        self.core.batch(batch.len(), |out| operator.process_batch(batch, out))
     }
 
     fn push_watermark(&mut self, watermark: Watermark) -> Result<()> {
         let operator = &mut self.operator;
-        self.core.guarded(|out| operator.process_watermark(watermark, out))?;
-        self.core.forward_watermark(watermark)
+        self.core.watermark(watermark, |out| operator.process_watermark(watermark, out))
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -205,8 +233,7 @@ where
 
     fn finish(&mut self) -> Result<()> {
         let operator = &mut self.operator;
-        self.core.guarded(|out| operator.finish(out))?;
-        self.core.finish_outputs()
+        self.core.finish(|out| operator.finish(out))
     }
 }
 
@@ -233,33 +260,26 @@ where
 
     /// Opens the outputs, then the operator.
     pub fn open(&mut self) -> Result<()> {
-        self.core.output.open()?;
-        let info = self.core.info.clone();
         let operator = &mut self.operator;
-        self.core.guarded(|_| operator.open(&info))
+        self.core.open(|info| operator.open(info))
     }
 
     /// A batch arrived on the first input.
     pub fn push_batch1(&mut self, batch: &mut Vec<Record<Op::In1>>) -> Result<()> {
-        self.core.metrics.add_in(batch.len());
         let operator = &mut self.operator;
-        self.core.guarded(|out| operator.process_batch1(batch, out))?;
-        self.core.emit()
+        self.core.batch(batch.len(), |out| operator.process_batch1(batch, out))
     }
 
     /// A batch arrived on the second input.
     pub fn push_batch2(&mut self, batch: &mut Vec<Record<Op::In2>>) -> Result<()> {
-        self.core.metrics.add_in(batch.len());
         let operator = &mut self.operator;
-        self.core.guarded(|out| operator.process_batch2(batch, out))?;
-        self.core.emit()
+        self.core.batch(batch.len(), |out| operator.process_batch2(batch, out))
     }
 
     /// The combined watermark of both inputs advanced.
     pub fn push_watermark(&mut self, watermark: Watermark) -> Result<()> {
         let operator = &mut self.operator;
-        self.core.guarded(|out| operator.process_watermark(watermark, out))?;
-        self.core.forward_watermark(watermark)
+        self.core.watermark(watermark, |out| operator.process_watermark(watermark, out))
     }
 
     /// Sends buffered output now.
@@ -270,7 +290,6 @@ where
     /// Both inputs ended.
     pub fn finish(&mut self) -> Result<()> {
         let operator = &mut self.operator;
-        self.core.guarded(|out| operator.finish(out))?;
-        self.core.finish_outputs()
+        self.core.finish(|out| operator.finish(out))
     }
 }

@@ -34,42 +34,59 @@ impl<V: Data> ValueState<V> {
     /// Sets the current key's value.
     pub fn update<S: KeyedStateAccess + ?Sized>(&self, state: &mut S, value: V) -> Result<()> {
         let (table, key, group) = state.keyed_state_mut().table_mut::<(), V>(self.id)?;
-        let key = key.clone();
-        table.put(group, &key, &(), value)
+        table.put(group, key, &(), value)
     }
 
     /// Removes the current key's value.
     pub fn clear<S: KeyedStateAccess + ?Sized>(&self, state: &mut S) -> Result<()> {
         let (table, key, group) = state.keyed_state_mut().table_mut::<(), V>(self.id)?;
-        let key = key.clone();
-        table.remove(group, &key, &()).map(drop)
+        table.remove(group, key, &()).map(drop)
+    }
+
+    /// Folds `value` into the current key's value in place with `fold(current, value)`, or
+    /// stores `value` when there is none; returns a copy of the new value. One lookup, one copy.
+    pub fn fold<S: KeyedStateAccess + ?Sized>(
+        &self,
+        state: &mut S,
+        value: V,
+        fold: impl Fn(&mut V, V),
+    ) -> Result<V> {
+        fold_into(state, self.id, value, fold, |v| v, |v: &V| v.clone())
     }
 }
 
 /// Adds `value` into the current key's entry of table `id`: `fold` changes an existing entry
-/// in place, `first` makes the entry when there is none.
-fn fold_into<S, V, T>(
+/// in place, `first` makes the entry when there is none; returns `read` of the result.
+fn fold_into<S, V, T, R>(
     state: &mut S,
     id: StateId,
     value: T,
     fold: impl Fn(&mut V, T),
     first: impl FnOnce(T) -> V,
-) -> Result<()>
+    read: impl Fn(&V) -> R,
+) -> Result<R>
 where
     S: KeyedStateAccess + ?Sized,
     V: Data,
 {
     let (table, key, group) = state.keyed_state_mut().table_mut::<(), V>(id)?;
-    let key = key.clone();
     let mut pending = Some(value);
-    let existed = table.modify(group, &key, &(), &mut |entry| {
+    let mut result = None;
+    table.modify(group, key, &(), &mut |entry| {
         if let Some(value) = pending.take() {
             fold(entry, value);
+            result = Some(read(entry));
         }
     })?;
-    match pending.take() {
-        Some(value) if !existed => table.put(group, &key, &(), first(value)),
-        _ => Ok(()),
+    match (pending, result) {
+        (_, Some(result)) => Ok(result),
+        (Some(value), None) => {
+            let entry = first(value);
+            let result = read(&entry);
+            table.put(group, key, &(), entry)?;
+            Ok(result)
+        }
+        (None, None) => unreachable!("a value is either folded or inserted"),
     }
 }
 
@@ -93,7 +110,7 @@ impl<V: Data> ListState<V> {
 
     /// Appends one value to the current key's list.
     pub fn add<S: KeyedStateAccess + ?Sized>(&self, state: &mut S, value: V) -> Result<()> {
-        fold_into(state, self.id, value, |list: &mut Vec<V>, v| list.push(v), |v| vec![v])
+        fold_into(state, self.id, value, |list: &mut Vec<V>, v| list.push(v), |v| vec![v], |_| ())
     }
 
     /// Replaces the current key's list.
@@ -103,11 +120,10 @@ impl<V: Data> ListState<V> {
         values: Vec<V>,
     ) -> Result<()> {
         let (table, key, group) = state.keyed_state_mut().table_mut::<(), Vec<V>>(self.id)?;
-        let key = key.clone();
         if values.is_empty() {
-            table.remove(group, &key, &()).map(drop)
+            table.remove(group, key, &()).map(drop)
         } else {
-            table.put(group, &key, &(), values)
+            table.put(group, key, &(), values)
         }
     }
 
@@ -154,6 +170,7 @@ impl<UK: Key, UV: Data> MapState<UK, UV> {
                 map.insert(k, v);
             },
             |(k, v)| HashMap::from([(k, v)]),
+            |_| (),
         )
     }
 
@@ -161,14 +178,13 @@ impl<UK: Key, UV: Data> MapState<UK, UV> {
     pub fn remove<S: KeyedStateAccess + ?Sized>(&self, state: &mut S, user_key: &UK) -> Result<()> {
         let (table, key, group) =
             state.keyed_state_mut().table_mut::<(), HashMap<UK, UV>>(self.id)?;
-        let key = key.clone();
         let mut now_empty = false;
-        table.modify(group, &key, &(), &mut |map| {
+        table.modify(group, key, &(), &mut |map| {
             map.remove(user_key);
             now_empty = map.is_empty();
         })?;
         if now_empty {
-            table.remove(group, &key, &())?;
+            table.remove(group, key, &())?;
         }
         Ok(())
     }
@@ -183,8 +199,7 @@ impl<UK: Key, UV: Data> MapState<UK, UV> {
     pub fn clear<S: KeyedStateAccess + ?Sized>(&self, state: &mut S) -> Result<()> {
         let (table, key, group) =
             state.keyed_state_mut().table_mut::<(), HashMap<UK, UV>>(self.id)?;
-        let key = key.clone();
-        table.remove(group, &key, &()).map(drop)
+        table.remove(group, key, &()).map(drop)
     }
 }
 
@@ -209,7 +224,7 @@ impl<V: Data> ReducingState<V> {
     /// Folds `value` into the current key's value.
     pub fn add<S: KeyedStateAccess + ?Sized>(&self, state: &mut S, value: V) -> Result<()> {
         let reduce = &self.reduce;
-        fold_into(state, self.id, value, |acc: &mut V, v| *acc = reduce(acc, &v), |v| v)
+        fold_into(state, self.id, value, |acc: &mut V, v| *acc = reduce(acc, &v), |v| v, |_| ())
     }
 
     /// Removes the current key's value.
@@ -254,6 +269,7 @@ impl<In, Acc: Data, Out> AggregatingState<In, Acc, Out> {
                 aggregate.add(v, &mut acc);
                 acc
             },
+            |_| (),
         )
     }
 

@@ -17,6 +17,9 @@ pub struct ExecutionConfig {
     pub batch_size: usize,
     /// Batches each channel buffers before its producer blocks (backpressure).
     pub channel_capacity: usize,
+    /// Longest time, in milliseconds, a record may wait in a partly filled batch before it is
+    /// sent (Flink's `execution.buffer-timeout`).
+    pub buffer_timeout_ms: u64,
     /// Whether operators are chained into tasks (Flink's `pipeline.operator-chaining`).
     pub chaining: bool,
     /// How often progress is reported while the job runs, in milliseconds (0 = never).
@@ -30,6 +33,7 @@ impl Default for ExecutionConfig {
             max_parallelism: 128,
             batch_size: 1024,
             channel_capacity: 8,
+            buffer_timeout_ms: 100,
             chaining: true,
             progress_interval_ms: 5_000,
         }
@@ -37,6 +41,25 @@ impl Default for ExecutionConfig {
 }
 
 impl ExecutionConfig {
+    /// The buffer timeout as a duration.
+    pub fn buffer_timeout(&self) -> Duration {
+        Duration::from_millis(self.buffer_timeout_ms)
+    }
+
+    /// Checks the settings that must be positive.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, value) in [
+            ("parallelism", self.parallelism),
+            ("batch_size", self.batch_size),
+            ("channel_capacity", self.channel_capacity),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
     /// The progress interval, or `None` when reporting is off.
     pub fn progress_interval(&self) -> Option<Duration> {
         (self.progress_interval_ms > 0).then(|| Duration::from_millis(self.progress_interval_ms))

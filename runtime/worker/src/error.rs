@@ -13,6 +13,9 @@ pub enum Error {
         /// The violated rule and what to do about it.
         reason: String,
     },
+    /// An execution setting is out of range.
+    #[error("invalid execution config: {0}")]
+    InvalidConfig(String),
     /// The graph has no sink or source.
     #[error("the job graph is empty: add a source and a sink before running")]
     EmptyGraph,

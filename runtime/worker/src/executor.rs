@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::RecvTimeoutError;
 use tracing::{error, info};
-use weir_operators::{SideOutput, SubtaskInfo};
+use weir_operators::{SideOutput, SubtaskInfo, panic_message};
 
 use crate::exchange::{CancelHandle, CancelToken};
 use crate::graph::{InputSlot, NodeFactory, NodeId, StreamGraph, StreamNode};
@@ -46,15 +46,19 @@ impl LocalExecutor {
         let (done_sender, done) = crossbeam_channel::unbounded();
         let mut threads = Vec::with_capacity(tasks.len());
         for (name, body) in tasks {
-            let context = TaskContext { cancel: token.clone(), batch_size: self.config.batch_size };
+            let context = TaskContext {
+                cancel: token.clone(),
+                batch_size: self.config.batch_size,
+                buffer_timeout: self.config.buffer_timeout(),
+            };
             let done_sender = done_sender.clone();
             let task_name = name.clone();
             let thread = std::thread::Builder::new()
                 .name(name.chars().take(15).collect())
                 .spawn(move || {
                     let result = catch_unwind(AssertUnwindSafe(|| body.run(&context)))
-                        .unwrap_or_else(|_| {
-                            Err(weir_operators::Error::Runtime("the task panicked".into()))
+                        .unwrap_or_else(|panic| {
+                            Err(weir_operators::Error::Runtime(panic_message(panic.as_ref())))
                         });
                     let _ = done_sender.send((task_name, result));
                 })
@@ -295,6 +299,7 @@ impl<'a> Wiring<'a> {
             max_parallelism: self.config.max_parallelism,
             batch_size: self.config.batch_size,
             cancel: self.cancel.clone(),
+            consumer: consumer.name.clone(),
         };
         self.edge_type(consumer, edge_index).writer(
             &self.plan.partitioning[consumer.id.0][edge_index],

@@ -153,8 +153,11 @@ pub struct StreamNode {
     pub name: String,
     /// Stable identifier for state (`uid(...)`); derived from the graph when absent.
     pub uid: Option<String>,
-    /// Explicit parallelism (`set_parallelism`), else the environment's.
+    /// Explicit parallelism (`set_parallelism`).
     pub parallelism: Option<usize>,
+    /// The environment's parallelism when the node was created, if the job set one in code
+    /// (`env.set_parallelism`); else the execution config's applies.
+    pub environment_parallelism: Option<usize>,
     /// Whether the operator cannot run in parallel (collection and socket sources).
     pub non_parallel: bool,
     /// Chaining preference.

@@ -38,6 +38,7 @@ impl JobPlan {
         if graph.nodes.is_empty() {
             return Err(Error::EmptyGraph);
         }
+        config.validate().map_err(Error::InvalidConfig)?;
         let parallelism = resolve_parallelism(graph, config)?;
         let mut plan = JobPlan {
             parallelism,
@@ -129,7 +130,9 @@ fn resolve_parallelism(graph: &StreamGraph, config: &ExecutionConfig) -> Result<
                     ));
                 }
                 (true, _) => 1,
-                (false, explicit) => explicit.unwrap_or(config.parallelism),
+                (false, explicit) => {
+                    explicit.or(node.environment_parallelism).unwrap_or(config.parallelism)
+                }
             };
             if parallelism == 0 {
                 return Err(invalid(&node.name, "parallelism must be at least 1".to_string()));

@@ -32,6 +32,8 @@ pub struct WriterSettings {
     pub batch_size: usize,
     /// The job's cancellation signal.
     pub cancel: CancelToken,
+    /// Name of the consuming operator, for errors of its key selector.
+    pub consumer: String,
 }
 
 /// Builds typed plumbing for one record type.
@@ -107,14 +109,7 @@ impl<T: Data> StreamType for TypedStream<T> {
             .into_iter()
             .map(|s| *s.downcast().expect("sender wired to a stream of its own type"))
             .collect();
-        erase_output::<T>(Box::new(ChannelWriter::new(
-            partitioning,
-            senders,
-            settings.subtask,
-            settings.max_parallelism,
-            settings.batch_size,
-            settings.cancel,
-        )))
+        erase_output::<T>(Box::new(ChannelWriter::new(partitioning, senders, settings)))
     }
 
     fn fan_out(&self, outputs: Vec<AnyOutput>) -> AnyOutput {

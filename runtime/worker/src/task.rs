@@ -2,6 +2,7 @@
 //! the planner calls to build chains.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select};
 use weir_operators::{
@@ -24,6 +25,8 @@ pub struct TaskContext {
     pub cancel: CancelToken,
     /// Records per batch.
     pub batch_size: usize,
+    /// Longest time output may wait in a partly filled batch.
+    pub buffer_timeout: Duration,
 }
 
 /// A built task, ready to run on its own thread.
@@ -156,30 +159,58 @@ impl<T: Data> TaskBody for SourceTask<T> {
         let SourceTask { source, head, info, metrics, operator_state } = &mut *self;
         run_guarded(info, || source.open(info, &mut RuntimeContext::new(info, operator_state)))?;
         let mut batch: Vec<Record<T>> = Vec::with_capacity(context.batch_size);
+        let mut flush_timer = FlushTimer::new(context.buffer_timeout);
         loop {
             if context.cancel.is_cancelled() {
                 return Err(Error::Cancelled);
             }
-            match run_guarded(info, || source.poll(&mut batch, context.batch_size))? {
+            let poll = run_guarded(info, || source.poll(&mut batch, context.batch_size))?;
+            if !batch.is_empty() {
+                metrics.add_out(batch.len());
+                head.push_batch(&mut batch)?;
+            }
+            match poll {
+                SourcePoll::Ready if flush_timer.due() => head.flush()?,
                 SourcePoll::Ready => {}
                 SourcePoll::Pending(wait) => {
                     head.flush()?;
+                    flush_timer.reset();
                     if context.cancel.wait(wait) {
                         return Err(Error::Cancelled);
                     }
                 }
                 SourcePoll::Finished => {
-                    metrics.add_out(batch.len());
-                    head.push_batch(&mut batch)?;
                     head.push_watermark(Watermark::MAX)?;
                     return head.finish();
                 }
             }
-            if !batch.is_empty() {
-                metrics.add_out(batch.len());
-                head.push_batch(&mut batch)?;
-            }
         }
+    }
+}
+
+/// Says when output has waited in partly filled batches for the buffer timeout.
+struct FlushTimer {
+    timeout: Duration,
+    last_flush: Instant,
+}
+
+impl FlushTimer {
+    fn new(timeout: Duration) -> Self {
+        FlushTimer { timeout, last_flush: Instant::now() }
+    }
+
+    /// Whether a flush is due; if so, counts it as done.
+    fn due(&mut self) -> bool {
+        let now = Instant::now();
+        if now.duration_since(self.last_flush) < self.timeout {
+            return false;
+        }
+        self.last_flush = now;
+        true
+    }
+
+    fn reset(&mut self) {
+        self.last_flush = Instant::now();
     }
 }
 
@@ -275,11 +306,16 @@ impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
             select.recv(receiver);
         }
         let cancel_index = select.recv(context.cancel.receiver());
+        let mut flush_timer = FlushTimer::new(context.buffer_timeout);
         loop {
+            if flush_timer.due() {
+                sink.flush()?;
+            }
             let operation = match select.try_select() {
                 Ok(operation) => operation,
                 Err(_) => {
                     sink.flush()?;
+                    flush_timer.reset();
                     select.select()
                 }
             };

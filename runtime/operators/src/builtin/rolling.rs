@@ -9,22 +9,32 @@ use weir_types::{Data, Key};
 use crate::function::{FnResult, KeyedProcessFunction};
 use crate::{Collector, KeyedContext, KeyedRuntimeContext};
 
-/// Folds records of a key with `reduce(accumulated, new)` and emits each new accumulated value.
+/// Folds a new record into a key's accumulated value, in place.
+type FoldFn<T> = Arc<dyn Fn(&mut T, T) + Send + Sync>;
+
+/// Folds records of a key into its accumulated value and emits each new accumulated value.
 pub struct RollingReduce<T> {
-    reduce: Arc<dyn Fn(T, T) -> T + Send + Sync>,
+    fold: FoldFn<T>,
     state: Option<ValueState<T>>,
 }
 
 impl<T: Clone> Clone for RollingReduce<T> {
     fn clone(&self) -> Self {
-        RollingReduce { reduce: self.reduce.clone(), state: self.state.clone() }
+        RollingReduce { fold: self.fold.clone(), state: self.state.clone() }
     }
 }
 
-impl<T> RollingReduce<T> {
-    /// Reduces with `reduce`; the first record of a key is emitted as is.
+impl<T: Clone> RollingReduce<T> {
+    /// Reduces with `reduce(accumulated, new)`; the first record of a key is emitted as is.
     pub fn new(reduce: impl Fn(T, T) -> T + Send + Sync + 'static) -> Self {
-        RollingReduce { reduce: Arc::new(reduce), state: None }
+        Self::folding(move |accumulated: &mut T, new| {
+            *accumulated = reduce(accumulated.clone(), new)
+        })
+    }
+
+    /// Folds with `fold(accumulated, new)`, changing the accumulated value in place.
+    pub fn folding(fold: impl Fn(&mut T, T) + Send + Sync + 'static) -> Self {
+        RollingReduce { fold: Arc::new(fold), state: None }
     }
 }
 
@@ -41,12 +51,7 @@ impl<K: Key, T: Data> KeyedProcessFunction<K, T, T> for RollingReduce<T> {
         out: &mut Collector<T>,
     ) -> FnResult {
         let state = self.state.as_ref().expect("opened before processing");
-        let reduced = match state.value(ctx)? {
-            Some(accumulated) => (self.reduce)(accumulated, value),
-            None => value,
-        };
-        state.update(ctx, reduced.clone())?;
-        out.collect(reduced);
+        out.collect(state.fold(ctx, value, |accumulated, new| (self.fold)(accumulated, new))?);
         Ok(())
     }
 }

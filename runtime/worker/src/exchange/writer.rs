@@ -1,12 +1,15 @@
 //! The producing end of an edge: routes records into per-channel buffers and sends full
 //! batches, blocking (backpressure) while a consumer's channel is full.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use crossbeam_channel::{Select, Sender, TrySendError};
-use weir_operators::{Error, Output, Result};
+use weir_operators::{Error, Output, Result, panic_message};
 use weir_types::{KeyHasher, Record, StreamMessage, Watermark, subtask_for_key_group};
 
 use super::CancelToken;
 use crate::graph::{KeyGroupFn, Partitioning};
+use crate::stream_type::WriterSettings;
 
 /// How a writer picks the channel of a record.
 enum Route<T> {
@@ -14,7 +17,7 @@ enum Route<T> {
     RoundRobin { next: usize },
     Shuffle(fastrand::Rng),
     Broadcast,
-    Hash { key_group: KeyGroupFn<T>, hasher: KeyHasher, max_parallelism: usize },
+    Hash { key_group: KeyGroupFn<T>, hasher: KeyHasher, max_parallelism: usize, consumer: String },
 }
 
 /// An [`Output`] that sends to the subtasks of a consumer over bounded channels.
@@ -31,11 +34,9 @@ impl<T: Clone + Send + 'static> ChannelWriter<T> {
     pub fn new(
         partitioning: &Partitioning,
         channels: Vec<Sender<StreamMessage<T>>>,
-        subtask: usize,
-        max_parallelism: usize,
-        batch_size: usize,
-        cancel: CancelToken,
+        settings: WriterSettings,
     ) -> Self {
+        let WriterSettings { subtask, max_parallelism, batch_size, cancel, consumer } = settings;
         let route = match partitioning {
             Partitioning::Forward | Partitioning::Default => Route::Forward,
             Partitioning::Rebalance => Route::RoundRobin { next: subtask % channels.len() },
@@ -48,6 +49,7 @@ impl<T: Clone + Send + 'static> ChannelWriter<T> {
                     .clone(),
                 hasher: KeyHasher::new(),
                 max_parallelism,
+                consumer,
             },
         };
         let buffers = channels.iter().map(|_| Vec::with_capacity(batch_size)).collect();
@@ -105,9 +107,11 @@ impl<T: Clone + Send + 'static> Output<T> for ChannelWriter<T> {
         let channels = self.channels.len();
         match &mut self.route {
             Route::Forward => {
-                self.buffers[0].append(batch);
-                if self.buffers[0].len() >= self.batch_size {
-                    self.send_buffer(0)?;
+                for record in batch.drain(..) {
+                    self.buffers[0].push(record);
+                    if self.buffers[0].len() >= self.batch_size {
+                        self.send_buffer(0)?;
+                    }
                 }
             }
             Route::Broadcast => {
@@ -125,9 +129,15 @@ impl<T: Clone + Send + 'static> Output<T> for ChannelWriter<T> {
                             *next
                         }
                         Route::Shuffle(rng) => rng.usize(..channels),
-                        Route::Hash { key_group, hasher, max_parallelism } => {
-                            let group = key_group(&record.value, hasher, *max_parallelism)
-                                .map_err(|e| Error::Runtime(format!("cannot route record: {e}")))?;
+                        Route::Hash { key_group, hasher, max_parallelism, consumer } => {
+                            let group = catch_unwind(AssertUnwindSafe(|| {
+                                key_group(&record.value, hasher, *max_parallelism)
+                            }))
+                            .map_err(|panic| panic_message(panic.as_ref()))
+                            .and_then(|group| group.map_err(|e| e.to_string()))
+                            .map_err(|e| {
+                                Error::Runtime(format!("key selector of '{consumer}' failed: {e}"))
+                            })?;
                             subtask_for_key_group(group, *max_parallelism, channels)
                         }
                         Route::Forward | Route::Broadcast => unreachable!("handled above"),
@@ -169,7 +179,17 @@ mod tests {
     ) -> (ChannelWriter<u64>, Vec<Receiver<StreamMessage<u64>>>, CancelHandle) {
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..consumers).map(|_| bounded(64)).unzip();
         let (handle, token) = CancelHandle::new();
-        (ChannelWriter::new(&partitioning, senders, 0, 128, batch_size, token), receivers, handle)
+        (ChannelWriter::new(&partitioning, senders, settings(batch_size, token)), receivers, handle)
+    }
+
+    fn settings(batch_size: usize, cancel: CancelToken) -> WriterSettings {
+        WriterSettings {
+            subtask: 0,
+            max_parallelism: 128,
+            batch_size,
+            cancel,
+            consumer: "c".into(),
+        }
     }
 
     fn drain(receiver: &Receiver<StreamMessage<u64>>) -> (Vec<u64>, Vec<String>) {
@@ -222,10 +242,26 @@ mod tests {
     }
 
     #[test]
+    fn forward_sends_batches_of_at_most_batch_size() {
+        let (mut writer, receivers, _cancel) = writer(Partitioning::Forward, 1, 4);
+        writer.push_batch(&mut (0..10).map(Record::new).collect()).unwrap();
+        writer.flush().unwrap();
+        let sizes: Vec<usize> = receivers[0]
+            .try_iter()
+            .map(|m| match m {
+                StreamMessage::Records(batch) => batch.len(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(sizes, vec![4, 4, 2]);
+    }
+
+    #[test]
     fn full_channel_blocks_until_cancelled() {
         let (sender, _receiver) = bounded(1);
         let (handle, token) = CancelHandle::new();
-        let mut writer = ChannelWriter::new(&Partitioning::Forward, vec![sender], 0, 128, 1, token);
+        let mut writer =
+            ChannelWriter::new(&Partitioning::Forward, vec![sender], settings(1, token));
         let blocked = std::thread::spawn(move || {
             (0..3u64).try_for_each(|i| writer.push_batch(&mut vec![Record::new(i)]))
         });
