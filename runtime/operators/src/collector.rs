@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::marker::PhantomData;
 
-use weir_types::{Record, Timestamp, Watermark};
+use weir_types::{Record, Timestamp, Watermark, WatermarkStatus};
 
 use crate::{Output, Result};
 
@@ -38,18 +38,53 @@ pub struct Collector<T> {
     pub(crate) records: Vec<Record<T>>,
     timestamp: Option<Timestamp>,
     side_outputs: Vec<SideOutput>,
+    /// Watermarks and status changes, each after the records emitted before it.
+    marks: Vec<(usize, Mark)>,
+}
+
+/// A control element an operator emits between records.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Mark {
+    Watermark(Watermark),
+    Status(WatermarkStatus),
 }
 
 impl<T> Default for Collector<T> {
     fn default() -> Self {
-        Collector { records: Vec::new(), timestamp: None, side_outputs: Vec::new() }
+        Collector::new(Vec::new())
     }
 }
 
 impl<T> Collector<T> {
     /// A collector with the given side outputs attached.
     pub fn new(side_outputs: Vec<SideOutput>) -> Self {
-        Collector { records: Vec::new(), timestamp: None, side_outputs }
+        Collector { records: Vec::new(), timestamp: None, side_outputs, marks: Vec::new() }
+    }
+
+    /// Emits a watermark after the records collected so far (main and side outputs).
+    pub fn emit_watermark(&mut self, watermark: Watermark) {
+        self.marks.push((self.records.len(), Mark::Watermark(watermark)));
+    }
+
+    /// Marks the output idle or active after the records collected so far.
+    pub fn emit_watermark_status(&mut self, status: WatermarkStatus) {
+        self.marks.push((self.records.len(), Mark::Status(status)));
+    }
+
+    /// The watermarks emitted since the last drain (for tests of operators).
+    pub fn watermarks(&self) -> Vec<Watermark> {
+        self.marks
+            .iter()
+            .filter_map(|(_, mark)| match mark {
+                Mark::Watermark(watermark) => Some(*watermark),
+                Mark::Status(_) => None,
+            })
+            .collect()
+    }
+
+    /// The records emitted on the main output since the last drain (for tests of operators).
+    pub fn take_records(&mut self) -> Vec<Record<T>> {
+        std::mem::take(&mut self.records)
     }
 
     /// Emits `value` on the main output.
@@ -98,10 +133,27 @@ impl<T> Collector<T> {
         self.records.is_empty()
     }
 
-    /// Sends everything collected to `main` and the side outputs' consumers.
+    /// Sends everything collected to `main` and the side outputs' consumers, with each
+    /// watermark or status change after the main-output records emitted before it.
     pub(crate) fn emit(&mut self, main: &mut dyn Output<T>) -> Result<usize> {
         let emitted = self.records.len();
-        if emitted > 0 {
+        let mut sent = 0;
+        for (position, mark) in std::mem::take(&mut self.marks) {
+            if position > sent {
+                let mut before: Vec<Record<T>> = self.records.drain(..position - sent).collect();
+                main.push_batch(&mut before)?;
+                sent = position;
+            }
+            for side in &mut self.side_outputs {
+                side.port.emit()?;
+                side.port.mark(mark)?;
+            }
+            match mark {
+                Mark::Watermark(watermark) => main.push_watermark(watermark)?,
+                Mark::Status(status) => main.push_watermark_status(status)?,
+            }
+        }
+        if !self.records.is_empty() {
             main.push_batch(&mut self.records)?;
         }
         for side in &mut self.side_outputs {
@@ -112,6 +164,10 @@ impl<T> Collector<T> {
 
     pub(crate) fn side_outputs(&mut self) -> impl Iterator<Item = &mut (dyn SidePort + 'static)> {
         self.side_outputs.iter_mut().map(|s| s.port.as_mut())
+    }
+
+    pub(crate) fn side_output_deadline(&self) -> Option<Timestamp> {
+        self.side_outputs.iter().filter_map(|s| s.port.next_processing_deadline()).min()
     }
 }
 
@@ -135,9 +191,11 @@ impl SideOutput {
 pub(crate) trait SidePort: Send {
     fn type_name(&self) -> &'static str;
     fn buffer(&mut self) -> &mut dyn Any;
-    fn open(&mut self) -> Result<()>;
     fn emit(&mut self) -> Result<()>;
-    fn output_watermark(&mut self, watermark: Watermark) -> Result<()>;
+    fn mark(&mut self, mark: Mark) -> Result<()>;
+    fn open(&mut self) -> Result<()>;
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<()>;
+    fn next_processing_deadline(&self) -> Option<Timestamp>;
     fn flush(&mut self) -> Result<()>;
     fn finish(&mut self) -> Result<()>;
 }
@@ -154,14 +212,23 @@ impl<S: Send + 'static> SidePort for TypedSidePort<S> {
     fn buffer(&mut self) -> &mut dyn Any {
         &mut self.buffer
     }
-    fn open(&mut self) -> Result<()> {
-        self.output.open()
-    }
     fn emit(&mut self) -> Result<()> {
         if self.buffer.is_empty() { Ok(()) } else { self.output.push_batch(&mut self.buffer) }
     }
-    fn output_watermark(&mut self, watermark: Watermark) -> Result<()> {
-        self.output.push_watermark(watermark)
+    fn mark(&mut self, mark: Mark) -> Result<()> {
+        match mark {
+            Mark::Watermark(watermark) => self.output.push_watermark(watermark),
+            Mark::Status(status) => self.output.push_watermark_status(status),
+        }
+    }
+    fn open(&mut self) -> Result<()> {
+        self.output.open()
+    }
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        self.output.on_processing_time(now)
+    }
+    fn next_processing_deadline(&self) -> Option<Timestamp> {
+        self.output.next_processing_deadline()
     }
     fn flush(&mut self) -> Result<()> {
         self.output.flush()

@@ -20,6 +20,7 @@ mod metrics;
 mod node;
 mod output;
 mod source;
+mod time;
 
 pub use collector::{Collector, OutputTag, SideOutput};
 pub use context::{KeyedContext, KeyedRuntimeContext, ProcessContext, RuntimeContext, SubtaskInfo};
@@ -30,3 +31,4 @@ pub use node::{
 };
 pub use output::{DiscardOutput, FanOut, Output};
 pub use source::{SourceFunction, SourcePoll};
+pub use time::{TimeDomain, processing_time_now};

@@ -4,7 +4,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use weir_types::{Record, Watermark};
+use weir_types::{Record, Timestamp, Watermark, WatermarkStatus};
 
 use crate::function::FnResult;
 use crate::{Collector, Error, OperatorMetrics, Output, Result, SideOutput, SubtaskInfo};
@@ -37,6 +37,23 @@ pub trait OneInputOperator: Send {
     /// End of input: emit anything held back.
     fn finish(&mut self, _out: &mut Collector<Self::Out>) -> FnResult {
         Ok(())
+    }
+    /// The stream became idle or active; passed on by default.
+    fn process_watermark_status(
+        &mut self,
+        status: WatermarkStatus,
+        out: &mut Collector<Self::Out>,
+    ) -> FnResult {
+        out.emit_watermark_status(status);
+        Ok(())
+    }
+    /// Processing time reached `now`, at or after [`Self::next_processing_deadline`].
+    fn on_processing_time(&mut self, _now: Timestamp, _out: &mut Collector<Self::Out>) -> FnResult {
+        Ok(())
+    }
+    /// When the operator next wants [`Self::on_processing_time`] (timers, periodic work).
+    fn next_processing_deadline(&self) -> Option<Timestamp> {
+        None
     }
 }
 
@@ -76,6 +93,23 @@ pub trait TwoInputOperator: Send {
     /// End of both inputs.
     fn finish(&mut self, _out: &mut Collector<Self::Out>) -> FnResult {
         Ok(())
+    }
+    /// The stream became idle or active; passed on by default.
+    fn process_watermark_status(
+        &mut self,
+        status: WatermarkStatus,
+        out: &mut Collector<Self::Out>,
+    ) -> FnResult {
+        out.emit_watermark_status(status);
+        Ok(())
+    }
+    /// Processing time reached `now`, at or after [`Self::next_processing_deadline`].
+    fn on_processing_time(&mut self, _now: Timestamp, _out: &mut Collector<Self::Out>) -> FnResult {
+        Ok(())
+    }
+    /// When the operator next wants [`Self::on_processing_time`] (timers, periodic work).
+    fn next_processing_deadline(&self) -> Option<Timestamp> {
+        None
     }
 }
 
@@ -125,19 +159,34 @@ impl<Out: Send> NodeCore<Out> {
         self.emit()
     }
 
-    /// Lets the operator react to `watermark` with `process`, then passes it on.
-    fn watermark(
-        &mut self,
-        watermark: Watermark,
-        process: impl FnOnce(&mut Collector<Out>) -> FnResult,
-    ) -> Result<()> {
+    /// Lets the operator react to a watermark or status change with `process` (which passes
+    /// it on when the operator wants to).
+    fn control(&mut self, process: impl FnOnce(&mut Collector<Out>) -> FnResult) -> Result<()> {
         self.collector.set_timestamp(None);
         self.guarded(process)?;
-        self.emit()?;
+        self.emit()
+    }
+
+    /// Runs the operator's due processing-time work with `process`, then that of everything
+    /// downstream.
+    fn processing_time(
+        &mut self,
+        now: Timestamp,
+        process: impl FnOnce(&mut Collector<Out>) -> FnResult,
+    ) -> Result<()> {
+        self.control(process)?;
         for side in self.collector.side_outputs() {
-            side.output_watermark(watermark)?;
+            side.on_processing_time(now)?;
         }
-        self.output.push_watermark(watermark)
+        self.output.on_processing_time(now)
+    }
+
+    /// The earliest of the operator's `own` deadline and those downstream.
+    fn deadline(&self, own: Option<Timestamp>) -> Option<Timestamp> {
+        [own, self.output.next_processing_deadline(), self.collector.side_output_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -224,7 +273,21 @@ where
 
     fn push_watermark(&mut self, watermark: Watermark) -> Result<()> {
         let operator = &mut self.operator;
-        self.core.watermark(watermark, |out| operator.process_watermark(watermark, out))
+        self.core.control(|out| operator.process_watermark(watermark, out))
+    }
+
+    fn push_watermark_status(&mut self, status: WatermarkStatus) -> Result<()> {
+        let operator = &mut self.operator;
+        self.core.control(|out| operator.process_watermark_status(status, out))
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        let operator = &mut self.operator;
+        self.core.processing_time(now, |out| operator.on_processing_time(now, out))
+    }
+
+    fn next_processing_deadline(&self) -> Option<Timestamp> {
+        self.core.deadline(self.operator.next_processing_deadline())
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -279,7 +342,24 @@ where
     /// The combined watermark of both inputs advanced.
     pub fn push_watermark(&mut self, watermark: Watermark) -> Result<()> {
         let operator = &mut self.operator;
-        self.core.watermark(watermark, |out| operator.process_watermark(watermark, out))
+        self.core.control(|out| operator.process_watermark(watermark, out))
+    }
+
+    /// Both inputs became idle, or one became active again.
+    pub fn push_watermark_status(&mut self, status: WatermarkStatus) -> Result<()> {
+        let operator = &mut self.operator;
+        self.core.control(|out| operator.process_watermark_status(status, out))
+    }
+
+    /// Processing time reached `now`.
+    pub fn on_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        let operator = &mut self.operator;
+        self.core.processing_time(now, |out| operator.on_processing_time(now, out))
+    }
+
+    /// When this task next has processing-time work.
+    pub fn next_processing_deadline(&self) -> Option<Timestamp> {
+        self.core.deadline(self.operator.next_processing_deadline())
     }
 
     /// Sends buffered output now.

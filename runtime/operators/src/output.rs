@@ -1,6 +1,6 @@
 //! Where records go after an operator: the [`Output`] contract and its plain implementations.
 
-use weir_types::{Record, Watermark};
+use weir_types::{Record, Timestamp, Watermark, WatermarkStatus};
 
 use crate::Result;
 
@@ -16,6 +16,16 @@ pub trait Output<T>: Send {
     fn push_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<()>;
     /// Event time advanced.
     fn push_watermark(&mut self, watermark: Watermark) -> Result<()>;
+    /// The stream became idle or active.
+    fn push_watermark_status(&mut self, status: WatermarkStatus) -> Result<()>;
+    /// Processing time reached `now`: operators with due processing-time work run it.
+    fn on_processing_time(&mut self, _now: Timestamp) -> Result<()> {
+        Ok(())
+    }
+    /// The earliest processing time at which something downstream has work to do.
+    fn next_processing_deadline(&self) -> Option<Timestamp> {
+        None
+    }
     /// Sends what is buffered now (called when the task is about to wait).
     fn flush(&mut self) -> Result<()>;
     /// End of input: nothing is pushed after this.
@@ -32,6 +42,9 @@ impl<T> Output<T> for DiscardOutput {
         Ok(())
     }
     fn push_watermark(&mut self, _: Watermark) -> Result<()> {
+        Ok(())
+    }
+    fn push_watermark_status(&mut self, _: WatermarkStatus) -> Result<()> {
         Ok(())
     }
     fn flush(&mut self) -> Result<()> {
@@ -72,6 +85,15 @@ impl<T: Clone + Send> Output<T> for FanOut<T> {
     }
     fn push_watermark(&mut self, watermark: Watermark) -> Result<()> {
         self.outputs.iter_mut().try_for_each(|o| o.push_watermark(watermark))
+    }
+    fn push_watermark_status(&mut self, status: WatermarkStatus) -> Result<()> {
+        self.outputs.iter_mut().try_for_each(|o| o.push_watermark_status(status))
+    }
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        self.outputs.iter_mut().try_for_each(|o| o.on_processing_time(now))
+    }
+    fn next_processing_deadline(&self) -> Option<Timestamp> {
+        self.outputs.iter().filter_map(|o| o.next_processing_deadline()).min()
     }
     fn flush(&mut self) -> Result<()> {
         self.outputs.iter_mut().try_for_each(|o| o.flush())

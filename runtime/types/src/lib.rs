@@ -20,4 +20,4 @@ pub use data::{Data, Key};
 pub use error::{Error, Result};
 pub use key_group::{KeyGroup, KeyGroupRange, KeyHasher, key_group_for_key, subtask_for_key_group};
 pub use message::{Record, StreamMessage};
-pub use time::{Timestamp, Watermark};
+pub use time::{Timestamp, Watermark, WatermarkStatus};

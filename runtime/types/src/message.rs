@@ -1,7 +1,7 @@
 //! Records and the messages that carry them between tasks.
 
-use crate::Watermark;
 use crate::time::Timestamp;
+use crate::{Watermark, WatermarkStatus};
 
 /// One element of a stream with its optional event timestamp.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,6 +36,8 @@ pub enum StreamMessage<T> {
     Records(Vec<Record<T>>),
     /// Event time has advanced on this channel.
     Watermark(Watermark),
+    /// The channel became idle or active again.
+    Status(WatermarkStatus),
     /// The producer has finished; nothing follows on this channel.
     EndOfInput,
 }

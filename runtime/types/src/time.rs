@@ -20,3 +20,13 @@ impl Watermark {
         self.0
     }
 }
+
+/// Whether a stream currently drives event time. An idle stream (no data for a while, e.g.
+/// an empty partition) does not hold back the watermark of the operators it feeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WatermarkStatus {
+    /// Records and watermarks are flowing.
+    Active,
+    /// Nothing is flowing; downstream ignores this input's watermark until it is active again.
+    Idle,
+}

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select};
+use weir_operators::processing_time_now;
 use weir_operators::{
     ChainedOperator, Error, OneInputOperator, OperatorMetrics, Output, Result, RuntimeContext,
     SideOutput, SourceFunction, SourcePoll, SubtaskInfo, TwoInputNode, TwoInputOperator,
     run_guarded,
 };
 use weir_state::OperatorStateStore;
-use weir_types::{Data, Record, StreamMessage, Watermark};
+use weir_types::{Data, Record, StreamMessage, Timestamp, Watermark, WatermarkStatus};
 
 use crate::exchange::{CancelToken, InputGate};
 use crate::stream_type::{
@@ -169,13 +170,14 @@ impl<T: Data> TaskBody for SourceTask<T> {
                 metrics.add_out(batch.len());
                 head.push_batch(&mut batch)?;
             }
+            let deadline = fire_due_processing_time(head.as_mut())?;
             match poll {
                 SourcePoll::Ready if flush_timer.due() => head.flush()?,
                 SourcePoll::Ready => {}
                 SourcePoll::Pending(wait) => {
                     head.flush()?;
                     flush_timer.reset();
-                    if context.cancel.wait(wait) {
+                    if context.cancel.wait(wait.min(until(deadline))) {
                         return Err(Error::Cancelled);
                     }
                 }
@@ -186,6 +188,26 @@ impl<T: Data> TaskBody for SourceTask<T> {
             }
         }
     }
+}
+
+/// Runs the processing-time work that is due downstream of `head`; returns the next deadline.
+fn fire_due_processing_time<T>(head: &mut dyn Output<T>) -> Result<Option<Timestamp>> {
+    let Some(deadline) = head.next_processing_deadline() else {
+        return Ok(None);
+    };
+    let now = processing_time_now();
+    if now < deadline {
+        return Ok(Some(deadline));
+    }
+    head.on_processing_time(now)?;
+    Ok(head.next_processing_deadline())
+}
+
+/// How long until `deadline` (a long time when there is none).
+fn until(deadline: Option<Timestamp>) -> Duration {
+    deadline.map_or(Duration::from_secs(3600), |deadline| {
+        Duration::from_millis(deadline.saturating_sub(processing_time_now()).max(0) as u64)
+    })
 }
 
 /// Says when output has waited in partly filled batches for the buffer timeout.
@@ -220,8 +242,17 @@ pub(crate) trait InputSink<A, B>: Send {
     fn first(&mut self, batch: &mut Vec<Record<A>>) -> Result<()>;
     fn second(&mut self, batch: &mut Vec<Record<B>>) -> Result<()>;
     fn watermark(&mut self, watermark: Watermark) -> Result<()>;
+    fn watermark_status(&mut self, status: WatermarkStatus) -> Result<()>;
     fn flush(&mut self) -> Result<()>;
     fn finish(&mut self) -> Result<()>;
+    /// The processing-time side of the head, as an [`Output`] of nothing.
+    fn timers(&mut self) -> &mut dyn ProcessingTime;
+}
+
+/// What a task loop needs to drive processing time.
+pub(crate) trait ProcessingTime {
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<()>;
+    fn next_processing_deadline(&self) -> Option<Timestamp>;
 }
 
 /// A chain head fed by one input; the second input type is never used.
@@ -240,11 +271,26 @@ impl<T: Send> InputSink<T, ()> for SingleInput<T> {
     fn watermark(&mut self, watermark: Watermark) -> Result<()> {
         self.0.push_watermark(watermark)
     }
+    fn watermark_status(&mut self, status: WatermarkStatus) -> Result<()> {
+        self.0.push_watermark_status(status)
+    }
     fn flush(&mut self) -> Result<()> {
         self.0.flush()
     }
     fn finish(&mut self) -> Result<()> {
         self.0.finish()
+    }
+    fn timers(&mut self) -> &mut dyn ProcessingTime {
+        self
+    }
+}
+
+impl<T> ProcessingTime for SingleInput<T> {
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        self.0.on_processing_time(now)
+    }
+    fn next_processing_deadline(&self) -> Option<Timestamp> {
+        self.0.next_processing_deadline()
     }
 }
 
@@ -265,11 +311,30 @@ where
     fn watermark(&mut self, watermark: Watermark) -> Result<()> {
         self.push_watermark(watermark)
     }
+    fn watermark_status(&mut self, status: WatermarkStatus) -> Result<()> {
+        self.push_watermark_status(status)
+    }
     fn flush(&mut self) -> Result<()> {
         TwoInputNode::flush(self)
     }
     fn finish(&mut self) -> Result<()> {
         TwoInputNode::finish(self)
+    }
+    fn timers(&mut self) -> &mut dyn ProcessingTime {
+        self
+    }
+}
+
+impl<Op> ProcessingTime for TwoInputNode<Op>
+where
+    Op: TwoInputOperator,
+    Op::Out: Send,
+{
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        TwoInputNode::on_processing_time(self, now)
+    }
+    fn next_processing_deadline(&self) -> Option<Timestamp> {
+        TwoInputNode::next_processing_deadline(self)
     }
 }
 
@@ -297,7 +362,7 @@ impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
         let InputTask { first, second, sink } = &mut *self;
         sink.open()?;
         let mut gates = [InputGate::new(first.len()), InputGate::new(second.len())];
-        let mut emitted = Watermark::MIN;
+        let mut event_time = EventTimeProgress::default();
         let mut select = Select::new();
         for receiver in first.iter() {
             select.recv(receiver);
@@ -307,7 +372,12 @@ impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
         }
         let cancel_index = select.recv(context.cancel.receiver());
         let mut flush_timer = FlushTimer::new(context.buffer_timeout);
+        let mut deadline = sink.timers().next_processing_deadline();
         loop {
+            if deadline.is_some_and(|d| processing_time_now() >= d) {
+                sink.timers().on_processing_time(processing_time_now())?;
+                deadline = sink.timers().next_processing_deadline();
+            }
             if flush_timer.due() {
                 sink.flush()?;
             }
@@ -316,7 +386,10 @@ impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
                 Err(_) => {
                     sink.flush()?;
                     flush_timer.reset();
-                    select.select()
+                    match select.select_timeout(until(deadline)) {
+                        Ok(operation) => operation,
+                        Err(_) => continue, // processing time is due
+                    }
                 }
             };
             let index = operation.index();
@@ -332,6 +405,7 @@ impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
                 }
                 if let Some(mut batch) = gates[0].on_message(index, message) {
                     sink.first(&mut batch)?;
+                    deadline = sink.timers().next_processing_deadline();
                     continue;
                 }
             } else {
@@ -342,17 +416,54 @@ impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
                 }
                 if let Some(mut batch) = gates[1].on_message(channel, message) {
                     sink.second(&mut batch)?;
+                    deadline = sink.timers().next_processing_deadline();
                     continue;
                 }
             }
-            let combined = gates[0].watermark().min(gates[1].watermark());
-            if combined > emitted {
-                emitted = combined;
-                sink.watermark(combined)?;
-            }
+            event_time.update(&gates, sink)?;
+            deadline = sink.timers().next_processing_deadline();
             if gates.iter().all(InputGate::is_finished) {
                 return sink.finish();
             }
         }
+    }
+}
+
+/// The watermark and status a task has passed on, advanced from its input gates.
+#[derive(Default)]
+struct EventTimeProgress {
+    emitted: Option<Watermark>,
+    idle: bool,
+}
+
+impl EventTimeProgress {
+    /// Passes on a status change, then the combined watermark of the active inputs if it
+    /// advanced. When every input is idle the watermark stays where it is.
+    fn update<A, B>(
+        &mut self,
+        gates: &[InputGate; 2],
+        sink: &mut impl InputSink<A, B>,
+    ) -> Result<()> {
+        let idle = gates.iter().any(InputGate::is_idle)
+            && gates.iter().all(|g| g.is_idle() || g.is_finished());
+        if idle != self.idle {
+            self.idle = idle;
+            let status = if idle { WatermarkStatus::Idle } else { WatermarkStatus::Active };
+            sink.watermark_status(status)?;
+        }
+        if idle {
+            return Ok(());
+        }
+        let combined = gates
+            .iter()
+            .filter(|g| !g.is_idle())
+            .map(InputGate::watermark)
+            .min()
+            .unwrap_or(Watermark::MAX);
+        if self.emitted.is_none_or(|emitted| combined > emitted) && combined > Watermark::MIN {
+            self.emitted = Some(combined);
+            sink.watermark(combined)?;
+        }
+        Ok(())
     }
 }

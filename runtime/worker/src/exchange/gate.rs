@@ -1,13 +1,14 @@
 //! The consuming side's bookkeeping for the channels of one input: per-channel watermarks,
 //! the input's watermark (the minimum over channels still open) and end of input.
 
-use weir_types::{Record, StreamMessage, Watermark};
+use weir_types::{Record, StreamMessage, Watermark, WatermarkStatus};
 
 /// Watermarks and end-of-input of the channels feeding one input of a task.
 #[derive(Debug)]
 pub struct InputGate {
     watermarks: Vec<Watermark>,
     open: Vec<bool>,
+    idle: Vec<bool>,
     open_count: usize,
 }
 
@@ -17,6 +18,7 @@ impl InputGate {
         InputGate {
             watermarks: vec![Watermark::MIN; channels],
             open: vec![true; channels],
+            idle: vec![false; channels],
             open_count: channels,
         }
     }
@@ -33,6 +35,9 @@ impl InputGate {
                 let slot = &mut self.watermarks[channel];
                 *slot = (*slot).max(watermark);
             }
+            StreamMessage::Status(status) => {
+                self.idle[channel] = status == WatermarkStatus::Idle;
+            }
             StreamMessage::EndOfInput => {
                 if std::mem::replace(&mut self.open[channel], false) {
                     self.open_count -= 1;
@@ -42,16 +47,21 @@ impl InputGate {
         None
     }
 
-    /// The input's watermark: the minimum over open channels; ended channels no longer hold
-    /// it back, and an input whose channels all ended is at [`Watermark::MAX`].
+    /// The input's watermark: the minimum over open, active channels; ended and idle
+    /// channels do not hold it back, and an input whose channels all ended is at
+    /// [`Watermark::MAX`].
     pub fn watermark(&self) -> Watermark {
-        self.watermarks
-            .iter()
-            .zip(&self.open)
-            .filter(|(_, open)| **open)
-            .map(|(watermark, _)| *watermark)
+        (0..self.watermarks.len())
+            .filter(|&channel| self.open[channel] && !self.idle[channel])
+            .map(|channel| self.watermarks[channel])
             .min()
             .unwrap_or(Watermark::MAX)
+    }
+
+    /// Whether every open channel is idle (an input that ended is not idle).
+    pub fn is_idle(&self) -> bool {
+        self.open_count > 0
+            && (0..self.open.len()).all(|channel| !self.open[channel] || self.idle[channel])
     }
 
     /// Whether every channel has ended.
@@ -91,6 +101,21 @@ mod tests {
         gate.on_message::<()>(0, StreamMessage::EndOfInput);
         assert!(gate.is_finished());
         assert_eq!(gate.watermark(), Watermark::MAX);
+    }
+
+    #[test]
+    fn idle_channels_do_not_hold_back_and_count_again_when_active() {
+        let mut gate = InputGate::new(2);
+        watermark(&mut gate, 0, 100);
+        assert_eq!(gate.watermark(), Watermark::MIN, "channel 1 has sent nothing yet");
+        gate.on_message::<()>(1, StreamMessage::Status(WatermarkStatus::Idle));
+        assert_eq!(gate.watermark(), Watermark(100));
+        assert!(!gate.is_idle());
+        gate.on_message::<()>(0, StreamMessage::Status(WatermarkStatus::Idle));
+        assert!(gate.is_idle());
+        gate.on_message::<()>(1, StreamMessage::Status(WatermarkStatus::Active));
+        assert_eq!(watermark(&mut gate, 1, 40), Watermark(40));
+        assert!(!gate.is_idle());
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crossbeam_channel::{Select, Sender, TrySendError};
 use weir_operators::{Error, Output, Result, panic_message};
-use weir_types::{KeyHasher, Record, StreamMessage, Watermark, subtask_for_key_group};
+use weir_types::{
+    KeyHasher, Record, StreamMessage, Watermark, WatermarkStatus, subtask_for_key_group,
+};
 
 use super::CancelToken;
 use crate::graph::{KeyGroupFn, Partitioning};
@@ -151,6 +153,10 @@ impl<T: Clone + Send + 'static> Output<T> for ChannelWriter<T> {
 
     fn push_watermark(&mut self, watermark: Watermark) -> Result<()> {
         self.send_to_all(|| StreamMessage::Watermark(watermark))
+    }
+
+    fn push_watermark_status(&mut self, status: WatermarkStatus) -> Result<()> {
+        self.send_to_all(|| StreamMessage::Status(status))
     }
 
     fn flush(&mut self) -> Result<()> {
