@@ -51,8 +51,15 @@ pub mod functions {
         UserError,
     };
     pub use weir_operators::{
-        Collector, KeyedContext, KeyedRuntimeContext, OutputTag, ProcessContext, RuntimeContext,
-        SourceFunction, SourcePoll, SubtaskInfo,
+        Collector, KeyedContext, KeyedRuntimeContext, KeyedTimers, OutputTag, ProcessContext,
+        RuntimeContext, SourceFunction, SourcePoll, SubtaskInfo, TimeDomain,
+    };
+}
+
+/// Event time: watermark strategies and generators.
+pub mod time {
+    pub use weir_operators::watermark::{
+        BoundedOutOfOrderness, WatermarkGenerator, WatermarkOutput, WatermarkStrategy,
     };
 }
 
@@ -70,15 +77,16 @@ pub mod connectors {
     pub use weir_connectors::sink::CollectHandle;
 }
 
-pub use weir_types::{Data, Key, Record, Timestamp, Watermark};
+pub use weir_types::{Data, Key, Record, Timestamp, Watermark, WatermarkStatus};
 pub use weir_worker::{ExecutionConfig, JobResult, OperatorSummary};
 
 /// Everything a job usually needs: `use weir::prelude::*;`.
 pub mod prelude {
     pub use crate::functions::*;
     pub use crate::state::*;
+    pub use crate::time::*;
     pub use crate::{
         DataStream, ExecutionConfig, GeneratorConfig, KeyedStream, OperatorSettings, Parameters,
-        StreamExecutionEnvironment,
+        Record, StreamExecutionEnvironment, Timestamp, Watermark,
     };
 }

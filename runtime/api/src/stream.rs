@@ -8,6 +8,7 @@ use std::sync::Arc;
 use weir_connectors::sink::{CollectHandle, CollectSink, DiscardSink, PrintSink, TextFileSink};
 use weir_operators::builtin::{Filter, FlatMap, Map, ProcessOperator, TryMap};
 use weir_operators::function::{ProcessFunction, UserError};
+use weir_operators::watermark::{TimestampsAndWatermarks, WatermarkStrategy};
 use weir_operators::{OneInputOperator, OutputTag, SubtaskInfo};
 use weir_types::{Data, Key};
 use weir_worker::{InputSlot, NodeFactory, NodeId, Partitioning, StreamEdge, TypedStream};
@@ -146,6 +147,18 @@ impl<T: Data> DataStream<T> {
     /// Runs a [`ProcessFunction`] on every record.
     pub fn process<O: Data, F: ProcessFunction<T, O>>(&self, function: F) -> DataStream<O> {
         self.transform("Process", move |_| ProcessOperator::new(function.clone()))
+    }
+
+    /// Assigns event timestamps and generates watermarks as `strategy` says (Flink's
+    /// `assignTimestampsAndWatermarks`); chained to its input, so per source subtask.
+    pub fn assign_timestamps_and_watermarks(
+        &self,
+        strategy: WatermarkStrategy<T>,
+    ) -> DataStream<T> {
+        let interval = self.job.with_state(|s| s.config.auto_watermark_interval());
+        self.transform("Timestamps/Watermarks", move |_| {
+            TimestampsAndWatermarks::new(strategy.clone(), interval)
+        })
     }
 
     /// Partitions by the key `key_selector` extracts; state and keyed operations follow.

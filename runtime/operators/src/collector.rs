@@ -82,6 +82,18 @@ impl<T> Collector<T> {
             .collect()
     }
 
+    /// The watermarks and statuses emitted since the last drain, as text (for tests).
+    #[doc(hidden)]
+    pub fn marks_for_test(&self) -> Vec<String> {
+        self.marks
+            .iter()
+            .map(|(_, mark)| match mark {
+                Mark::Watermark(watermark) => format!("{}", watermark.timestamp()),
+                Mark::Status(status) => format!("{status:?}"),
+            })
+            .collect()
+    }
+
     /// The records emitted on the main output since the last drain (for tests of operators).
     pub fn take_records(&mut self) -> Vec<Record<T>> {
         std::mem::take(&mut self.records)

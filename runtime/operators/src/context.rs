@@ -5,6 +5,8 @@ use std::ops::{Deref, DerefMut};
 use weir_state::{KeyedState, KeyedStateAccess, OperatorStateStore};
 use weir_types::{Key, Timestamp};
 
+use crate::{TimeDomain, TimerService, processing_time_now};
+
 /// Identity of one parallel instance of an operator.
 #[derive(Clone, Debug)]
 pub struct SubtaskInfo {
@@ -106,37 +108,91 @@ impl<'a> ProcessContext<'a> {
     }
 }
 
-/// Given to a keyed function with each record: the key, the record's time and keyed state
-/// scoped to the key (handles take the context: `self.count.value(ctx)`).
+/// Given to a keyed function with each record and each timer: the key, the time, keyed
+/// state scoped to the key (handles take the context: `self.count.value(ctx)`) and timers.
 pub struct KeyedContext<'a, K> {
     info: &'a SubtaskInfo,
     timestamp: Option<Timestamp>,
+    time_domain: Option<TimeDomain>,
     state: &'a mut KeyedState<K>,
+    timers: &'a mut TimerService<K>,
 }
 
 impl<'a, K: Key> KeyedContext<'a, K> {
-    /// A context for one record whose key is already set on `state`.
+    /// A context for one record (or, with `time_domain`, one timer) whose key is already set
+    /// on `state`.
     pub fn new(
         info: &'a SubtaskInfo,
         timestamp: Option<Timestamp>,
+        time_domain: Option<TimeDomain>,
         state: &'a mut KeyedState<K>,
+        timers: &'a mut TimerService<K>,
     ) -> Self {
-        KeyedContext { info, timestamp, state }
+        KeyedContext { info, timestamp, time_domain, state, timers }
     }
 
-    /// The key of the record being processed.
+    /// The key of the record or timer being processed.
     pub fn key(&self) -> &K {
         self.state.current_key().expect("the runtime sets the key before calling a keyed function")
     }
 
-    /// The record's event timestamp, if it has one.
+    /// The record's event timestamp, or the firing timer's time.
     pub fn timestamp(&self) -> Option<Timestamp> {
         self.timestamp
+    }
+
+    /// In `on_timer`, the domain of the firing timer; `None` while processing a record.
+    pub fn time_domain(&self) -> Option<TimeDomain> {
+        self.time_domain
     }
 
     /// This subtask.
     pub fn subtask(&self) -> &SubtaskInfo {
         self.info
+    }
+
+    /// Timers of the current key.
+    pub fn timer_service(&mut self) -> KeyedTimers<'_, K> {
+        let key = self.state.current_key().expect("the runtime sets the key first");
+        KeyedTimers { timers: self.timers, key }
+    }
+}
+
+/// Registers and deletes timers of the current key (Flink's `TimerService`).
+pub struct KeyedTimers<'a, K> {
+    timers: &'a mut TimerService<K>,
+    key: &'a K,
+}
+
+impl<K: Key> KeyedTimers<'_, K> {
+    /// Calls `on_timer` once the watermark reaches `time`. Once per key and time.
+    pub fn register_event_time_timer(&mut self, time: Timestamp) {
+        self.timers.register(TimeDomain::EventTime, self.key, &(), time);
+    }
+
+    /// Calls `on_timer` once the wall clock reaches `time` (milliseconds since the epoch).
+    pub fn register_processing_time_timer(&mut self, time: Timestamp) {
+        self.timers.register(TimeDomain::ProcessingTime, self.key, &(), time);
+    }
+
+    /// Deletes the event-time timer at `time`, if any.
+    pub fn delete_event_time_timer(&mut self, time: Timestamp) {
+        self.timers.delete(TimeDomain::EventTime, self.key, &(), time);
+    }
+
+    /// Deletes the processing-time timer at `time`, if any.
+    pub fn delete_processing_time_timer(&mut self, time: Timestamp) {
+        self.timers.delete(TimeDomain::ProcessingTime, self.key, &(), time);
+    }
+
+    /// The operator's current watermark.
+    pub fn current_watermark(&self) -> Timestamp {
+        self.timers.watermark().timestamp()
+    }
+
+    /// The wall clock, in milliseconds since the epoch.
+    pub fn current_processing_time(&self) -> Timestamp {
+        processing_time_now()
     }
 }
 

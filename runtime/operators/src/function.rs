@@ -3,6 +3,8 @@
 //! Every function is cloned once per parallel subtask before the job starts, so fields are
 //! per-subtask; state that must survive failures belongs in keyed or operator state.
 
+use weir_types::Timestamp;
+
 use crate::{Collector, KeyedContext, KeyedRuntimeContext, ProcessContext, RuntimeContext};
 
 /// Any error a user function returns; `?` converts most error types into it.
@@ -43,6 +45,15 @@ pub trait KeyedProcessFunction<K, I, O>: Clone + Send + 'static {
         ctx: &mut KeyedContext<'_, K>,
         out: &mut Collector<O>,
     ) -> FnResult;
+    /// Called when a timer of the key registered through `ctx.timer_service()` fires.
+    fn on_timer(
+        &mut self,
+        _timestamp: Timestamp,
+        _ctx: &mut KeyedContext<'_, K>,
+        _out: &mut Collector<O>,
+    ) -> FnResult {
+        Ok(())
+    }
 }
 
 /// A function over two connected non-keyed streams.
@@ -87,4 +98,13 @@ pub trait KeyedCoProcessFunction<K, I1, I2, O>: Clone + Send + 'static {
         ctx: &mut KeyedContext<'_, K>,
         out: &mut Collector<O>,
     ) -> FnResult;
+    /// Called when a timer of the key fires.
+    fn on_timer(
+        &mut self,
+        _timestamp: Timestamp,
+        _ctx: &mut KeyedContext<'_, K>,
+        _out: &mut Collector<O>,
+    ) -> FnResult {
+        Ok(())
+    }
 }

@@ -21,9 +21,13 @@ mod node;
 mod output;
 mod source;
 mod time;
+mod timers;
+pub mod watermark;
 
 pub use collector::{Collector, OutputTag, SideOutput};
-pub use context::{KeyedContext, KeyedRuntimeContext, ProcessContext, RuntimeContext, SubtaskInfo};
+pub use context::{
+    KeyedContext, KeyedRuntimeContext, KeyedTimers, ProcessContext, RuntimeContext, SubtaskInfo,
+};
 pub use error::{Error, Result};
 pub use metrics::OperatorMetrics;
 pub use node::{
@@ -32,3 +36,4 @@ pub use node::{
 pub use output::{DiscardOutput, FanOut, Output};
 pub use source::{SourceFunction, SourcePoll};
 pub use time::{TimeDomain, processing_time_now};
+pub use timers::TimerService;

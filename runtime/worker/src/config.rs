@@ -20,6 +20,9 @@ pub struct ExecutionConfig {
     /// Longest time, in milliseconds, a record may wait in a partly filled batch before it is
     /// sent (Flink's `execution.buffer-timeout`).
     pub buffer_timeout_ms: u64,
+    /// How often periodic watermark generators emit, in milliseconds (Flink's
+    /// `pipeline.auto-watermark-interval`; 0 turns periodic emission off).
+    pub auto_watermark_interval_ms: u64,
     /// Whether operators are chained into tasks (Flink's `pipeline.operator-chaining`).
     pub chaining: bool,
     /// How often progress is reported while the job runs, in milliseconds (0 = never).
@@ -34,6 +37,7 @@ impl Default for ExecutionConfig {
             batch_size: 1024,
             channel_capacity: 8,
             buffer_timeout_ms: 100,
+            auto_watermark_interval_ms: 200,
             chaining: true,
             progress_interval_ms: 5_000,
         }
@@ -41,6 +45,12 @@ impl Default for ExecutionConfig {
 }
 
 impl ExecutionConfig {
+    /// The periodic watermark interval, or `None` when periodic emission is off.
+    pub fn auto_watermark_interval(&self) -> Option<Duration> {
+        (self.auto_watermark_interval_ms > 0)
+            .then(|| Duration::from_millis(self.auto_watermark_interval_ms))
+    }
+
     /// The buffer timeout as a duration.
     pub fn buffer_timeout(&self) -> Duration {
         Duration::from_millis(self.buffer_timeout_ms)

@@ -437,8 +437,9 @@ struct EventTimeProgress {
 }
 
 impl EventTimeProgress {
-    /// Passes on a status change, then the combined watermark of the active inputs if it
-    /// advanced. When every input is idle the watermark stays where it is.
+    /// Passes on the combined watermark of the active inputs if it advanced, and status
+    /// changes. When every input goes idle, event time moves to the highest watermark any
+    /// channel reached (as Flink's `StatusWatermarkValve` does) and the task goes idle.
     fn update<A, B>(
         &mut self,
         gates: &[InputGate; 2],
@@ -446,23 +447,23 @@ impl EventTimeProgress {
     ) -> Result<()> {
         let idle = gates.iter().any(InputGate::is_idle)
             && gates.iter().all(|g| g.is_idle() || g.is_finished());
-        if idle != self.idle {
-            self.idle = idle;
-            let status = if idle { WatermarkStatus::Idle } else { WatermarkStatus::Active };
-            sink.watermark_status(status)?;
+        if !idle && self.idle {
+            self.idle = false;
+            sink.watermark_status(WatermarkStatus::Active)?;
         }
-        if idle {
-            return Ok(());
+        let target = if idle {
+            gates.iter().filter(|g| g.is_idle()).map(InputGate::max_watermark).max()
+        } else {
+            gates.iter().filter(|g| !g.is_idle()).map(InputGate::watermark).min()
         }
-        let combined = gates
-            .iter()
-            .filter(|g| !g.is_idle())
-            .map(InputGate::watermark)
-            .min()
-            .unwrap_or(Watermark::MAX);
-        if self.emitted.is_none_or(|emitted| combined > emitted) && combined > Watermark::MIN {
-            self.emitted = Some(combined);
-            sink.watermark(combined)?;
+        .unwrap_or(Watermark::MAX);
+        if target > Watermark::MIN && self.emitted.is_none_or(|emitted| target > emitted) {
+            self.emitted = Some(target);
+            sink.watermark(target)?;
+        }
+        if idle && !self.idle {
+            self.idle = true;
+            sink.watermark_status(WatermarkStatus::Idle)?;
         }
         Ok(())
     }

@@ -2,13 +2,13 @@
 
 use std::marker::PhantomData;
 
-use weir_state::{KeyedState, OperatorStateStore, StateBackendKind};
-use weir_types::{Key, Record};
+use weir_state::{OperatorStateStore, StateBackendKind};
+use weir_types::{Key, Record, Timestamp, Watermark};
 
 use super::KeySelector;
-use super::keyed::{keyed_state_for, process_each, process_keyed};
+use super::keyed::{KeyedRuntime, process_each};
 use crate::function::{CoProcessFunction, FnResult, KeyedCoProcessFunction};
-use crate::{Collector, KeyedRuntimeContext, RuntimeContext, SubtaskInfo, TwoInputOperator};
+use crate::{Collector, RuntimeContext, SubtaskInfo, TwoInputOperator};
 
 /// Maps each input with its own closure into one output type.
 pub struct CoMap<I1, I2, O, F1, F2> {
@@ -107,7 +107,7 @@ pub struct KeyedCoProcessOperator<K, I1, I2, O, F> {
     key1: KeySelector<I1, K>,
     key2: KeySelector<I2, K>,
     backend: StateBackendKind,
-    running: Option<(SubtaskInfo, KeyedState<K>)>,
+    runtime: Option<KeyedRuntime<K>>,
     _types: PhantomData<fn(I1, I2) -> O>,
 }
 
@@ -121,7 +121,11 @@ impl<K: Key, I1, I2, O, F: KeyedCoProcessFunction<K, I1, I2, O>>
         key2: KeySelector<I2, K>,
         backend: StateBackendKind,
     ) -> Self {
-        KeyedCoProcessOperator { function, key1, key2, backend, running: None, _types: PhantomData }
+        KeyedCoProcessOperator { function, key1, key2, backend, runtime: None, _types: PhantomData }
+    }
+
+    fn runtime(&mut self) -> (&mut KeyedRuntime<K>, &mut F) {
+        (self.runtime.as_mut().expect("opened before processing"), &mut self.function)
     }
 }
 
@@ -137,25 +141,35 @@ where
     type Out = O;
 
     fn open(&mut self, info: &SubtaskInfo) -> FnResult {
-        let mut state = keyed_state_for(self.backend, info);
-        self.function.open(&mut KeyedRuntimeContext::new(info, &mut state))?;
-        self.running = Some((info.clone(), state));
-        Ok(())
+        let runtime = self.runtime.insert(KeyedRuntime::new(self.backend, info));
+        self.function.open(&mut runtime.open_context())
     }
 
     fn process_batch1(&mut self, batch: &mut Vec<Record<I1>>, out: &mut Collector<O>) -> FnResult {
-        let (info, state) = self.running.as_mut().expect("opened before processing");
-        let function = &mut self.function;
-        process_keyed(batch, out, info, state, &self.key1, |value, ctx, out| {
-            function.process_element1(value, ctx, out)
-        })
+        let key = self.key1.clone();
+        let (runtime, function) = self.runtime();
+        runtime
+            .process(batch, out, &key, |value, ctx, out| function.process_element1(value, ctx, out))
     }
 
     fn process_batch2(&mut self, batch: &mut Vec<Record<I2>>, out: &mut Collector<O>) -> FnResult {
-        let (info, state) = self.running.as_mut().expect("opened before processing");
-        let function = &mut self.function;
-        process_keyed(batch, out, info, state, &self.key2, |value, ctx, out| {
-            function.process_element2(value, ctx, out)
-        })
+        let key = self.key2.clone();
+        let (runtime, function) = self.runtime();
+        runtime
+            .process(batch, out, &key, |value, ctx, out| function.process_element2(value, ctx, out))
+    }
+
+    fn process_watermark(&mut self, watermark: Watermark, out: &mut Collector<O>) -> FnResult {
+        let (runtime, function) = self.runtime();
+        runtime.on_watermark(watermark, out, |time, ctx, out| function.on_timer(time, ctx, out))
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp, out: &mut Collector<O>) -> FnResult {
+        let (runtime, function) = self.runtime();
+        runtime.on_processing_time(now, out, |time, ctx, out| function.on_timer(time, ctx, out))
+    }
+
+    fn next_processing_deadline(&self) -> Option<Timestamp> {
+        self.runtime.as_ref().and_then(KeyedRuntime::next_processing_deadline)
     }
 }

@@ -4,39 +4,118 @@
 use std::sync::Arc;
 
 use weir_state::{KeyedState, OperatorStateStore, StateBackendKind};
-use weir_types::{Key, KeyGroupRange, Record};
+use weir_types::{Key, KeyGroupRange, Record, Timestamp, Watermark};
 
 use crate::function::FnResult;
-use crate::{Collector, KeyedContext, ProcessContext, SubtaskInfo};
+use crate::{
+    Collector, KeyedContext, KeyedRuntimeContext, ProcessContext, SubtaskInfo, TimeDomain,
+    TimerService,
+};
 
 /// Extracts the key of a record; shared by the partitioner and the keyed operator.
 pub type KeySelector<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
 
-/// The keyed state of the subtask `info` describes: the key groups it owns on `backend`.
-pub(crate) fn keyed_state_for<K: Key>(
-    backend: StateBackendKind,
-    info: &SubtaskInfo,
-) -> KeyedState<K> {
-    let range = KeyGroupRange::for_subtask(info.max_parallelism, info.parallelism, info.index);
-    KeyedState::new(backend, info.max_parallelism, range)
+/// What a keyed operator subtask runs with: its identity, keyed state over the key groups
+/// it owns, and timers.
+pub(crate) struct KeyedRuntime<K> {
+    pub(crate) info: SubtaskInfo,
+    pub(crate) state: KeyedState<K>,
+    pub(crate) timers: TimerService<K>,
 }
 
-/// Calls `function` for every record of `batch`, with the record's key set on `state` and
-/// its timestamp on `out`.
-pub(crate) fn process_keyed<K: Key, T, O>(
-    batch: &mut Vec<Record<T>>,
-    out: &mut Collector<O>,
-    info: &SubtaskInfo,
-    state: &mut KeyedState<K>,
-    key_selector: &KeySelector<T, K>,
-    mut function: impl FnMut(T, &mut KeyedContext<'_, K>, &mut Collector<O>) -> FnResult,
-) -> FnResult {
-    for record in batch.drain(..) {
-        state.set_current_key(key_selector(&record.value))?;
-        out.set_timestamp(record.timestamp);
-        function(record.value, &mut KeyedContext::new(info, record.timestamp, state), out)?;
+impl<K: Key> KeyedRuntime<K> {
+    /// The runtime of the subtask `info` describes, with state on `backend`.
+    pub(crate) fn new(backend: StateBackendKind, info: &SubtaskInfo) -> Self {
+        let range = KeyGroupRange::for_subtask(info.max_parallelism, info.parallelism, info.index);
+        KeyedRuntime {
+            info: info.clone(),
+            state: KeyedState::new(backend, info.max_parallelism, range),
+            timers: TimerService::new(),
+        }
     }
-    Ok(())
+
+    /// The context functions register their state with in `open`.
+    pub(crate) fn open_context(&mut self) -> KeyedRuntimeContext<'_, K> {
+        KeyedRuntimeContext::new(&self.info, &mut self.state)
+    }
+
+    /// Calls `function` for every record of `batch`, with the record's key set on the state
+    /// and its timestamp on `out`.
+    pub(crate) fn process<T, O>(
+        &mut self,
+        batch: &mut Vec<Record<T>>,
+        out: &mut Collector<O>,
+        key_selector: &KeySelector<T, K>,
+        mut function: impl FnMut(T, &mut KeyedContext<'_, K>, &mut Collector<O>) -> FnResult,
+    ) -> FnResult {
+        for record in batch.drain(..) {
+            self.state.set_current_key(key_selector(&record.value))?;
+            out.set_timestamp(record.timestamp);
+            let mut ctx = KeyedContext::new(
+                &self.info,
+                record.timestamp,
+                None,
+                &mut self.state,
+                &mut self.timers,
+            );
+            function(record.value, &mut ctx, out)?;
+        }
+        Ok(())
+    }
+
+    /// Fires the event-time timers the watermark passed, then passes the watermark on.
+    pub(crate) fn on_watermark<O>(
+        &mut self,
+        watermark: Watermark,
+        out: &mut Collector<O>,
+        mut on_timer: impl FnMut(Timestamp, &mut KeyedContext<'_, K>, &mut Collector<O>) -> FnResult,
+    ) -> FnResult {
+        self.timers.advance_watermark(watermark);
+        while let Some((time, key, ())) = self.timers.pop_event_timer() {
+            self.fire(TimeDomain::EventTime, time, key, out, &mut on_timer)?;
+        }
+        out.emit_watermark(watermark);
+        Ok(())
+    }
+
+    /// Fires the processing-time timers due at `now`.
+    pub(crate) fn on_processing_time<O>(
+        &mut self,
+        now: Timestamp,
+        out: &mut Collector<O>,
+        mut on_timer: impl FnMut(Timestamp, &mut KeyedContext<'_, K>, &mut Collector<O>) -> FnResult,
+    ) -> FnResult {
+        while let Some((time, key, ())) = self.timers.pop_processing_timer(now) {
+            self.fire(TimeDomain::ProcessingTime, time, key, out, &mut on_timer)?;
+        }
+        Ok(())
+    }
+
+    fn fire<O>(
+        &mut self,
+        domain: TimeDomain,
+        time: Timestamp,
+        key: K,
+        out: &mut Collector<O>,
+        on_timer: &mut impl FnMut(Timestamp, &mut KeyedContext<'_, K>, &mut Collector<O>) -> FnResult,
+    ) -> FnResult {
+        self.state.set_current_key(key)?;
+        // Output of event-time timers carries the timer's time, as in Flink.
+        out.set_timestamp((domain == TimeDomain::EventTime).then_some(time));
+        let mut ctx = KeyedContext::new(
+            &self.info,
+            Some(time),
+            Some(domain),
+            &mut self.state,
+            &mut self.timers,
+        );
+        on_timer(time, &mut ctx, out)
+    }
+
+    /// When the earliest processing-time timer is due.
+    pub(crate) fn next_processing_deadline(&self) -> Option<Timestamp> {
+        self.timers.next_processing_time()
+    }
 }
 
 /// Calls `function` for every record of `batch`, with its timestamp on `out`.

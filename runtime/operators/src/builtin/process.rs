@@ -2,13 +2,13 @@
 
 use std::marker::PhantomData;
 
-use weir_state::{KeyedState, OperatorStateStore, StateBackendKind};
-use weir_types::{Key, Record};
+use weir_state::{OperatorStateStore, StateBackendKind};
+use weir_types::{Key, Record, Timestamp, Watermark};
 
 use super::KeySelector;
-use super::keyed::{keyed_state_for, process_each, process_keyed};
+use super::keyed::{KeyedRuntime, process_each};
 use crate::function::{FnResult, KeyedProcessFunction, ProcessFunction};
-use crate::{Collector, KeyedRuntimeContext, OneInputOperator, RuntimeContext, SubtaskInfo};
+use crate::{Collector, OneInputOperator, RuntimeContext, SubtaskInfo};
 
 /// Runs a [`ProcessFunction`] on a non-keyed stream.
 pub struct ProcessOperator<I, O, F> {
@@ -55,19 +55,23 @@ impl<I, O, F: ProcessFunction<I, O>> OneInputOperator for ProcessOperator<I, O, 
 }
 
 /// Runs a [`KeyedProcessFunction`] on a keyed stream: sets each record's key on the keyed
-/// state before calling the function.
+/// state before calling the function, and fires its timers.
 pub struct KeyedProcessOperator<K, I, O, F> {
     function: F,
     key_selector: KeySelector<I, K>,
     backend: StateBackendKind,
-    running: Option<(SubtaskInfo, KeyedState<K>)>,
+    runtime: Option<KeyedRuntime<K>>,
     _types: PhantomData<fn(I) -> O>,
 }
 
 impl<K: Key, I, O, F: KeyedProcessFunction<K, I, O>> KeyedProcessOperator<K, I, O, F> {
     /// Runs `function` over records keyed by `key_selector`, with state on `backend`.
     pub fn new(function: F, key_selector: KeySelector<I, K>, backend: StateBackendKind) -> Self {
-        KeyedProcessOperator { function, key_selector, backend, running: None, _types: PhantomData }
+        KeyedProcessOperator { function, key_selector, backend, runtime: None, _types: PhantomData }
+    }
+
+    fn runtime(&mut self) -> (&mut KeyedRuntime<K>, &mut F) {
+        (self.runtime.as_mut().expect("opened before processing"), &mut self.function)
     }
 }
 
@@ -81,17 +85,29 @@ where
     type Out = O;
 
     fn open(&mut self, info: &SubtaskInfo) -> FnResult {
-        let mut state = keyed_state_for(self.backend, info);
-        self.function.open(&mut KeyedRuntimeContext::new(info, &mut state))?;
-        self.running = Some((info.clone(), state));
-        Ok(())
+        let runtime = self.runtime.insert(KeyedRuntime::new(self.backend, info));
+        self.function.open(&mut runtime.open_context())
     }
 
     fn process_batch(&mut self, batch: &mut Vec<Record<I>>, out: &mut Collector<O>) -> FnResult {
-        let (info, state) = self.running.as_mut().expect("opened before processing");
-        let function = &mut self.function;
-        process_keyed(batch, out, info, state, &self.key_selector, |value, ctx, out| {
+        let key_selector = self.key_selector.clone();
+        let (runtime, function) = self.runtime();
+        runtime.process(batch, out, &key_selector, |value, ctx, out| {
             function.process_element(value, ctx, out)
         })
+    }
+
+    fn process_watermark(&mut self, watermark: Watermark, out: &mut Collector<O>) -> FnResult {
+        let (runtime, function) = self.runtime();
+        runtime.on_watermark(watermark, out, |time, ctx, out| function.on_timer(time, ctx, out))
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp, out: &mut Collector<O>) -> FnResult {
+        let (runtime, function) = self.runtime();
+        runtime.on_processing_time(now, out, |time, ctx, out| function.on_timer(time, ctx, out))
+    }
+
+    fn next_processing_deadline(&self) -> Option<Timestamp> {
+        self.runtime.as_ref().and_then(KeyedRuntime::next_processing_deadline)
     }
 }

@@ -58,6 +58,16 @@ impl InputGate {
             .unwrap_or(Watermark::MAX)
     }
 
+    /// The highest watermark of the open channels: where event time stands once every
+    /// channel is idle (Flink's valve then flushes to the maximum).
+    pub fn max_watermark(&self) -> Watermark {
+        (0..self.watermarks.len())
+            .filter(|&channel| self.open[channel])
+            .map(|channel| self.watermarks[channel])
+            .max()
+            .unwrap_or(Watermark::MAX)
+    }
+
     /// Whether every open channel is idle (an input that ended is not idle).
     pub fn is_idle(&self) -> bool {
         self.open_count > 0

@@ -1,0 +1,197 @@
+//! Timers of a keyed operator: event-time timers fire when the watermark passes them,
+//! processing-time timers when the wall clock does. One timer per (key, namespace,
+//! timestamp): registering it again changes nothing.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::hash::Hash;
+
+use weir_types::{Timestamp, Watermark};
+
+use crate::TimeDomain;
+
+/// Timers of one time domain, ordered by time, then by registration.
+#[derive(Debug)]
+struct TimerQueue<K, N> {
+    by_time: BTreeMap<Timestamp, VecDeque<(K, N)>>,
+    active: HashSet<(K, N, Timestamp)>,
+}
+
+impl<K, N> Default for TimerQueue<K, N> {
+    fn default() -> Self {
+        TimerQueue { by_time: BTreeMap::new(), active: HashSet::new() }
+    }
+}
+
+impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
+    fn register(&mut self, key: &K, namespace: &N, time: Timestamp) {
+        if self.active.insert((key.clone(), namespace.clone(), time)) {
+            self.by_time.entry(time).or_default().push_back((key.clone(), namespace.clone()));
+        }
+    }
+
+    fn delete(&mut self, key: &K, namespace: &N, time: Timestamp) {
+        // Removed lazily from `by_time` when its time comes.
+        self.active.remove(&(key.clone(), namespace.clone(), time));
+    }
+
+    /// The earliest timer at or before `until`, removed.
+    fn pop_due(&mut self, until: Timestamp) -> Option<(Timestamp, K, N)> {
+        loop {
+            let mut earliest = self.by_time.first_entry()?;
+            let time = *earliest.key();
+            if time > until {
+                return None;
+            }
+            let Some((key, namespace)) = earliest.get_mut().pop_front() else {
+                earliest.remove();
+                continue;
+            };
+            if earliest.get().is_empty() {
+                earliest.remove();
+            }
+            if self.active.remove(&(key.clone(), namespace.clone(), time)) {
+                return Some((time, key, namespace));
+            }
+        }
+    }
+
+    fn next_time(&self) -> Option<Timestamp> {
+        self.by_time.first_key_value().map(|(time, _)| *time)
+    }
+
+    fn len(&self) -> usize {
+        self.active.len()
+    }
+}
+
+/// The event-time and processing-time timers of one keyed operator subtask, and the current
+/// watermark.
+#[derive(Debug)]
+pub struct TimerService<K, N = ()> {
+    event: TimerQueue<K, N>,
+    processing: TimerQueue<K, N>,
+    watermark: Watermark,
+}
+
+impl<K, N> Default for TimerService<K, N> {
+    fn default() -> Self {
+        TimerService {
+            event: TimerQueue::default(),
+            processing: TimerQueue::default(),
+            watermark: Watermark::MIN,
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerService<K, N> {
+    /// No timers, watermark at its minimum.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a timer for `key` and `namespace` at `time` in `domain`.
+    pub fn register(&mut self, domain: TimeDomain, key: &K, namespace: &N, time: Timestamp) {
+        self.queue(domain).register(key, namespace, time);
+    }
+
+    /// Deletes the timer for `key` and `namespace` at `time` in `domain`, if there is one.
+    pub fn delete(&mut self, domain: TimeDomain, key: &K, namespace: &N, time: Timestamp) {
+        self.queue(domain).delete(key, namespace, time);
+    }
+
+    fn queue(&mut self, domain: TimeDomain) -> &mut TimerQueue<K, N> {
+        match domain {
+            TimeDomain::EventTime => &mut self.event,
+            TimeDomain::ProcessingTime => &mut self.processing,
+        }
+    }
+
+    /// Records the new watermark; event-time timers up to it become due.
+    pub fn advance_watermark(&mut self, watermark: Watermark) {
+        self.watermark = self.watermark.max(watermark);
+    }
+
+    /// The current watermark.
+    pub fn watermark(&self) -> Watermark {
+        self.watermark
+    }
+
+    /// The next event-time timer at or before the watermark, removed.
+    pub fn pop_event_timer(&mut self) -> Option<(Timestamp, K, N)> {
+        self.event.pop_due(self.watermark.timestamp())
+    }
+
+    /// The next processing-time timer at or before `now`, removed.
+    pub fn pop_processing_timer(&mut self, now: Timestamp) -> Option<(Timestamp, K, N)> {
+        self.processing.pop_due(now)
+    }
+
+    /// When the earliest processing-time timer is due.
+    pub fn next_processing_time(&self) -> Option<Timestamp> {
+        self.processing.next_time()
+    }
+
+    /// Number of registered timers in `domain`.
+    pub fn len(&self, domain: TimeDomain) -> usize {
+        match domain {
+            TimeDomain::EventTime => self.event.len(),
+            TimeDomain::ProcessingTime => self.processing.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fire(timers: &mut TimerService<&'static str>, watermark: i64) -> Vec<(i64, &'static str)> {
+        timers.advance_watermark(Watermark(watermark));
+        std::iter::from_fn(|| timers.pop_event_timer()).map(|(t, k, ())| (t, k)).collect()
+    }
+
+    #[test]
+    fn event_timers_fire_in_time_order_once_per_key_and_time() {
+        let mut timers = TimerService::new();
+        timers.register(TimeDomain::EventTime, &"b", &(), 20);
+        timers.register(TimeDomain::EventTime, &"a", &(), 10);
+        timers.register(TimeDomain::EventTime, &"a", &(), 10);
+        timers.register(TimeDomain::EventTime, &"c", &(), 10);
+        assert_eq!(timers.len(TimeDomain::EventTime), 3);
+        assert_eq!(fire(&mut timers, 9), vec![]);
+        assert_eq!(fire(&mut timers, 15), vec![(10, "a"), (10, "c")]);
+        assert_eq!(fire(&mut timers, 15), vec![], "fired timers are gone");
+        assert_eq!(fire(&mut timers, 20), vec![(20, "b")]);
+    }
+
+    #[test]
+    fn deleted_timers_do_not_fire_and_can_be_registered_again() {
+        let mut timers = TimerService::new();
+        timers.register(TimeDomain::EventTime, &"a", &(), 10);
+        timers.delete(TimeDomain::EventTime, &"a", &(), 10);
+        assert_eq!(fire(&mut timers, 100), vec![]);
+        timers.register(TimeDomain::EventTime, &"a", &(), 50);
+        timers.delete(TimeDomain::EventTime, &"a", &(), 50);
+        timers.register(TimeDomain::EventTime, &"a", &(), 50);
+        assert_eq!(fire(&mut timers, 100), vec![(50, "a")]);
+    }
+
+    #[test]
+    fn processing_timers_are_separate_and_report_their_deadline() {
+        let mut timers: TimerService<&str> = TimerService::new();
+        timers.register(TimeDomain::ProcessingTime, &"a", &(), 1_000);
+        timers.register(TimeDomain::EventTime, &"a", &(), 5);
+        assert_eq!(timers.next_processing_time(), Some(1_000));
+        assert_eq!(timers.pop_processing_timer(999), None);
+        assert_eq!(timers.pop_processing_timer(1_000), Some((1_000, "a", ())));
+        assert_eq!(timers.next_processing_time(), None);
+        assert_eq!(fire(&mut timers, 5), vec![(5, "a")]);
+    }
+
+    #[test]
+    fn the_watermark_never_goes_back() {
+        let mut timers: TimerService<&str> = TimerService::new();
+        timers.advance_watermark(Watermark(10));
+        timers.advance_watermark(Watermark(3));
+        assert_eq!(timers.watermark(), Watermark(10));
+    }
+}
