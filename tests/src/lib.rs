@@ -13,3 +13,16 @@ pub fn sorted<T: Ord>(mut values: Vec<T>) -> Vec<T> {
     values.sort();
     values
 }
+
+/// A watermark generator that emits `max timestamp seen - 1` after every event, for tests that
+/// need event time to advance deterministically between records.
+pub struct EveryEvent(pub i64);
+
+impl<T> weir::time::WatermarkGenerator<T> for EveryEvent {
+    fn on_event(&mut self, _: &T, timestamp: i64, output: &mut weir::time::WatermarkOutput) {
+        self.0 = self.0.max(timestamp);
+        output.emit_watermark(weir::Watermark(self.0 - 1));
+    }
+
+    fn on_periodic_emit(&mut self, _: &mut weir::time::WatermarkOutput) {}
+}

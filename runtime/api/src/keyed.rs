@@ -8,7 +8,12 @@ use weir_state::StateBackendKind;
 use weir_types::{Data, Key};
 use weir_worker::Partitioning;
 
-use crate::{DataStream, KeyedConnectedStreams};
+use weir_operators::builtin::window::{
+    CountTrigger, GlobalWindows, PurgingTrigger, WindowAssigner,
+};
+
+use crate::IntervalJoin;
+use crate::{DataStream, KeyedConnectedStreams, WindowedStream};
 
 /// A stream whose records are routed by key, so that every record of a key reaches the same
 /// subtask (Flink's `KeyedStream`).
@@ -126,6 +131,24 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
 
     fn fold(&self, name: &str, fold: impl Fn(&mut T, T) + Send + Sync + 'static) -> DataStream<T> {
         self.process_named(name, RollingReduce::folding(fold))
+    }
+
+    /// Cuts the stream into windows of `assigner` (per key).
+    pub fn window<A: WindowAssigner<T>>(&self, assigner: A) -> WindowedStream<T, K, A> {
+        WindowedStream::new(self.clone(), assigner, false)
+    }
+
+    /// Tumbling count windows: every `size` records of a key form a window (Flink's
+    /// `countWindow(size)`: global windows, purging count trigger).
+    pub fn count_window(&self, size: u64) -> WindowedStream<T, K, GlobalWindows> {
+        self.window(GlobalWindows::create()).trigger(PurgingTrigger::of(CountTrigger::of(size)))
+    }
+
+    /// Joins this stream (left) with `other` (right) on key and event time: each pair of
+    /// records of a key whose timestamps lie within the bounds set by
+    /// [`IntervalJoin::between`] (Flink's `intervalJoin`).
+    pub fn interval_join<U: Data>(&self, other: &KeyedStream<U, K>) -> IntervalJoin<T, U, K> {
+        IntervalJoin::new(self.clone(), other.clone())
     }
 
     /// Pairs this keyed stream with another keyed the same way, for a keyed co-process.

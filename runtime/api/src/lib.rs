@@ -30,22 +30,30 @@ mod connected;
 mod entry;
 mod env;
 mod error;
+mod interval_join;
 mod job;
 mod keyed;
 mod params;
 mod stream;
+mod window;
+mod window_join;
 
 pub use connected::{ConnectedStreams, KeyedConnectedStreams};
 pub use entry::main;
 pub use env::{GeneratorConfig, StreamExecutionEnvironment};
 pub use error::{Error, Result};
+pub use interval_join::{IntervalJoin, IntervalJoined};
 pub use job::{JobHandle, OperatorSettings};
 pub use keyed::KeyedStream;
 pub use params::Parameters;
 pub use stream::{DataStream, DataStreamSink};
+pub use window::WindowedStream;
+pub use window_join::{JoinEqualTo, JoinInput, JoinWhere, JoinedStreams, WindowJoin};
 
 /// Function traits, contexts and collectors for user code.
 pub mod functions {
+    pub use weir_operators::builtin::JoinContext;
+    pub use weir_operators::function::ProcessJoinFunction;
     pub use weir_operators::function::{
         CoProcessFunction, FnResult, KeyedCoProcessFunction, KeyedProcessFunction, ProcessFunction,
         UserError,
@@ -53,6 +61,17 @@ pub mod functions {
     pub use weir_operators::{
         Collector, KeyedContext, KeyedRuntimeContext, KeyedTimers, OutputTag, ProcessContext,
         RuntimeContext, SourceFunction, SourcePoll, SubtaskInfo, TimeDomain,
+    };
+}
+
+/// Windows: assigners, triggers, window functions.
+pub mod windowing {
+    pub use weir_operators::builtin::window::{
+        CountTrigger, EventTimeSessionWindows, EventTimeTrigger, GlobalWindow, GlobalWindows,
+        ProcessWindowFunction, ProcessingTimeSessionWindows, ProcessingTimeTrigger, PurgingTrigger,
+        SlidingEventTimeWindows, SlidingProcessingTimeWindows, TimeWindow, Trigger, TriggerContext,
+        TriggerResult, TumblingEventTimeWindows, TumblingProcessingTimeWindows, Window,
+        WindowAssigner, WindowContext,
     };
 }
 
@@ -85,6 +104,7 @@ pub mod prelude {
     pub use crate::functions::*;
     pub use crate::state::*;
     pub use crate::time::*;
+    pub use crate::windowing::*;
     pub use crate::{
         DataStream, ExecutionConfig, GeneratorConfig, KeyedStream, OperatorSettings, Parameters,
         Record, StreamExecutionEnvironment, Timestamp, Watermark,

@@ -14,7 +14,9 @@ use weir_types::{Data, Key};
 use weir_worker::{InputSlot, NodeFactory, NodeId, Partitioning, StreamEdge, TypedStream};
 
 use crate::job::{JobHandle, NodeSpec, OperatorSettings};
-use crate::{ConnectedStreams, KeyedStream};
+use weir_operators::builtin::window::WindowAssigner;
+
+use crate::{ConnectedStreams, JoinedStreams, KeyedStream, WindowedStream};
 
 /// One input of a stream: an operator's output (main or side) and how it is partitioned.
 #[derive(Clone, Debug)]
@@ -169,11 +171,23 @@ impl<T: Data> DataStream<T> {
         KeyedStream::new(self, Arc::new(key_selector))
     }
 
+    /// Windows over the whole stream, not per key (Flink's `windowAll`): one subtask sees
+    /// every record.
+    pub fn window_all<A: WindowAssigner<T>>(&self, assigner: A) -> WindowedStream<T, (), A> {
+        WindowedStream::new(self.key_by(|_| ()), assigner, true)
+    }
+
     /// Merges streams of the same type.
     pub fn union(&self, others: &[DataStream<T>]) -> DataStream<T> {
         let mut refs = self.refs.clone();
         refs.extend(others.iter().flat_map(|o| o.refs.iter().cloned()));
         DataStream { job: self.job.clone(), refs, producer: None, _type: PhantomData }
+    }
+
+    /// Joins this stream with `other` in windows (Flink's `join`): name the keys with
+    /// `where_key` and `equal_to`, then the window, then `apply` the join function.
+    pub fn join<U: Data>(&self, other: &DataStream<U>) -> JoinedStreams<T, U> {
+        JoinedStreams::new(self.clone(), other.clone())
     }
 
     /// Pairs this stream with `other` for co-operators.

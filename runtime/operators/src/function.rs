@@ -5,6 +5,7 @@
 
 use weir_types::Timestamp;
 
+use crate::builtin::JoinContext;
 use crate::{Collector, KeyedContext, KeyedRuntimeContext, ProcessContext, RuntimeContext};
 
 /// Any error a user function returns; `?` converts most error types into it.
@@ -107,4 +108,23 @@ pub trait KeyedCoProcessFunction<K, I1, I2, O>: Clone + Send + 'static {
     ) -> FnResult {
         Ok(())
     }
+}
+
+/// A function over the pairs of an interval join (Flink's `ProcessJoinFunction`): called once
+/// per left and right record of the same key whose timestamps lie within the join's bounds.
+/// Records may be joined several times, so each call receives its own copies.
+pub trait ProcessJoinFunction<L, R, O>: Clone + Send + 'static {
+    /// Called once per subtask before the first pair.
+    fn open(&mut self, _ctx: &mut RuntimeContext<'_>) -> FnResult {
+        Ok(())
+    }
+    /// Called for every joined pair; `ctx` holds both timestamps, and what `out` collects
+    /// carries the larger of the two (also [`JoinContext::timestamp`]).
+    fn process_element(
+        &mut self,
+        left: L,
+        right: R,
+        ctx: &mut JoinContext,
+        out: &mut Collector<O>,
+    ) -> FnResult;
 }

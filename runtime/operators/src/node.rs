@@ -26,12 +26,14 @@ pub trait OneInputOperator: Send {
         batch: &mut Vec<Record<Self::In>>,
         out: &mut Collector<Self::Out>,
     ) -> FnResult;
-    /// Event time advanced to `watermark`; the node forwards the watermark afterwards.
+    /// Event time advanced to `watermark`: fire what is due, then pass the watermark on with
+    /// `out.emit_watermark` (the default does only that).
     fn process_watermark(
         &mut self,
-        _watermark: Watermark,
-        _out: &mut Collector<Self::Out>,
+        watermark: Watermark,
+        out: &mut Collector<Self::Out>,
     ) -> FnResult {
+        out.emit_watermark(watermark);
         Ok(())
     }
     /// End of input: emit anything held back.
@@ -82,12 +84,13 @@ pub trait TwoInputOperator: Send {
         batch: &mut Vec<Record<Self::In2>>,
         out: &mut Collector<Self::Out>,
     ) -> FnResult;
-    /// Event time (the minimum of both inputs) advanced.
+    /// Event time (the minimum of both inputs) advanced; passed on by default.
     fn process_watermark(
         &mut self,
-        _watermark: Watermark,
-        _out: &mut Collector<Self::Out>,
+        watermark: Watermark,
+        out: &mut Collector<Self::Out>,
     ) -> FnResult {
+        out.emit_watermark(watermark);
         Ok(())
     }
     /// End of both inputs.

@@ -2,36 +2,62 @@
 //! processing-time timers when the wall clock does. One timer per (key, namespace,
 //! timestamp): registering it again changes nothing.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
+
+use hashbrown::HashMap;
+use weir_state::SmallMap;
 
 use weir_types::{Timestamp, Watermark};
 
 use crate::TimeDomain;
 
-/// Timers of one time domain, ordered by time, then by registration.
+/// Timers of one time domain, ordered by time, then by registration. The registered set is
+/// keyed by key alone (each key lists its few `(namespace, time)` timers), so the per-record
+/// duplicate check touches a map no larger than the key space.
 #[derive(Debug)]
 struct TimerQueue<K, N> {
     by_time: BTreeMap<Timestamp, VecDeque<(K, N)>>,
-    active: HashSet<(K, N, Timestamp)>,
+    active: HashMap<K, SmallMap<(N, Timestamp), ()>>,
+    len: usize,
 }
 
 impl<K, N> Default for TimerQueue<K, N> {
     fn default() -> Self {
-        TimerQueue { by_time: BTreeMap::new(), active: HashSet::new() }
+        TimerQueue { by_time: BTreeMap::new(), active: HashMap::new(), len: 0 }
     }
 }
 
 impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
     fn register(&mut self, key: &K, namespace: &N, time: Timestamp) {
-        if self.active.insert((key.clone(), namespace.clone(), time)) {
-            self.by_time.entry(time).or_default().push_back((key.clone(), namespace.clone()));
+        let timers = match self.active.get_mut(key) {
+            Some(timers) => timers,
+            None => self.active.entry(key.clone()).or_default(),
+        };
+        if timers.get(&(namespace.clone(), time)).is_some() {
+            return;
         }
+        timers.insert((namespace.clone(), time), ());
+        self.len += 1;
+        self.by_time.entry(time).or_default().push_back((key.clone(), namespace.clone()));
+    }
+
+    /// Removes the timer from the registered set; whether it was there.
+    fn unregister(&mut self, key: &K, namespace: &N, time: Timestamp) -> bool {
+        let Some(timers) = self.active.get_mut(key) else { return false };
+        if timers.remove(&(namespace.clone(), time)).is_none() {
+            return false;
+        }
+        if timers.is_empty() {
+            self.active.remove(key);
+        }
+        self.len -= 1;
+        true
     }
 
     fn delete(&mut self, key: &K, namespace: &N, time: Timestamp) {
         // Removed lazily from `by_time` when its time comes.
-        self.active.remove(&(key.clone(), namespace.clone(), time));
+        self.unregister(key, namespace, time);
     }
 
     /// The earliest timer at or before `until`, removed.
@@ -49,7 +75,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
             if earliest.get().is_empty() {
                 earliest.remove();
             }
-            if self.active.remove(&(key.clone(), namespace.clone(), time)) {
+            if self.unregister(&key, &namespace, time) {
                 return Some((time, key, namespace));
             }
         }
@@ -60,7 +86,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
     }
 
     fn len(&self) -> usize {
-        self.active.len()
+        self.len
     }
 }
 

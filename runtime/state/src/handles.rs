@@ -278,3 +278,55 @@ impl<In, Acc: Data, Out> AggregatingState<In, Acc, Out> {
         ValueState::<Acc>::new(self.id).clear(state)
     }
 }
+
+/// A value per key and namespace (a window, say): for operators that keep several entries
+/// per key. Every call names the namespace; the key is the current key.
+#[derive(Debug, Clone)]
+pub struct NamespacedValueState<N, V> {
+    id: StateId,
+    _entries: PhantomData<fn() -> (N, V)>,
+}
+
+impl<N: Key, V: Data> NamespacedValueState<N, V> {
+    pub(crate) fn new(id: StateId) -> Self {
+        NamespacedValueState { id, _entries: PhantomData }
+    }
+
+    /// A copy of the value in `namespace`.
+    pub fn get<S: KeyedStateAccess + ?Sized>(&self, state: &S, namespace: &N) -> Result<Option<V>> {
+        let (table, key, group) = state.keyed_state().table::<N, V>(self.id)?;
+        table.get(group, key, namespace)
+    }
+
+    /// Stores `value` in `namespace`.
+    pub fn put<S: KeyedStateAccess + ?Sized>(
+        &self,
+        state: &mut S,
+        namespace: &N,
+        value: V,
+    ) -> Result<()> {
+        let (table, key, group) = state.keyed_state_mut().table_mut::<N, V>(self.id)?;
+        table.put(group, key, namespace, value)
+    }
+
+    /// Changes the value in `namespace` in place; returns whether there was one.
+    pub fn modify<S: KeyedStateAccess + ?Sized>(
+        &self,
+        state: &mut S,
+        namespace: &N,
+        mut change: impl FnMut(&mut V),
+    ) -> Result<bool> {
+        let (table, key, group) = state.keyed_state_mut().table_mut::<N, V>(self.id)?;
+        table.modify(group, key, namespace, &mut change)
+    }
+
+    /// Removes and returns the value in `namespace`.
+    pub fn remove<S: KeyedStateAccess + ?Sized>(
+        &self,
+        state: &mut S,
+        namespace: &N,
+    ) -> Result<Option<V>> {
+        let (table, key, group) = state.keyed_state_mut().table_mut::<N, V>(self.id)?;
+        table.remove(group, key, namespace)
+    }
+}

@@ -1,16 +1,22 @@
-//! The heap backend: one hash map of live objects per key group.
+//! The heap backend: live objects in one hash map per key group, keyed by the state's key;
+//! each key holds its few namespaces (windows) inline, newest last.
+//!
+//! Keying by key alone keeps the hash maps as small as the key space (cache-resident for most
+//! jobs) however many windows are open; a key's namespaces sit in a [`SmallMap`].
 
-use std::hash::{Hash, Hasher};
-
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::HashMap;
 use weir_types::{KeyGroup, KeyGroupRange};
 
-use crate::{Result, StateTable};
+use crate::{Result, SmallMap, StateTable};
 
-/// A heap table: `groups[offset(group)]` maps `(key, namespace)` to a value.
+/// Namespaces of one key with their values; one inline entry covers keyed state without
+/// namespaces.
+type Entries<N, V> = SmallMap<N, V>;
+
+/// A heap table: `groups[offset(group)]` maps a key to its `(namespace, value)` entries.
 pub(crate) struct HeapTable<K, N, V> {
     range: KeyGroupRange,
-    groups: Vec<HashMap<(K, N), V>>,
+    groups: Vec<HashMap<K, Entries<N, V>>>,
 }
 
 impl<K, N, V> HeapTable<K, N, V> {
@@ -18,41 +24,24 @@ impl<K, N, V> HeapTable<K, N, V> {
         HeapTable { range, groups: (0..range.len()).map(|_| HashMap::new()).collect() }
     }
 
-    fn group(&self, group: KeyGroup) -> &HashMap<(K, N), V> {
+    fn group(&self, group: KeyGroup) -> &HashMap<K, Entries<N, V>> {
         &self.groups[self.range.offset(group)]
     }
 
-    fn group_mut(&mut self, group: KeyGroup) -> &mut HashMap<(K, N), V> {
+    fn group_mut(&mut self, group: KeyGroup) -> &mut HashMap<K, Entries<N, V>> {
         let offset = self.range.offset(group);
         &mut self.groups[offset]
     }
 }
 
-/// Borrowed `(key, namespace)` that hashes and compares like the owned tuple, so lookups
-/// clone nothing.
-struct Lookup<'a, K, N>(&'a K, &'a N);
-
-impl<K: Hash, N: Hash> Hash for Lookup<'_, K, N> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
-        self.1.hash(state);
-    }
-}
-
-impl<K: Eq, N: Eq> Equivalent<(K, N)> for Lookup<'_, K, N> {
-    fn equivalent(&self, other: &(K, N)) -> bool {
-        *self.0 == other.0 && *self.1 == other.1
-    }
-}
-
 impl<K, N, V> StateTable<K, N, V> for HeapTable<K, N, V>
 where
-    K: Hash + Eq + Clone + Send,
-    N: Hash + Eq + Clone + Send,
+    K: std::hash::Hash + Eq + Clone + Send,
+    N: std::hash::Hash + Eq + Clone + Send,
     V: Clone + Send,
 {
     fn get(&self, group: KeyGroup, key: &K, namespace: &N) -> Result<Option<V>> {
-        Ok(self.group(group).get(&Lookup(key, namespace)).cloned())
+        Ok(self.group(group).get(key).and_then(|entries| entries.get(namespace)).cloned())
     }
 
     fn modify(
@@ -62,7 +51,7 @@ where
         namespace: &N,
         change: &mut dyn FnMut(&mut V),
     ) -> Result<bool> {
-        match self.group_mut(group).get_mut(&Lookup(key, namespace)) {
+        match self.group_mut(group).get_mut(key).and_then(|entries| entries.get_mut(namespace)) {
             Some(value) => {
                 change(value);
                 Ok(true)
@@ -73,21 +62,28 @@ where
 
     fn put(&mut self, group: KeyGroup, key: &K, namespace: &N, value: V) -> Result<()> {
         let map = self.group_mut(group);
-        match map.get_mut(&Lookup(key, namespace)) {
-            Some(slot) => *slot = value,
-            None => {
-                map.insert((key.clone(), namespace.clone()), value);
-            }
+        match map.get_mut(key) {
+            Some(entries) => match entries.get_mut(namespace) {
+                Some(slot) => *slot = value,
+                None => drop(entries.insert(namespace.clone(), value)),
+            },
+            None => drop(map.insert(key.clone(), SmallMap::one(namespace.clone(), value))),
         }
         Ok(())
     }
 
     fn remove(&mut self, group: KeyGroup, key: &K, namespace: &N) -> Result<Option<V>> {
-        Ok(self.group_mut(group).remove(&Lookup(key, namespace)))
+        let map = self.group_mut(group);
+        let Some(entries) = map.get_mut(key) else { return Ok(None) };
+        let removed = entries.remove(namespace);
+        if entries.is_empty() {
+            map.remove(key);
+        }
+        Ok(removed)
     }
 
     fn len(&self) -> usize {
-        self.groups.iter().map(HashMap::len).sum()
+        self.groups.iter().flat_map(|g| g.values()).map(|e| e.len()).sum()
     }
 }
 
@@ -109,6 +105,7 @@ mod tests {
         assert!(!table.modify(7, &"zz".into(), &(), &mut |v| *v += 10).unwrap());
         assert_eq!(table.remove(7, &"b".into(), &()).unwrap(), Some(12));
         assert_eq!(table.len(), 1);
+        assert!(table.groups[3].is_empty(), "a key without entries is dropped");
     }
 
     #[test]
@@ -120,5 +117,8 @@ mod tests {
         assert_eq!(table.get(0, &1, &10).unwrap(), Some("TEN"));
         assert_eq!(table.get(0, &1, &20).unwrap(), Some("twenty"));
         assert_eq!(table.len(), 2);
+        assert_eq!(table.remove(0, &1, &10).unwrap(), Some("TEN"));
+        assert_eq!(table.get(0, &1, &20).unwrap(), Some("twenty"));
+        assert_eq!(table.remove(0, &1, &10).unwrap(), None);
     }
 }

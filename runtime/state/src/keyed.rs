@@ -8,8 +8,8 @@ use weir_types::{Data, Key, KeyGroup, KeyGroupRange, KeyHasher};
 use crate::handles::StateId;
 use crate::{
     AggregatingState, AggregatingStateDescriptor, Error, ListState, ListStateDescriptor, MapState,
-    MapStateDescriptor, ReducingState, ReducingStateDescriptor, Result, StateBackendKind,
-    StateTable, ValueState, ValueStateDescriptor,
+    MapStateDescriptor, NamespacedValueState, ReducingState, ReducingStateDescriptor, Result,
+    StateBackendKind, StateTable, ValueState, ValueStateDescriptor,
 };
 
 /// Keyed state of one subtask: the tables its functions registered, scoped to a current key.
@@ -124,6 +124,15 @@ impl<K: Key> KeyedState<K> {
     ) -> Result<AggregatingState<In, Acc, Out>> {
         let id = self.register::<(), Acc>(&descriptor.name, "aggregating")?;
         Ok(AggregatingState::new(id, descriptor.aggregate.clone()))
+    }
+
+    /// Registers (or finds again) a value state per key and namespace, for operators that
+    /// keep several entries per key (windows, trigger state).
+    pub fn namespaced_value_state<N: Key, V: Data>(
+        &mut self,
+        name: &str,
+    ) -> Result<NamespacedValueState<N, V>> {
+        Ok(NamespacedValueState::new(self.register::<N, V>(name, "namespaced")?))
     }
 
     /// Registers a table under `name` with namespace `N` and stored value `V`. Registering the

@@ -29,6 +29,7 @@ mod handles;
 mod heap;
 mod keyed;
 mod operator;
+mod small_map;
 #[cfg(test)]
 mod tests;
 
@@ -39,6 +40,9 @@ pub use descriptor::{
     ValueStateDescriptor,
 };
 pub use error::{Error, Result};
-pub use handles::{AggregatingState, ListState, MapState, ReducingState, ValueState};
+pub use handles::{
+    AggregatingState, ListState, MapState, NamespacedValueState, ReducingState, ValueState,
+};
 pub use keyed::{KeyedState, KeyedStateAccess};
 pub use operator::{OperatorListState, OperatorStateStore};
+pub use small_map::SmallMap;

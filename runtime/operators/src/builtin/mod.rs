@@ -1,12 +1,15 @@
 //! Built-in operators behind the DataStream API's transformations.
 
 mod co;
+mod interval_join;
 mod keyed;
 mod map;
 mod process;
 mod rolling;
+pub mod window;
 
 pub use co::{CoMap, CoProcessOperator, KeyedCoProcessOperator};
+pub use interval_join::{IntervalJoinOperator, JoinContext};
 pub use keyed::KeySelector;
 pub use map::{Filter, FlatMap, Map, TryMap};
 pub use process::{KeyedProcessOperator, ProcessOperator};

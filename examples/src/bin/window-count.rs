@@ -1,0 +1,55 @@
+//! The anchor workload, as `../shared/anchors/flink/WindowCount.java` runs it on Flink:
+//! EVENTS generated events, key = i % KEYS, event time = i ms, keyed tumbling 10 s
+//! event-time windows counting per key, results discarded.
+//!
+//! `window-count EVENTS PARALLELISM KEYS`
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use weir::prelude::*;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<String, UserError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [events, parallelism, keys] = args.as_slice() else {
+        return Err("usage: window-count EVENTS PARALLELISM KEYS".into());
+    };
+    let (events, parallelism, keys): (u64, usize, u64) =
+        (events.parse()?, parallelism.parse()?, keys.parse()?);
+    let config = ExecutionConfig { parallelism, progress_interval_ms: 0, ..Default::default() };
+    let mut env = StreamExecutionEnvironment::new(config);
+    env.from_generator(GeneratorConfig::bounded(events), |i| i)
+        .assign_timestamps_and_watermarks(
+            WatermarkStrategy::for_monotonous_timestamps()
+                .with_timestamp_assigner(|i: &u64, _| *i as i64),
+        )
+        .map(move |i| (i % keys, 1u64))
+        .key_by(|(key, _)| *key)
+        .window(TumblingEventTimeWindows::of(Duration::from_secs(10)))
+        .reduce(|a, b| (a.0, a.1 + b.1))
+        .discard();
+    let start = Instant::now();
+    let result = env.execute()?;
+    let secs = start.elapsed().as_secs_f64();
+    let windowed = result.operator("Window").map_or(0, |o| o.records_in);
+    if windowed != events {
+        return Err(format!("the window operator saw {windowed} of {events} events").into());
+    }
+    Ok(format!(
+        "weir window-count events={events} parallelism={parallelism} keys={keys} secs={secs:.2} events_per_sec={:.0}",
+        events as f64 / secs
+    ))
+}

@@ -1,0 +1,457 @@
+//! The window operator (Flink's `WindowOperator`): contents per key and window, triggers,
+//! cleanup after the allowed lateness, late records to a side output, session merging.
+
+use std::marker::PhantomData;
+
+use weir_state::{
+    KeyedState, NamespacedValueState, StateBackendKind, ValueState, ValueStateDescriptor,
+};
+use weir_types::{Data, Key, KeyGroupRange, Record, Timestamp, Watermark};
+
+use super::assigner::WindowAssigner;
+use super::contents::{WindowContents, WindowContext, WindowEmit};
+use super::merging::MergingWindowSet;
+use super::trigger::{Trigger, TriggerAccess, TriggerContext, TriggerResult};
+use super::windows::Window;
+use crate::builtin::KeySelector;
+use crate::function::FnResult;
+use crate::{
+    Collector, OneInputOperator, OutputTag, SubtaskInfo, TimeDomain, TimerService,
+    processing_time_now,
+};
+
+/// Lateness handling and state placement of a window operator.
+#[derive(Clone)]
+pub struct WindowSettings<T> {
+    /// How long after a window's end late records still update (and re-fire) it, in ms.
+    pub allowed_lateness: Timestamp,
+    /// Where records too late for every window go; dropped when `None`.
+    pub late_data: Option<OutputTag<T>>,
+    /// The state backend.
+    pub backend: StateBackendKind,
+}
+
+impl<T> Default for WindowSettings<T> {
+    fn default() -> Self {
+        WindowSettings { allowed_lateness: 0, late_data: None, backend: StateBackendKind::Heap }
+    }
+}
+
+/// Keyed state and timers of a running window operator subtask.
+struct Running<K, W, Acc> {
+    state: KeyedState<K>,
+    timers: TimerService<K, W>,
+    contents: NamespacedValueState<W, Acc>,
+    merging: ValueState<Vec<(W, W)>>,
+    trigger_state: NamespacedValueState<(W, String), Vec<u8>>,
+    windows: Vec<W>,
+}
+
+/// Windows records of a keyed stream.
+pub struct WindowOperator<K, T, A: WindowAssigner<T>, C: WindowContents<T>, E, Out> {
+    key_selector: KeySelector<T, K>,
+    assigner: A,
+    trigger: Box<dyn Trigger<T, A::W>>,
+    contents: C,
+    emit: E,
+    settings: WindowSettings<T>,
+    running: Option<Running<K, A::W, C::Acc>>,
+    _out: PhantomData<fn() -> Out>,
+}
+
+impl<K, T, A, C, E, Out> WindowOperator<K, T, A, C, E, Out>
+where
+    K: Key,
+    T: Data,
+    A: WindowAssigner<T>,
+    C: WindowContents<T>,
+    E: WindowEmit<K, A::W, C::Acc, Out>,
+{
+    /// Windows records by `key_selector` with `assigner`, firing with `trigger`, keeping
+    /// `contents` and emitting with `emit`.
+    pub fn new(
+        key_selector: KeySelector<T, K>,
+        assigner: A,
+        trigger: Box<dyn Trigger<T, A::W>>,
+        contents: C,
+        emit: E,
+        settings: WindowSettings<T>,
+    ) -> Self {
+        WindowOperator {
+            key_selector,
+            assigner,
+            trigger,
+            contents,
+            emit,
+            settings,
+            running: None,
+            _out: PhantomData,
+        }
+    }
+
+    fn event_time(&self) -> bool {
+        self.assigner.is_event_time()
+    }
+
+    /// When a window's state is dropped: its end plus the allowed lateness (event time).
+    fn cleanup_time(&self, window: &A::W) -> Timestamp {
+        if self.event_time() {
+            window.max_timestamp().saturating_add(self.settings.allowed_lateness)
+        } else {
+            window.max_timestamp()
+        }
+    }
+
+    fn domain(&self) -> TimeDomain {
+        if self.event_time() { TimeDomain::EventTime } else { TimeDomain::ProcessingTime }
+    }
+}
+
+/// What triggers may touch, for the current key.
+struct TriggerAccessor<'a, K, W> {
+    state: &'a mut KeyedState<K>,
+    timers: &'a mut TimerService<K, W>,
+    trigger_state: &'a NamespacedValueState<(W, String), Vec<u8>>,
+}
+
+impl<K: Key, W: Window> TriggerAccess<W> for TriggerAccessor<'_, K, W> {
+    fn register_timer(&mut self, domain: TimeDomain, window: &W, time: Timestamp) {
+        let key = self.state.current_key().expect("key set before triggers run");
+        self.timers.register(domain, key, window, time);
+    }
+
+    fn delete_timer(&mut self, domain: TimeDomain, window: &W, time: Timestamp) {
+        let key = self.state.current_key().expect("key set before triggers run");
+        self.timers.delete(domain, key, window, time);
+    }
+
+    fn watermark(&self) -> Timestamp {
+        self.timers.watermark().timestamp()
+    }
+
+    fn state(&self, name: &str, window: &W) -> FnResult<Option<Vec<u8>>> {
+        Ok(self.trigger_state.get(self.state, &(window.clone(), name.to_string()))?)
+    }
+
+    fn set_state(&mut self, name: &str, window: &W, bytes: Option<Vec<u8>>) -> FnResult {
+        let namespace = (window.clone(), name.to_string());
+        match bytes {
+            Some(bytes) => self.trigger_state.put(self.state, &namespace, bytes)?,
+            None => drop(self.trigger_state.remove(self.state, &namespace)?),
+        }
+        Ok(())
+    }
+}
+
+impl<K, T, A, C, E, Out> WindowOperator<K, T, A, C, E, Out>
+where
+    K: Key,
+    T: Data,
+    A: WindowAssigner<T>,
+    C: WindowContents<T>,
+    E: WindowEmit<K, A::W, C::Acc, Out>,
+{
+    fn running(&mut self) -> &mut Running<K, A::W, C::Acc> {
+        self.running.as_mut().expect("opened before processing")
+    }
+
+    /// Runs `call` on the trigger with a context for the current key.
+    fn with_trigger<R>(
+        &mut self,
+        merged: &[A::W],
+        call: impl FnOnce(&mut dyn Trigger<T, A::W>, &mut TriggerContext<'_, A::W>) -> FnResult<R>,
+    ) -> FnResult<R> {
+        let running = self.running.as_mut().expect("opened before processing");
+        let mut access = TriggerAccessor {
+            state: &mut running.state,
+            timers: &mut running.timers,
+            trigger_state: &running.trigger_state,
+        };
+        let mut ctx = TriggerContext::new(&mut access, merged);
+        call(self.trigger.as_mut(), &mut ctx)
+    }
+
+    fn watermark(&self) -> Timestamp {
+        self.running.as_ref().map_or(Timestamp::MIN, |r| r.timers.watermark().timestamp())
+    }
+
+    fn is_window_late(&self, window: &A::W) -> bool {
+        self.event_time() && self.cleanup_time(window) <= self.watermark()
+    }
+
+    fn add_to(&mut self, state_window: &A::W, value: T) -> FnResult {
+        let contents = self.contents.clone();
+        let running = self.running();
+        let mut pending = Some(value);
+        running.contents.modify(&mut running.state, state_window, |acc| {
+            if let Some(value) = pending.take() {
+                contents.add(acc, value);
+            }
+        })?;
+        if let Some(value) = pending {
+            running.contents.put(&mut running.state, state_window, contents.first(value))?;
+        }
+        Ok(())
+    }
+
+    /// Applies a trigger result: emit `window` from `state_window`'s contents, then purge.
+    fn apply(
+        &mut self,
+        result: TriggerResult,
+        window: &A::W,
+        state_window: &A::W,
+        out: &mut Collector<Out>,
+    ) -> FnResult {
+        if result.is_fire() {
+            let watermark = self.watermark();
+            let running = self.running.as_mut().expect("opened before processing");
+            if let Some(acc) = running.contents.get(&running.state, state_window)? {
+                let key = running.state.current_key().expect("key set").clone();
+                out.set_timestamp(Some(window.max_timestamp()));
+                let ctx = WindowContext::new(window, watermark, processing_time_now());
+                self.emit.emit(&key, &ctx, acc, out)?;
+            }
+        }
+        if result.is_purge() {
+            let running = self.running();
+            running.contents.remove(&mut running.state, state_window)?;
+        }
+        Ok(())
+    }
+
+    fn register_cleanup_timer(&mut self, window: &A::W) {
+        let cleanup = self.cleanup_time(window);
+        if cleanup == Timestamp::MAX {
+            return; // global windows are never cleaned up
+        }
+        let domain = self.domain();
+        let running = self.running();
+        let key = running.state.current_key().expect("key set").clone();
+        running.timers.register(domain, &key, window, cleanup);
+    }
+
+    fn delete_cleanup_timer(&mut self, window: &A::W) {
+        let (cleanup, domain) = (self.cleanup_time(window), self.domain());
+        let running = self.running();
+        let key = running.state.current_key().expect("key set").clone();
+        running.timers.delete(domain, &key, window, cleanup);
+    }
+
+    fn load_merging(&mut self) -> FnResult<MergingWindowSet<A::W>> {
+        let running = self.running();
+        Ok(MergingWindowSet::from_mapping(
+            running.merging.value(&running.state)?.unwrap_or_default(),
+        ))
+    }
+
+    fn store_merging(&mut self, set: MergingWindowSet<A::W>) -> FnResult {
+        let running = self.running();
+        let mapping = set.into_mapping();
+        if mapping.is_empty() {
+            running.merging.clear(&mut running.state)?;
+        } else {
+            running.merging.update(&mut running.state, mapping)?;
+        }
+        Ok(())
+    }
+
+    fn process_record(
+        &mut self,
+        value: T,
+        timestamp: Timestamp,
+        out: &mut Collector<Out>,
+    ) -> FnResult {
+        let mut windows = std::mem::take(&mut self.running().windows);
+        windows.clear();
+        self.assigner.assign_windows(&value, timestamp, &mut windows);
+        let merging = self.assigner.merge_windows(&[]).is_some();
+        let mut set = if merging { Some(self.load_merging()?) } else { None };
+        let mut skipped = true;
+        for window in windows.drain(..) {
+            let (window, state_window) = match set.as_mut() {
+                Some(set) => {
+                    let window = self.add_merging_window(set, window)?;
+                    if self.is_window_late(&window) {
+                        set.retire(&window);
+                        continue;
+                    }
+                    let state_window = set.state_window(&window).expect("added above");
+                    (window, state_window)
+                }
+                None if self.is_window_late(&window) => continue,
+                None => (window.clone(), window),
+            };
+            skipped = false;
+            self.add_to(&state_window, value.clone())?;
+            let result = self.with_trigger(&[], |trigger, ctx| {
+                trigger.on_element(&value, timestamp, &window, ctx)
+            })?;
+            self.apply(result, &window, &state_window, out)?;
+            self.register_cleanup_timer(&window);
+        }
+        self.running().windows = windows;
+        if let Some(set) = set {
+            self.store_merging(set)?;
+        }
+        let late = self.event_time()
+            && timestamp.saturating_add(self.settings.allowed_lateness) <= self.watermark();
+        if skipped
+            && late
+            && let Some(tag) = &self.settings.late_data
+        {
+            out.output(tag, value);
+        }
+        Ok(())
+    }
+
+    /// Adds `window` to the key's merging set; merges contents, trigger state and timers of
+    /// windows that merge.
+    fn add_merging_window(
+        &mut self,
+        set: &mut MergingWindowSet<A::W>,
+        window: A::W,
+    ) -> FnResult<A::W> {
+        let assigner = self.assigner.clone();
+        set.add_window(window, &assigner, |result, merged, state_result, merged_states| {
+            if self.event_time() && result.max_timestamp().saturating_add(self.settings.allowed_lateness) <= self.watermark() {
+                return Err(format!(
+                    "the end of event-time window {result:?} cannot become earlier than the current watermark {} by merging",
+                    self.watermark()
+                )
+                .into());
+            }
+            self.with_trigger(merged, |trigger, ctx| trigger.on_merge(result, ctx))?;
+            for window in merged {
+                self.with_trigger(&[], |trigger, ctx| trigger.clear(window, ctx))?;
+                self.delete_cleanup_timer(window);
+            }
+            let contents = self.contents.clone();
+            let running = self.running();
+            for state_window in merged_states {
+                if let Some(acc) = running.contents.remove(&mut running.state, state_window)? {
+                    let mut pending = Some(acc);
+                    running.contents.modify(&mut running.state, state_result, |existing| {
+                        if let Some(acc) = pending.take() {
+                            contents.merge(existing, acc);
+                        }
+                    })?;
+                    if let Some(acc) = pending {
+                        running.contents.put(&mut running.state, state_result, acc)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn on_timer(
+        &mut self,
+        domain: TimeDomain,
+        time: Timestamp,
+        window: A::W,
+        out: &mut Collector<Out>,
+    ) -> FnResult {
+        let mut set = match self.assigner.merge_windows(&[]) {
+            Some(_) => Some(self.load_merging()?),
+            None => None,
+        };
+        let state_window = match &set {
+            Some(set) => match set.state_window(&window) {
+                Some(state_window) => state_window,
+                None => return Ok(()), // merged away or already cleaned up
+            },
+            None => window.clone(),
+        };
+        let result = self.with_trigger(&[], |trigger, ctx| match domain {
+            TimeDomain::EventTime => trigger.on_event_time(time, &window, ctx),
+            TimeDomain::ProcessingTime => trigger.on_processing_time(time, &window, ctx),
+        })?;
+        self.apply(result, &window, &state_window, out)?;
+        if domain == self.domain() && time == self.cleanup_time(&window) {
+            let running = self.running();
+            running.contents.remove(&mut running.state, &state_window)?;
+            self.with_trigger(&[], |trigger, ctx| trigger.clear(&window, ctx))?;
+            if let Some(set) = set.as_mut() {
+                set.retire(&window);
+            }
+        }
+        if let Some(set) = set {
+            self.store_merging(set)?;
+        }
+        Ok(())
+    }
+}
+
+impl<K, T, A, C, E, Out> OneInputOperator for WindowOperator<K, T, A, C, E, Out>
+where
+    K: Key,
+    T: Data,
+    A: WindowAssigner<T>,
+    C: WindowContents<T>,
+    E: WindowEmit<K, A::W, C::Acc, Out>,
+    Out: 'static,
+{
+    type In = T;
+    type Out = Out;
+
+    fn open(&mut self, info: &SubtaskInfo) -> FnResult {
+        if self.assigner.merge_windows(&[]).is_some() && !self.trigger.can_merge() {
+            return Err("the trigger cannot be used with merging (session) windows".into());
+        }
+        let range = KeyGroupRange::for_subtask(info.max_parallelism, info.parallelism, info.index);
+        let mut state = KeyedState::new(self.settings.backend, info.max_parallelism, range);
+        let contents = state.namespaced_value_state("window-contents")?;
+        let merging = state.value_state(&ValueStateDescriptor::new("merging-windows"))?;
+        let trigger_state = state.namespaced_value_state("trigger-state")?;
+        self.running = Some(Running {
+            state,
+            timers: TimerService::new(),
+            contents,
+            merging,
+            trigger_state,
+            windows: Vec::new(),
+        });
+        Ok(())
+    }
+
+    fn process_batch(&mut self, batch: &mut Vec<Record<T>>, out: &mut Collector<Out>) -> FnResult {
+        let event_time = self.event_time();
+        for record in batch.drain(..) {
+            let timestamp = match (event_time, record.timestamp) {
+                (true, Some(timestamp)) => timestamp,
+                (true, None) => {
+                    return Err("event-time windows need record timestamps: call \
+                                assign_timestamps_and_watermarks before the window"
+                        .into());
+                }
+                (false, _) => processing_time_now(),
+            };
+            let key = (self.key_selector)(&record.value);
+            self.running().state.set_current_key(key)?;
+            self.process_record(record.value, timestamp, out)?;
+        }
+        Ok(())
+    }
+
+    fn process_watermark(&mut self, watermark: Watermark, out: &mut Collector<Out>) -> FnResult {
+        self.running().timers.advance_watermark(watermark);
+        while let Some((time, key, window)) = self.running().timers.pop_event_timer() {
+            self.running().state.set_current_key(key)?;
+            self.on_timer(TimeDomain::EventTime, time, window, out)?;
+        }
+        out.emit_watermark(watermark);
+        Ok(())
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp, out: &mut Collector<Out>) -> FnResult {
+        while let Some((time, key, window)) = self.running().timers.pop_processing_timer(now) {
+            self.running().state.set_current_key(key)?;
+            self.on_timer(TimeDomain::ProcessingTime, time, window, out)?;
+        }
+        Ok(())
+    }
+
+    fn next_processing_deadline(&self) -> Option<Timestamp> {
+        self.running.as_ref().and_then(|r| r.timers.next_processing_time())
+    }
+}
