@@ -1,7 +1,26 @@
 //! Pieces shared by the example jobs.
 
+use std::process::ExitCode;
+
 use weir::DataStream;
+use weir::functions::UserError;
 use weir::prelude::OperatorSettings;
+
+/// Prints the lines a tool produced and exits 0, or prints its error and exits 1.
+pub fn print_lines(result: Result<Vec<String>, UserError>) -> ExitCode {
+    match result {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// The word count pipeline: lines in, every rolling `(word, count)` update out.
 pub fn word_count(lines: DataStream<String>) -> DataStream<(String, u64)> {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use weir::prelude::*;
-use weir_tests::{config, sorted};
+use weir_tests::{EveryEvent, config, sorted};
 
 /// Counts records per key and registers an event-time timer `delay` after each record; the
 /// timer emits `(key, timer time, count when it fires)`.
@@ -83,17 +83,6 @@ fn event_time_timers_fire_when_the_watermark_passes_them() {
             "parallelism {parallelism}"
         );
     }
-}
-
-/// Emits `max_ts - 1` after every event.
-struct EveryEvent(i64);
-
-impl WatermarkGenerator<(String, i64)> for EveryEvent {
-    fn on_event(&mut self, _: &(String, i64), timestamp: i64, output: &mut WatermarkOutput) {
-        self.0 = self.0.max(timestamp);
-        output.emit_watermark(Watermark(self.0 - 1));
-    }
-    fn on_periodic_emit(&mut self, _: &mut WatermarkOutput) {}
 }
 
 #[test]

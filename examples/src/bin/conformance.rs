@@ -13,18 +13,7 @@ use weir::prelude::*;
 type Event = (String, i64, i64);
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(lines) => {
-            for line in lines {
-                println!("{line}");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    weir_examples::print_lines(run())
 }
 
 fn run() -> Result<Vec<String>, UserError> {

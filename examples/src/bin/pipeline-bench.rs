@@ -12,16 +12,7 @@ use cpu_time::ProcessTime;
 use weir::prelude::*;
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    weir_examples::print_lines(run().map(|line| vec![line]))
 }
 
 fn run() -> Result<String, UserError> {

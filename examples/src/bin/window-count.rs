@@ -10,16 +10,7 @@ use std::time::{Duration, Instant};
 use weir::prelude::*;
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    weir_examples::print_lines(run().map(|line| vec![line]))
 }
 
 fn run() -> Result<String, UserError> {

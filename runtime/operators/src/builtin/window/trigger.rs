@@ -44,20 +44,24 @@ pub trait Trigger<T, W>: Send {
         window: &W,
         ctx: &mut TriggerContext<'_, W>,
     ) -> FnResult<TriggerResult>;
-    /// An event-time timer this trigger registered for `window` fired.
+    /// An event-time timer this trigger registered for `window` fired (default: nothing).
     fn on_event_time(
         &mut self,
-        time: Timestamp,
-        window: &W,
-        ctx: &mut TriggerContext<'_, W>,
-    ) -> FnResult<TriggerResult>;
-    /// A processing-time timer this trigger registered for `window` fired.
+        _time: Timestamp,
+        _window: &W,
+        _ctx: &mut TriggerContext<'_, W>,
+    ) -> FnResult<TriggerResult> {
+        Ok(TriggerResult::Continue)
+    }
+    /// A processing-time timer this trigger registered for `window` fired (default: nothing).
     fn on_processing_time(
         &mut self,
-        time: Timestamp,
-        window: &W,
-        ctx: &mut TriggerContext<'_, W>,
-    ) -> FnResult<TriggerResult>;
+        _time: Timestamp,
+        _window: &W,
+        _ctx: &mut TriggerContext<'_, W>,
+    ) -> FnResult<TriggerResult> {
+        Ok(TriggerResult::Continue)
+    }
     /// Whether the trigger works with merging (session) windows.
     fn can_merge(&self) -> bool {
         false
@@ -177,15 +181,6 @@ impl<T, W: Window> Trigger<T, W> for EventTimeTrigger {
         })
     }
 
-    fn on_processing_time(
-        &mut self,
-        _: Timestamp,
-        _: &W,
-        _: &mut TriggerContext<'_, W>,
-    ) -> FnResult<TriggerResult> {
-        Ok(TriggerResult::Continue)
-    }
-
     fn can_merge(&self) -> bool {
         true
     }
@@ -216,15 +211,6 @@ impl<T, W: Window> Trigger<T, W> for ProcessingTimeTrigger {
         ctx: &mut TriggerContext<'_, W>,
     ) -> FnResult<TriggerResult> {
         ctx.register_processing_time_timer(window, window.max_timestamp());
-        Ok(TriggerResult::Continue)
-    }
-
-    fn on_event_time(
-        &mut self,
-        _: Timestamp,
-        _: &W,
-        _: &mut TriggerContext<'_, W>,
-    ) -> FnResult<TriggerResult> {
         Ok(TriggerResult::Continue)
     }
 
@@ -281,24 +267,6 @@ impl<T, W: Window> Trigger<T, W> for CountTrigger {
             return Ok(TriggerResult::Fire);
         }
         ctx.set_state(COUNT_STATE, window, Some(&seen))?;
-        Ok(TriggerResult::Continue)
-    }
-
-    fn on_event_time(
-        &mut self,
-        _: Timestamp,
-        _: &W,
-        _: &mut TriggerContext<'_, W>,
-    ) -> FnResult<TriggerResult> {
-        Ok(TriggerResult::Continue)
-    }
-
-    fn on_processing_time(
-        &mut self,
-        _: Timestamp,
-        _: &W,
-        _: &mut TriggerContext<'_, W>,
-    ) -> FnResult<TriggerResult> {
         Ok(TriggerResult::Continue)
     }
 
@@ -387,24 +355,6 @@ impl<T, W: Window> Trigger<T, W> for NeverTrigger {
     fn on_element(
         &mut self,
         _: &T,
-        _: Timestamp,
-        _: &W,
-        _: &mut TriggerContext<'_, W>,
-    ) -> FnResult<TriggerResult> {
-        Ok(TriggerResult::Continue)
-    }
-
-    fn on_event_time(
-        &mut self,
-        _: Timestamp,
-        _: &W,
-        _: &mut TriggerContext<'_, W>,
-    ) -> FnResult<TriggerResult> {
-        Ok(TriggerResult::Continue)
-    }
-
-    fn on_processing_time(
-        &mut self,
         _: Timestamp,
         _: &W,
         _: &mut TriggerContext<'_, W>,
