@@ -170,3 +170,86 @@ fn an_idle_input_does_not_hold_back_the_watermark() {
         "fired after {fired_at:?}, not before the end"
     );
 }
+
+/// Remembers the latest price per product; an order arms a timer 1 s later that emits the
+/// order with the price known by then.
+#[derive(Clone, Default)]
+struct PriceAtDeadline {
+    price: Option<ValueState<i64>>,
+    orders: Option<ListState<i64>>,
+}
+
+impl KeyedCoProcessFunction<String, (String, i64), (String, i64), (String, i64, i64)> for PriceAtDeadline {
+    fn open(&mut self, ctx: &mut KeyedRuntimeContext<'_, String>) -> FnResult {
+        self.price = Some(ctx.value_state(&ValueStateDescriptor::new("price"))?);
+        self.orders = Some(ctx.list_state(&ListStateDescriptor::new("orders"))?);
+        Ok(())
+    }
+
+    fn process_element1(
+        &mut self,
+        (_, ts): (String, i64),
+        ctx: &mut KeyedContext<'_, String>,
+        _: &mut Collector<(String, i64, i64)>,
+    ) -> FnResult {
+        self.orders.as_ref().unwrap().add(ctx, ts)?;
+        ctx.timer_service().register_event_time_timer(ts + 1_000);
+        Ok(())
+    }
+
+    fn process_element2(
+        &mut self,
+        (_, price): (String, i64),
+        ctx: &mut KeyedContext<'_, String>,
+        _: &mut Collector<(String, i64, i64)>,
+    ) -> FnResult {
+        self.price.as_ref().unwrap().update(ctx, price)?;
+        Ok(())
+    }
+
+    fn on_timer(
+        &mut self,
+        timestamp: i64,
+        ctx: &mut KeyedContext<'_, String>,
+        out: &mut Collector<(String, i64, i64)>,
+    ) -> FnResult {
+        let price = self.price.as_ref().unwrap().value(ctx)?.unwrap_or(-1);
+        let orders = self.orders.as_ref().unwrap();
+        for order in orders.get(ctx)? {
+            if order + 1_000 == timestamp {
+                out.collect((ctx.key().clone(), order, price));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn keyed_co_process_timers_fire_on_the_combined_watermark() {
+    let mut env = StreamExecutionEnvironment::new(config(1));
+    let strategy = || {
+        WatermarkStrategy::for_generator(|| EveryEvent(i64::MIN))
+            .with_timestamp_assigner(|(_, ts): &(String, i64), _| *ts)
+    };
+    let orders = env
+        .from_collection(vec![("x".to_string(), 1_000), ("x".to_string(), 5_000)])
+        .assign_timestamps_and_watermarks(strategy());
+    // Prices carry their time in the value's place: (product, price) at event time = price.
+    let prices = env
+        .from_collection(vec![("x".to_string(), 1_500), ("x".to_string(), 5_800), ("x".to_string(), 9_000)])
+        .assign_timestamps_and_watermarks(strategy());
+    let out = orders
+        .key_by(|(key, _)| key.clone())
+        .connect(&prices.key_by(|(key, _)| key.clone()))
+        .process(PriceAtDeadline::default())
+        .collect();
+    env.execute().unwrap();
+    // The timer at 2000 needs both inputs past 2000: prices pass it only with the price at
+    // 5800 (watermark 5799, emitted after that record), so the order at 1000 sees 5800 or,
+    // when the prices input ran ahead, 9000 — never 1500 or none, which a timer fired on one
+    // input's watermark would see. The timer at 6000 waits for the price at 9000.
+    let fired = sorted(out.take());
+    assert_eq!(fired.len(), 2, "{fired:?}");
+    assert!([5_800, 9_000].contains(&fired[0].2), "{fired:?}");
+    assert_eq!(fired[1], ("x".into(), 5_000, 9_000));
+}
