@@ -179,7 +179,9 @@ struct PriceAtDeadline {
     orders: Option<ListState<i64>>,
 }
 
-impl KeyedCoProcessFunction<String, (String, i64), (String, i64), (String, i64, i64)> for PriceAtDeadline {
+impl KeyedCoProcessFunction<String, (String, i64), (String, i64), (String, i64, i64)>
+    for PriceAtDeadline
+{
     fn open(&mut self, ctx: &mut KeyedRuntimeContext<'_, String>) -> FnResult {
         self.price = Some(ctx.value_state(&ValueStateDescriptor::new("price"))?);
         self.orders = Some(ctx.list_state(&ListStateDescriptor::new("orders"))?);
@@ -236,7 +238,11 @@ fn keyed_co_process_timers_fire_on_the_combined_watermark() {
         .assign_timestamps_and_watermarks(strategy());
     // Prices carry their time in the value's place: (product, price) at event time = price.
     let prices = env
-        .from_collection(vec![("x".to_string(), 1_500), ("x".to_string(), 5_800), ("x".to_string(), 9_000)])
+        .from_collection(vec![
+            ("x".to_string(), 1_500),
+            ("x".to_string(), 5_800),
+            ("x".to_string(), 9_000),
+        ])
         .assign_timestamps_and_watermarks(strategy());
     let out = orders
         .key_by(|(key, _)| key.clone())

@@ -6,6 +6,8 @@ mod assigner;
 mod contents;
 mod merging;
 mod operator;
+#[cfg(test)]
+mod tests;
 mod trigger;
 mod windows;
 

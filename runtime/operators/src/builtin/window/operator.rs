@@ -255,15 +255,19 @@ where
         Ok(())
     }
 
+    /// Windows `value`: `assign_time` places it (event time, or the wall clock for
+    /// processing-time assigners); triggers and the late-data output see the record's own
+    /// `timestamp` (`Timestamp::MIN` without one), as in Flink.
     fn process_record(
         &mut self,
         value: T,
+        assign_time: Timestamp,
         timestamp: Timestamp,
         out: &mut Collector<Out>,
     ) -> FnResult {
         let mut windows = std::mem::take(&mut self.running().windows);
         windows.clear();
-        self.assigner.assign_windows(&value, timestamp, &mut windows);
+        self.assigner.assign_windows(&value, assign_time, &mut windows);
         let merging = self.assigner.merge_windows(&[]).is_some();
         let mut set = if merging { Some(self.load_merging()?) } else { None };
         let mut skipped = true;
@@ -299,6 +303,7 @@ where
             && late
             && let Some(tag) = &self.settings.late_data
         {
+            out.set_timestamp(Some(timestamp));
             out.output(tag, value);
         }
         Ok(())
@@ -417,7 +422,7 @@ where
     fn process_batch(&mut self, batch: &mut Vec<Record<T>>, out: &mut Collector<Out>) -> FnResult {
         let event_time = self.event_time();
         for record in batch.drain(..) {
-            let timestamp = match (event_time, record.timestamp) {
+            let assign_time = match (event_time, record.timestamp) {
                 (true, Some(timestamp)) => timestamp,
                 (true, None) => {
                     return Err("event-time windows need record timestamps: call \
@@ -426,9 +431,10 @@ where
                 }
                 (false, _) => processing_time_now(),
             };
+            let timestamp = record.timestamp.unwrap_or(Timestamp::MIN);
             let key = (self.key_selector)(&record.value);
             self.running().state.set_current_key(key)?;
-            self.process_record(record.value, timestamp, out)?;
+            self.process_record(record.value, assign_time, timestamp, out)?;
         }
         Ok(())
     }
