@@ -202,19 +202,23 @@ where
         state_window: &A::W,
         out: &mut Collector<Out>,
     ) -> FnResult {
-        if result.is_fire() {
-            let watermark = self.watermark();
-            let running = self.running.as_mut().expect("opened before processing");
-            if let Some(acc) = running.contents.get(&running.state, state_window)? {
-                let key = running.state.current_key().expect("key set").clone();
-                out.set_timestamp(Some(window.max_timestamp()));
-                let ctx = WindowContext::new(window, watermark, processing_time_now());
-                self.emit.emit(&key, &ctx, acc, out)?;
+        let watermark = self.watermark();
+        let running = self.running.as_mut().expect("opened before processing");
+        // A firing purge takes the contents out in one lookup.
+        let contents = match (result.is_fire(), result.is_purge()) {
+            (false, false) => return Ok(()),
+            (false, true) => {
+                running.contents.remove(&mut running.state, state_window)?;
+                return Ok(());
             }
-        }
-        if result.is_purge() {
-            let running = self.running();
-            running.contents.remove(&mut running.state, state_window)?;
+            (true, true) => running.contents.remove(&mut running.state, state_window)?,
+            (true, false) => running.contents.get(&running.state, state_window)?,
+        };
+        if let Some(acc) = contents {
+            let key = running.state.current_key().expect("key set").clone();
+            out.set_timestamp(Some(window.max_timestamp()));
+            let ctx = WindowContext::new(window, watermark, processing_time_now());
+            self.emit.emit(&key, &ctx, acc, out)?;
         }
         Ok(())
     }
@@ -371,10 +375,18 @@ where
             TimeDomain::EventTime => trigger.on_event_time(time, &window, ctx),
             TimeDomain::ProcessingTime => trigger.on_processing_time(time, &window, ctx),
         })?;
+        let cleanup = domain == self.domain() && time == self.cleanup_time(&window);
+        // The contents go at cleanup anyway: purge as part of the firing.
+        let result = match result {
+            TriggerResult::Fire if cleanup => TriggerResult::FireAndPurge,
+            other => other,
+        };
         self.apply(result, &window, &state_window, out)?;
-        if domain == self.domain() && time == self.cleanup_time(&window) {
-            let running = self.running();
-            running.contents.remove(&mut running.state, &state_window)?;
+        if cleanup {
+            if !result.is_purge() {
+                let running = self.running();
+                running.contents.remove(&mut running.state, &state_window)?;
+            }
             self.with_trigger(&[], |trigger, ctx| trigger.clear(&window, ctx))?;
             if let Some(set) = set.as_mut() {
                 set.retire(&window);
