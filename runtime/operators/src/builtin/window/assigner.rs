@@ -21,11 +21,14 @@ pub trait WindowAssigner<T>: Clone + Send + 'static {
     fn default_trigger(&self) -> Box<dyn Trigger<T, Self::W>>;
     /// Whether windows follow event time (else processing time).
     fn is_event_time(&self) -> bool;
-    /// For merging assigners (sessions): groups of windows to merge into one, each as
-    /// `(result, windows merged into it)` with two or more windows. `None` when the assigner
-    /// never merges.
-    fn merge_windows(&self, _windows: &[Self::W]) -> Option<WindowMerges<Self::W>> {
-        None
+    /// Whether windows of this assigner merge (sessions).
+    fn is_merging(&self) -> bool {
+        false
+    }
+    /// For merging assigners: groups of windows to merge into one, each as
+    /// `(result, windows merged into it)` with two or more windows.
+    fn merge_windows(&self, _windows: &[Self::W]) -> WindowMerges<Self::W> {
+        Vec::new()
     }
 }
 
@@ -191,9 +194,13 @@ impl<T: 'static> WindowAssigner<T> for SessionWindows {
         self.event_time
     }
 
+    fn is_merging(&self) -> bool {
+        true
+    }
+
     /// Flink's `TimeWindow.mergeWindows`: sorted by start, each run of intersecting windows
     /// merges into their cover.
-    fn merge_windows(&self, windows: &[TimeWindow]) -> Option<WindowMerges<TimeWindow>> {
+    fn merge_windows(&self, windows: &[TimeWindow]) -> WindowMerges<TimeWindow> {
         let mut sorted = windows.to_vec();
         sorted.sort_by_key(|w| w.start);
         let mut merges: Vec<(TimeWindow, Vec<TimeWindow>)> = Vec::new();
@@ -206,7 +213,7 @@ impl<T: 'static> WindowAssigner<T> for SessionWindows {
                 _ => merges.push((window, vec![window])),
             }
         }
-        Some(merges.into_iter().filter(|(_, members)| members.len() > 1).collect())
+        merges.into_iter().filter(|(_, members)| members.len() > 1).collect()
     }
 }
 
@@ -289,8 +296,7 @@ mod tests {
                 TimeWindow::new(10, 20),
                 TimeWindow::new(50, 60),
             ],
-        )
-        .unwrap();
+        );
         assert_eq!(
             merged,
             vec![(TimeWindow::new(0, 20), vec![TimeWindow::new(0, 10), TimeWindow::new(10, 20)])]

@@ -58,7 +58,7 @@ impl<W: Window> MergingWindowSet<W> {
     {
         let mut windows: Vec<W> = self.mapping.iter().map(|(w, _)| w.clone()).collect();
         windows.push(new_window.clone());
-        let merges = assigner.merge_windows(&windows).unwrap_or_default();
+        let merges = assigner.merge_windows(&windows);
         let mut result = new_window.clone();
         let mut merged_new_window = false;
         let merged_any = !merges.is_empty();

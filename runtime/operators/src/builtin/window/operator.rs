@@ -272,8 +272,7 @@ where
         let mut windows = std::mem::take(&mut self.running().windows);
         windows.clear();
         self.assigner.assign_windows(&value, assign_time, &mut windows);
-        let merging = self.assigner.merge_windows(&[]).is_some();
-        let mut set = if merging { Some(self.load_merging()?) } else { None };
+        let mut set = if self.assigner.is_merging() { Some(self.load_merging()?) } else { None };
         let mut skipped = true;
         for window in windows.drain(..) {
             let (window, state_window) = match set.as_mut() {
@@ -360,10 +359,7 @@ where
         window: A::W,
         out: &mut Collector<Out>,
     ) -> FnResult {
-        let mut set = match self.assigner.merge_windows(&[]) {
-            Some(_) => Some(self.load_merging()?),
-            None => None,
-        };
+        let mut set = if self.assigner.is_merging() { Some(self.load_merging()?) } else { None };
         let state_window = match &set {
             Some(set) => match set.state_window(&window) {
                 Some(state_window) => state_window,
@@ -412,7 +408,7 @@ where
     type Out = Out;
 
     fn open(&mut self, info: &SubtaskInfo) -> FnResult {
-        if self.assigner.merge_windows(&[]).is_some() && !self.trigger.can_merge() {
+        if self.assigner.is_merging() && !self.trigger.can_merge() {
             return Err("the trigger cannot be used with merging (session) windows".into());
         }
         let range = KeyGroupRange::for_subtask(info.max_parallelism, info.parallelism, info.index);
