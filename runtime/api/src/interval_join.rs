@@ -1,7 +1,7 @@
 //! Interval joins of two keyed streams (Flink's `KeyedStream.intervalJoin`).
 
 use weir_operators::OutputTag;
-use weir_operators::builtin::IntervalJoinOperator;
+use weir_operators::builtin::{IntervalJoinOperator, IntervalJoinSettings};
 use weir_operators::function::ProcessJoinFunction;
 use weir_state::StateBackendKind;
 use weir_types::{Data, Key, Timestamp};
@@ -35,12 +35,7 @@ impl<L: Data, R: Data, K: Key> IntervalJoin<L, R, K> {
         IntervalJoined {
             left: self.left.clone(),
             right: self.right.clone(),
-            lower_ms,
-            upper_ms,
-            lower_inclusive: true,
-            upper_inclusive: true,
-            left_late: None,
-            right_late: None,
+            settings: IntervalJoinSettings::new(lower_ms, upper_ms, StateBackendKind::Heap),
         }
     }
 }
@@ -49,39 +44,30 @@ impl<L: Data, R: Data, K: Key> IntervalJoin<L, R, K> {
 pub struct IntervalJoined<L, R, K> {
     left: KeyedStream<L, K>,
     right: KeyedStream<R, K>,
-    lower_ms: Timestamp,
-    upper_ms: Timestamp,
-    lower_inclusive: bool,
-    upper_inclusive: bool,
-    left_late: Option<OutputTag<L>>,
-    right_late: Option<OutputTag<R>>,
+    settings: IntervalJoinSettings<L, R>,
 }
 
 impl<L: Data, R: Data, K: Key> IntervalJoined<L, R, K> {
     /// Excludes the lower bound: right records must be later than `t + lower_ms`.
-    pub fn lower_bound_exclusive(mut self) -> Self {
-        self.lower_inclusive = false;
-        self
+    pub fn lower_bound_exclusive(self) -> Self {
+        IntervalJoined { settings: self.settings.lower_bound_exclusive(), ..self }
     }
 
     /// Excludes the upper bound: right records must be earlier than `t + upper_ms`.
-    pub fn upper_bound_exclusive(mut self) -> Self {
-        self.upper_inclusive = false;
-        self
+    pub fn upper_bound_exclusive(self) -> Self {
+        IntervalJoined { settings: self.settings.upper_bound_exclusive(), ..self }
     }
 
     /// Sends left records that arrive behind the watermark to the side output `tag` (read it
     /// with [`DataStream::get_side_output`] on the joined stream) instead of dropping them.
-    pub fn side_output_left_late_data(mut self, tag: OutputTag<L>) -> Self {
-        self.left_late = Some(tag);
-        self
+    pub fn side_output_left_late_data(self, tag: OutputTag<L>) -> Self {
+        IntervalJoined { settings: self.settings.side_output_left_late_data(tag), ..self }
     }
 
     /// Sends right records that arrive behind the watermark to the side output `tag`
     /// instead of dropping them.
-    pub fn side_output_right_late_data(mut self, tag: OutputTag<R>) -> Self {
-        self.right_late = Some(tag);
-        self
+    pub fn side_output_right_late_data(self, tag: OutputTag<R>) -> Self {
+        IntervalJoined { settings: self.settings.side_output_right_late_data(tag), ..self }
     }
 
     /// Calls `function` for every joined pair of records; what it collects carries the later
@@ -89,33 +75,16 @@ impl<L: Data, R: Data, K: Key> IntervalJoined<L, R, K> {
     pub fn process<O: Data, F: ProcessJoinFunction<L, R, O>>(&self, function: F) -> DataStream<O> {
         let (left_key, right_key) =
             (self.left.key_selector.clone(), self.right.key_selector.clone());
-        let (lower, upper) = (self.lower_ms, self.upper_ms);
-        let (lower_inclusive, upper_inclusive) = (self.lower_inclusive, self.upper_inclusive);
-        let (left_late, right_late) = (self.left_late.clone(), self.right_late.clone());
+        let settings = self.settings.clone();
         ConnectedStreams::new(self.left.stream.clone(), self.right.stream.clone()).transform(
             "IntervalJoin",
             move |_| {
-                let mut operator = IntervalJoinOperator::new(
+                IntervalJoinOperator::new(
                     function.clone(),
                     left_key.clone(),
                     right_key.clone(),
-                    lower,
-                    upper,
-                    StateBackendKind::Heap,
-                );
-                if !lower_inclusive {
-                    operator = operator.lower_bound_exclusive();
-                }
-                if !upper_inclusive {
-                    operator = operator.upper_bound_exclusive();
-                }
-                if let Some(tag) = &left_late {
-                    operator = operator.side_output_left_late_data(tag.clone());
-                }
-                if let Some(tag) = &right_late {
-                    operator = operator.side_output_right_late_data(tag.clone());
-                }
-                operator
+                    settings.clone(),
+                )
             },
         )
     }

@@ -70,6 +70,63 @@ struct Bounds {
     upper: Timestamp,
 }
 
+/// Bounds, bound inclusivity, late-data outputs and state placement of an interval join.
+pub struct IntervalJoinSettings<L, R> {
+    lower_bound: Timestamp,
+    upper_bound: Timestamp,
+    lower_inclusive: bool,
+    upper_inclusive: bool,
+    left_late: Option<OutputTag<L>>,
+    right_late: Option<OutputTag<R>>,
+    backend: StateBackendKind,
+}
+
+impl<L, R> Clone for IntervalJoinSettings<L, R> {
+    fn clone(&self) -> Self {
+        IntervalJoinSettings {
+            left_late: self.left_late.clone(),
+            right_late: self.right_late.clone(),
+            ..*self
+        }
+    }
+}
+
+impl<L, R> IntervalJoinSettings<L, R> {
+    /// Right records at `t + lower_bound ..= t + upper_bound` of a left record at `t`
+    /// (milliseconds, both ends inclusive), buffered on `backend`.
+    pub fn new(lower_bound: Timestamp, upper_bound: Timestamp, backend: StateBackendKind) -> Self {
+        IntervalJoinSettings {
+            lower_bound,
+            upper_bound,
+            lower_inclusive: true,
+            upper_inclusive: true,
+            left_late: None,
+            right_late: None,
+            backend,
+        }
+    }
+
+    /// Excludes the lower bound: right records must be later than `t + lower_bound`.
+    pub fn lower_bound_exclusive(self) -> Self {
+        IntervalJoinSettings { lower_inclusive: false, ..self }
+    }
+
+    /// Excludes the upper bound: right records must be earlier than `t + upper_bound`.
+    pub fn upper_bound_exclusive(self) -> Self {
+        IntervalJoinSettings { upper_inclusive: false, ..self }
+    }
+
+    /// Sends late left records to the side output `tag` instead of dropping them.
+    pub fn side_output_left_late_data(self, tag: OutputTag<L>) -> Self {
+        IntervalJoinSettings { left_late: Some(tag), ..self }
+    }
+
+    /// Sends late right records to the side output `tag` instead of dropping them.
+    pub fn side_output_right_late_data(self, tag: OutputTag<R>) -> Self {
+        IntervalJoinSettings { right_late: Some(tag), ..self }
+    }
+}
+
 /// What a subtask runs with once open.
 struct JoinRuntime<K, L, R> {
     info: SubtaskInfo,
@@ -89,13 +146,7 @@ pub struct IntervalJoinOperator<K, L, R, O, F> {
     function: F,
     left_key: KeySelector<L, K>,
     right_key: KeySelector<R, K>,
-    lower_bound: Timestamp,
-    upper_bound: Timestamp,
-    lower_inclusive: bool,
-    upper_inclusive: bool,
-    left_late: Option<OutputTag<L>>,
-    right_late: Option<OutputTag<R>>,
-    backend: StateBackendKind,
+    settings: IntervalJoinSettings<L, R>,
     operator_state: OperatorStateStore,
     runtime: Option<JoinRuntime<K, L, R>>,
     _output: PhantomData<fn() -> O>,
@@ -108,70 +159,39 @@ where
     R: Data,
     F: ProcessJoinFunction<L, R, O>,
 {
-    /// Joins left records at `t` with right records at `t + lower_bound ..= t + upper_bound`
-    /// (milliseconds, both ends inclusive), keyed by `left_key` and `right_key`, with the
-    /// buffers in keyed state on `backend`. `open` fails unless `lower_bound <= upper_bound`.
+    /// Joins left records with right records of the same key (by `left_key` and
+    /// `right_key`) as `settings` say. `open` fails unless the lower bound is at most the
+    /// upper bound.
     pub fn new(
         function: F,
         left_key: KeySelector<L, K>,
         right_key: KeySelector<R, K>,
-        lower_bound: Timestamp,
-        upper_bound: Timestamp,
-        backend: StateBackendKind,
+        settings: IntervalJoinSettings<L, R>,
     ) -> Self {
         IntervalJoinOperator {
             function,
             left_key,
             right_key,
-            lower_bound,
-            upper_bound,
-            lower_inclusive: true,
-            upper_inclusive: true,
-            left_late: None,
-            right_late: None,
-            backend,
+            settings,
             operator_state: OperatorStateStore::new(),
             runtime: None,
             _output: PhantomData,
         }
     }
 
-    /// Excludes the lower bound: right records must be later than `t + lower_bound`.
-    pub fn lower_bound_exclusive(mut self) -> Self {
-        self.lower_inclusive = false;
-        self
-    }
-
-    /// Excludes the upper bound: right records must be earlier than `t + upper_bound`.
-    pub fn upper_bound_exclusive(mut self) -> Self {
-        self.upper_inclusive = false;
-        self
-    }
-
-    /// Sends late left records to the side output `tag` instead of dropping them.
-    pub fn side_output_left_late_data(mut self, tag: OutputTag<L>) -> Self {
-        self.left_late = Some(tag);
-        self
-    }
-
-    /// Sends late right records to the side output `tag` instead of dropping them.
-    pub fn side_output_right_late_data(mut self, tag: OutputTag<R>) -> Self {
-        self.right_late = Some(tag);
-        self
-    }
-
     /// The bounds with exclusive ends moved inwards by one, so that both are inclusive.
     fn bounds(&self) -> Bounds {
+        let settings = &self.settings;
         Bounds {
-            lower: if self.lower_inclusive {
-                self.lower_bound
+            lower: if settings.lower_inclusive {
+                settings.lower_bound
             } else {
-                self.lower_bound.saturating_add(1)
+                settings.lower_bound.saturating_add(1)
             },
-            upper: if self.upper_inclusive {
-                self.upper_bound
+            upper: if settings.upper_inclusive {
+                settings.upper_bound
             } else {
-                self.upper_bound.saturating_sub(1)
+                settings.upper_bound.saturating_sub(1)
             },
         }
     }
@@ -265,16 +285,16 @@ where
     type Out = O;
 
     fn open(&mut self, info: &SubtaskInfo) -> FnResult {
-        if self.lower_bound > self.upper_bound {
+        if self.settings.lower_bound > self.settings.upper_bound {
             return Err(format!(
                 "interval join '{}': the lower bound ({} ms) must not be greater than the \
                  upper bound ({} ms)",
-                info.operator_name, self.lower_bound, self.upper_bound
+                info.operator_name, self.settings.lower_bound, self.settings.upper_bound
             )
             .into());
         }
         let range = KeyGroupRange::for_subtask(info.max_parallelism, info.parallelism, info.index);
-        let mut state = KeyedState::new(self.backend, info.max_parallelism, range);
+        let mut state = KeyedState::new(self.settings.backend, info.max_parallelism, range);
         let left_buffer = state.map_state(&MapStateDescriptor::new("interval-join-left"))?;
         let right_buffer = state.map_state(&MapStateDescriptor::new("interval-join-right"))?;
         self.function.open(&mut RuntimeContext::new(info, &mut self.operator_state))?;
@@ -299,7 +319,7 @@ where
             theirs: &runtime.right_buffer,
             relative_lower: bounds.lower,
             relative_upper: bounds.upper,
-            late: self.left_late.as_ref(),
+            late: self.settings.left_late.as_ref(),
         };
         input.process(
             batch,
@@ -324,7 +344,7 @@ where
             theirs: &runtime.left_buffer,
             relative_lower: bounds.upper.saturating_neg(),
             relative_upper: bounds.lower.saturating_neg(),
-            late: self.right_late.as_ref(),
+            late: self.settings.right_late.as_ref(),
         };
         input.process(
             batch,
@@ -402,9 +422,13 @@ mod tests {
 
     type Operator = IntervalJoinOperator<String, Event, Event, Joined, Pairs>;
 
-    fn operator(lower: i64, upper: i64) -> Operator {
+    fn settings(lower: i64, upper: i64) -> IntervalJoinSettings<Event, Event> {
+        IntervalJoinSettings::new(lower, upper, StateBackendKind::Heap)
+    }
+
+    fn operator(settings: IntervalJoinSettings<Event, Event>) -> Operator {
         let key: KeySelector<Event, String> = Arc::new(|(key, _): &Event| key.clone());
-        IntervalJoinOperator::new(Pairs, key.clone(), key, lower, upper, StateBackendKind::Heap)
+        IntervalJoinOperator::new(Pairs, key.clone(), key, settings)
     }
 
     fn info() -> SubtaskInfo {
@@ -470,7 +494,7 @@ mod tests {
 
     #[test]
     fn joins_pairs_within_inclusive_bounds_in_both_arrival_orders() {
-        let mut op = opened(operator(-2, 1));
+        let mut op = opened(operator(settings(-2, 1)));
         let mut out = Collector::default();
         // Right first, then left: the left record at 10 meets right records at 8..=11.
         right(&mut op, &mut out, &[("a", 7, 1), ("a", 8, 2), ("a", 11, 3), ("a", 12, 4)]);
@@ -497,19 +521,20 @@ mod tests {
 
     #[test]
     fn exclusive_bounds_move_the_ends_inwards() {
-        let mut op = opened(operator(-2, 2).lower_bound_exclusive());
+        let mut op = opened(operator(settings(-2, 2).lower_bound_exclusive()));
         let mut out = Collector::default();
         right(&mut op, &mut out, &[("a", 8, 1), ("a", 9, 2), ("a", 12, 3), ("a", 13, 4)]);
         left(&mut op, &mut out, &[("a", 10, 0)]);
         assert_eq!(taken(&mut out), vec![joined("a", 10, 9, 0, 2), joined("a", 10, 12, 0, 3)]);
 
-        let mut op = opened(operator(-2, 2).upper_bound_exclusive());
+        let mut op = opened(operator(settings(-2, 2).upper_bound_exclusive()));
         right(&mut op, &mut out, &[("a", 8, 1), ("a", 9, 2), ("a", 12, 3)]);
         left(&mut op, &mut out, &[("a", 10, 0)]);
         assert_eq!(taken(&mut out), vec![joined("a", 10, 8, 0, 1), joined("a", 10, 9, 0, 2)]);
 
         // Both ends of a one-millisecond interval excluded: nothing can join.
-        let mut op = opened(operator(0, 1).lower_bound_exclusive().upper_bound_exclusive());
+        let mut op =
+            opened(operator(settings(0, 1).lower_bound_exclusive().upper_bound_exclusive()));
         right(&mut op, &mut out, &[("a", 10, 1), ("a", 11, 2)]);
         left(&mut op, &mut out, &[("a", 10, 0)]);
         assert!(out.is_empty());
@@ -518,14 +543,14 @@ mod tests {
     #[test]
     fn positive_and_negative_only_bounds() {
         // Right records strictly after the left one.
-        let mut op = opened(operator(1, 3));
+        let mut op = opened(operator(settings(1, 3)));
         let mut out = Collector::default();
         left(&mut op, &mut out, &[("a", 10, 0)]);
         right(&mut op, &mut out, &[("a", 10, 1), ("a", 11, 2), ("a", 13, 3), ("a", 14, 4)]);
         assert_eq!(taken(&mut out), vec![joined("a", 10, 11, 0, 2), joined("a", 10, 13, 0, 3)]);
 
         // Right records strictly before the left one; the output takes the left timestamp.
-        let mut op = opened(operator(-3, -1));
+        let mut op = opened(operator(settings(-3, -1)));
         left(&mut op, &mut out, &[("a", 10, 0)]);
         right(&mut op, &mut out, &[("a", 6, 1), ("a", 7, 2), ("a", 9, 3), ("a", 10, 4)]);
         assert_eq!(taken(&mut out), vec![joined("a", 10, 7, 0, 2), joined("a", 10, 9, 0, 3)]);
@@ -533,7 +558,7 @@ mod tests {
 
     #[test]
     fn the_watermark_cleans_up_buffers_and_is_passed_on() {
-        let mut op = opened(operator(-2, 3));
+        let mut op = opened(operator(settings(-2, 3)));
         let mut out = Collector::default();
         left(&mut op, &mut out, &[("a", 10, 0), ("a", 20, 1)]);
         right(&mut op, &mut out, &[("a", 10, 2), ("a", 30, 3)]);
@@ -568,11 +593,11 @@ mod tests {
     #[test]
     fn cleanup_times_follow_flink_for_one_sided_bounds() {
         // upper <= 0: left buffers go when the watermark reaches their own timestamp.
-        let mut op = opened(operator(-5, -1));
+        let mut op = opened(operator(settings(-5, -1)));
         let mut out = Collector::default();
         left(&mut op, &mut out, &[("a", 10, 0)]);
         // lower > 0: right buffers likewise.
-        let mut both = opened(operator(1, 5));
+        let mut both = opened(operator(settings(1, 5)));
         right(&mut both, &mut out, &[("a", 10, 0)]);
         op.process_watermark(Watermark(9), &mut out).unwrap();
         both.process_watermark(Watermark(9), &mut out).unwrap();
@@ -617,11 +642,11 @@ mod tests {
             SideOutput::new(&left_tag, Box::new(Shared(Arc::clone(&late_left)))),
             SideOutput::new(&right_tag, Box::new(Shared(Arc::clone(&late_right)))),
         ]);
-        let mut op = opened(
-            operator(-10, 10)
+        let mut op = opened(operator(
+            settings(-10, 10)
                 .side_output_left_late_data(left_tag)
                 .side_output_right_late_data(right_tag),
-        );
+        ));
         left(&mut op, &mut out, &[("a", 100, 0)]);
         op.process_watermark(Watermark(50), &mut out).unwrap();
         // At the watermark is not late (Flink: `timestamp < watermark`).
@@ -641,7 +666,7 @@ mod tests {
         assert_eq!(values(&late_right), vec![(1, Some(49))]);
 
         // Without side outputs, late records are dropped.
-        let mut op = opened(operator(-10, 10));
+        let mut op = opened(operator(settings(-10, 10)));
         let mut out = Collector::default();
         op.process_watermark(Watermark(50), &mut out).unwrap();
         left(&mut op, &mut out, &[("a", 45, 0)]);
@@ -652,7 +677,7 @@ mod tests {
 
     #[test]
     fn records_without_timestamps_fail_naming_the_operator() {
-        let mut op = opened(operator(0, 1));
+        let mut op = opened(operator(settings(0, 1)));
         let mut out = Collector::default();
         let error = op
             .process_batch1(&mut vec![Record::new(("a".to_string(), 1))], &mut out)
@@ -671,8 +696,8 @@ mod tests {
 
     #[test]
     fn the_lower_bound_must_not_exceed_the_upper_bound() {
-        let error = operator(5, 4).open(&info()).unwrap_err().to_string();
+        let error = operator(settings(5, 4)).open(&info()).unwrap_err().to_string();
         assert!(error.contains("'IntervalJoin'") && error.contains("lower bound"), "{error}");
-        assert!(operator(5, 5).open(&info()).is_ok());
+        assert!(operator(settings(5, 5)).open(&info()).is_ok());
     }
 }

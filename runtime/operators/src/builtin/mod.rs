@@ -9,7 +9,7 @@ mod rolling;
 pub mod window;
 
 pub use co::{CoMap, CoProcessOperator, KeyedCoProcessOperator};
-pub use interval_join::{IntervalJoinOperator, JoinContext};
+pub use interval_join::{IntervalJoinOperator, IntervalJoinSettings, JoinContext};
 pub use keyed::KeySelector;
 pub use map::{Filter, FlatMap, Map, TryMap};
 pub use process::{KeyedProcessOperator, ProcessOperator};
