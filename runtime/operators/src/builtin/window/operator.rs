@@ -179,19 +179,23 @@ where
         self.event_time() && self.cleanup_time(window) <= self.watermark()
     }
 
-    fn add_to(&mut self, state_window: &A::W, value: T) -> FnResult {
-        let contents = self.contents.clone();
-        let running = self.running();
+    /// Adds `value` to the contents of `state_window`; returns whether they were new.
+    fn add_to(&mut self, state_window: &A::W, value: T) -> FnResult<bool> {
+        let contents = &self.contents;
+        let running = self.running.as_mut().expect("opened before processing");
         let mut pending = Some(value);
         running.contents.modify(&mut running.state, state_window, |acc| {
             if let Some(value) = pending.take() {
                 contents.add(acc, value);
             }
         })?;
-        if let Some(value) = pending {
-            running.contents.put(&mut running.state, state_window, contents.first(value))?;
+        match pending {
+            Some(value) => {
+                running.contents.put(&mut running.state, state_window, contents.first(value))?;
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        Ok(())
     }
 
     /// Applies a trigger result: emit `window` from `state_window`'s contents, then purge.
@@ -289,12 +293,16 @@ where
                 None => (window.clone(), window),
             };
             skipped = false;
-            self.add_to(&state_window, value.clone())?;
+            let created = self.add_to(&state_window, value.clone())?;
             let result = self.with_trigger(&[], |trigger, ctx| {
                 trigger.on_element(&value, timestamp, &window, ctx)
             })?;
             self.apply(result, &window, &state_window, out)?;
-            self.register_cleanup_timer(&window);
+            // A window's cleanup timer is registered with its state; merged windows are new
+            // windows whose state may already exist.
+            if created || set.is_some() {
+                self.register_cleanup_timer(&window);
+            }
         }
         self.running().windows = windows;
         if let Some(set) = set {
