@@ -143,7 +143,7 @@ fn an_idle_input_does_not_hold_back_the_watermark() {
     let strategy = WatermarkStrategy::for_monotonous_timestamps()
         .with_timestamp_assigner(|(_, ts): &(String, i64), _| *ts)
         .with_idleness(Duration::from_millis(100));
-    let until = std::time::Instant::now() + Duration::from_millis(1_500);
+    let until = std::time::Instant::now() + Duration::from_millis(3_000);
     let busy = env
         .add_source("busy", true, move |_| Ticker { busy: true, sent: 0, until })
         .assign_timestamps_and_watermarks(strategy.clone());
