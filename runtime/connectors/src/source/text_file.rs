@@ -10,8 +10,9 @@ use weir_types::Record;
 
 use crate::{Error, Result};
 
-/// Reads a file, or every regular file of a directory (sorted by name, not recursive), and
-/// emits its lines as `String`s without the `"\n"` or `"\r\n"` ending.
+/// Reads a file, or every regular file of a directory (sorted by name, not recursive; names
+/// starting with `.` or `_` are skipped, as Flink's default file filter does), and emits its
+/// lines as `String`s without the `"\n"` or `"\r\n"` ending.
 ///
 /// Parallel: subtask `i` of `p` reads the byte range `[i * len / p, (i + 1) * len / p)` of
 /// every file, and a line belongs to the range holding its first byte, so the subtasks
@@ -52,7 +53,8 @@ impl std::fmt::Debug for TextFileSource {
     }
 }
 
-/// The regular files to read: `path` itself, or the files directly inside it, sorted by name.
+/// The regular files to read: `path` itself, or the files directly inside it that are not
+/// hidden (`.name`) or in-progress/metadata (`_name`), sorted by name.
 fn list_files(path: &Path) -> Result<Vec<PathBuf>> {
     let metadata =
         std::fs::metadata(path).map_err(|source| Error::OpenFile { path: path.into(), source })?;
@@ -63,8 +65,12 @@ fn list_files(path: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(path).map_err(listing)? {
         let entry_path = entry.map_err(listing)?.path();
+        let hidden = entry_path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with('.') || name.starts_with('_'));
         // Follows symbolic links, so a link to a file counts as a file.
-        if std::fs::metadata(&entry_path).is_ok_and(|m| m.is_file()) {
+        if !hidden && std::fs::metadata(&entry_path).is_ok_and(|m| m.is_file()) {
             files.push(entry_path);
         }
     }
@@ -261,6 +267,8 @@ mod tests {
         write_file(dir.path(), "3", b"");
         std::fs::create_dir(dir.path().join("0-nested")).unwrap();
         write_file(&dir.path().join("0-nested"), "ignored", b"nested\n");
+        write_file(dir.path(), ".DS_Store", b"hidden\n");
+        write_file(dir.path(), "_SUCCESS", b"marker\n");
         let expected = vec!["one a", "one b", "two a", "two b"];
         assert_eq!(read_split(dir.path(), 1, 3).concat(), expected);
         // With two subtasks, each reads its half of every file.
