@@ -394,3 +394,16 @@ fn chained_and_unchained_runs_agree() {
     );
     assert_eq!(chained, run(false));
 }
+
+#[test]
+fn stream_methods_on_a_keyed_stream_see_records_partitioned_by_key() {
+    let mut env = StreamExecutionEnvironment::new(config(3));
+    let out = env.from_sequence(0, 299).key_by(|x| x % 7).map(|x| x).process(WhereAmI).collect();
+    env.execute().unwrap();
+    let mut subtask_of_key = BTreeMap::new();
+    for (subtask, value) in out.take() {
+        let owner = *subtask_of_key.entry(value % 7).or_insert(subtask);
+        assert_eq!(owner, subtask, "key {} seen on two subtasks", value % 7);
+    }
+    assert_eq!(subtask_of_key.len(), 7);
+}

@@ -22,6 +22,17 @@ pub struct KeyedStream<T, K> {
     pub(crate) key_selector: KeySelector<T, K>,
 }
 
+/// A keyed stream is a data stream partitioned by key (Flink's `KeyedStream extends
+/// DataStream`): `map`, `filter`, `print` and the other stream methods apply after the
+/// partitioning, so each key's records reach one subtask.
+impl<T, K> std::ops::Deref for KeyedStream<T, K> {
+    type Target = DataStream<T>;
+
+    fn deref(&self) -> &DataStream<T> {
+        &self.stream
+    }
+}
+
 impl<T, K> Clone for KeyedStream<T, K> {
     fn clone(&self) -> Self {
         KeyedStream { stream: self.stream.clone(), key_selector: self.key_selector.clone() }
