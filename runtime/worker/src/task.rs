@@ -170,7 +170,7 @@ impl<T: Data> TaskBody for SourceTask<T> {
                 metrics.add_out(batch.len());
                 head.push_batch(&mut batch)?;
             }
-            let deadline = fire_due_processing_time(head.as_mut())?;
+            let deadline = fire_due_processing_time(head)?;
             match poll {
                 SourcePoll::Ready if flush_timer.due() => head.flush()?,
                 SourcePoll::Ready => {}
@@ -191,7 +191,7 @@ impl<T: Data> TaskBody for SourceTask<T> {
 }
 
 /// Runs the processing-time work that is due downstream of `head`; returns the next deadline.
-fn fire_due_processing_time<T>(head: &mut dyn Output<T>) -> Result<Option<Timestamp>> {
+fn fire_due_processing_time(head: &mut dyn ProcessingTime) -> Result<Option<Timestamp>> {
     let Some(deadline) = head.next_processing_deadline() else {
         return Ok(None);
     };
@@ -281,16 +281,17 @@ impl<T: Send> InputSink<T, ()> for SingleInput<T> {
         self.0.finish()
     }
     fn timers(&mut self) -> &mut dyn ProcessingTime {
-        self
+        &mut self.0
     }
 }
 
-impl<T> ProcessingTime for SingleInput<T> {
+/// A chain head's processing-time side.
+impl<T> ProcessingTime for Box<dyn Output<T>> {
     fn on_processing_time(&mut self, now: Timestamp) -> Result<()> {
-        self.0.on_processing_time(now)
+        (**self).on_processing_time(now)
     }
     fn next_processing_deadline(&self) -> Option<Timestamp> {
-        self.0.next_processing_deadline()
+        (**self).next_processing_deadline()
     }
 }
 
@@ -372,12 +373,8 @@ impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
         }
         let cancel_index = select.recv(context.cancel.receiver());
         let mut flush_timer = FlushTimer::new(context.buffer_timeout);
-        let mut deadline = sink.timers().next_processing_deadline();
         loop {
-            if deadline.is_some_and(|d| processing_time_now() >= d) {
-                sink.timers().on_processing_time(processing_time_now())?;
-                deadline = sink.timers().next_processing_deadline();
-            }
+            let deadline = fire_due_processing_time(sink.timers())?;
             if flush_timer.due() {
                 sink.flush()?;
             }
@@ -405,7 +402,6 @@ impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
                 }
                 if let Some(mut batch) = gates[0].on_message(index, message) {
                     sink.first(&mut batch)?;
-                    deadline = sink.timers().next_processing_deadline();
                     continue;
                 }
             } else {
@@ -416,12 +412,10 @@ impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
                 }
                 if let Some(mut batch) = gates[1].on_message(channel, message) {
                     sink.second(&mut batch)?;
-                    deadline = sink.timers().next_processing_deadline();
                     continue;
                 }
             }
             event_time.update(&gates, sink)?;
-            deadline = sink.timers().next_processing_deadline();
             if gates.iter().all(InputGate::is_finished) {
                 return sink.finish();
             }
