@@ -10,9 +10,10 @@
 use std::marker::PhantomData;
 
 use weir_state::{KeyedState, MapState, MapStateDescriptor, OperatorStateStore, StateBackendKind};
-use weir_types::{Data, Key, KeyGroupRange, Record, Timestamp, Watermark};
+use weir_types::{Data, Key, Record, Timestamp, Watermark};
 
 use super::KeySelector;
+use super::keyed::keyed_state_for;
 use crate::function::{FnResult, ProcessJoinFunction};
 use crate::{
     Collector, OutputTag, RuntimeContext, SubtaskInfo, TimeDomain, TimerService, TwoInputOperator,
@@ -293,8 +294,7 @@ where
             )
             .into());
         }
-        let range = KeyGroupRange::for_subtask(info.max_parallelism, info.parallelism, info.index);
-        let mut state = KeyedState::new(self.settings.backend, info.max_parallelism, range);
+        let mut state = keyed_state_for(self.settings.backend, info);
         let left_buffer = state.map_state(&MapStateDescriptor::new("interval-join-left"))?;
         let right_buffer = state.map_state(&MapStateDescriptor::new("interval-join-right"))?;
         self.function.open(&mut RuntimeContext::new(info, &mut self.operator_state))?;

@@ -15,6 +15,15 @@ use crate::{
 /// Extracts the key of a record; shared by the partitioner and the keyed operator.
 pub type KeySelector<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
 
+/// The keyed state of the subtask `info` describes: the key groups it owns, on `backend`.
+pub(crate) fn keyed_state_for<K: Key>(
+    backend: StateBackendKind,
+    info: &SubtaskInfo,
+) -> KeyedState<K> {
+    let range = KeyGroupRange::for_subtask(info.max_parallelism, info.parallelism, info.index);
+    KeyedState::new(backend, info.max_parallelism, range)
+}
+
 /// What a keyed operator subtask runs with: its identity, keyed state over the key groups
 /// it owns, and timers.
 pub(crate) struct KeyedRuntime<K> {
@@ -26,10 +35,9 @@ pub(crate) struct KeyedRuntime<K> {
 impl<K: Key> KeyedRuntime<K> {
     /// The runtime of the subtask `info` describes, with state on `backend`.
     pub(crate) fn new(backend: StateBackendKind, info: &SubtaskInfo) -> Self {
-        let range = KeyGroupRange::for_subtask(info.max_parallelism, info.parallelism, info.index);
         KeyedRuntime {
             info: info.clone(),
-            state: KeyedState::new(backend, info.max_parallelism, range),
+            state: keyed_state_for(backend, info),
             timers: TimerService::new(),
         }
     }

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use weir_state::{
     KeyedState, NamespacedValueState, StateBackendKind, ValueState, ValueStateDescriptor,
 };
-use weir_types::{Data, Key, KeyGroupRange, Record, Timestamp, Watermark};
+use weir_types::{Data, Key, Record, Timestamp, Watermark};
 
 use super::assigner::WindowAssigner;
 use super::contents::{WindowContents, WindowContext, WindowEmit};
@@ -14,6 +14,7 @@ use super::merging::MergingWindowSet;
 use super::trigger::{Trigger, TriggerAccess, TriggerContext, TriggerResult};
 use super::windows::Window;
 use crate::builtin::KeySelector;
+use crate::builtin::keyed::keyed_state_for;
 use crate::function::FnResult;
 use crate::{
     Collector, OneInputOperator, OutputTag, SubtaskInfo, TimeDomain, TimerService,
@@ -419,8 +420,7 @@ where
         if self.assigner.is_merging() && !self.trigger.can_merge() {
             return Err("the trigger cannot be used with merging (session) windows".into());
         }
-        let range = KeyGroupRange::for_subtask(info.max_parallelism, info.parallelism, info.index);
-        let mut state = KeyedState::new(self.settings.backend, info.max_parallelism, range);
+        let mut state = keyed_state_for(self.settings.backend, info);
         let contents = state.namespaced_value_state("window-contents")?;
         let merging = state.value_state(&ValueStateDescriptor::new("merging-windows"))?;
         let trigger_state = state.namespaced_value_state("trigger-state")?;
