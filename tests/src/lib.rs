@@ -2,6 +2,8 @@
 
 use weir::ExecutionConfig;
 
+pub mod services;
+
 /// An execution config for tests: `parallelism`, small batches so that several batches and
 /// channels are exercised, and no progress lines.
 pub fn config(parallelism: usize) -> ExecutionConfig {

@@ -390,7 +390,7 @@ fn chained_and_unchained_runs_agree() {
     assert_eq!(chained.0, 500);
     assert_eq!(
         chained.1.values().sum::<i64>(),
-        (0..1000).map(|x| x * 3).filter(|x| x % 2 == 0).sum()
+        (0..1000).map(|x| x * 3).filter(|x| x % 2 == 0).sum::<i64>()
     );
     assert_eq!(chained, run(false));
 }

@@ -9,7 +9,7 @@ use weir_types::Record;
 
 /// Subtask `index` of `parallelism`.
 pub(crate) fn info(index: usize, parallelism: usize) -> SubtaskInfo {
-    SubtaskInfo { operator_name: "test".to_string(), index, parallelism, max_parallelism: 128 }
+    SubtaskInfo::new("test", index, parallelism, 128)
 }
 
 /// Calls the source's `open` as a task would.

@@ -3,9 +3,9 @@
 use std::any::Any;
 use std::marker::PhantomData;
 
-use weir_types::{Record, Timestamp, Watermark, WatermarkStatus};
+use weir_types::{CheckpointId, Record, Timestamp, Watermark, WatermarkStatus};
 
-use crate::{Output, Result};
+use crate::{Output, Result, TaskSnapshot};
 
 /// Names a side output of type `T`. Two tags are the same side output when their names are.
 #[derive(Debug)]
@@ -208,6 +208,8 @@ pub(crate) trait SidePort: Send {
     fn open(&mut self) -> Result<()>;
     fn on_processing_time(&mut self, now: Timestamp) -> Result<()>;
     fn next_processing_deadline(&self) -> Option<Timestamp>;
+    fn checkpoint(&mut self, task: &mut TaskSnapshot) -> Result<()>;
+    fn notify_checkpoint(&mut self, checkpoint: CheckpointId, complete: bool) -> Result<()>;
     fn flush(&mut self) -> Result<()>;
     fn finish(&mut self) -> Result<()>;
 }
@@ -241,6 +243,12 @@ impl<S: Send + 'static> SidePort for TypedSidePort<S> {
     }
     fn next_processing_deadline(&self) -> Option<Timestamp> {
         self.output.next_processing_deadline()
+    }
+    fn checkpoint(&mut self, task: &mut TaskSnapshot) -> Result<()> {
+        self.output.checkpoint(task)
+    }
+    fn notify_checkpoint(&mut self, checkpoint: CheckpointId, complete: bool) -> Result<()> {
+        self.output.notify_checkpoint(checkpoint, complete)
     }
     fn flush(&mut self) -> Result<()> {
         self.output.flush()

@@ -3,7 +3,7 @@
 use std::ops::{Deref, DerefMut};
 
 use weir_state::{KeyedState, KeyedStateAccess, OperatorStateStore};
-use weir_types::{Key, Timestamp};
+use weir_types::{Key, KeyGroupRange, Timestamp};
 
 use crate::{TimeDomain, TimerService, processing_time_now};
 
@@ -12,12 +12,34 @@ use crate::{TimeDomain, TimerService, processing_time_now};
 pub struct SubtaskInfo {
     /// The operator's name, as shown in logs, errors and metrics.
     pub operator_name: String,
+    /// The operator's stable id, under which its state is stored (`uid(...)`, or derived
+    /// from the graph).
+    pub operator_id: String,
     /// Index of this subtask, from 0.
     pub index: usize,
     /// Number of parallel subtasks of the operator.
     pub parallelism: usize,
     /// Number of key groups (the upper bound for rescaling).
     pub max_parallelism: usize,
+}
+
+impl SubtaskInfo {
+    /// Subtask `index` of `parallelism` of the operator `name` (also its id), for tests and
+    /// tools.
+    pub fn new(name: &str, index: usize, parallelism: usize, max_parallelism: usize) -> Self {
+        SubtaskInfo {
+            operator_name: name.to_string(),
+            operator_id: name.to_string(),
+            index,
+            parallelism,
+            max_parallelism,
+        }
+    }
+
+    /// The key groups this subtask owns.
+    pub fn key_group_range(&self) -> KeyGroupRange {
+        KeyGroupRange::for_subtask(self.max_parallelism, self.parallelism, self.index)
+    }
 }
 
 /// Given to non-keyed functions when they open: subtask identity and operator state.
@@ -40,6 +62,12 @@ impl<'a> RuntimeContext<'a> {
     /// Operator state of this subtask (register list states here).
     pub fn operator_state(&mut self) -> &mut OperatorStateStore {
         self.operator_state
+    }
+
+    /// Whether the job restarts from a snapshot: operator state holds what was stored, and
+    /// its absence means there was nothing (not a fresh start).
+    pub fn is_restored(&self) -> bool {
+        self.operator_state.is_restored()
     }
 }
 

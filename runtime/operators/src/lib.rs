@@ -19,6 +19,7 @@ pub mod function;
 mod metrics;
 mod node;
 mod output;
+mod snapshot;
 mod source;
 mod time;
 mod timers;
@@ -34,6 +35,7 @@ pub use node::{
     ChainedOperator, OneInputOperator, TwoInputNode, TwoInputOperator, panic_message, run_guarded,
 };
 pub use output::{DiscardOutput, FanOut, Output};
+pub use snapshot::{OperatorSnapshot, StateRestore, SubtaskSnapshot, TaskSnapshot};
 pub use source::{SourceFunction, SourcePoll};
 pub use time::{TimeDomain, processing_time_now};
 pub use timers::TimerService;

@@ -4,10 +4,13 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use weir_types::{Record, Timestamp, Watermark, WatermarkStatus};
+use weir_types::{CheckpointId, Record, Timestamp, Watermark, WatermarkStatus};
 
 use crate::function::FnResult;
-use crate::{Collector, Error, OperatorMetrics, Output, Result, SideOutput, SubtaskInfo};
+use crate::{
+    Collector, Error, OperatorMetrics, OperatorSnapshot, Output, Result, SideOutput, StateRestore,
+    SubtaskInfo, TaskSnapshot,
+};
 
 /// An operator with one input. Only `process_batch` is required.
 pub trait OneInputOperator: Send {
@@ -16,6 +19,24 @@ pub trait OneInputOperator: Send {
     /// Output record type.
     type Out;
 
+    /// Called once, on the task's thread, before `open`: builds the operator's state from
+    /// `restore` (empty on a fresh start). Stateful operators create their state here.
+    fn initialize_state(&mut self, _info: &SubtaskInfo, _restore: StateRestore) -> FnResult {
+        Ok(())
+    }
+    /// A checkpoint barrier reached the operator: return its state as of now.
+    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
+        Ok(OperatorSnapshot::default())
+    }
+    /// Checkpoint `checkpoint` completed everywhere: side effects held back for it (a
+    /// transaction) may now become visible.
+    fn notify_checkpoint_complete(&mut self, _checkpoint: CheckpointId) -> FnResult {
+        Ok(())
+    }
+    /// Checkpoint `checkpoint` failed; a later one will cover what it would have.
+    fn notify_checkpoint_aborted(&mut self, _checkpoint: CheckpointId) -> FnResult {
+        Ok(())
+    }
     /// Called once, on the task's thread, before the first batch.
     fn open(&mut self, _info: &SubtaskInfo) -> FnResult {
         Ok(())
@@ -68,6 +89,24 @@ pub trait TwoInputOperator: Send {
     /// Output record type.
     type Out;
 
+    /// Called once, on the task's thread, before `open`: builds the operator's state from
+    /// `restore` (empty on a fresh start). Stateful operators create their state here.
+    fn initialize_state(&mut self, _info: &SubtaskInfo, _restore: StateRestore) -> FnResult {
+        Ok(())
+    }
+    /// A checkpoint barrier reached the operator: return its state as of now.
+    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
+        Ok(OperatorSnapshot::default())
+    }
+    /// Checkpoint `checkpoint` completed everywhere: side effects held back for it (a
+    /// transaction) may now become visible.
+    fn notify_checkpoint_complete(&mut self, _checkpoint: CheckpointId) -> FnResult {
+        Ok(())
+    }
+    /// Checkpoint `checkpoint` failed; a later one will cover what it would have.
+    fn notify_checkpoint_aborted(&mut self, _checkpoint: CheckpointId) -> FnResult {
+        Ok(())
+    }
     /// Called once, on the task's thread, before the first batch.
     fn open(&mut self, _info: &SubtaskInfo) -> FnResult {
         Ok(())
@@ -124,6 +163,8 @@ struct NodeCore<Out> {
     metrics: Arc<OperatorMetrics>,
     collector: Collector<Out>,
     output: Box<dyn Output<Out>>,
+    /// The state to start from, taken by `open`.
+    restore: Option<StateRestore>,
 }
 
 impl<Out: Send> NodeCore<Out> {
@@ -133,7 +174,7 @@ impl<Out: Send> NodeCore<Out> {
         output: Box<dyn Output<Out>>,
         side_outputs: Vec<SideOutput>,
     ) -> Self {
-        NodeCore { info, metrics, collector: Collector::new(side_outputs), output }
+        NodeCore { info, metrics, collector: Collector::new(side_outputs), output, restore: None }
     }
 
     /// Runs user code, turning an error or a panic into an error naming this operator.
@@ -142,13 +183,45 @@ impl<Out: Send> NodeCore<Out> {
         run_guarded(&self.info, || call(collector))
     }
 
-    /// Opens every output (main and side), then the operator with `open`.
-    fn open(&mut self, open: impl FnOnce(&SubtaskInfo) -> FnResult) -> Result<()> {
+    /// Opens every output (main and side), then the operator with `open`, given the state
+    /// to start from (empty unless restoring).
+    fn open(&mut self, open: impl FnOnce(&SubtaskInfo, StateRestore) -> FnResult) -> Result<()> {
         self.output.open()?;
         for side in self.collector.side_outputs() {
             side.open()?;
         }
-        run_guarded(&self.info, || open(&self.info))
+        let restore = self.restore.take().unwrap_or_default();
+        run_guarded(&self.info, || open(&self.info, restore))
+    }
+
+    /// Adds the operator's state (from `snapshot`) to `task`, then lets the barrier pass on to
+    /// every output.
+    fn checkpoint(
+        &mut self,
+        task: &mut TaskSnapshot,
+        snapshot: impl FnOnce(CheckpointId) -> FnResult<OperatorSnapshot>,
+    ) -> Result<()> {
+        let state = run_guarded(&self.info, || snapshot(task.barrier.id))?;
+        task.add(&self.info, state);
+        for side in self.collector.side_outputs() {
+            side.checkpoint(task)?;
+        }
+        self.output.checkpoint(task)
+    }
+
+    /// Tells the operator (with `notify`), then everything downstream in the task, that a
+    /// checkpoint completed or was aborted.
+    fn notify_checkpoint(
+        &mut self,
+        checkpoint: CheckpointId,
+        complete: bool,
+        notify: impl FnOnce() -> FnResult,
+    ) -> Result<()> {
+        run_guarded(&self.info, notify)?;
+        for side in self.collector.side_outputs() {
+            side.notify_checkpoint(checkpoint, complete)?;
+        }
+        self.output.notify_checkpoint(checkpoint, complete)
     }
 
     /// Processes a batch of `records` records with `process`, then sends what it emitted.
@@ -257,6 +330,12 @@ where
     ) -> Self {
         ChainedOperator { operator, core: NodeCore::new(info, metrics, output, side_outputs) }
     }
+
+    /// Starts the operator from `restore` instead of empty state.
+    pub fn restoring(mut self, restore: StateRestore) -> Self {
+        self.core.restore = Some(restore);
+        self
+    }
 }
 
 impl<Op> Output<Op::In> for ChainedOperator<Op>
@@ -265,8 +344,27 @@ where
     Op::Out: Send,
 {
     fn open(&mut self) -> Result<()> {
+        let ChainedOperator { operator, core } = self;
+        core.open(|info, restore| {
+            operator.initialize_state(info, restore)?;
+            operator.open(info)
+        })
+    }
+
+    fn checkpoint(&mut self, task: &mut TaskSnapshot) -> Result<()> {
         let operator = &mut self.operator;
-        self.core.open(|info| operator.open(info))
+        self.core.checkpoint(task, |id| operator.snapshot_state(id))
+    }
+
+    fn notify_checkpoint(&mut self, checkpoint: CheckpointId, complete: bool) -> Result<()> {
+        let operator = &mut self.operator;
+        self.core.notify_checkpoint(checkpoint, complete, || {
+            if complete {
+                operator.notify_checkpoint_complete(checkpoint)
+            } else {
+                operator.notify_checkpoint_aborted(checkpoint)
+            }
+        })
     }
 
     fn push_batch(&mut self, batch: &mut Vec<Record<Op::In>>) -> Result<()> {
@@ -324,10 +422,37 @@ where
         TwoInputNode { operator, core: NodeCore::new(info, metrics, output, side_outputs) }
     }
 
+    /// Starts the operator from `restore` instead of empty state.
+    pub fn restoring(mut self, restore: StateRestore) -> Self {
+        self.core.restore = Some(restore);
+        self
+    }
+
     /// Opens the outputs, then the operator.
     pub fn open(&mut self) -> Result<()> {
+        let TwoInputNode { operator, core } = self;
+        core.open(|info, restore| {
+            operator.initialize_state(info, restore)?;
+            operator.open(info)
+        })
+    }
+
+    /// A checkpoint barrier arrived on all inputs: snapshot, then pass the barrier on.
+    pub fn checkpoint(&mut self, task: &mut TaskSnapshot) -> Result<()> {
         let operator = &mut self.operator;
-        self.core.open(|info| operator.open(info))
+        self.core.checkpoint(task, |id| operator.snapshot_state(id))
+    }
+
+    /// A checkpoint completed or was aborted.
+    pub fn notify_checkpoint(&mut self, checkpoint: CheckpointId, complete: bool) -> Result<()> {
+        let operator = &mut self.operator;
+        self.core.notify_checkpoint(checkpoint, complete, || {
+            if complete {
+                operator.notify_checkpoint_complete(checkpoint)
+            } else {
+                operator.notify_checkpoint_aborted(checkpoint)
+            }
+        })
     }
 
     /// A batch arrived on the first input.

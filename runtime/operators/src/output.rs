@@ -1,8 +1,8 @@
 //! Where records go after an operator: the [`Output`] contract and its plain implementations.
 
-use weir_types::{Record, Timestamp, Watermark, WatermarkStatus};
+use weir_types::{CheckpointId, Record, Timestamp, Watermark, WatermarkStatus};
 
-use crate::Result;
+use crate::{Result, TaskSnapshot};
 
 /// The receiving end of a stream inside a task: the next operator of a chain, a network
 /// writer, a fan-out to several. Batches are handed over by `&mut Vec` and drained, so the
@@ -25,6 +25,15 @@ pub trait Output<T>: Send {
     /// The earliest processing time at which something downstream has work to do.
     fn next_processing_deadline(&self) -> Option<Timestamp> {
         None
+    }
+    /// A checkpoint barrier passes: operators add their state to `task`, network writers
+    /// send the barrier after what they buffered.
+    fn checkpoint(&mut self, _task: &mut TaskSnapshot) -> Result<()> {
+        Ok(())
+    }
+    /// A checkpoint completed (`complete`) or was aborted.
+    fn notify_checkpoint(&mut self, _checkpoint: CheckpointId, _complete: bool) -> Result<()> {
+        Ok(())
     }
     /// Sends what is buffered now (called when the task is about to wait).
     fn flush(&mut self) -> Result<()>;
@@ -94,6 +103,12 @@ impl<T: Clone + Send> Output<T> for FanOut<T> {
     }
     fn next_processing_deadline(&self) -> Option<Timestamp> {
         self.outputs.iter().filter_map(|o| o.next_processing_deadline()).min()
+    }
+    fn checkpoint(&mut self, task: &mut TaskSnapshot) -> Result<()> {
+        self.outputs.iter_mut().try_for_each(|o| o.checkpoint(task))
+    }
+    fn notify_checkpoint(&mut self, checkpoint: CheckpointId, complete: bool) -> Result<()> {
+        self.outputs.iter_mut().try_for_each(|o| o.notify_checkpoint(checkpoint, complete))
     }
     fn flush(&mut self) -> Result<()> {
         self.outputs.iter_mut().try_for_each(|o| o.flush())

@@ -1,6 +1,7 @@
 //! The source contract: a subtask's share of an input, polled by its task.
 
-use weir_types::Record;
+use weir_state::OperatorStateStore;
+use weir_types::{CheckpointId, Record};
 
 use crate::function::FnResult;
 use crate::{RuntimeContext, SubtaskInfo};
@@ -25,4 +26,14 @@ pub trait SourceFunction<T>: Send {
     }
     /// Appends up to `max` records to `out`.
     fn poll(&mut self, out: &mut Vec<Record<T>>, max: usize) -> FnResult<SourcePoll>;
+    /// A checkpoint barrier is about to follow the records polled so far: store the position
+    /// reached in `state` (list states registered in `open`, where a restored position is read
+    /// back), so that a restore replays exactly what came after it.
+    fn snapshot_state(&mut self, _state: &mut OperatorStateStore) -> FnResult {
+        Ok(())
+    }
+    /// Checkpoint `checkpoint` completed (e.g. commit consumer offsets to an external system).
+    fn notify_checkpoint_complete(&mut self, _checkpoint: CheckpointId) -> FnResult {
+        Ok(())
+    }
 }

@@ -6,9 +6,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
 
 use hashbrown::HashMap;
-use weir_state::SmallMap;
-
-use weir_types::{Timestamp, Watermark};
+use weir_state::{KeyedRestore, KeyedSnapshot, SmallMap, decode_entries, encode_entries};
+use weir_types::{Key, KeyGroup, KeyHasher, Timestamp, Watermark};
 
 use crate::TimeDomain;
 
@@ -87,6 +86,63 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
 
     fn len(&self) -> usize {
         self.len
+    }
+}
+
+impl<K: Key, N: Key> TimerQueue<K, N> {
+    /// Adds the registered timers to `snapshot` under `name`, per key group of their key.
+    fn snapshot(
+        &self,
+        name: &str,
+        max_parallelism: usize,
+        snapshot: &mut KeyedSnapshot,
+    ) -> weir_state::Result<()> {
+        let mut hasher = KeyHasher::new();
+        let mut groups: BTreeMap<KeyGroup, Vec<(&K, &N, &Timestamp)>> = BTreeMap::new();
+        for (key, timers) in &self.active {
+            let group = hasher.key_group(key, max_parallelism)?;
+            let entries = groups.entry(group).or_default();
+            entries.extend(timers.iter().map(|((namespace, time), ())| (key, namespace, time)));
+        }
+        for (group, entries) in groups {
+            let mut bytes = Vec::new();
+            encode_entries(entries.len(), entries.into_iter(), &mut bytes)?;
+            snapshot.add(group, name, bytes);
+        }
+        Ok(())
+    }
+
+    /// Registers the timers stored under `name` in `restore`.
+    fn restore(&mut self, name: &str, restore: &mut KeyedRestore) -> weir_state::Result<()> {
+        for (_, bytes) in restore.take(name) {
+            decode_entries(&bytes, |key: K, namespace: N, time: Timestamp| {
+                self.register(&key, &namespace, time)
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Names under which timers are stored in keyed snapshots.
+const EVENT_TIMERS: &str = "_timers/event";
+const PROCESSING_TIMERS: &str = "_timers/processing";
+
+impl<K: Key, N: Key> TimerService<K, N> {
+    /// Adds every registered timer to `snapshot`, in the key group of its key.
+    pub fn snapshot(
+        &self,
+        max_parallelism: usize,
+        snapshot: &mut KeyedSnapshot,
+    ) -> weir_state::Result<()> {
+        self.event.snapshot(EVENT_TIMERS, max_parallelism, snapshot)?;
+        self.processing.snapshot(PROCESSING_TIMERS, max_parallelism, snapshot)
+    }
+
+    /// Registers the timers a snapshot held (the watermark starts again from its minimum;
+    /// processing-time timers already due fire at once).
+    pub fn restore(&mut self, restore: &mut KeyedRestore) -> weir_state::Result<()> {
+        self.event.restore(EVENT_TIMERS, restore)?;
+        self.processing.restore(PROCESSING_TIMERS, restore)
     }
 }
 
@@ -211,6 +267,27 @@ mod tests {
         assert_eq!(timers.pop_processing_timer(1_000), Some((1_000, "a", ())));
         assert_eq!(timers.next_processing_time(), None);
         assert_eq!(fire(&mut timers, 5), vec![(5, "a")]);
+    }
+
+    #[test]
+    fn timers_survive_a_snapshot_and_restore() {
+        let mut timers: TimerService<String, i64> = TimerService::new();
+        timers.register(TimeDomain::EventTime, &"a".into(), &1, 10);
+        timers.register(TimeDomain::EventTime, &"b".into(), &2, 20);
+        timers.register(TimeDomain::ProcessingTime, &"a".into(), &3, 30);
+        let mut snapshot = KeyedSnapshot::new();
+        timers.snapshot(128, &mut snapshot).unwrap();
+        let blocks: Vec<_> = snapshot.encode_groups().collect();
+        let mut restore =
+            KeyedRestore::decode(blocks.iter().map(|(g, b)| (*g, b.as_slice()))).unwrap();
+        let mut restored: TimerService<String, i64> = TimerService::new();
+        restored.restore(&mut restore).unwrap();
+        assert!(restore.is_empty());
+        assert_eq!(restored.len(TimeDomain::EventTime), 2);
+        assert_eq!(restored.pop_processing_timer(30), Some((30, "a".into(), 3)));
+        restored.advance_watermark(Watermark(25));
+        let fired: Vec<_> = std::iter::from_fn(|| restored.pop_event_timer()).collect();
+        assert_eq!(fired, vec![(10, "a".into(), 1), (20, "b".into(), 2)]);
     }
 
     #[test]

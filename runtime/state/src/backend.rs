@@ -1,26 +1,159 @@
 //! The backend contract: typed tables of `(key, namespace) → value`, partitioned by key group.
 
+use std::fmt;
+use std::str::FromStr;
+
 use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
-use crate::Result;
 use crate::heap::HeapTable;
+#[cfg(feature = "rocksdb")]
+use crate::rocksdb::{RocksDbBackend, RocksDbSettings};
+use crate::{Error, KeyedSnapshot, Result};
 
-/// Which backend stores keyed state.
+/// Which backend stores keyed state; parsed from and displayed as `heap` / `rocksdb`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum StateBackendKind {
     /// Objects in hash maps per key group: fastest, bounded by memory.
     #[default]
     Heap,
+    /// Serialized entries in a local RocksDB instance: bounded by disk, incremental
+    /// checkpoints. Runs with [`RocksDbSettings::default`] unless given a [`StateBackend`].
+    #[cfg(feature = "rocksdb")]
+    RocksDb,
 }
 
+/// The backend names this binary accepts, for error messages.
+const ACCEPTED: &str = if cfg!(feature = "rocksdb") { "heap, rocksdb" } else { "heap" };
+
 impl StateBackendKind {
-    /// A new, empty table for one registered state.
-    pub(crate) fn create_table<K: Key, N: Key, V: Data>(
-        self,
-        range: KeyGroupRange,
-    ) -> Box<dyn StateTable<K, N, V>> {
+    /// The name it is configured with.
+    pub fn name(self) -> &'static str {
         match self {
-            StateBackendKind::Heap => Box::new(HeapTable::new(range)),
+            StateBackendKind::Heap => "heap",
+            #[cfg(feature = "rocksdb")]
+            StateBackendKind::RocksDb => "rocksdb",
+        }
+    }
+}
+
+impl fmt::Display for StateBackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+impl FromStr for StateBackendKind {
+    type Err = Error;
+
+    /// `heap` or `rocksdb`, ignoring ASCII case.
+    fn from_str(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "heap" => Ok(StateBackendKind::Heap),
+            #[cfg(feature = "rocksdb")]
+            "rocksdb" => Ok(StateBackendKind::RocksDb),
+            #[cfg(not(feature = "rocksdb"))]
+            "rocksdb" => Err(Error::BackendNotBuilt {
+                name: name.to_string(),
+                feature: "rocksdb",
+                accepted: ACCEPTED,
+            }),
+            _ => Err(Error::UnknownBackend { name: name.to_string(), accepted: ACCEPTED }),
+        }
+    }
+}
+
+/// A backend with its settings: what [`crate::KeyedState::new`] takes (a
+/// [`StateBackendKind`] converts into it, with default settings).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StateBackend {
+    /// See [`StateBackendKind::Heap`].
+    #[default]
+    Heap,
+    /// See [`StateBackendKind::RocksDb`].
+    #[cfg(feature = "rocksdb")]
+    RocksDb(RocksDbSettings),
+}
+
+impl StateBackend {
+    /// Which backend this is.
+    pub fn kind(&self) -> StateBackendKind {
+        match self {
+            StateBackend::Heap => StateBackendKind::Heap,
+            #[cfg(feature = "rocksdb")]
+            StateBackend::RocksDb(_) => StateBackendKind::RocksDb,
+        }
+    }
+}
+
+impl From<StateBackendKind> for StateBackend {
+    fn from(kind: StateBackendKind) -> Self {
+        match kind {
+            StateBackendKind::Heap => StateBackend::Heap,
+            #[cfg(feature = "rocksdb")]
+            StateBackendKind::RocksDb => StateBackend::RocksDb(RocksDbSettings::default()),
+        }
+    }
+}
+
+/// The backend of one keyed state, ready to create its tables.
+pub(crate) enum OpenBackend {
+    Heap(KeyGroupRange),
+    #[cfg(feature = "rocksdb")]
+    RocksDb(RocksDbBackend),
+}
+
+impl OpenBackend {
+    /// The backend for a subtask that owns `range`; RocksDB opens its instance on first use.
+    pub(crate) fn new(backend: StateBackend, range: KeyGroupRange) -> Self {
+        match backend {
+            StateBackend::Heap => OpenBackend::Heap(range),
+            #[cfg(feature = "rocksdb")]
+            StateBackend::RocksDb(settings) => {
+                OpenBackend::RocksDb(RocksDbBackend::new(settings, range))
+            }
+        }
+    }
+
+    /// A new table for state `name` (empty, unless the backend restored it natively).
+    #[cfg_attr(
+        not(feature = "rocksdb"),
+        expect(unused_variables, reason = "heap tables are unnamed")
+    )]
+    pub(crate) fn create_table<K: Key, N: Key, V: Data>(
+        &self,
+        name: &str,
+    ) -> Result<Box<dyn StateTable<K, N, V>>> {
+        match self {
+            OpenBackend::Heap(range) => Ok(Box::new(HeapTable::new(*range))),
+            #[cfg(feature = "rocksdb")]
+            OpenBackend::RocksDb(rocksdb) => rocksdb.create_table(name),
+        }
+    }
+
+    /// States the backend holds by name, registered or not (RocksDB column families, which
+    /// a native restore may bring before their state is registered).
+    pub(crate) fn stored_states(&self) -> Vec<String> {
+        match self {
+            OpenBackend::Heap(_) => Vec::new(),
+            #[cfg(feature = "rocksdb")]
+            OpenBackend::RocksDb(rocksdb) => rocksdb.stored_states(),
+        }
+    }
+
+    /// Adds the canonical entries in `group` of the stored states `names` (from
+    /// [`Self::stored_states`]) to `snapshot`, without knowing their types.
+    #[cfg_attr(not(feature = "rocksdb"), expect(unused_variables, reason = "heap stores none"))]
+    pub(crate) fn snapshot_stored(
+        &self,
+        names: &[String],
+        group: KeyGroup,
+        snapshot: &mut KeyedSnapshot,
+    ) -> Result<()> {
+        match self {
+            // The heap backend stores nothing outside its registered tables.
+            OpenBackend::Heap(_) => Ok(()),
+            #[cfg(feature = "rocksdb")]
+            OpenBackend::RocksDb(rocksdb) => rocksdb.snapshot_stored(names, group, snapshot),
         }
     }
 }
@@ -42,6 +175,11 @@ pub trait StateTable<K, N, V>: Send {
     fn put(&mut self, group: KeyGroup, key: &K, namespace: &N, value: V) -> Result<()>;
     /// Removes the value under `(key, namespace)`, returning it.
     fn remove(&mut self, group: KeyGroup, key: &K, namespace: &N) -> Result<Option<V>>;
+    /// Appends the entries of `group` to `out` in the canonical snapshot encoding
+    /// (see [`crate::encode_entries`]); returns whether the group had any.
+    fn snapshot_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool>;
+    /// Adds the entries of a block written by [`Self::snapshot_group`] to `group`.
+    fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()>;
     /// Number of entries, over all key groups.
     fn len(&self) -> usize;
     /// Whether the table holds no entry.

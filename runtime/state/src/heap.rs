@@ -5,9 +5,9 @@
 //! jobs) however many windows are open; a key's namespaces sit in a [`SmallMap`].
 
 use hashbrown::HashMap;
-use weir_types::{KeyGroup, KeyGroupRange};
+use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
-use crate::{Result, SmallMap, StateTable};
+use crate::{Result, SmallMap, StateTable, decode_entries, encode_entries};
 
 /// Namespaces of one key with their values; one inline entry covers keyed state without
 /// namespaces.
@@ -34,12 +34,7 @@ impl<K, N, V> HeapTable<K, N, V> {
     }
 }
 
-impl<K, N, V> StateTable<K, N, V> for HeapTable<K, N, V>
-where
-    K: std::hash::Hash + Eq + Clone + Send,
-    N: std::hash::Hash + Eq + Clone + Send,
-    V: Clone + Send,
-{
+impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
     fn get(&self, group: KeyGroup, key: &K, namespace: &N) -> Result<Option<V>> {
         Ok(self.group(group).get(key).and_then(|entries| entries.get(namespace)).cloned())
     }
@@ -82,6 +77,27 @@ where
         Ok(removed)
     }
 
+    fn snapshot_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool> {
+        let map = self.group(group);
+        let count = map.values().map(SmallMap::len).sum();
+        if count == 0 {
+            return Ok(false);
+        }
+        let entries = map.iter().flat_map(|(key, namespaces)| {
+            namespaces.iter().map(move |(namespace, value)| (key, namespace, value))
+        });
+        encode_entries(count, entries, out)?;
+        Ok(true)
+    }
+
+    fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()> {
+        let map = self.group_mut(group);
+        decode_entries(entries, |key: K, namespace: N, value: V| match map.get_mut(&key) {
+            Some(namespaces) => drop(namespaces.insert(namespace, value)),
+            None => drop(map.insert(key, SmallMap::one(namespace, value))),
+        })
+    }
+
     fn len(&self) -> usize {
         self.groups.iter().flat_map(|g| g.values()).map(|e| e.len()).sum()
     }
@@ -109,16 +125,32 @@ mod tests {
     }
 
     #[test]
+    fn groups_snapshot_and_restore_into_another_range() {
+        let mut table = HeapTable::<String, i64, u32>::new(KeyGroupRange::for_subtask(8, 1, 0));
+        table.put(2, &"a".into(), &10, 1).unwrap();
+        table.put(2, &"a".into(), &20, 2).unwrap();
+        table.put(2, &"b".into(), &10, 3).unwrap();
+        let mut block = Vec::new();
+        assert!(table.snapshot_group(2, &mut block).unwrap());
+        assert!(!table.snapshot_group(3, &mut Vec::new()).unwrap(), "empty group");
+        let mut restored = HeapTable::<String, i64, u32>::new(KeyGroupRange::for_subtask(8, 4, 1));
+        restored.restore_group(2, &block).unwrap();
+        assert_eq!(restored.len(), 3);
+        assert_eq!(restored.get(2, &"a".into(), &20).unwrap(), Some(2));
+        assert_eq!(restored.get(2, &"b".into(), &10).unwrap(), Some(3));
+    }
+
+    #[test]
     fn namespaces_separate_entries_of_one_key() {
-        let mut table = HeapTable::<u64, i64, &str>::new(KeyGroupRange::for_subtask(4, 1, 0));
-        table.put(0, &1, &10, "ten").unwrap();
-        table.put(0, &1, &20, "twenty").unwrap();
-        table.put(0, &1, &10, "TEN").unwrap();
-        assert_eq!(table.get(0, &1, &10).unwrap(), Some("TEN"));
-        assert_eq!(table.get(0, &1, &20).unwrap(), Some("twenty"));
+        let mut table = HeapTable::<u64, i64, String>::new(KeyGroupRange::for_subtask(4, 1, 0));
+        table.put(0, &1, &10, "ten".to_string()).unwrap();
+        table.put(0, &1, &20, "twenty".to_string()).unwrap();
+        table.put(0, &1, &10, "TEN".to_string()).unwrap();
+        assert_eq!(table.get(0, &1, &10).unwrap(), Some("TEN".into()));
+        assert_eq!(table.get(0, &1, &20).unwrap(), Some("twenty".into()));
         assert_eq!(table.len(), 2);
-        assert_eq!(table.remove(0, &1, &10).unwrap(), Some("TEN"));
-        assert_eq!(table.get(0, &1, &20).unwrap(), Some("twenty"));
+        assert_eq!(table.remove(0, &1, &10).unwrap(), Some("TEN".into()));
+        assert_eq!(table.get(0, &1, &20).unwrap(), Some("twenty".into()));
         assert_eq!(table.remove(0, &1, &10).unwrap(), None);
     }
 }

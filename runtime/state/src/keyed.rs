@@ -5,22 +5,51 @@ use std::collections::HashMap;
 
 use weir_types::{Data, Key, KeyGroup, KeyGroupRange, KeyHasher};
 
+use crate::backend::OpenBackend;
 use crate::handles::StateId;
+#[cfg(feature = "rocksdb")]
+use crate::rocksdb::NativeCheckpoint;
 use crate::{
-    AggregatingState, AggregatingStateDescriptor, Error, ListState, ListStateDescriptor, MapState,
-    MapStateDescriptor, NamespacedValueState, ReducingState, ReducingStateDescriptor, Result,
-    StateBackendKind, StateTable, ValueState, ValueStateDescriptor,
+    AggregatingState, AggregatingStateDescriptor, Error, KeyedRestore, KeyedSnapshot, ListState,
+    ListStateDescriptor, MapState, MapStateDescriptor, NamespacedValueState, ReducingState,
+    ReducingStateDescriptor, Result, StateBackend, StateTable, ValueState, ValueStateDescriptor,
 };
 
 /// Keyed state of one subtask: the tables its functions registered, scoped to a current key.
 pub struct KeyedState<K> {
-    backend: StateBackendKind,
+    backend: OpenBackend,
     max_parallelism: usize,
     range: KeyGroupRange,
     hasher: KeyHasher,
     current: Option<(K, KeyGroup)>,
-    tables: Vec<Box<dyn Any + Send>>,
+    tables: Vec<Box<dyn RegisteredTable>>,
     names: HashMap<String, (&'static str, StateId)>,
+    /// Restored blocks of states not registered (yet), by name: loaded on registration,
+    /// snapshotted again as they are until then.
+    restored: HashMap<String, Vec<(KeyGroup, Vec<u8>)>>,
+}
+
+/// A registered table, typed for access and erased for snapshots.
+trait RegisteredTable: Send {
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn snapshot_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool>;
+    fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()>;
+}
+
+impl<K: 'static, N: 'static, V: 'static> RegisteredTable for Box<dyn StateTable<K, N, V>> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn snapshot_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool> {
+        (**self).snapshot_group(group, out)
+    }
+    fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()> {
+        (**self).restore_group(group, entries)
+    }
 }
 
 /// Anything that gives access to keyed state: the state itself and the contexts that
@@ -45,16 +74,96 @@ impl<K: Key> KeyedStateAccess for KeyedState<K> {
 }
 
 impl<K: Key> KeyedState<K> {
-    /// Empty keyed state for a subtask that owns `range`.
-    pub fn new(backend: StateBackendKind, max_parallelism: usize, range: KeyGroupRange) -> Self {
+    /// Empty keyed state for a subtask that owns `range`, in `backend` (a
+    /// [`crate::StateBackendKind`] or a [`StateBackend`] with settings). A RocksDB instance
+    /// opens when first needed, so this cannot fail.
+    pub fn new(
+        backend: impl Into<StateBackend>,
+        max_parallelism: usize,
+        range: KeyGroupRange,
+    ) -> Self {
         KeyedState {
-            backend,
+            backend: OpenBackend::new(backend.into(), range),
             max_parallelism,
             range,
             hasher: KeyHasher::new(),
             current: None,
             tables: Vec::new(),
             names: HashMap::new(),
+            restored: HashMap::new(),
+        }
+    }
+
+    /// Takes in state read back from a snapshot; call before registering states. Blocks of
+    /// key groups outside this subtask's range are ignored.
+    pub fn restore(&mut self, restore: KeyedRestore) -> Result<()> {
+        for (name, mut blocks) in restore.into_sections() {
+            blocks.retain(|(group, _)| self.range.contains(*group));
+            if let Some(&(_, id)) = self.names.get(&name) {
+                for (group, entries) in &blocks {
+                    self.tables[id.0].restore_group(*group, entries)?;
+                }
+            } else {
+                self.restored.entry(name).or_default().extend(blocks);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every state's entries, per key group, in the canonical snapshot encoding.
+    pub fn snapshot(&self) -> Result<KeyedSnapshot> {
+        let mut snapshot = KeyedSnapshot::new();
+        let mut names: Vec<_> = self.names.iter().collect();
+        names.sort_by_key(|(_, (_, id))| id.0);
+        let mut stored = self.backend.stored_states();
+        stored.retain(|name| !self.names.contains_key(name));
+        for group in self.range.iter() {
+            for (name, (_, id)) in &names {
+                let mut entries = Vec::new();
+                if self.tables[id.0].snapshot_group(group, &mut entries)? {
+                    snapshot.add(group, name, entries);
+                }
+            }
+            self.backend.snapshot_stored(&stored, group, &mut snapshot)?;
+        }
+        self.add_restored(&mut snapshot);
+        Ok(snapshot)
+    }
+
+    /// Adds the restored blocks of states not registered yet to `snapshot`.
+    fn add_restored(&self, snapshot: &mut KeyedSnapshot) {
+        for (name, blocks) in &self.restored {
+            for (group, entries) in blocks {
+                snapshot.add(*group, name, entries.clone());
+            }
+        }
+    }
+
+    /// A native (incremental) checkpoint of the RocksDB instance in the local directory `dir`,
+    /// which must not exist: memtables are flushed and RocksDB links its immutable SST files
+    /// and copies the small per-checkpoint files there. `None` with the heap backend.
+    #[cfg(feature = "rocksdb")]
+    pub fn native_checkpoint(&self, dir: &std::path::Path) -> Result<Option<NativeCheckpoint>> {
+        let OpenBackend::RocksDb(rocksdb) = &self.backend else { return Ok(None) };
+        let mut checkpoint = rocksdb.checkpoint(dir)?;
+        self.add_restored(&mut checkpoint.unregistered);
+        Ok(Some(checkpoint))
+    }
+
+    /// Restores a native checkpoint downloaded to `dir`, taken of an instance that held
+    /// `source` (its [`NativeCheckpoint::key_group_range`]); call once per checkpoint whose
+    /// range overlaps this subtask's, preferably before registering states. A checkpoint of
+    /// this range (or of a part of it) becomes the instance if none is open yet; otherwise
+    /// (rescale) only its key groups in this range are copied in. Needs the RocksDB backend.
+    #[cfg(feature = "rocksdb")]
+    pub fn restore_native(&mut self, dir: &std::path::Path, source: KeyGroupRange) -> Result<()> {
+        match &mut self.backend {
+            OpenBackend::RocksDb(rocksdb) => rocksdb.restore(dir, source),
+            OpenBackend::Heap(_) => Err(Error::UnsupportedByBackend {
+                operation: "restoring a native checkpoint",
+                required: "rocksdb",
+                actual: "heap",
+            }),
         }
     }
 
@@ -143,12 +252,17 @@ impl<K: Key> KeyedState<K> {
         kind: &'static str,
     ) -> Result<StateId> {
         if let Some(&(registered_kind, id)) = self.names.get(name) {
-            if registered_kind == kind && self.tables[id.0].is::<Box<dyn StateTable<K, N, V>>>() {
+            if registered_kind == kind
+                && self.tables[id.0].as_any().is::<Box<dyn StateTable<K, N, V>>>()
+            {
                 return Ok(id);
             }
             return Err(Error::ConflictingRegistration { name: name.to_string() });
         }
-        let table: Box<dyn StateTable<K, N, V>> = self.backend.create_table(self.range);
+        let mut table: Box<dyn StateTable<K, N, V>> = self.backend.create_table(name)?;
+        for (group, entries) in self.restored.remove(name).unwrap_or_default() {
+            table.restore_group(group, &entries)?;
+        }
         let id = StateId(self.tables.len());
         self.tables.push(Box::new(table));
         self.names.insert(name.to_string(), (kind, id));
@@ -173,6 +287,7 @@ impl<K: Key> KeyedState<K> {
             return Err(self.no_current_key(id));
         };
         let table = self.tables[id.0]
+            .as_any_mut()
             .downcast_mut::<Box<dyn StateTable<K, N, V>>>()
             .expect("state handle used with the keyed state that issued it");
         Ok((table.as_mut(), key, *group))
@@ -180,6 +295,7 @@ impl<K: Key> KeyedState<K> {
 
     fn typed_table<N: Key, V: Data>(&self, id: StateId) -> &dyn StateTable<K, N, V> {
         self.tables[id.0]
+            .as_any()
             .downcast_ref::<Box<dyn StateTable<K, N, V>>>()
             .expect("state handle used with the keyed state that issued it")
             .as_ref()

@@ -18,8 +18,10 @@
 //! assert_eq!(count.value(&state).unwrap(), None);
 //! ```
 //!
-//! Tables are reached through the [`StateTable`] trait, so a backend that stores bytes
-//! (RocksDB) can stand where the heap backend stands now.
+//! Tables are reached through the [`StateTable`] trait: the heap backend keeps objects, the
+//! RocksDB backend (cargo feature `rocksdb`) keeps bytes on local disk, one column family per
+//! state, and adds native incremental checkpoints. Snapshots use one canonical format, so
+//! state moves between backends.
 
 mod aggregate;
 mod backend;
@@ -29,12 +31,17 @@ mod handles;
 mod heap;
 mod keyed;
 mod operator;
+#[cfg(feature = "rocksdb")]
+mod rocksdb;
 mod small_map;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "rocksdb")]
+pub use crate::rocksdb::{NativeCheckpoint, NativeFile, NativeFileKind, RocksDbSettings};
 pub use aggregate::AggregateFunction;
-pub use backend::{StateBackendKind, StateTable};
+pub use backend::{StateBackend, StateBackendKind, StateTable};
 pub use descriptor::{
     AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor,
     ValueStateDescriptor,
@@ -46,3 +53,7 @@ pub use handles::{
 pub use keyed::{KeyedState, KeyedStateAccess};
 pub use operator::{OperatorListState, OperatorStateStore};
 pub use small_map::SmallMap;
+pub use snapshot::{
+    KeyedRestore, KeyedSnapshot, ListMode, ListSnapshot, OperatorRestore, decode_entries,
+    encode_entries,
+};

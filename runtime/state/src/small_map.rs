@@ -112,6 +112,15 @@ impl<K: Hash + Eq, V> SmallMap<K, V> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        let older: Box<dyn Iterator<Item = (&K, &V)>> = match &self.older {
+            Older::List(entries) => Box::new(entries.iter().map(|(k, v)| (k, v))),
+            Older::Hashed(map) => Box::new(map.iter()),
+        };
+        self.newest.iter().map(|(k, v)| (k, v)).chain(older)
+    }
 }
 
 #[cfg(test)]
@@ -136,6 +145,7 @@ mod tests {
         assert_eq!(map.remove(&0), Some("0".to_string()));
         assert_eq!(map.remove(&0), None);
         assert_eq!(map.len(), 38);
+        assert_eq!(map.iter().count(), 38);
         map.insert(100, "new".into());
         assert_eq!(map.get(&100).map(String::as_str), Some("new"));
         assert_eq!(map.len(), 39);

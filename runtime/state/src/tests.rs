@@ -5,20 +5,58 @@ use std::collections::HashMap;
 use weir_types::{KeyGroupRange, key_group_for_key};
 
 use crate::{
-    AggregateFunction, AggregatingStateDescriptor, Error, KeyedState, ListStateDescriptor,
-    MapStateDescriptor, OperatorStateStore, ReducingStateDescriptor, StateBackendKind,
-    ValueStateDescriptor,
+    AggregateFunction, AggregatingStateDescriptor, Error, KeyedRestore, KeyedSnapshot, KeyedState,
+    ListStateDescriptor, MapStateDescriptor, OperatorStateStore, ReducingStateDescriptor,
+    StateBackend, StateBackendKind, ValueStateDescriptor,
 };
 
-const MAX_PARALLELISM: usize = 128;
+pub(crate) const MAX_PARALLELISM: usize = 128;
+
+/// Runs each listed test, a `fn(StateBackendKind)`, once per backend: as `heap::name` and,
+/// with the `rocksdb` feature, as `rocksdb::name`.
+macro_rules! on_every_backend {
+    ($($test:ident),* $(,)?) => {
+        mod heap {
+            $(#[test]
+            fn $test() {
+                super::$test(crate::StateBackendKind::Heap);
+            })*
+        }
+        #[cfg(feature = "rocksdb")]
+        mod rocksdb {
+            $(#[test]
+            fn $test() {
+                super::$test(crate::StateBackendKind::RocksDb);
+            })*
+        }
+    };
+}
+
+on_every_backend!(
+    value_state_is_isolated_per_key_and_clears,
+    list_state_adds_updates_and_clears_per_key,
+    list_update_with_empty_vec_removes_the_entry,
+    map_state_puts_gets_removes_and_clears_per_key,
+    map_remove_of_last_entry_removes_the_map,
+    reducing_state_reduces_accumulator_then_new_value_in_order,
+    aggregating_state_averages_per_key,
+    registering_same_descriptor_twice_shares_the_state,
+    same_name_with_other_type_or_kind_conflicts,
+    access_without_current_key_names_the_state,
+    key_outside_subtask_range_is_rejected,
+    ten_thousand_keys_in_a_subtask_read_back,
+    namespaces_separate_entries_of_one_key,
+    snapshot_restores_into_a_narrower_range,
+    restored_state_not_registered_is_snapshotted_again,
+);
 
 /// Keyed state owning every key group.
-fn all_groups() -> KeyedState<String> {
-    KeyedState::new(StateBackendKind::Heap, MAX_PARALLELISM, KeyGroupRange::for_subtask(128, 1, 0))
+pub(crate) fn all_groups(backend: StateBackendKind) -> KeyedState<String> {
+    KeyedState::new(backend, MAX_PARALLELISM, KeyGroupRange::for_subtask(128, 1, 0))
 }
 
 /// Number of entries, over all keys, in the table registered `index`-th (needs a current key).
-fn entries_in<V: weir_types::Data>(state: &KeyedState<String>, index: usize) -> usize {
+pub(crate) fn entries_in<V: weir_types::Data>(state: &KeyedState<String>, index: usize) -> usize {
     state.table::<(), V>(crate::handles::StateId(index)).unwrap().0.len()
 }
 
@@ -45,9 +83,8 @@ impl AggregateFunction<i64, (i64, u64), f64> for Average {
     }
 }
 
-#[test]
-fn value_state_is_isolated_per_key_and_clears() {
-    let mut state = all_groups();
+fn value_state_is_isolated_per_key_and_clears(backend: StateBackendKind) {
+    let mut state = all_groups(backend);
     let count = state.value_state(&ValueStateDescriptor::<u64>::new("count")).unwrap();
     for (i, k) in ["a", "b", "c"].iter().enumerate() {
         state.set_current_key(key(k)).unwrap();
@@ -68,9 +105,8 @@ fn value_state_is_isolated_per_key_and_clears() {
     assert_eq!(count.value(&state).unwrap(), Some(20));
 }
 
-#[test]
-fn list_state_adds_updates_and_clears_per_key() {
-    let mut state = all_groups();
+fn list_state_adds_updates_and_clears_per_key(backend: StateBackendKind) {
+    let mut state = all_groups(backend);
     let list = state.list_state(&ListStateDescriptor::<String>::new("names")).unwrap();
     state.set_current_key(key("a")).unwrap();
     assert_eq!(list.get(&state).unwrap(), Vec::<String>::new());
@@ -93,9 +129,8 @@ fn list_state_adds_updates_and_clears_per_key() {
     assert_eq!(list.get(&state).unwrap(), vec![key("z")]);
 }
 
-#[test]
-fn list_update_with_empty_vec_removes_the_entry() {
-    let mut state = all_groups();
+fn list_update_with_empty_vec_removes_the_entry(backend: StateBackendKind) {
+    let mut state = all_groups(backend);
     let list = state.list_state(&ListStateDescriptor::<u32>::new("l")).unwrap();
     state.set_current_key(key("a")).unwrap();
     list.update(&mut state, vec![1, 2]).unwrap();
@@ -104,9 +139,8 @@ fn list_update_with_empty_vec_removes_the_entry() {
     assert_eq!(entries_in::<Vec<u32>>(&state, 0), 0, "empty update must remove, not store []");
 }
 
-#[test]
-fn map_state_puts_gets_removes_and_clears_per_key() {
-    let mut state = all_groups();
+fn map_state_puts_gets_removes_and_clears_per_key(backend: StateBackendKind) {
+    let mut state = all_groups(backend);
     let map = state.map_state(&MapStateDescriptor::<String, i32>::new("m")).unwrap();
     state.set_current_key(key("a")).unwrap();
     assert_eq!(map.get(&state, &key("x")).unwrap(), None);
@@ -132,9 +166,8 @@ fn map_state_puts_gets_removes_and_clears_per_key() {
     assert_eq!(map.entries(&state).unwrap(), vec![(key("x"), 100)]);
 }
 
-#[test]
-fn map_remove_of_last_entry_removes_the_map() {
-    let mut state = all_groups();
+fn map_remove_of_last_entry_removes_the_map(backend: StateBackendKind) {
+    let mut state = all_groups(backend);
     let map = state.map_state(&MapStateDescriptor::<u8, u8>::new("m")).unwrap();
     state.set_current_key(key("a")).unwrap();
     map.put(&mut state, 1, 10).unwrap();
@@ -147,9 +180,8 @@ fn map_remove_of_last_entry_removes_the_map() {
     assert_eq!(map.entries(&state).unwrap(), vec![(3, 30)]);
 }
 
-#[test]
-fn reducing_state_reduces_accumulator_then_new_value_in_order() {
-    let mut state = all_groups();
+fn reducing_state_reduces_accumulator_then_new_value_in_order(backend: StateBackendKind) {
+    let mut state = all_groups(backend);
     let concat =
         ReducingStateDescriptor::new("concat", |acc: &String, new: &String| format!("{acc}{new}"));
     let reducing = state.reducing_state(&concat).unwrap();
@@ -171,9 +203,8 @@ fn reducing_state_reduces_accumulator_then_new_value_in_order() {
     assert_eq!(reducing.get(&state).unwrap(), Some(key("zy")));
 }
 
-#[test]
-fn aggregating_state_averages_per_key() {
-    let mut state = all_groups();
+fn aggregating_state_averages_per_key(backend: StateBackendKind) {
+    let mut state = all_groups(backend);
     let avg = state.aggregating_state(&AggregatingStateDescriptor::new("avg", Average)).unwrap();
     state.set_current_key(key("a")).unwrap();
     assert_eq!(avg.get(&state).unwrap(), None);
@@ -192,9 +223,8 @@ fn aggregating_state_averages_per_key() {
     assert_eq!(avg.get(&state).unwrap(), Some(-5.0));
 }
 
-#[test]
-fn registering_same_descriptor_twice_shares_the_state() {
-    let mut state = all_groups();
+fn registering_same_descriptor_twice_shares_the_state(backend: StateBackendKind) {
+    let mut state = all_groups(backend);
     let descriptor = ValueStateDescriptor::<u64>::new("count");
     let first = state.value_state(&descriptor).unwrap();
     let second = state.value_state(&descriptor).unwrap();
@@ -209,9 +239,8 @@ fn registering_same_descriptor_twice_shares_the_state() {
     assert_eq!(again.get(&state).unwrap(), vec![1]);
 }
 
-#[test]
-fn same_name_with_other_type_or_kind_conflicts() {
-    let mut state = all_groups();
+fn same_name_with_other_type_or_kind_conflicts(backend: StateBackendKind) {
+    let mut state = all_groups(backend);
     state.value_state(&ValueStateDescriptor::<u64>::new("s")).unwrap();
     let conflict = |r: Result<(), Error>| matches!(r, Err(Error::ConflictingRegistration { name }) if name == "s");
     assert!(conflict(state.value_state(&ValueStateDescriptor::<String>::new("s")).map(drop)));
@@ -225,9 +254,8 @@ fn same_name_with_other_type_or_kind_conflicts() {
     assert!(state.value_state(&ValueStateDescriptor::<u64>::new("s")).is_ok());
 }
 
-#[test]
-fn access_without_current_key_names_the_state() {
-    let mut state = all_groups();
+fn access_without_current_key_names_the_state(backend: StateBackendKind) {
+    let mut state = all_groups(backend);
     let count = state.value_state(&ValueStateDescriptor::<u64>::new("count")).unwrap();
     let list = state.list_state(&ListStateDescriptor::<u64>::new("items")).unwrap();
     let named = |r: Result<(), Error>| match r {
@@ -240,11 +268,10 @@ fn access_without_current_key_names_the_state() {
     assert_eq!(named(list.add(&mut state, 1)), "items");
 }
 
-#[test]
-fn key_outside_subtask_range_is_rejected() {
+fn key_outside_subtask_range_is_rejected(backend: StateBackendKind) {
     let range = KeyGroupRange::for_subtask(128, 4, 1);
     assert_eq!((range.start(), range.end()), (32, 63));
-    let mut state = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, range);
+    let mut state = KeyedState::<u64>::new(backend, MAX_PARALLELISM, range);
     assert_eq!(state.key_group_range(), range);
     let group = |k: u64| key_group_for_key(&k, MAX_PARALLELISM).unwrap();
     let inside = (0u64..).find(|&k| range.contains(group(k))).unwrap();
@@ -263,10 +290,9 @@ fn key_outside_subtask_range_is_rejected() {
     }
 }
 
-#[test]
-fn ten_thousand_keys_in_a_subtask_read_back() {
+fn ten_thousand_keys_in_a_subtask_read_back(backend: StateBackendKind) {
     let range = KeyGroupRange::for_subtask(128, 4, 2);
-    let mut state = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, range);
+    let mut state = KeyedState::<u64>::new(backend, MAX_PARALLELISM, range);
     let value = state.value_state(&ValueStateDescriptor::<u64>::new("v")).unwrap();
     let list = state.list_state(&ListStateDescriptor::<u64>::new("l")).unwrap();
     let keys: Vec<u64> = (0u64..)
@@ -312,4 +338,104 @@ fn operator_list_state_keeps_values_and_rejects_other_types() {
     offsets.clear(&mut store);
     assert!(again.get(&store).is_empty());
     assert_eq!(names.get(&store), &[key("n")]);
+}
+
+fn namespaces_separate_entries_of_one_key(backend: StateBackendKind) {
+    let mut state = all_groups(backend);
+    let windows = state.namespaced_value_state::<i64, String>("windows").unwrap();
+    state.set_current_key(key("k")).unwrap();
+    windows.put(&mut state, &10, key("ten")).unwrap();
+    windows.put(&mut state, &20, key("twenty")).unwrap();
+    assert!(windows.modify(&mut state, &10, |v| v.make_ascii_uppercase()).unwrap());
+    assert!(!windows.modify(&mut state, &30, |v| v.clear()).unwrap());
+    assert_eq!(windows.get(&state, &10).unwrap(), Some(key("TEN")));
+    assert_eq!(windows.remove(&mut state, &10).unwrap(), Some(key("TEN")));
+    assert_eq!(windows.remove(&mut state, &10).unwrap(), None);
+    assert_eq!(windows.get(&state, &20).unwrap(), Some(key("twenty")));
+    state.set_current_key(key("other")).unwrap();
+    assert_eq!(windows.get(&state, &20).unwrap(), None);
+}
+
+/// Keys `0..count` with their key groups.
+pub(crate) fn keys_with_groups(count: u64) -> Vec<(u64, u16)> {
+    (0..count).map(|k| (k, key_group_for_key(&k, MAX_PARALLELISM).unwrap())).collect()
+}
+
+/// A snapshot's key-group blocks, read back for a restore.
+pub(crate) fn reread(snapshot: &KeyedSnapshot) -> KeyedRestore {
+    let blocks: Vec<_> = snapshot.encode_groups().collect();
+    KeyedRestore::decode(blocks.iter().map(|(group, block)| (*group, block.as_slice()))).unwrap()
+}
+
+fn snapshot_restores_into_a_narrower_range(backend: StateBackendKind) {
+    let all = KeyGroupRange::for_subtask(MAX_PARALLELISM, 1, 0);
+    let mut state = KeyedState::<u64>::new(backend, MAX_PARALLELISM, all);
+    let value = state.value_state(&ValueStateDescriptor::<u64>::new("v")).unwrap();
+    let windows = state.namespaced_value_state::<u32, String>("w").unwrap();
+    let keys = keys_with_groups(2_000);
+    for &(k, _) in &keys {
+        state.set_current_key(k).unwrap();
+        value.update(&mut state, k * 7).unwrap();
+        windows.put(&mut state, &1, k.to_string()).unwrap();
+        windows.put(&mut state, &2, "two".to_string()).unwrap();
+    }
+    let snapshot = state.snapshot().unwrap();
+
+    let half = KeyGroupRange::for_subtask(MAX_PARALLELISM, 2, 1);
+    let mut restored = KeyedState::<u64>::new(backend, MAX_PARALLELISM, half);
+    restored.restore(reread(&snapshot)).unwrap();
+    let value = restored.value_state(&ValueStateDescriptor::<u64>::new("v")).unwrap();
+    let windows = restored.namespaced_value_state::<u32, String>("w").unwrap();
+    let mine: Vec<u64> = keys.iter().filter(|(_, g)| half.contains(*g)).map(|(k, _)| *k).collect();
+    assert!(!mine.is_empty() && mine.len() < keys.len());
+    for &k in &mine {
+        restored.set_current_key(k).unwrap();
+        assert_eq!(value.value(&restored).unwrap(), Some(k * 7));
+        assert_eq!(windows.get(&restored, &1).unwrap(), Some(k.to_string()));
+        assert_eq!(windows.get(&restored, &2).unwrap(), Some("two".to_string()));
+    }
+    let table_len =
+        |index| restored.table::<(), u64>(crate::handles::StateId(index)).map(|t| t.0.len());
+    assert_eq!(table_len(0).unwrap(), mine.len(), "groups outside the range are dropped");
+}
+
+fn restored_state_not_registered_is_snapshotted_again(backend: StateBackendKind) {
+    let mut state = all_groups(backend);
+    let kept = state.value_state(&ValueStateDescriptor::<u32>::new("kept")).unwrap();
+    let dropped = state.list_state(&ListStateDescriptor::<u32>::new("dropped")).unwrap();
+    for (i, k) in ["a", "b", "c"].iter().enumerate() {
+        state.set_current_key(key(k)).unwrap();
+        kept.update(&mut state, i as u32).unwrap();
+        dropped.add(&mut state, i as u32).unwrap();
+    }
+    let snapshot = state.snapshot().unwrap();
+    let mut restored = all_groups(backend);
+    restored.restore(reread(&snapshot)).unwrap();
+    restored.value_state(&ValueStateDescriptor::<u32>::new("kept")).unwrap();
+    let mut again = reread(&restored.snapshot().unwrap());
+    let mut before = reread(&snapshot);
+    assert_eq!(again.take("dropped"), before.take("dropped"));
+    assert!(!again.take("kept").is_empty());
+}
+
+#[test]
+fn backend_kinds_parse_and_display() {
+    assert_eq!("heap".parse::<StateBackendKind>().unwrap(), StateBackendKind::Heap);
+    assert_eq!("HEAP".parse::<StateBackendKind>().unwrap().to_string(), "heap");
+    assert_eq!(StateBackend::from(StateBackendKind::Heap), StateBackend::Heap);
+    let unknown = "mem".parse::<StateBackendKind>().unwrap_err().to_string();
+    assert!(unknown.contains("'mem'") && unknown.contains("heap"), "{unknown}");
+    let rocksdb = "rocksdb".parse::<StateBackendKind>();
+    #[cfg(feature = "rocksdb")]
+    {
+        assert_eq!(rocksdb.unwrap().to_string(), "rocksdb");
+        assert_eq!("RocksDB".parse::<StateBackendKind>().unwrap(), StateBackendKind::RocksDb);
+        assert_eq!(StateBackend::from(StateBackendKind::RocksDb).kind(), StateBackendKind::RocksDb);
+        assert!(unknown.contains("heap, rocksdb"), "{unknown}");
+    }
+    #[cfg(not(feature = "rocksdb"))]
+    {
+        let message = rocksdb.unwrap_err().to_string();
+        assert!(message.contains("without the `rocksdb` feature"), "{message}");
+    }
 }

@@ -61,7 +61,7 @@ pub fn subtask_for_key_group(
 }
 
 /// An inclusive range of key groups owned by one subtask.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeyGroupRange {
     start: KeyGroup,
     end: KeyGroup,

@@ -10,12 +10,14 @@
 //! assert!(group < 128);
 //! ```
 
+mod checkpoint;
 mod data;
 mod error;
 mod key_group;
 mod message;
 mod time;
 
+pub use checkpoint::{CheckpointBarrier, CheckpointId, SnapshotType};
 pub use data::{Data, Key};
 pub use error::{Error, Result};
 pub use key_group::{KeyGroup, KeyGroupRange, KeyHasher, key_group_for_key, subtask_for_key_group};

@@ -1,7 +1,7 @@
 //! Records and the messages that carry them between tasks.
 
 use crate::time::Timestamp;
-use crate::{Watermark, WatermarkStatus};
+use crate::{CheckpointBarrier, Watermark, WatermarkStatus};
 
 /// One element of a stream with its optional event timestamp.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +38,8 @@ pub enum StreamMessage<T> {
     Watermark(Watermark),
     /// The channel became idle or active again.
     Status(WatermarkStatus),
-    /// The producer has finished; nothing follows on this channel.
+    /// A checkpoint barrier: everything before it belongs to the checkpoint.
+    Barrier(CheckpointBarrier),
+    /// The producer has no more records; at most a final checkpoint barrier follows.
     EndOfInput,
 }

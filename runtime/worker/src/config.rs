@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::RestartStrategy;
+use crate::checkpoint::CheckpointConfig;
+
 /// How a job executes. Defaults suit a laptop; every field can come from the config file or
 /// `WEIR__…` environment variables through the entry point.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +30,11 @@ pub struct ExecutionConfig {
     pub chaining: bool,
     /// How often progress is reported while the job runs, in milliseconds (0 = never).
     pub progress_interval_ms: u64,
+    /// Checkpoints: when, how, where, and what to restore from.
+    pub checkpointing: CheckpointConfig,
+    /// What happens when a task fails (default: none without checkpoints, bounded
+    /// exponential delay with them).
+    pub restart: Option<RestartStrategy>,
 }
 
 impl Default for ExecutionConfig {
@@ -40,6 +48,8 @@ impl Default for ExecutionConfig {
             auto_watermark_interval_ms: 200,
             chaining: true,
             progress_interval_ms: 5_000,
+            checkpointing: CheckpointConfig::default(),
+            restart: None,
         }
     }
 }

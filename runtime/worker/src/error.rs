@@ -19,11 +19,14 @@ pub enum Error {
     /// The graph has no sink or source.
     #[error("the job graph is empty: add a source and a sink before running")]
     EmptyGraph,
-    /// A task failed; `source` names the operator and subtask.
-    #[error("job '{job}' failed: {source}")]
+    /// A task failed and the restart strategy gave up; `source` names the operator and
+    /// subtask.
+    #[error("job '{job}' failed (after {restarts} restarts): {source}")]
     JobFailed {
         /// The job's name.
         job: String,
+        /// Restarts made before giving up.
+        restarts: u32,
         /// The root cause.
         source: weir_operators::Error,
     },
@@ -35,6 +38,29 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A snapshot cannot be restored into this job.
+    #[error("cannot restore from {url}: {reason}")]
+    Restore {
+        /// Where the snapshot is.
+        url: String,
+        /// Why, and what to do about it.
+        reason: String,
+    },
+    /// More checkpoints failed in a row than the job tolerates.
+    #[error(
+        "{failures} checkpoints failed in a row (tolerable: {tolerable}); the last because {last}"
+    )]
+    CheckpointFailures {
+        /// Failures in a row.
+        failures: u32,
+        /// The `checkpointing.tolerable_failures` setting.
+        tolerable: u32,
+        /// Why the last one failed.
+        last: String,
+    },
+    /// Checkpoint storage failed.
+    #[error(transparent)]
+    Storage(#[from] weir_checkpoint::Error),
     /// A node id that the graph does not hold.
     #[error("unknown node {0:?}")]
     UnknownNode(NodeId),

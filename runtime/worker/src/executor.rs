@@ -1,27 +1,51 @@
 //! Runs a planned job in this process: one thread per task, bounded channels between them,
-//! progress while it runs, and the first failure cancelling everything else.
+//! progress while it runs, checkpoints when configured, and on failure a restart from the
+//! latest complete checkpoint as the restart strategy allows.
 
-use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::RecvTimeoutError;
-use tracing::{error, info};
-use weir_operators::{SideOutput, SubtaskInfo, panic_message};
+use crossbeam_channel::{Receiver, select};
+use tracing::{error, info, warn};
+use weir_checkpoint::SnapshotDir;
+use weir_operators::panic_message;
+use weir_types::CheckpointId;
 
-use crate::exchange::{CancelHandle, CancelToken};
-use crate::graph::{InputSlot, NodeFactory, NodeId, StreamGraph, StreamNode};
-use crate::plan::{Chain, JobPlan};
+use crate::checkpoint::{
+    CheckpointCoordinator, CheckpointStats, JobStorage, OperatorToRestore, RestoredState,
+    TaskControl, TaskEntry, TaskEvent,
+};
+use crate::exchange::CancelHandle;
+use crate::graph::StreamGraph;
+use crate::plan::JobPlan;
 use crate::progress::{MetricsRegistry, progress_line};
-use crate::stream_type::{AnyOutput, AnyReceiver, AnySender, StreamType, WriterSettings};
-use crate::task::{BuildContext, TaskBody, TaskContext};
-use crate::{Error, ExecutionConfig, JobResult, Result};
+use crate::task::TaskContext;
+use crate::wiring::{BuiltTask, Wiring};
+use crate::{
+    Error, ExecutionConfig, JobResult, RestartDecision, RestartStrategy, RestartTracker, Result,
+};
 
 /// Executes jobs on threads of this process.
 #[derive(Clone, Debug, Default)]
 pub struct LocalExecutor {
     config: ExecutionConfig,
+}
+
+/// How one run of the job's tasks ended.
+enum RunOutcome {
+    Finished,
+    Failed(weir_operators::Error),
+}
+
+/// What survives from one run of a job to the next.
+struct JobState<'a> {
+    name: &'a str,
+    graph: &'a StreamGraph,
+    plan: JobPlan,
+    metrics: MetricsRegistry,
+    storage: Option<JobStorage>,
+    next_checkpoint: CheckpointId,
+    checkpoints: Vec<CheckpointStats>,
 }
 
 impl LocalExecutor {
@@ -30,26 +54,145 @@ impl LocalExecutor {
         LocalExecutor { config }
     }
 
-    /// Runs `graph` to completion (bounded input) or failure.
+    /// Runs `graph` to completion (bounded input) or failure, restarting it from its latest
+    /// checkpoint after failures as the restart strategy allows.
     pub fn execute(&self, job_name: &str, graph: &StreamGraph) -> Result<JobResult> {
         let plan = JobPlan::new(graph, &self.config)?;
+        let checkpointing = &self.config.checkpointing;
+        checkpointing.validate().map_err(Error::InvalidConfig)?;
+        let strategy = self.restart_strategy();
+        strategy.validate().map_err(Error::InvalidConfig)?;
+        let needs_storage = checkpointing.interval().is_some() || checkpointing.restore.is_some();
+        let storage =
+            if needs_storage { Some(JobStorage::new(checkpointing, job_name)?) } else { None };
+        let mut restore_from = match (&storage, &checkpointing.restore) {
+            (Some(storage), Some(restore)) => storage.initial_restore(restore)?,
+            _ => None,
+        };
         let metrics = MetricsRegistry::new(
             graph.nodes.iter().map(|n| (n.name.clone(), plan.parallelism[n.id.0])),
         );
+        let mut job = JobState {
+            name: job_name,
+            graph,
+            plan,
+            metrics,
+            storage,
+            next_checkpoint: 1,
+            checkpoints: Vec::new(),
+        };
+        let mut restarts = RestartTracker::new(strategy);
+        let start = Instant::now();
+        loop {
+            let restored = self.restore(&job, restore_from.as_ref())?;
+            job.next_checkpoint = job.next_checkpoint.max(restored.checkpoint_id + 1);
+            match self.run(&mut job, restored, start)? {
+                RunOutcome::Finished => {
+                    return Ok(JobResult {
+                        job_name: job_name.to_string(),
+                        duration: start.elapsed(),
+                        operators: job.metrics.snapshot(),
+                        restarts: restarts.restarts(),
+                        checkpoints: job.checkpoints,
+                    });
+                }
+                RunOutcome::Failed(source) => match restarts.on_failure(Instant::now()) {
+                    RestartDecision::Fail => {
+                        return Err(Error::JobFailed {
+                            job: job_name.to_string(),
+                            restarts: restarts.restarts(),
+                            source,
+                        });
+                    }
+                    RestartDecision::Restart(delay) => {
+                        warn!(
+                            job = job_name,
+                            "job failed: {source}; restart {} in {} ms ({:?})",
+                            restarts.restarts(),
+                            delay.as_millis(),
+                            restarts.strategy()
+                        );
+                        std::thread::sleep(delay);
+                        if let Some(storage) = &job.storage {
+                            restore_from = storage.latest()?.or(restore_from);
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// The configured restart strategy, or the default: none without checkpoints (as in
+    /// Flink), bounded exponential delay with them.
+    fn restart_strategy(&self) -> RestartStrategy {
+        match (&self.config.restart, self.config.checkpointing.interval()) {
+            (Some(strategy), _) => strategy.clone(),
+            (None, None) => RestartStrategy::None,
+            (None, Some(_)) => RestartStrategy::default_with_checkpointing(),
+        }
+    }
+
+    /// The state every operator subtask starts from.
+    fn restore(&self, job: &JobState<'_>, from: Option<&SnapshotDir>) -> Result<RestoredState> {
+        let (Some(storage), Some(dir)) = (&job.storage, from) else {
+            return Ok(RestoredState::default());
+        };
+        let operators: Vec<OperatorToRestore> = job
+            .graph
+            .nodes
+            .iter()
+            .map(|node| OperatorToRestore {
+                uid: node.operator_id(),
+                name: node.name.clone(),
+                parallelism: job.plan.parallelism[node.id.0],
+            })
+            .collect();
+        let restored = storage.load(
+            dir,
+            &operators,
+            self.config.max_parallelism,
+            self.config.checkpointing.allow_non_restored_state,
+        )?;
+        info!(job = job.name, checkpoint = restored.checkpoint_id, "restoring from {}", dir.url());
+        Ok(restored)
+    }
+
+    /// Runs the job's tasks once, from `restored`, until they all end or one fails.
+    fn run(
+        &self,
+        job: &mut JobState<'_>,
+        restored: RestoredState,
+        start: Instant,
+    ) -> Result<RunOutcome> {
         let (cancel, token) = CancelHandle::new();
-        let tasks = Wiring::new(graph, &plan, &self.config, &metrics, token.clone()).build_tasks();
-        info!(job = job_name, tasks = tasks.len(), chains = plan.chains.len(), "job starting");
-        for chain in &plan.chains {
+        let wiring =
+            Wiring::new(job.graph, &job.plan, &self.config, &job.metrics, token.clone(), restored);
+        let tasks = wiring.build_tasks();
+        info!(job = job.name, tasks = tasks.len(), chains = job.plan.chains.len(), "job starting");
+        for chain in &job.plan.chains {
             info!("  task '{}' x{}", chain.name, chain.parallelism);
         }
-        let start = Instant::now();
+        let checkpointing = self.config.checkpointing.interval().map(|_| {
+            let mode = self.config.checkpointing.mode;
+            mode.into()
+        });
+        let (events_sender, events) = crossbeam_channel::unbounded();
         let (done_sender, done) = crossbeam_channel::unbounded();
+        let mut entries = Vec::with_capacity(tasks.len());
         let mut threads = Vec::with_capacity(tasks.len());
-        for (name, body) in tasks {
+        for (task, BuiltTask { name, body, source }) in tasks.into_iter().enumerate() {
+            let (commands_sender, commands) = crossbeam_channel::unbounded();
+            entries.push(TaskEntry { commands: commands_sender, source });
             let context = TaskContext {
                 cancel: token.clone(),
                 batch_size: self.config.batch_size,
                 buffer_timeout: self.config.buffer_timeout(),
+                control: TaskControl {
+                    task,
+                    commands,
+                    events: events_sender.clone(),
+                    checkpointing,
+                },
             };
             let done_sender = done_sender.clone();
             let task_name = name.clone();
@@ -60,48 +203,124 @@ impl LocalExecutor {
                         .unwrap_or_else(|panic| {
                             Err(weir_operators::Error::Runtime(panic_message(panic.as_ref())))
                         });
-                    let _ = done_sender.send((task_name, result));
+                    let _ = done_sender.send((task, task_name, result));
                 })
                 .map_err(|source| Error::Spawn { task: name, source })?;
             threads.push(thread);
         }
-        drop((done_sender, token));
+        drop((done_sender, events_sender, token));
+        let mut coordinator = match (&job.storage, checkpointing) {
+            (Some(storage), Some(_)) => Some(CheckpointCoordinator::new(
+                self.config.checkpointing.clone(),
+                job.name,
+                self.config.max_parallelism,
+                storage.checkpoints().clone(),
+                storage.handle(),
+                entries,
+                job.next_checkpoint,
+            )),
+            _ => None,
+        };
+        let mut driver = Driver {
+            cancel: Some(cancel),
+            failures: Vec::new(),
+            progress: self.config.progress_interval(),
+            last_progress: (Instant::now(), job.metrics.snapshot()),
+            start,
+        };
+        driver.drive(&done, &events, coordinator.as_mut(), &job.metrics);
+        threads.into_iter().for_each(|thread| drop(thread.join()));
+        if let Some(coordinator) = coordinator {
+            job.next_checkpoint = coordinator.next_id();
+            job.checkpoints.extend_from_slice(coordinator.history());
+        }
+        Ok(match driver.failures.into_iter().next() {
+            Some(failure) => RunOutcome::Failed(failure),
+            None if driver.cancel.is_none() => RunOutcome::Failed(weir_operators::Error::Cancelled),
+            None => RunOutcome::Finished,
+        })
+    }
+}
 
-        let mut cancel = Some(cancel);
-        let mut failures = Vec::new();
-        let interval = self.config.progress_interval();
-        let mut last = (Instant::now(), metrics.snapshot());
+/// The job's driver loop: task endings, checkpoint traffic, progress lines.
+struct Driver {
+    /// Dropped to cancel every task.
+    cancel: Option<CancelHandle>,
+    failures: Vec<weir_operators::Error>,
+    progress: Option<Duration>,
+    last_progress: (Instant, Vec<crate::OperatorSummary>),
+    start: Instant,
+}
+
+impl Driver {
+    fn drive(
+        &mut self,
+        done: &Receiver<(usize, String, weir_operators::Result<()>)>,
+        events: &Receiver<TaskEvent>,
+        mut coordinator: Option<&mut CheckpointCoordinator>,
+        metrics: &MetricsRegistry,
+    ) {
+        let never = crossbeam_channel::never();
         loop {
-            match done.recv_timeout(interval.unwrap_or(Duration::from_secs(3600))) {
-                Ok((_, Ok(()))) => {}
-                Ok((task, Err(failure))) => {
-                    if !matches!(failure, weir_operators::Error::Cancelled) {
-                        error!(task = %task, "task failed: {failure}; cancelling the job");
-                        failures.push(name_task(&task, failure));
+            let now = Instant::now();
+            let progress_at = self.progress.map(|interval| self.last_progress.0 + interval);
+            let checkpoint_at = coordinator.as_ref().and_then(|c| c.next_deadline());
+            let wake = [progress_at, checkpoint_at].into_iter().flatten().min();
+            let timeout =
+                wake.map_or(Duration::from_secs(3600), |at| at.saturating_duration_since(now));
+            let results = coordinator.as_ref().map_or(&never, |c| c.results());
+            let step = select! {
+                recv(done) -> ended => match ended {
+                    Ok((task, name, result)) => {
+                        if let Some(coordinator) = coordinator.as_deref_mut() {
+                            coordinator.on_task_exited(task);
+                        }
+                        self.on_task_end(&name, result);
+                        Ok(())
                     }
-                    drop(cancel.take());
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    let now = (Instant::now(), metrics.snapshot());
-                    info!("{}", progress_line(start.elapsed(), now.0 - last.0, &now.1, &last.1));
-                    last = now;
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
+                    Err(_) => return, // every task ended
+                },
+                recv(events) -> event => match (event, coordinator.as_deref_mut()) {
+                    (Ok(event), Some(coordinator)) => coordinator.on_event(event),
+                    _ => Ok(()),
+                },
+                recv(results) -> result => match (result, coordinator.as_deref_mut()) {
+                    (Ok(result), Some(coordinator)) => coordinator.on_result(result),
+                    _ => Ok(()),
+                },
+                default(timeout) => Ok(()),
+            };
+            let now = Instant::now();
+            let ticked = match coordinator.as_deref_mut() {
+                Some(coordinator) if self.cancel.is_some() => coordinator.tick(now),
+                _ => Ok(()),
+            };
+            if let Err(failure) = step.and(ticked) {
+                error!("checkpointing failed: {failure}; cancelling the job");
+                self.failures.push(weir_operators::Error::Runtime(failure.to_string()));
+                drop(self.cancel.take());
+            }
+            if progress_at.is_some_and(|at| now >= at) {
+                let current = (now, metrics.snapshot());
+                let since = current.0 - self.last_progress.0;
+                info!(
+                    "{}",
+                    progress_line(self.start.elapsed(), since, &current.1, &self.last_progress.1)
+                );
+                self.last_progress = current;
             }
         }
-        threads.into_iter().for_each(|thread| drop(thread.join()));
-        let result = JobResult {
-            job_name: job_name.to_string(),
-            duration: start.elapsed(),
-            operators: metrics.snapshot(),
-        };
-        match failures.into_iter().next() {
-            Some(source) => Err(Error::JobFailed { job: job_name.to_string(), source }),
-            None if cancel.is_none() => Err(Error::JobFailed {
-                job: job_name.to_string(),
-                source: weir_operators::Error::Cancelled,
-            }),
-            None => Ok(result),
+    }
+
+    fn on_task_end(&mut self, task: &str, result: weir_operators::Result<()>) {
+        match result {
+            Ok(()) => {}
+            Err(weir_operators::Error::Cancelled) => drop(self.cancel.take()),
+            Err(failure) => {
+                error!(task = %task, "task failed: {failure}; cancelling the job");
+                self.failures.push(name_task(task, failure));
+                drop(self.cancel.take());
+            }
         }
     }
 }
@@ -113,219 +332,5 @@ fn name_task(task: &str, failure: weir_operators::Error) -> weir_operators::Erro
             weir_operators::Error::Runtime(format!("task '{task}': {message}"))
         }
         other => other,
-    }
-}
-
-/// Builds the tasks of a plan: creates a channel for every non-chained edge and subtask pair,
-/// then assembles each chain from its tail to its head.
-struct Wiring<'a> {
-    graph: &'a StreamGraph,
-    plan: &'a JobPlan,
-    config: &'a ExecutionConfig,
-    metrics: &'a MetricsRegistry,
-    cancel: CancelToken,
-    /// Per (consumer, input edge): per producer subtask, the senders to the consumer's subtasks.
-    senders: HashMap<(NodeId, usize), Vec<Option<Vec<AnySender>>>>,
-    /// Per (consumer, input slot): per consumer subtask, its receivers.
-    receivers: HashMap<(NodeId, InputSlot), Vec<Vec<AnyReceiver>>>,
-}
-
-impl<'a> Wiring<'a> {
-    fn new(
-        graph: &'a StreamGraph,
-        plan: &'a JobPlan,
-        config: &'a ExecutionConfig,
-        metrics: &'a MetricsRegistry,
-        cancel: CancelToken,
-    ) -> Self {
-        let mut wiring = Wiring {
-            graph,
-            plan,
-            config,
-            metrics,
-            cancel,
-            senders: HashMap::new(),
-            receivers: HashMap::new(),
-        };
-        for node in &graph.nodes {
-            for (index, edge) in node.inputs.iter().enumerate() {
-                if !plan.is_chained(node.id, index) {
-                    wiring.create_channels(node, index, edge.slot);
-                }
-            }
-        }
-        wiring
-    }
-
-    fn create_channels(&mut self, consumer: &StreamNode, edge_index: usize, slot: InputSlot) {
-        let edge = &consumer.inputs[edge_index];
-        let stream = self.edge_type(consumer, edge_index);
-        let producers = self.plan.parallelism[edge.source.0];
-        let consumers = self.plan.parallelism[consumer.id.0];
-        let forward = matches!(
-            self.plan.partitioning[consumer.id.0][edge_index],
-            crate::Partitioning::Forward
-        );
-        let receivers = self
-            .receivers
-            .entry((consumer.id, slot))
-            .or_insert_with(|| (0..consumers).map(|_| Vec::new()).collect());
-        let mut senders = Vec::with_capacity(producers);
-        for producer in 0..producers {
-            let targets: Vec<usize> =
-                if forward { vec![producer] } else { (0..consumers).collect() };
-            let mut producer_senders = Vec::with_capacity(targets.len());
-            for target in targets {
-                let (sender, receiver) = stream.channel(self.config.channel_capacity);
-                producer_senders.push(sender);
-                receivers[target].push(receiver);
-            }
-            senders.push(Some(producer_senders));
-        }
-        self.senders.insert((consumer.id, edge_index), senders);
-    }
-
-    fn edge_type(&self, consumer: &StreamNode, edge_index: usize) -> Arc<dyn StreamType> {
-        let edge = &consumer.inputs[edge_index];
-        self.graph
-            .node(edge.source)
-            .output_type(edge.side_output.as_deref())
-            .expect("the API registers a side output's type before reading it")
-            .clone()
-    }
-
-    fn build_tasks(mut self) -> Vec<(String, Box<dyn TaskBody>)> {
-        let mut tasks = Vec::new();
-        for chain in &self.plan.chains {
-            for subtask in 0..chain.parallelism {
-                let name = format!("{} ({}/{})", chain.name, subtask + 1, chain.parallelism);
-                tasks.push((name, self.build_task(chain, subtask)));
-            }
-        }
-        tasks
-    }
-
-    fn build_task(&mut self, chain: &Chain, subtask: usize) -> Box<dyn TaskBody> {
-        let head = self.graph.node(chain.head);
-        let context = self.build_context(head, subtask);
-        match &head.factory {
-            NodeFactory::Source(factory) => factory.build(context),
-            NodeFactory::OneInput(factory) => {
-                let input = factory.build(context);
-                let receivers = self.take_receivers(head.id, InputSlot::First, subtask);
-                self.edge_type(head, 0).input_task(receivers, input)
-            }
-            NodeFactory::TwoInput(factory) => {
-                let first = self.take_receivers(head.id, InputSlot::First, subtask);
-                let second = self.take_receivers(head.id, InputSlot::Second, subtask);
-                factory.build(context, first, second)
-            }
-        }
-    }
-
-    /// The instance of `node` for `subtask` with its outputs wired, as a build context.
-    fn build_context(&mut self, node: &StreamNode, subtask: usize) -> BuildContext {
-        let (output, side_outputs) = self.build_outputs(node, subtask);
-        BuildContext {
-            info: SubtaskInfo {
-                operator_name: node.name.clone(),
-                index: subtask,
-                parallelism: self.plan.parallelism[node.id.0],
-                max_parallelism: self.config.max_parallelism,
-            },
-            metrics: self.metrics.subtask(node.id.0, subtask),
-            output,
-            side_outputs,
-        }
-    }
-
-    /// Everything `node`'s subtask sends to: chained successors and channel writers, grouped
-    /// into its main output and its read side outputs.
-    fn build_outputs(&mut self, node: &StreamNode, subtask: usize) -> (AnyOutput, Vec<SideOutput>) {
-        let mut main = Vec::new();
-        let mut sides: Vec<(String, Vec<AnyOutput>)> = Vec::new();
-        let graph = self.graph;
-        for consumer in &graph.nodes {
-            for (index, edge) in consumer.inputs.iter().enumerate() {
-                if edge.source != node.id {
-                    continue;
-                }
-                let target = if self.plan.is_chained(consumer.id, index) {
-                    self.build_chained(consumer, subtask)
-                } else {
-                    self.build_writer(consumer, index, subtask)
-                };
-                match &edge.side_output {
-                    None => main.push(target),
-                    Some(tag) => match sides.iter_mut().find(|(t, _)| t == tag) {
-                        Some((_, outputs)) => outputs.push(target),
-                        None => sides.push((tag.clone(), vec![target])),
-                    },
-                }
-            }
-        }
-        let main = combine(&node.output_type, main);
-        let sides = sides
-            .into_iter()
-            .map(|(tag, outputs)| {
-                let stream = node.output_type(Some(&tag)).expect("side output type registered");
-                stream.side_output(&tag, combine(stream, outputs))
-            })
-            .collect();
-        (main, sides)
-    }
-
-    fn build_chained(&mut self, node: &StreamNode, subtask: usize) -> AnyOutput {
-        let context = self.build_context(node, subtask);
-        match &node.factory {
-            NodeFactory::OneInput(factory) => factory.build(context),
-            _ => unreachable!("only one-input operators are chained"),
-        }
-    }
-
-    fn build_writer(
-        &mut self,
-        consumer: &StreamNode,
-        edge_index: usize,
-        subtask: usize,
-    ) -> AnyOutput {
-        let senders = self
-            .senders
-            .get_mut(&(consumer.id, edge_index))
-            .and_then(|per_producer| per_producer[subtask].take())
-            .expect("channels created for every non-chained edge, taken once");
-        let settings = WriterSettings {
-            subtask,
-            max_parallelism: self.config.max_parallelism,
-            batch_size: self.config.batch_size,
-            cancel: self.cancel.clone(),
-            consumer: consumer.name.clone(),
-        };
-        self.edge_type(consumer, edge_index).writer(
-            &self.plan.partitioning[consumer.id.0][edge_index],
-            senders,
-            settings,
-        )
-    }
-
-    fn take_receivers(
-        &mut self,
-        node: NodeId,
-        slot: InputSlot,
-        subtask: usize,
-    ) -> Vec<AnyReceiver> {
-        self.receivers
-            .get_mut(&(node, slot))
-            .map(|per_subtask| std::mem::take(&mut per_subtask[subtask]))
-            .unwrap_or_default()
-    }
-}
-
-/// One output from several: nothing → discard, one → itself, more → fan-out.
-fn combine(stream: &Arc<dyn StreamType>, mut outputs: Vec<AnyOutput>) -> AnyOutput {
-    match outputs.len() {
-        0 => stream.discard(),
-        1 => outputs.pop().expect("one output"),
-        _ => stream.fan_out(outputs),
     }
 }

@@ -173,6 +173,12 @@ pub struct StreamNode {
 }
 
 impl StreamNode {
+    /// The id its state is stored under: the `uid`, or else the node's position and name,
+    /// which stay the same as long as the job builds the same graph.
+    pub fn operator_id(&self) -> String {
+        self.uid.clone().unwrap_or_else(|| format!("{}-{}", self.id.0, self.name))
+    }
+
     /// The record type of `side_output` (or the main output for `None`).
     pub fn output_type(&self, side_output: Option<&str>) -> Option<&Arc<dyn StreamType>> {
         match side_output {

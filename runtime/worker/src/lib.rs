@@ -7,6 +7,7 @@
 //! - [`task`]: the single-threaded loop of each task;
 //! - [`executor`]: runs a planned job on threads in this process.
 
+pub mod checkpoint;
 mod config;
 mod error;
 pub mod exchange;
@@ -14,8 +15,10 @@ pub mod executor;
 pub mod graph;
 pub mod plan;
 mod progress;
+mod restart;
 mod stream_type;
 pub mod task;
+mod wiring;
 
 pub use config::ExecutionConfig;
 pub use error::{Error, Result};
@@ -25,4 +28,5 @@ pub use graph::{
     StreamNode,
 };
 pub use progress::{JobResult, OperatorSummary};
+pub use restart::{RestartDecision, RestartStrategy, RestartTracker};
 pub use stream_type::{AnyOutput, AnyReceiver, AnySender, StreamType, TypedStream};

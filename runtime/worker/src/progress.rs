@@ -64,6 +64,10 @@ pub struct JobResult {
     pub duration: Duration,
     /// Totals per operator, in graph order.
     pub operators: Vec<OperatorSummary>,
+    /// Times the job was restarted after a failure.
+    pub restarts: u32,
+    /// The checkpoints taken, completed or failed, oldest first.
+    pub checkpoints: Vec<crate::checkpoint::CheckpointStats>,
 }
 
 impl JobResult {

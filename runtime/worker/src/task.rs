@@ -7,13 +7,16 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Select};
 use weir_operators::processing_time_now;
 use weir_operators::{
-    ChainedOperator, Error, OneInputOperator, OperatorMetrics, Output, Result, RuntimeContext,
-    SideOutput, SourceFunction, SourcePoll, SubtaskInfo, TwoInputNode, TwoInputOperator,
-    run_guarded,
+    ChainedOperator, Error, OneInputOperator, OperatorMetrics, OperatorSnapshot, Output, Result,
+    RuntimeContext, SideOutput, SourceFunction, SourcePoll, StateRestore, SubtaskInfo,
+    TaskSnapshot, TwoInputNode, TwoInputOperator, run_guarded,
 };
 use weir_state::OperatorStateStore;
-use weir_types::{Data, Record, StreamMessage, Timestamp, Watermark, WatermarkStatus};
+use weir_types::{
+    CheckpointId, Data, Record, StreamMessage, Timestamp, Watermark, WatermarkStatus,
+};
 
+use crate::checkpoint::{Alignment, BarrierAligner, TaskCommand, TaskControl, TaskEvent};
 use crate::exchange::{CancelToken, InputGate};
 use crate::stream_type::{
     AnyOutput, AnyReceiver, downcast_output, downcast_receivers, erase_output,
@@ -28,6 +31,8 @@ pub struct TaskContext {
     pub batch_size: usize,
     /// Longest time output may wait in a partly filled batch.
     pub buffer_timeout: Duration,
+    /// The task's line to the checkpoint coordinator.
+    pub control: TaskControl,
 }
 
 /// A built task, ready to run on its own thread.
@@ -46,6 +51,8 @@ pub struct BuildContext {
     pub output: AnyOutput,
     /// Its side outputs that something reads.
     pub side_outputs: Vec<SideOutput>,
+    /// The state it starts from (empty on a fresh start).
+    pub restore: StateRestore,
 }
 
 /// Builds the subtasks of a source.
@@ -87,12 +94,15 @@ where
     M: Fn(&SubtaskInfo) -> S + Send,
 {
     fn build(&self, context: BuildContext) -> Box<dyn TaskBody> {
+        let mut operator_state = OperatorStateStore::new();
+        operator_state.restore(context.restore.operator);
         Box::new(SourceTask {
             source: Box::new((self.0)(&context.info)),
             head: downcast_output::<T>(context.output),
             info: context.info,
             metrics: context.metrics,
-            operator_state: OperatorStateStore::new(),
+            operator_state,
+            finished: false,
         })
     }
 }
@@ -111,7 +121,8 @@ where
             context.metrics,
             downcast_output::<Op::Out>(context.output),
             context.side_outputs,
-        );
+        )
+        .restoring(context.restore);
         erase_output::<Op::In>(Box::new(operator))
     }
 }
@@ -136,7 +147,8 @@ where
             context.metrics,
             downcast_output::<Op::Out>(context.output),
             context.side_outputs,
-        );
+        )
+        .restoring(context.restore);
         Box::new(InputTask {
             first: downcast_receivers::<Op::In1>(first),
             second: downcast_receivers::<Op::In2>(second),
@@ -152,38 +164,108 @@ struct SourceTask<T> {
     info: SubtaskInfo,
     metrics: Arc<OperatorMetrics>,
     operator_state: OperatorStateStore,
+    /// The input is exhausted; the task waits for its final checkpoint.
+    finished: bool,
 }
 
 impl<T: Data> TaskBody for SourceTask<T> {
     fn run(mut self: Box<Self>, context: &TaskContext) -> Result<()> {
         self.head.open()?;
-        let SourceTask { source, head, info, metrics, operator_state } = &mut *self;
-        run_guarded(info, || source.open(info, &mut RuntimeContext::new(info, operator_state)))?;
+        {
+            let SourceTask { source, info, operator_state, .. } = &mut *self;
+            run_guarded(info, || {
+                source.open(info, &mut RuntimeContext::new(info, operator_state))
+            })?;
+        }
         let mut batch: Vec<Record<T>> = Vec::with_capacity(context.batch_size);
         let mut flush_timer = FlushTimer::new(context.buffer_timeout);
         loop {
             if context.cancel.is_cancelled() {
                 return Err(Error::Cancelled);
             }
-            let poll = run_guarded(info, || source.poll(&mut batch, context.batch_size))?;
-            if !batch.is_empty() {
-                metrics.add_out(batch.len());
-                head.push_batch(&mut batch)?;
+            for command in context.control.commands.try_iter() {
+                self.on_command(command, &context.control)?;
             }
-            let deadline = fire_due_processing_time(head)?;
+            let poll =
+                run_guarded(&self.info, || self.source.poll(&mut batch, context.batch_size))?;
+            if !batch.is_empty() {
+                self.metrics.add_out(batch.len());
+                self.head.push_batch(&mut batch)?;
+            }
+            let deadline = fire_due_processing_time(&mut self.head)?;
             match poll {
-                SourcePoll::Ready if flush_timer.due() => head.flush()?,
+                SourcePoll::Ready if flush_timer.due() => self.head.flush()?,
                 SourcePoll::Ready => {}
                 SourcePoll::Pending(wait) => {
-                    head.flush()?;
+                    self.head.flush()?;
                     flush_timer.reset();
                     if context.cancel.wait(wait.min(until(deadline))) {
                         return Err(Error::Cancelled);
                     }
                 }
                 SourcePoll::Finished => {
-                    head.push_watermark(Watermark::MAX)?;
-                    return head.finish();
+                    self.head.push_watermark(Watermark::MAX)?;
+                    self.head.finish()?;
+                    self.finished = true;
+                    return self.await_final_checkpoint(context);
+                }
+            }
+        }
+    }
+}
+
+impl<T: Data> SourceTask<T> {
+    fn on_command(&mut self, command: TaskCommand, control: &TaskControl) -> Result<()> {
+        match command {
+            TaskCommand::Trigger(barrier) => {
+                let mut task = TaskSnapshot::new(barrier);
+                let SourceTask { source, info, operator_state, .. } = self;
+                run_guarded(info, || source.snapshot_state(operator_state))?;
+                let lists = run_guarded(info, || Ok(operator_state.snapshot()?))?;
+                task.add(info, OperatorSnapshot { lists, ..Default::default() });
+                self.head.checkpoint(&mut task)?;
+                self.head.flush()?;
+                control.report(TaskEvent::Acknowledged {
+                    task: control.task,
+                    snapshot: task,
+                    alignment: Duration::ZERO,
+                    finished: self.finished,
+                });
+            }
+            TaskCommand::Complete(checkpoint) => {
+                run_guarded(&self.info, || self.source.notify_checkpoint_complete(checkpoint))?;
+                self.head.notify_checkpoint(checkpoint, true)?;
+            }
+            TaskCommand::Abort(checkpoint) => self.head.notify_checkpoint(checkpoint, false)?,
+        }
+        Ok(())
+    }
+
+    /// With checkpointing on, a finished source stays until a checkpoint taken after its
+    /// end completes, so that what its chain emitted last is committed (Flink's final
+    /// checkpoint).
+    fn await_final_checkpoint(&mut self, context: &TaskContext) -> Result<()> {
+        let control = &context.control;
+        if control.checkpointing.is_none() {
+            return Ok(());
+        }
+        control.report(TaskEvent::EndOfData { task: control.task });
+        let mut first_after_end = None;
+        loop {
+            crossbeam_channel::select! {
+                recv(context.cancel.receiver()) -> _ => return Err(Error::Cancelled),
+                recv(control.commands) -> command => {
+                    let Ok(command) = command else { return Ok(()) };
+                    self.on_command(command, control)?;
+                    match command {
+                        TaskCommand::Trigger(barrier) => {
+                            first_after_end.get_or_insert(barrier.id);
+                        }
+                        TaskCommand::Complete(id) if first_after_end.is_some_and(|f| id >= f) => {
+                            return Ok(());
+                        }
+                        _ => {}
+                    }
                 }
             }
         }
@@ -243,6 +325,8 @@ pub(crate) trait InputSink<A, B>: Send {
     fn second(&mut self, batch: &mut Vec<Record<B>>) -> Result<()>;
     fn watermark(&mut self, watermark: Watermark) -> Result<()>;
     fn watermark_status(&mut self, status: WatermarkStatus) -> Result<()>;
+    fn checkpoint(&mut self, task: &mut TaskSnapshot) -> Result<()>;
+    fn notify_checkpoint(&mut self, checkpoint: CheckpointId, complete: bool) -> Result<()>;
     fn flush(&mut self) -> Result<()>;
     fn finish(&mut self) -> Result<()>;
     /// The processing-time side of the head, as an [`Output`] of nothing.
@@ -273,6 +357,12 @@ impl<T: Send> InputSink<T, ()> for SingleInput<T> {
     }
     fn watermark_status(&mut self, status: WatermarkStatus) -> Result<()> {
         self.0.push_watermark_status(status)
+    }
+    fn checkpoint(&mut self, task: &mut TaskSnapshot) -> Result<()> {
+        self.0.checkpoint(task)
+    }
+    fn notify_checkpoint(&mut self, checkpoint: CheckpointId, complete: bool) -> Result<()> {
+        self.0.notify_checkpoint(checkpoint, complete)
     }
     fn flush(&mut self) -> Result<()> {
         self.0.flush()
@@ -314,6 +404,12 @@ where
     }
     fn watermark_status(&mut self, status: WatermarkStatus) -> Result<()> {
         self.push_watermark_status(status)
+    }
+    fn checkpoint(&mut self, task: &mut TaskSnapshot) -> Result<()> {
+        TwoInputNode::checkpoint(self, task)
+    }
+    fn notify_checkpoint(&mut self, checkpoint: CheckpointId, complete: bool) -> Result<()> {
+        TwoInputNode::notify_checkpoint(self, checkpoint, complete)
     }
     fn flush(&mut self) -> Result<()> {
         TwoInputNode::flush(self)
@@ -364,62 +460,242 @@ impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
         sink.open()?;
         let mut gates = [InputGate::new(first.len()), InputGate::new(second.len())];
         let mut event_time = EventTimeProgress::default();
-        let mut select = Select::new();
-        for receiver in first.iter() {
-            select.recv(receiver);
-        }
-        for receiver in second.iter() {
-            select.recv(receiver);
-        }
-        let cancel_index = select.recv(context.cancel.receiver());
+        let mut channels = ChannelStates::new(first.len() + second.len(), &context.control);
         let mut flush_timer = FlushTimer::new(context.buffer_timeout);
         loop {
+            let mut select = channels.select(first, second, context);
             let deadline = fire_due_processing_time(sink.timers())?;
             if flush_timer.due() {
                 sink.flush()?;
             }
-            let operation = match select.try_select() {
+            let operation = match select.select.try_select() {
                 Ok(operation) => operation,
                 Err(_) => {
                     sink.flush()?;
                     flush_timer.reset();
-                    match select.select_timeout(until(deadline)) {
+                    match select.select.select_timeout(until(deadline)) {
                         Ok(operation) => operation,
                         Err(_) => continue, // processing time is due
                     }
                 }
             };
-            let index = operation.index();
-            if index == cancel_index {
-                let _ = operation.recv(context.cancel.receiver());
-                return Err(Error::Cancelled);
-            }
-            // A channel that disconnects without ending means its producer failed.
-            if index < first.len() {
-                let message = operation.recv(&first[index]).map_err(|_| Error::Cancelled)?;
-                if matches!(message, StreamMessage::EndOfInput) {
-                    select.remove(index);
+            match select.sources[operation.index()] {
+                Readable::Cancel => {
+                    let _ = operation.recv(context.cancel.receiver());
+                    return Err(Error::Cancelled);
                 }
-                if let Some(mut batch) = gates[0].on_message(index, message) {
-                    sink.first(&mut batch)?;
-                    continue;
+                Readable::Commands => match operation.recv(&context.control.commands) {
+                    Ok(command) => channels.on_command(command, sink)?,
+                    Err(_) => channels.coordinator_gone(),
+                },
+                Readable::Channel(channel) if channel < first.len() => {
+                    let message = operation.recv(&first[channel]);
+                    let received =
+                        channels.receive(channel, &mut gates[0], channel, message, sink)?;
+                    if let Some(mut batch) = received {
+                        sink.first(&mut batch)?;
+                        continue;
+                    }
                 }
-            } else {
-                let channel = index - first.len();
-                let message = operation.recv(&second[channel]).map_err(|_| Error::Cancelled)?;
-                if matches!(message, StreamMessage::EndOfInput) {
-                    select.remove(index);
-                }
-                if let Some(mut batch) = gates[1].on_message(channel, message) {
-                    sink.second(&mut batch)?;
-                    continue;
+                Readable::Channel(channel) => {
+                    let local = channel - first.len();
+                    let message = operation.recv(&second[local]);
+                    let received =
+                        channels.receive(channel, &mut gates[1], local, message, sink)?;
+                    if let Some(mut batch) = received {
+                        sink.second(&mut batch)?;
+                        continue;
+                    }
                 }
             }
             event_time.update(&gates, sink)?;
-            if gates.iter().all(InputGate::is_finished) {
-                return sink.finish();
+            if !channels.finished && gates.iter().all(InputGate::is_finished) {
+                sink.finish()?;
+                channels.finished = true;
+            }
+            if channels.done() {
+                return Ok(());
             }
         }
+    }
+}
+
+/// What one operation of a task's select reads.
+#[derive(Clone, Copy)]
+enum Readable {
+    Cancel,
+    Commands,
+    Channel(usize),
+}
+
+/// The select over what a task can read now, with what each of its indices reads.
+struct TaskSelect<'a> {
+    select: Select<'a>,
+    sources: Vec<Readable>,
+}
+
+/// A task's input channels (numbered over both inputs) and its line to the coordinator:
+/// which channels ended or closed, barrier alignment, and the final checkpoint.
+struct ChannelStates<'c> {
+    control: &'c TaskControl,
+    /// The channel delivered end of input (with checkpointing, a final barrier may follow).
+    ended: Vec<bool>,
+    /// Nothing more can come from the channel.
+    closed: Vec<bool>,
+    /// Barrier alignment, when checkpointing is on.
+    aligner: Option<BarrierAligner>,
+    coordinator_alive: bool,
+    /// Every input ended and the chain finished.
+    finished: bool,
+    /// The first checkpoint snapshotted after finishing, and whether it completed.
+    final_checkpoint: Option<CheckpointId>,
+    final_complete: bool,
+}
+
+impl<'c> ChannelStates<'c> {
+    fn new(channels: usize, control: &'c TaskControl) -> Self {
+        ChannelStates {
+            control,
+            ended: vec![false; channels],
+            closed: vec![false; channels],
+            aligner: control.checkpointing.map(|mode| BarrierAligner::new(channels, mode)),
+            coordinator_alive: true,
+            finished: false,
+            final_checkpoint: None,
+            final_complete: false,
+        }
+    }
+
+    /// A select over cancellation, coordinator commands and every channel that is open and
+    /// not held back by alignment.
+    fn select<'a, A, B>(
+        &self,
+        first: &'a [Receiver<StreamMessage<A>>],
+        second: &'a [Receiver<StreamMessage<B>>],
+        context: &'a TaskContext,
+    ) -> TaskSelect<'a> {
+        let mut select = Select::new();
+        let mut sources = vec![Readable::Cancel];
+        select.recv(context.cancel.receiver());
+        if self.coordinator_alive && self.aligner.is_some() {
+            select.recv(&context.control.commands);
+            sources.push(Readable::Commands);
+        }
+        let blocked = |channel| self.aligner.as_ref().is_some_and(|a| a.is_blocked(channel));
+        for (channel, receiver) in first.iter().enumerate() {
+            if !self.closed[channel] && !blocked(channel) {
+                select.recv(receiver);
+                sources.push(Readable::Channel(channel));
+            }
+        }
+        for (local, receiver) in second.iter().enumerate() {
+            let channel = first.len() + local;
+            if !self.closed[channel] && !blocked(channel) {
+                select.recv(receiver);
+                sources.push(Readable::Channel(channel));
+            }
+        }
+        TaskSelect { select, sources }
+    }
+
+    /// Handles what arrived on `channel` (`local` within its input's `gate`); hands back
+    /// the records when it carried some.
+    fn receive<T, A, B>(
+        &mut self,
+        channel: usize,
+        gate: &mut InputGate,
+        local: usize,
+        message: Result<StreamMessage<T>, crossbeam_channel::RecvError>,
+        sink: &mut impl InputSink<A, B>,
+    ) -> Result<Option<Vec<Record<T>>>> {
+        match message {
+            // A channel that disconnects without ending means its producer failed.
+            Err(_) if !self.ended[channel] => Err(Error::Cancelled),
+            Err(_) => {
+                self.closed[channel] = true;
+                if let Some(aligner) = &mut self.aligner {
+                    let closed = &self.closed;
+                    let outcome = aligner.on_channel_closed(|c| !closed[c]);
+                    self.on_alignment(outcome, sink)?;
+                }
+                Ok(None)
+            }
+            Ok(StreamMessage::Barrier(barrier)) => {
+                if let Some(aligner) = &mut self.aligner {
+                    let closed = &self.closed;
+                    let (abandoned, outcome) = aligner.on_barrier(channel, barrier, |c| !closed[c]);
+                    if let Some(checkpoint) = abandoned {
+                        self.control.report(TaskEvent::Declined {
+                            task: self.control.task,
+                            checkpoint,
+                            reason: format!("barrier of checkpoint {} overtook it", barrier.id),
+                        });
+                    }
+                    self.on_alignment(outcome, sink)?;
+                }
+                Ok(None)
+            }
+            Ok(message) => {
+                if matches!(message, StreamMessage::EndOfInput) {
+                    self.ended[channel] = true;
+                    // Without checkpoints nothing follows the end; with them, a final barrier.
+                    self.closed[channel] = self.aligner.is_none();
+                }
+                Ok(gate.on_message(local, message))
+            }
+        }
+    }
+
+    /// Snapshots the chain and passes the barrier on once it arrived on every live channel.
+    fn on_alignment<A, B>(
+        &mut self,
+        outcome: Alignment,
+        sink: &mut impl InputSink<A, B>,
+    ) -> Result<()> {
+        let Alignment::Complete { barrier, alignment } = outcome else { return Ok(()) };
+        let mut task = TaskSnapshot::new(barrier);
+        sink.checkpoint(&mut task)?;
+        if self.finished {
+            self.final_checkpoint.get_or_insert(barrier.id);
+        }
+        self.control.report(TaskEvent::Acknowledged {
+            task: self.control.task,
+            snapshot: task,
+            alignment,
+            finished: self.finished,
+        });
+        Ok(())
+    }
+
+    fn on_command<A, B>(
+        &mut self,
+        command: TaskCommand,
+        sink: &mut impl InputSink<A, B>,
+    ) -> Result<()> {
+        match command {
+            TaskCommand::Trigger(_) => {} // only sources are triggered
+            TaskCommand::Complete(checkpoint) => {
+                sink.notify_checkpoint(checkpoint, true)?;
+                if self.final_checkpoint.is_some_and(|first| checkpoint >= first) {
+                    self.final_complete = true;
+                }
+            }
+            TaskCommand::Abort(checkpoint) => sink.notify_checkpoint(checkpoint, false)?,
+        }
+        Ok(())
+    }
+
+    fn coordinator_gone(&mut self) {
+        self.coordinator_alive = false;
+    }
+
+    /// Whether the task may end: its chain finished and, with checkpointing, a checkpoint
+    /// taken after that completed and every channel closed.
+    fn done(&self) -> bool {
+        self.finished
+            && (self.aligner.is_none()
+                || (self.closed.iter().all(|&closed| closed)
+                    && (self.final_complete || !self.coordinator_alive)))
     }
 }
 

@@ -3,12 +3,14 @@
 use std::marker::PhantomData;
 
 use weir_state::{OperatorStateStore, StateBackendKind};
-use weir_types::{Key, Record, Timestamp, Watermark};
+use weir_types::{CheckpointId, Key, Record, Timestamp, Watermark};
 
 use super::KeySelector;
 use super::keyed::{KeyedRuntime, process_each};
 use crate::function::{CoProcessFunction, FnResult, KeyedCoProcessFunction};
-use crate::{Collector, RuntimeContext, SubtaskInfo, TwoInputOperator};
+use crate::{
+    Collector, OperatorSnapshot, RuntimeContext, StateRestore, SubtaskInfo, TwoInputOperator,
+};
 
 /// Maps each input with its own closure into one output type.
 pub struct CoMap<I1, I2, O, F1, F2> {
@@ -78,10 +80,19 @@ impl<I1, I2, O, F: CoProcessFunction<I1, I2, O>> TwoInputOperator
     type In2 = I2;
     type Out = O;
 
+    fn initialize_state(&mut self, _info: &SubtaskInfo, restore: StateRestore) -> FnResult {
+        self.operator_state.restore(restore.operator);
+        Ok(())
+    }
+
     fn open(&mut self, info: &SubtaskInfo) -> FnResult {
         self.function.open(&mut RuntimeContext::new(info, &mut self.operator_state))?;
         self.info = Some(info.clone());
         Ok(())
+    }
+
+    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
+        Ok(OperatorSnapshot { lists: self.operator_state.snapshot()?, ..Default::default() })
     }
 
     fn process_batch1(&mut self, batch: &mut Vec<Record<I1>>, out: &mut Collector<O>) -> FnResult {
@@ -140,9 +151,18 @@ where
     type In2 = I2;
     type Out = O;
 
-    fn open(&mut self, info: &SubtaskInfo) -> FnResult {
-        let runtime = self.runtime.insert(KeyedRuntime::new(self.backend, info));
-        self.function.open(&mut runtime.open_context())
+    fn initialize_state(&mut self, info: &SubtaskInfo, restore: StateRestore) -> FnResult {
+        self.runtime = Some(KeyedRuntime::new(self.backend, info, restore)?);
+        Ok(())
+    }
+
+    fn open(&mut self, _info: &SubtaskInfo) -> FnResult {
+        let (runtime, function) = self.runtime();
+        function.open(&mut runtime.open_context())
+    }
+
+    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
+        self.runtime().0.snapshot()
     }
 
     fn process_batch1(&mut self, batch: &mut Vec<Record<I1>>, out: &mut Collector<O>) -> FnResult {

@@ -10,13 +10,14 @@
 use std::marker::PhantomData;
 
 use weir_state::{KeyedState, MapState, MapStateDescriptor, OperatorStateStore, StateBackendKind};
-use weir_types::{Data, Key, Record, Timestamp, Watermark};
+use weir_types::{CheckpointId, Data, Key, Record, Timestamp, Watermark};
 
 use super::KeySelector;
-use super::keyed::keyed_state_for;
+use super::keyed::{keyed_state_for, snapshot_keyed};
 use crate::function::{FnResult, ProcessJoinFunction};
 use crate::{
-    Collector, OutputTag, RuntimeContext, SubtaskInfo, TimeDomain, TimerService, TwoInputOperator,
+    Collector, OperatorSnapshot, OutputTag, RuntimeContext, StateRestore, SubtaskInfo, TimeDomain,
+    TimerService, TwoInputOperator,
 };
 
 /// What a [`ProcessJoinFunction`] learns about the pair it is called with.
@@ -49,7 +50,7 @@ impl JoinContext {
 }
 
 /// Which input a buffer, a record or a cleanup timer belongs to (the timers' namespace).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 enum Side {
     Left,
     Right,
@@ -285,7 +286,7 @@ where
     type In2 = R;
     type Out = O;
 
-    fn open(&mut self, info: &SubtaskInfo) -> FnResult {
+    fn initialize_state(&mut self, info: &SubtaskInfo, restore: StateRestore) -> FnResult {
         if self.settings.lower_bound > self.settings.upper_bound {
             return Err(format!(
                 "interval join '{}': the lower bound ({} ms) must not be greater than the \
@@ -294,18 +295,24 @@ where
             )
             .into());
         }
-        let mut state = keyed_state_for(self.settings.backend, info);
+        let (mut state, timers) = keyed_state_for(self.settings.backend, info, restore.keyed)?;
         let left_buffer = state.map_state(&MapStateDescriptor::new("interval-join-left"))?;
         let right_buffer = state.map_state(&MapStateDescriptor::new("interval-join-right"))?;
-        self.function.open(&mut RuntimeContext::new(info, &mut self.operator_state))?;
-        self.runtime = Some(JoinRuntime {
-            info: info.clone(),
-            state,
-            timers: TimerService::new(),
-            left_buffer,
-            right_buffer,
-        });
+        self.operator_state.restore(restore.operator);
+        self.runtime =
+            Some(JoinRuntime { info: info.clone(), state, timers, left_buffer, right_buffer });
         Ok(())
+    }
+
+    fn open(&mut self, info: &SubtaskInfo) -> FnResult {
+        self.function.open(&mut RuntimeContext::new(info, &mut self.operator_state))
+    }
+
+    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
+        let runtime = self.runtime.as_ref().expect("state initialized before snapshots");
+        let mut snapshot = snapshot_keyed(&runtime.info, &runtime.state, &runtime.timers)?;
+        snapshot.lists = self.operator_state.snapshot()?;
+        Ok(snapshot)
     }
 
     fn process_batch1(&mut self, batch: &mut Vec<Record<L>>, out: &mut Collector<O>) -> FnResult {
@@ -432,16 +439,12 @@ mod tests {
     }
 
     fn info() -> SubtaskInfo {
-        SubtaskInfo {
-            operator_name: "IntervalJoin".into(),
-            index: 0,
-            parallelism: 1,
-            max_parallelism: 128,
-        }
+        SubtaskInfo::new("IntervalJoin", 0, 1, 128)
     }
 
     fn opened(op: Operator) -> Operator {
         let mut op = op;
+        op.initialize_state(&info(), StateRestore::default()).unwrap();
         op.open(&info()).unwrap();
         op
     }
@@ -696,8 +699,9 @@ mod tests {
 
     #[test]
     fn the_lower_bound_must_not_exceed_the_upper_bound() {
-        let error = operator(settings(5, 4)).open(&info()).unwrap_err().to_string();
+        let start = |mut op: Operator| op.initialize_state(&info(), StateRestore::default());
+        let error = start(operator(settings(5, 4))).unwrap_err().to_string();
         assert!(error.contains("'IntervalJoin'") && error.contains("lower bound"), "{error}");
-        assert!(operator(settings(5, 5)).open(&info()).is_ok());
+        assert!(start(operator(settings(5, 5))).is_ok());
     }
 }

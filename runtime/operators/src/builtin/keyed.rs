@@ -3,25 +3,41 @@
 
 use std::sync::Arc;
 
-use weir_state::{KeyedState, OperatorStateStore, StateBackendKind};
-use weir_types::{Key, KeyGroupRange, Record, Timestamp, Watermark};
+use weir_state::{KeyedRestore, KeyedState, OperatorStateStore, StateBackendKind};
+use weir_types::{Key, Record, Timestamp, Watermark};
 
 use crate::function::FnResult;
 use crate::{
-    Collector, KeyedContext, KeyedRuntimeContext, ProcessContext, SubtaskInfo, TimeDomain,
-    TimerService,
+    Collector, KeyedContext, KeyedRuntimeContext, OperatorSnapshot, ProcessContext, StateRestore,
+    SubtaskInfo, TimeDomain, TimerService,
 };
 
 /// Extracts the key of a record; shared by the partitioner and the keyed operator.
 pub type KeySelector<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
 
-/// The keyed state of the subtask `info` describes: the key groups it owns, on `backend`.
-pub(crate) fn keyed_state_for<K: Key>(
+/// The keyed state and timers of the subtask `info` describes, on `backend`, starting from
+/// `restore`.
+pub(crate) fn keyed_state_for<K: Key, N: Key>(
     backend: StateBackendKind,
     info: &SubtaskInfo,
-) -> KeyedState<K> {
-    let range = KeyGroupRange::for_subtask(info.max_parallelism, info.parallelism, info.index);
-    KeyedState::new(backend, info.max_parallelism, range)
+    mut restore: KeyedRestore,
+) -> FnResult<(KeyedState<K>, TimerService<K, N>)> {
+    let mut timers = TimerService::new();
+    timers.restore(&mut restore)?;
+    let mut state = KeyedState::new(backend, info.max_parallelism, info.key_group_range());
+    state.restore(restore)?;
+    Ok((state, timers))
+}
+
+/// The snapshot of keyed state and its timers.
+pub(crate) fn snapshot_keyed<K: Key, N: Key>(
+    info: &SubtaskInfo,
+    state: &KeyedState<K>,
+    timers: &TimerService<K, N>,
+) -> FnResult<OperatorSnapshot> {
+    let mut keyed = state.snapshot()?;
+    timers.snapshot(info.max_parallelism, &mut keyed)?;
+    Ok(OperatorSnapshot { keyed, lists: Vec::new() })
 }
 
 /// What a keyed operator subtask runs with: its identity, keyed state over the key groups
@@ -33,13 +49,20 @@ pub(crate) struct KeyedRuntime<K> {
 }
 
 impl<K: Key> KeyedRuntime<K> {
-    /// The runtime of the subtask `info` describes, with state on `backend`.
-    pub(crate) fn new(backend: StateBackendKind, info: &SubtaskInfo) -> Self {
-        KeyedRuntime {
-            info: info.clone(),
-            state: keyed_state_for(backend, info),
-            timers: TimerService::new(),
-        }
+    /// The runtime of the subtask `info` describes, with state on `backend`, starting from
+    /// `restore`.
+    pub(crate) fn new(
+        backend: StateBackendKind,
+        info: &SubtaskInfo,
+        restore: StateRestore,
+    ) -> FnResult<Self> {
+        let (state, timers) = keyed_state_for(backend, info, restore.keyed)?;
+        Ok(KeyedRuntime { info: info.clone(), state, timers })
+    }
+
+    /// The keyed state and timers as of now.
+    pub(crate) fn snapshot(&self) -> FnResult<OperatorSnapshot> {
+        snapshot_keyed(&self.info, &self.state, &self.timers)
     }
 
     /// The context functions register their state with in `open`.

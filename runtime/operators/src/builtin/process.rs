@@ -3,12 +3,14 @@
 use std::marker::PhantomData;
 
 use weir_state::{OperatorStateStore, StateBackendKind};
-use weir_types::{Key, Record, Timestamp, Watermark};
+use weir_types::{CheckpointId, Key, Record, Timestamp, Watermark};
 
 use super::KeySelector;
 use super::keyed::{KeyedRuntime, process_each};
 use crate::function::{FnResult, KeyedProcessFunction, ProcessFunction};
-use crate::{Collector, OneInputOperator, RuntimeContext, SubtaskInfo};
+use crate::{
+    Collector, OneInputOperator, OperatorSnapshot, RuntimeContext, StateRestore, SubtaskInfo,
+};
 
 /// Runs a [`ProcessFunction`] on a non-keyed stream.
 pub struct ProcessOperator<I, O, F> {
@@ -34,10 +36,19 @@ impl<I, O, F: ProcessFunction<I, O>> OneInputOperator for ProcessOperator<I, O, 
     type In = I;
     type Out = O;
 
+    fn initialize_state(&mut self, _info: &SubtaskInfo, restore: StateRestore) -> FnResult {
+        self.operator_state.restore(restore.operator);
+        Ok(())
+    }
+
     fn open(&mut self, info: &SubtaskInfo) -> FnResult {
         self.function.open(&mut RuntimeContext::new(info, &mut self.operator_state))?;
         self.info = Some(info.clone());
         Ok(())
+    }
+
+    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
+        Ok(OperatorSnapshot { lists: self.operator_state.snapshot()?, ..Default::default() })
     }
 
     fn process_batch(&mut self, batch: &mut Vec<Record<I>>, out: &mut Collector<O>) -> FnResult {
@@ -84,9 +95,18 @@ where
     type In = I;
     type Out = O;
 
-    fn open(&mut self, info: &SubtaskInfo) -> FnResult {
-        let runtime = self.runtime.insert(KeyedRuntime::new(self.backend, info));
-        self.function.open(&mut runtime.open_context())
+    fn initialize_state(&mut self, info: &SubtaskInfo, restore: StateRestore) -> FnResult {
+        self.runtime = Some(KeyedRuntime::new(self.backend, info, restore)?);
+        Ok(())
+    }
+
+    fn open(&mut self, _info: &SubtaskInfo) -> FnResult {
+        let (runtime, function) = self.runtime();
+        function.open(&mut runtime.open_context())
+    }
+
+    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
+        self.runtime().0.snapshot()
     }
 
     fn process_batch(&mut self, batch: &mut Vec<Record<I>>, out: &mut Collector<O>) -> FnResult {

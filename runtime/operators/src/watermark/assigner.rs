@@ -137,7 +137,7 @@ mod tests {
     use crate::watermark::BoundedOutOfOrderness;
 
     fn info() -> SubtaskInfo {
-        SubtaskInfo { operator_name: "wm".into(), index: 0, parallelism: 1, max_parallelism: 128 }
+        SubtaskInfo::new("wm", 0, 1, 128)
     }
 
     /// Emits `max_ts - 1` after every event.

@@ -38,6 +38,7 @@ impl InputGate {
             StreamMessage::Status(status) => {
                 self.idle[channel] = status == WatermarkStatus::Idle;
             }
+            StreamMessage::Barrier(_) => {} // alignment is the task's business
             StreamMessage::EndOfInput => {
                 if std::mem::replace(&mut self.open[channel], false) {
                     self.open_count -= 1;

@@ -4,7 +4,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crossbeam_channel::{Select, Sender, TrySendError};
-use weir_operators::{Error, Output, Result, panic_message};
+use weir_operators::{Error, Output, Result, TaskSnapshot, panic_message};
 use weir_types::{
     KeyHasher, Record, StreamMessage, Watermark, WatermarkStatus, subtask_for_key_group,
 };
@@ -157,6 +157,11 @@ impl<T: Clone + Send + 'static> Output<T> for ChannelWriter<T> {
 
     fn push_watermark_status(&mut self, status: WatermarkStatus) -> Result<()> {
         self.send_to_all(|| StreamMessage::Status(status))
+    }
+
+    fn checkpoint(&mut self, task: &mut TaskSnapshot) -> Result<()> {
+        let barrier = task.barrier;
+        self.send_to_all(|| StreamMessage::Barrier(barrier))
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use weir_state::{
     KeyedState, NamespacedValueState, StateBackendKind, ValueState, ValueStateDescriptor,
 };
-use weir_types::{Data, Key, Record, Timestamp, Watermark};
+use weir_types::{CheckpointId, Data, Key, Record, Timestamp, Watermark};
 
 use super::assigner::WindowAssigner;
 use super::contents::{WindowContents, WindowContext, WindowEmit};
@@ -14,11 +14,11 @@ use super::merging::MergingWindowSet;
 use super::trigger::{Trigger, TriggerAccess, TriggerContext, TriggerResult};
 use super::windows::Window;
 use crate::builtin::KeySelector;
-use crate::builtin::keyed::keyed_state_for;
+use crate::builtin::keyed::{keyed_state_for, snapshot_keyed};
 use crate::function::FnResult;
 use crate::{
-    Collector, OneInputOperator, OutputTag, SubtaskInfo, TimeDomain, TimerService,
-    processing_time_now,
+    Collector, OneInputOperator, OperatorSnapshot, OutputTag, StateRestore, SubtaskInfo,
+    TimeDomain, TimerService, processing_time_now,
 };
 
 /// Lateness handling and state placement of a window operator.
@@ -40,6 +40,7 @@ impl<T> Default for WindowSettings<T> {
 
 /// Keyed state and timers of a running window operator subtask.
 struct Running<K, W, Acc> {
+    info: SubtaskInfo,
     state: KeyedState<K>,
     timers: TimerService<K, W>,
     contents: NamespacedValueState<W, Acc>,
@@ -416,23 +417,29 @@ where
     type In = T;
     type Out = Out;
 
-    fn open(&mut self, info: &SubtaskInfo) -> FnResult {
+    fn initialize_state(&mut self, info: &SubtaskInfo, restore: StateRestore) -> FnResult {
         if self.assigner.is_merging() && !self.trigger.can_merge() {
             return Err("the trigger cannot be used with merging (session) windows".into());
         }
-        let mut state = keyed_state_for(self.settings.backend, info);
+        let (mut state, timers) = keyed_state_for(self.settings.backend, info, restore.keyed)?;
         let contents = state.namespaced_value_state("window-contents")?;
         let merging = state.value_state(&ValueStateDescriptor::new("merging-windows"))?;
         let trigger_state = state.namespaced_value_state("trigger-state")?;
         self.running = Some(Running {
+            info: info.clone(),
             state,
-            timers: TimerService::new(),
+            timers,
             contents,
             merging,
             trigger_state,
             windows: Vec::new(),
         });
         Ok(())
+    }
+
+    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
+        let running = self.running.as_ref().expect("state initialized before snapshots");
+        snapshot_keyed(&running.info, &running.state, &running.timers)
     }
 
     fn process_batch(&mut self, batch: &mut Vec<Record<T>>, out: &mut Collector<Out>) -> FnResult {

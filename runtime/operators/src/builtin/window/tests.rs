@@ -10,6 +10,7 @@ use weir_state::{AggregateFunction, StateBackendKind};
 use weir_types::{Record, Timestamp, Watermark, WatermarkStatus};
 
 use super::*;
+use crate::StateRestore;
 use crate::builtin::KeySelector;
 use crate::function::FnResult;
 use crate::{
@@ -81,7 +82,7 @@ struct Harness<Op: OneInputOperator> {
 }
 
 fn subtask() -> SubtaskInfo {
-    SubtaskInfo { operator_name: "Window".into(), index: 0, parallelism: 1, max_parallelism: 128 }
+    SubtaskInfo::new("Window", 0, 1, 128)
 }
 
 impl<Op> Harness<Op>
@@ -91,6 +92,7 @@ where
     Op::Out: Send + 'static,
 {
     fn open(mut op: Op) -> Self {
+        op.initialize_state(&subtask(), StateRestore::default()).expect("state initializes");
         op.open(&subtask()).expect("the operator opens");
         let late = Recorder::new();
         let out = Collector::new(vec![SideOutput::new(&late_tag(), Box::new(late.clone()))]);
@@ -512,12 +514,16 @@ fn sessions_refuse_a_trigger_that_cannot_merge() {
     let trigger: Box<dyn Trigger<Ev, TimeWindow>> = Box::new(FireAtRecordTime);
     let sessions = EventTimeSessionWindows::with_gap(millis(10));
     let mut op = window(sessions, Some(trigger), sum(), PassThrough, 0);
-    let error = op.open(&subtask()).expect_err("Flink rejects the combination").to_string();
+    let error = op
+        .initialize_state(&subtask(), StateRestore::default())
+        .expect_err("Flink rejects the combination")
+        .to_string();
     assert!(error.contains("merging"), "{error}");
     // The same trigger is fine for windows that never merge.
     let trigger: Box<dyn Trigger<Ev, TimeWindow>> = Box::new(FireAtRecordTime);
     let tumbling = TumblingEventTimeWindows::of(millis(10));
-    assert!(window(tumbling, Some(trigger), sum(), PassThrough, 0).open(&subtask()).is_ok());
+    let mut op = window(tumbling, Some(trigger), sum(), PassThrough, 0);
+    assert!(op.initialize_state(&subtask(), StateRestore::default()).is_ok());
 }
 
 #[test]

@@ -1,0 +1,132 @@
+//! The `_metadata` file: what a complete checkpoint or savepoint holds and where each
+//! subtask's state lives. Written last; a directory without it is not a checkpoint.
+
+use serde::{Deserialize, Serialize};
+use weir_types::{KeyGroup, KeyGroupRange};
+
+/// Version of the metadata format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Whether a snapshot was taken for recovery or by the user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnapshotKind {
+    /// Periodic, owned by the job: retained by count, may reference shared files.
+    Checkpoint,
+    /// Triggered by the user: self-contained, in the backend-independent format, never
+    /// deleted by the job.
+    Savepoint,
+}
+
+/// The content of `_metadata`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMetadata {
+    /// [`FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// The job's name.
+    pub job_name: String,
+    /// Checkpoint id, increasing over the job's life (across restores).
+    pub checkpoint_id: u64,
+    /// Checkpoint or savepoint.
+    pub kind: SnapshotKind,
+    /// When it was triggered, in milliseconds since the epoch.
+    pub timestamp_ms: i64,
+    /// The job's max parallelism (number of key groups); a restore must use the same.
+    pub max_parallelism: usize,
+    /// Every stateful operator, by uid.
+    pub operators: Vec<OperatorState>,
+}
+
+/// The state of one operator, over its subtasks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperatorState {
+    /// The operator's stable id (`.uid(...)` or derived from the graph).
+    pub uid: String,
+    /// Its name, for messages.
+    pub name: String,
+    /// Parallelism when the snapshot was taken.
+    pub parallelism: usize,
+    /// One entry per subtask that had state.
+    pub subtasks: Vec<SubtaskState>,
+}
+
+/// The state one subtask wrote: blocks in one file under the snapshot's directory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubtaskState {
+    /// Index of the subtask.
+    pub subtask: usize,
+    /// The file holding its blocks, relative to the snapshot's directory.
+    pub file: String,
+    /// Key groups the subtask owned.
+    pub key_group_range: KeyGroupRange,
+    /// Keyed state: one block per key group with entries.
+    pub key_groups: Vec<KeyGroupBlock>,
+    /// Operator list states.
+    pub operator_lists: Vec<OperatorListBlock>,
+    /// Records in flight on its inputs (unaligned checkpoints), replayed first on restore.
+    pub in_flight: Option<Block>,
+    /// Files under the job's `shared/` folder this subtask's state references (incremental
+    /// RocksDB checkpoints), relative to that folder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_files: Vec<String>,
+}
+
+/// A byte range of a state file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    /// Offset from the start of the file.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// The keyed state of one key group: all of the operator's named states for that group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyGroupBlock {
+    /// The key group.
+    pub group: KeyGroup,
+    /// Where its bytes are.
+    pub block: Block,
+}
+
+/// How an operator list state is spread over subtasks on restore.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Redistribution {
+    /// The elements of all subtasks are dealt out round-robin (Flink's list state).
+    Split,
+    /// Every subtask gets all elements of all subtasks (Flink's union list state).
+    Union,
+}
+
+/// One operator list state of one subtask.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperatorListBlock {
+    /// The state's name.
+    pub name: String,
+    /// How it is redistributed.
+    pub redistribution: Redistribution,
+    /// Where its serialized elements are.
+    pub block: Block,
+}
+
+impl CheckpointMetadata {
+    /// The operator with `uid`.
+    pub fn operator(&self, uid: &str) -> Option<&OperatorState> {
+        self.operators.iter().find(|operator| operator.uid == uid)
+    }
+
+    /// Total bytes of state the snapshot references.
+    pub fn state_size(&self) -> u64 {
+        self.operators.iter().flat_map(|operator| &operator.subtasks).map(SubtaskState::size).sum()
+    }
+}
+
+impl SubtaskState {
+    /// Bytes of the blocks this subtask wrote.
+    pub fn size(&self) -> u64 {
+        let keyed: u64 = self.key_groups.iter().map(|g| g.block.len).sum();
+        let lists: u64 = self.operator_lists.iter().map(|l| l.block.len).sum();
+        keyed + lists + self.in_flight.map_or(0, |b| b.len)
+    }
+}

@@ -1,0 +1,15 @@
+//! Checkpoint and savepoint directories over `object_store`: opening URLs, writing and reading
+//! state files and `_metadata`, listing, retention and the restore rule.
+
+mod checkpoints;
+mod location;
+mod options;
+mod restore;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+
+pub use checkpoints::{CheckpointStorage, RetainReport, savepoint_dir};
+pub use options::StorageOptions;
+pub use restore::resolve_restore;
+pub use snapshot::SnapshotDir;

@@ -1,0 +1,117 @@
+//! One checkpoint or savepoint directory: its state files and its `_metadata`, written last.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+use super::StorageOptions;
+use super::location::Location;
+use crate::{CheckpointMetadata, Error, FORMAT_VERSION, Result};
+
+/// Name of the file whose presence makes a directory a complete snapshot.
+pub(crate) const METADATA_FILE: &str = "_metadata";
+
+/// A checkpoint or savepoint directory.
+#[derive(Clone, Debug)]
+pub struct SnapshotDir {
+    location: Location,
+}
+
+impl SnapshotDir {
+    /// The directory a user named: `file:///abs/dir`, a filesystem path (relative to the
+    /// current directory), `s3://bucket/prefix`, or any of these ending in `/_metadata`.
+    /// A local directory is created if missing.
+    pub fn open(url: &str, options: &StorageOptions) -> Result<Self> {
+        let (dir, _) = split_metadata(url);
+        Ok(Self::new(Location::parse(dir, options)?))
+    }
+
+    pub(crate) fn new(location: Location) -> Self {
+        Self { location }
+    }
+
+    /// The directory's URL.
+    pub fn url(&self) -> &str {
+        self.location.url()
+    }
+
+    /// Writes `file` (a relative path) into the directory, replacing it; returns its size.
+    pub async fn put(&self, file: &str, bytes: Bytes) -> Result<u64> {
+        self.location.put(file, bytes).await
+    }
+
+    /// The content of `file`.
+    pub async fn read(&self, file: &str) -> Result<Bytes> {
+        self.location.read(file).await
+    }
+
+    /// The given byte ranges of `file`, fetched together.
+    pub async fn read_ranges(&self, file: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        self.location.read_ranges(file, ranges).await
+    }
+
+    /// Writes `_metadata` (pretty JSON). Callers write it last, after every state file, since
+    /// its presence is what makes the directory a complete snapshot.
+    pub async fn write_metadata(&self, metadata: &CheckpointMetadata) -> Result<()> {
+        let json = serde_json::to_vec_pretty(metadata).map_err(|source| Error::Metadata {
+            url: self.location.url_of(METADATA_FILE),
+            source,
+        })?;
+        self.location.put(METADATA_FILE, json.into()).await?;
+        tracing::info!(url = self.url(), id = metadata.checkpoint_id, "snapshot complete");
+        Ok(())
+    }
+
+    /// Reads `_metadata`; fails with [`Error::NotComplete`] when there is none and with
+    /// [`Error::UnsupportedFormat`] when a newer Weir wrote it.
+    pub async fn read_metadata(&self) -> Result<CheckpointMetadata> {
+        let url = || self.location.url_of(METADATA_FILE);
+        let json = match self.location.read(METADATA_FILE).await {
+            Err(Error::Store { source: object_store::Error::NotFound { .. }, .. }) => {
+                return Err(Error::NotComplete { url: self.url().to_owned() });
+            }
+            result => result?,
+        };
+        let malformed = |source| Error::Metadata { url: url(), source };
+        /// The one field every format version has.
+        #[derive(Deserialize)]
+        struct Version {
+            format_version: u32,
+        }
+        let Version { format_version } = serde_json::from_slice(&json).map_err(malformed)?;
+        if format_version > FORMAT_VERSION {
+            return Err(Error::UnsupportedFormat {
+                url: url(),
+                found: format_version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        serde_json::from_slice(&json).map_err(malformed)
+    }
+
+    /// Whether `_metadata` exists.
+    pub async fn is_complete(&self) -> Result<bool> {
+        self.location.exists(METADATA_FILE).await
+    }
+
+    /// Deletes the directory: `_metadata` first, so that a directory whose deletion is
+    /// interrupted is never taken for a complete snapshot, then everything else.
+    pub async fn delete(&self) -> Result<()> {
+        self.location.delete_file(METADATA_FILE).await?;
+        let files = self.location.files().await?;
+        let deleted = self.location.delete_files(&files).await?;
+        tracing::info!(url = self.url(), files = deleted, "deleted snapshot");
+        Ok(())
+    }
+}
+
+/// `url` without a trailing `_metadata` file name, and whether it had one.
+pub(crate) fn split_metadata(url: &str) -> (&str, bool) {
+    let url = url.trim_end_matches('/');
+    match url.strip_suffix(METADATA_FILE) {
+        Some("") => (".", true),
+        Some(dir) if dir.ends_with('/') => (dir, true),
+        _ => (url, false),
+    }
+}

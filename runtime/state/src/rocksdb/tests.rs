@@ -1,0 +1,314 @@
+//! Tests of the RocksDB backend: column families, working directories, volume, canonical
+//! snapshots shared with the heap backend, native checkpoints; and a micro-benchmark.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use weir_types::{KeyGroup, KeyGroupRange};
+
+use super::RocksDbSettings;
+use crate::tests::{MAX_PARALLELISM, keys_with_groups, reread};
+use crate::{
+    Error, KeyedSnapshot, KeyedState, NamespacedValueState, NativeCheckpoint, NativeFileKind,
+    StateBackend, StateBackendKind, ValueState, ValueStateDescriptor, decode_entries,
+};
+
+fn rocksdb_in(root: &Path) -> StateBackend {
+    StateBackend::RocksDb(RocksDbSettings { working_dir: root.to_path_buf(), ..Default::default() })
+}
+
+fn full_range() -> KeyGroupRange {
+    KeyGroupRange::for_subtask(MAX_PARALLELISM, 1, 0)
+}
+
+/// The instance directories under a working root.
+fn instance_dirs(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
+    entries.map(|entry| entry.unwrap().path()).collect()
+}
+
+/// A value state `v: u64` and a namespaced state `w: (u32) -> String` over `keys`.
+struct Filled {
+    value: ValueState<u64>,
+    windows: NamespacedValueState<u32, String>,
+}
+
+fn fill(state: &mut KeyedState<u64>, keys: &[(u64, KeyGroup)]) -> Filled {
+    let value = state.value_state(&ValueStateDescriptor::<u64>::new("v")).unwrap();
+    let windows = state.namespaced_value_state::<u32, String>("w").unwrap();
+    for &(k, _) in keys {
+        state.set_current_key(k).unwrap();
+        value.update(state, k * 3).unwrap();
+        windows.put(state, &(k as u32 % 3), format!("w{k}")).unwrap();
+    }
+    Filled { value, windows }
+}
+
+/// Checks that `state` holds what [`fill`] wrote for exactly the keys of its range.
+fn assert_filled(state: &mut KeyedState<u64>, keys: &[(u64, KeyGroup)]) {
+    let range = state.key_group_range();
+    let Filled { value, windows } = fill(state, &[]);
+    let mine: Vec<u64> = keys.iter().filter(|(_, g)| range.contains(*g)).map(|(k, _)| *k).collect();
+    for &k in &mine {
+        state.set_current_key(k).unwrap();
+        assert_eq!(value.value(state).unwrap(), Some(k * 3), "key {k}");
+        assert_eq!(windows.get(state, &(k as u32 % 3)).unwrap(), Some(format!("w{k}")));
+    }
+    let len = state.table::<(), u64>(crate::handles::StateId(0)).unwrap().0.len();
+    assert_eq!(len, mine.len(), "no entry outside the range");
+}
+
+/// Every entry of state `name` in a snapshot, decoded, with its key group.
+fn entries_of(snapshot: &KeyedSnapshot, name: &str) -> BTreeSet<(KeyGroup, u64, u32, String)> {
+    let mut entries = BTreeSet::new();
+    for (group, block) in reread(snapshot).take(name) {
+        decode_entries(&block, |k: u64, n: u32, v: String| {
+            entries.insert((group, k, n, v));
+        })
+        .unwrap();
+    }
+    entries
+}
+
+#[test]
+fn each_state_is_a_column_family() {
+    let root = tempfile::tempdir().unwrap();
+    let mut state = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
+    fill(&mut state, &keys_with_groups(10));
+    state.list_state(&crate::ListStateDescriptor::<u8>::new("default")).unwrap();
+    let [dir] = instance_dirs(root.path()).try_into().unwrap();
+    let families: BTreeSet<String> =
+        ::rocksdb::DB::list_cf(&::rocksdb::Options::default(), &dir).unwrap().into_iter().collect();
+    let expected = ["default", "state:default", "state:v", "state:w"];
+    assert_eq!(families, expected.into_iter().map(String::from).collect());
+}
+
+#[test]
+fn working_directory_opens_on_first_use_and_is_removed_on_drop() {
+    let root = tempfile::tempdir().unwrap();
+    let unused = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
+    assert!(instance_dirs(root.path()).is_empty(), "nothing opened before a state registers");
+    let mut first = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
+    let mut second = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
+    fill(&mut first, &keys_with_groups(100));
+    fill(&mut second, &keys_with_groups(100));
+    assert_eq!(instance_dirs(root.path()).len(), 2, "one instance per keyed state");
+    drop(first);
+    assert_eq!(instance_dirs(root.path()).len(), 1);
+    drop((second, unused));
+    assert!(instance_dirs(root.path()).is_empty());
+}
+
+#[test]
+fn many_keys_and_large_values_survive_flushes_and_compactions() {
+    let root = tempfile::tempdir().unwrap();
+    let settings = RocksDbSettings {
+        working_dir: root.path().to_path_buf(),
+        write_buffer_bytes: 1 << 20,
+        block_cache_bytes: 1 << 20,
+    };
+    let mut state =
+        KeyedState::<u64>::new(StateBackend::RocksDb(settings), MAX_PARALLELISM, full_range());
+    let small = state.value_state(&ValueStateDescriptor::<u64>::new("small")).unwrap();
+    let large = state.value_state(&ValueStateDescriptor::<Vec<u8>>::new("large")).unwrap();
+    let large_value = |k: u64| vec![k as u8; 1 << 20];
+    for k in 0..100_000u64 {
+        state.set_current_key(k).unwrap();
+        small.update(&mut state, k ^ 0x5555).unwrap();
+        if k % 1_000 == 0 {
+            large.update(&mut state, large_value(k)).unwrap();
+        }
+    }
+    for k in (0..100_000u64).rev() {
+        state.set_current_key(k).unwrap();
+        assert_eq!(small.value(&state).unwrap(), Some(k ^ 0x5555), "key {k}");
+        let expected = (k % 1_000 == 0).then(|| large_value(k));
+        assert_eq!(large.value(&state).unwrap(), expected, "key {k}");
+    }
+    assert_eq!(state.table::<(), u64>(crate::handles::StateId(0)).unwrap().0.len(), 100_000);
+}
+
+#[test]
+fn canonical_snapshots_move_between_heap_and_rocksdb() {
+    let root = tempfile::tempdir().unwrap();
+    let keys = keys_with_groups(300);
+    let mut heap = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, full_range());
+    fill(&mut heap, &keys);
+    let from_heap = heap.snapshot().unwrap();
+
+    let mut rocks = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
+    rocks.restore(reread(&from_heap)).unwrap();
+    assert_filled(&mut rocks, &keys);
+    let from_rocks = rocks.snapshot().unwrap();
+    assert_eq!(entries_of(&from_rocks, "w"), entries_of(&from_heap, "w"));
+
+    // A key group holding one entry has one possible encoding: the blocks are byte-identical.
+    let single = |snapshot: &KeyedSnapshot| {
+        let mut restore = reread(snapshot);
+        restore.take("v").into_iter().filter(|(_, block)| block[0] == 1).collect::<Vec<_>>()
+    };
+    assert!(!single(&from_heap).is_empty());
+    assert_eq!(single(&from_heap), single(&from_rocks));
+
+    // RocksDB writes entries in key order: its snapshots are deterministic.
+    let mut again = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
+    again.restore(reread(&from_rocks)).unwrap();
+    fill(&mut again, &[]);
+    assert_eq!(again.snapshot().unwrap(), from_rocks);
+
+    let mut back = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, full_range());
+    back.restore(reread(&from_rocks)).unwrap();
+    assert_filled(&mut back, &keys);
+}
+
+/// Names and sizes of a checkpoint's shared files.
+fn shared(checkpoint: &NativeCheckpoint) -> BTreeSet<(String, u64)> {
+    checkpoint.shared_files().map(|file| (file.name.clone(), file.size)).collect()
+}
+
+#[test]
+fn native_checkpoints_share_sst_files_and_restore_into_any_range() {
+    let root = tempfile::tempdir().unwrap();
+    let checkpoints = tempfile::tempdir().unwrap();
+    let keys = keys_with_groups(5_000);
+    let (first_keys, later_keys) = keys.split_at(2_500);
+    let mut state = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
+    fill(&mut state, first_keys);
+    let chk1 = checkpoints.path().join("chk-1");
+    let first = state.native_checkpoint(&chk1).unwrap().expect("RocksDB checkpoints natively");
+    fill(&mut state, later_keys);
+    let chk2 = checkpoints.path().join("chk-2");
+    let second = state.native_checkpoint(&chk2).unwrap().unwrap();
+
+    assert!(!shared(&first).is_empty());
+    assert!(shared(&first).is_subset(&shared(&second)), "unchanged SST files are shared");
+    assert!(shared(&second).len() > shared(&first).len(), "new writes are new SST files");
+    let private: Vec<_> = second
+        .files
+        .iter()
+        .filter(|file| file.kind == NativeFileKind::Private)
+        .map(|file| file.name.as_str())
+        .collect();
+    assert!(private.contains(&"CURRENT"), "{private:?}");
+    assert!(private.iter().any(|name| name.starts_with("MANIFEST-")), "{private:?}");
+    assert!(private.iter().any(|name| name.starts_with("OPTIONS-")), "{private:?}");
+    assert_eq!(second.column_families.get("v").map(String::as_str), Some("state:v"));
+    assert_eq!(second.key_group_range, full_range());
+    assert!(second.unregistered.is_empty());
+
+    // Same range: the checkpoint becomes the instance; states not registered yet are in it.
+    let mut same = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
+    same.restore_native(&chk2, second.key_group_range).unwrap();
+    assert_eq!(same.snapshot().unwrap(), state.snapshot().unwrap());
+    assert_filled(&mut same, &keys);
+
+    // Scale out: a narrower range copies its key groups only.
+    let half = KeyGroupRange::for_subtask(MAX_PARALLELISM, 2, 1);
+    let mut narrow = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, half);
+    narrow.restore_native(&chk2, second.key_group_range).unwrap();
+    assert_filled(&mut narrow, &keys);
+
+    // Scale in: two halves into one full range (the first becomes the instance, the second
+    // is copied in); a later native checkpoint holds both.
+    let halves: Vec<_> = (0..2)
+        .map(|subtask| {
+            let range = KeyGroupRange::for_subtask(MAX_PARALLELISM, 2, subtask);
+            let mut part = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, range);
+            part.restore_native(&chk2, second.key_group_range).unwrap();
+            let dir = checkpoints.path().join(format!("half-{subtask}"));
+            (part.native_checkpoint(&dir).unwrap().unwrap().key_group_range, dir)
+        })
+        .collect();
+    let mut merged = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
+    for (range, dir) in &halves {
+        merged.restore_native(dir, *range).unwrap();
+    }
+    assert_filled(&mut merged, &keys);
+    let chk3 = checkpoints.path().join("chk-3");
+    merged.native_checkpoint(&chk3).unwrap().unwrap();
+    let mut reopened =
+        KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
+    reopened.restore_native(&chk3, full_range()).unwrap();
+    assert_filled(&mut reopened, &keys);
+}
+
+#[test]
+fn native_checkpoint_carries_restored_state_that_is_not_registered() {
+    let root = tempfile::tempdir().unwrap();
+    let checkpoints = tempfile::tempdir().unwrap();
+    let mut heap = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, full_range());
+    fill(&mut heap, &keys_with_groups(50));
+    let mut state = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
+    state.restore(reread(&heap.snapshot().unwrap())).unwrap();
+    state.value_state(&ValueStateDescriptor::<u64>::new("v")).unwrap();
+    let checkpoint = state.native_checkpoint(&checkpoints.path().join("chk")).unwrap().unwrap();
+    assert_eq!(
+        entries_of(&checkpoint.unregistered, "w"),
+        entries_of(&heap.snapshot().unwrap(), "w")
+    );
+    assert_eq!(checkpoint.column_families.keys().collect::<Vec<_>>(), ["v"]);
+}
+
+#[test]
+fn heap_has_no_native_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut heap = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, full_range());
+    assert!(heap.native_checkpoint(&dir.path().join("chk")).unwrap().is_none());
+    let error = heap.restore_native(dir.path(), full_range()).unwrap_err();
+    assert!(matches!(error, Error::UnsupportedByBackend { actual: "heap", .. }), "{error}");
+}
+
+/// Average nanoseconds per call of `op` over `keys`.
+fn ns_per_op(keys: &[u64], mut op: impl FnMut(u64)) -> f64 {
+    let start = Instant::now();
+    for &k in keys {
+        op(k);
+    }
+    start.elapsed().as_nanos() as f64 / keys.len() as f64
+}
+
+/// Put and get of a `u64` value state over 1M `u64` keys (set_current_key included), heap
+/// against RocksDB: `cargo test --release -p weir-state --features rocksdb -- --ignored
+/// --nocapture micro_benchmark`.
+#[test]
+#[ignore = "benchmark; run explicitly"]
+fn put_get_micro_benchmark() {
+    const KEYS: u64 = 1_000_000;
+    let root = tempfile::tempdir().unwrap();
+    let mut shuffled: Vec<u64> = (0..KEYS).collect();
+    shuffle(&mut shuffled);
+    for backend in [StateBackendKind::Heap.into(), rocksdb_in(root.path())] {
+        let kind = backend.kind();
+        let mut state = KeyedState::<u64>::new(backend, MAX_PARALLELISM, full_range());
+        let value = state.value_state(&ValueStateDescriptor::<u64>::new("v")).unwrap();
+        let keys: Vec<u64> = (0..KEYS).collect();
+        let put = ns_per_op(&keys, |k| {
+            state.set_current_key(k).unwrap();
+            value.update(&mut state, k).unwrap();
+        });
+        let get = ns_per_op(&shuffled, |k| {
+            state.set_current_key(k).unwrap();
+            assert_eq!(value.value(&state).unwrap(), Some(k));
+        });
+        let update = ns_per_op(&shuffled, |k| {
+            state.set_current_key(k).unwrap();
+            value.fold(&mut state, 1, |v, one| *v += one).unwrap();
+        });
+        println!(
+            "{kind:>7}: put {put:6.0} ns/op, random get {get:6.0} ns/op, \
+             random read-modify-write {update:6.0} ns/op ({KEYS} keys)"
+        );
+    }
+}
+
+/// A deterministic shuffle (xorshift), so the benchmark needs no extra dependency.
+fn shuffle(values: &mut [u64]) {
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    for i in (1..values.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        values.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+}

@@ -1,0 +1,247 @@
+//! The snapshot format of state, independent of the backend: keyed state as one block per
+//! key group (so that a restore at another parallelism reads only the groups it now owns),
+//! operator state as lists of serialized elements (so that they can be dealt out again).
+//!
+//! Within a key group, each named state's entries are a postcard-encoded `Vec<(K, N, V)>`.
+//! The heap backend writes and reads that directly; a backend that stores bytes produces the
+//! same bytes from its keys and values, so a savepoint restores on any backend.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use weir_types::KeyGroup;
+
+use crate::{Error, Result};
+
+/// The keyed state of one operator subtask, per key group and state name.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct KeyedSnapshot {
+    groups: BTreeMap<KeyGroup, Vec<(String, Vec<u8>)>>,
+}
+
+impl KeyedSnapshot {
+    /// An empty snapshot.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the entries of state `name` in `group` (in the canonical encoding).
+    pub fn add(&mut self, group: KeyGroup, name: &str, entries: Vec<u8>) {
+        self.groups.entry(group).or_default().push((name.to_string(), entries));
+    }
+
+    /// Whether no group holds anything.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Each key group with state, encoded as one block, in group order.
+    pub fn encode_groups(&self) -> impl Iterator<Item = (KeyGroup, Vec<u8>)> + '_ {
+        self.groups.iter().map(|(group, sections)| {
+            (*group, postcard::to_allocvec(sections).expect("byte vectors always encode"))
+        })
+    }
+}
+
+/// Keyed state read back for one subtask: what each named state held, per key group.
+/// States take their part when registered; the rest is kept and snapshotted again, so state
+/// a new version of a job does not register is not lost.
+#[derive(Debug, Default)]
+pub struct KeyedRestore {
+    sections: HashMap<String, Vec<(KeyGroup, Vec<u8>)>>,
+}
+
+impl KeyedRestore {
+    /// Decodes key-group blocks written by [`KeyedSnapshot::encode_groups`].
+    pub fn decode<'a>(blocks: impl IntoIterator<Item = (KeyGroup, &'a [u8])>) -> Result<Self> {
+        let mut sections: HashMap<String, Vec<(KeyGroup, Vec<u8>)>> = HashMap::new();
+        for (group, block) in blocks {
+            let decoded: Vec<(String, Vec<u8>)> =
+                postcard::from_bytes(block).map_err(|source| Error::Snapshot {
+                    state: format!("key group {group}"),
+                    message: source.to_string(),
+                })?;
+            for (name, entries) in decoded {
+                sections.entry(name).or_default().push((group, entries));
+            }
+        }
+        Ok(KeyedRestore { sections })
+    }
+
+    /// Takes the blocks of state `name`.
+    pub fn take(&mut self, name: &str) -> Vec<(KeyGroup, Vec<u8>)> {
+        self.sections.remove(name).unwrap_or_default()
+    }
+
+    /// Whether nothing is left.
+    pub fn is_empty(&self) -> bool {
+        self.sections.is_empty()
+    }
+
+    pub(crate) fn into_sections(self) -> HashMap<String, Vec<(KeyGroup, Vec<u8>)>> {
+        self.sections
+    }
+}
+
+/// Encodes `count` entries from `entries` as a postcard `Vec<(K, N, V)>`, appending to `out`.
+pub fn encode_entries<'a, K, N, V>(
+    count: usize,
+    entries: impl Iterator<Item = (&'a K, &'a N, &'a V)>,
+    out: &mut Vec<u8>,
+) -> Result<()>
+where
+    K: Serialize + 'a,
+    N: Serialize + 'a,
+    V: Serialize + 'a,
+{
+    append_count(out, count)?;
+    let mut written = 0;
+    for entry in entries {
+        append(out, &entry)?;
+        written += 1;
+    }
+    debug_assert_eq!(written, count, "entry count announced before the entries");
+    Ok(())
+}
+
+/// Decodes entries written by [`encode_entries`], calling `visit` with each.
+pub fn decode_entries<K, N, V>(bytes: &[u8], mut visit: impl FnMut(K, N, V)) -> Result<()>
+where
+    K: DeserializeOwned,
+    N: DeserializeOwned,
+    V: DeserializeOwned,
+{
+    let corrupt = |source: postcard::Error| Error::Snapshot {
+        state: "entries".to_string(),
+        message: source.to_string(),
+    };
+    let (count, mut rest): (usize, &[u8]) = postcard::take_from_bytes(bytes).map_err(corrupt)?;
+    for _ in 0..count {
+        let ((key, namespace, value), remaining) =
+            postcard::take_from_bytes::<(K, N, V)>(rest).map_err(corrupt)?;
+        visit(key, namespace, value);
+        rest = remaining;
+    }
+    Ok(())
+}
+
+/// Appends the entry count that starts an encoded block (a postcard `Vec` length), for
+/// backends that then append each entry's bytes themselves.
+pub(crate) fn append_count(out: &mut Vec<u8>, count: usize) -> Result<()> {
+    append(out, &count)
+}
+
+/// Appends the postcard encoding of `value` to `out`.
+fn append<T: Serialize>(out: &mut Vec<u8>, value: &T) -> Result<()> {
+    *out = postcard::to_extend(value, std::mem::take(out)).map_err(|source| Error::Snapshot {
+        state: std::any::type_name::<T>().to_string(),
+        message: source.to_string(),
+    })?;
+    Ok(())
+}
+
+/// How an operator list state is spread over subtasks when a job is restored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListMode {
+    /// Elements of all subtasks are dealt out round-robin.
+    Split,
+    /// Every subtask gets every element.
+    Union,
+}
+
+/// One operator list state of one subtask: its elements, each serialized.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListSnapshot {
+    /// The state's name.
+    pub name: String,
+    /// How it is redistributed.
+    pub mode: ListMode,
+    /// The elements, postcard-encoded one by one.
+    pub elements: Vec<Vec<u8>>,
+}
+
+/// Operator list states read back for one subtask, after redistribution.
+#[derive(Debug, Default)]
+pub struct OperatorRestore {
+    lists: HashMap<String, Vec<Vec<u8>>>,
+    restored: bool,
+}
+
+impl OperatorRestore {
+    /// Marks the state as coming from a snapshot, even when it holds no list: the job is
+    /// being restored, so an operator must not act as on a fresh start (a source with no
+    /// position left must not start over).
+    pub fn mark_restored(&mut self) {
+        self.restored = true;
+    }
+
+    /// Whether the job is being restored from a snapshot.
+    pub fn is_restored(&self) -> bool {
+        self.restored
+    }
+
+    /// Restores `elements` of list `name`.
+    pub fn add(&mut self, name: &str, elements: Vec<Vec<u8>>) {
+        self.lists.entry(name.to_string()).or_default().extend(elements);
+        self.restored = true;
+    }
+
+    /// Whether there is nothing to restore.
+    pub fn is_empty(&self) -> bool {
+        self.lists.is_empty()
+    }
+
+    pub(crate) fn into_lists(self) -> (HashMap<String, Vec<Vec<u8>>>, bool) {
+        (self.lists, self.restored)
+    }
+}
+
+/// Serializes one value with postcard.
+pub(crate) fn encode_value<T: Serialize>(state: &str, value: &T) -> Result<Vec<u8>> {
+    postcard::to_allocvec(value)
+        .map_err(|source| Error::Snapshot { state: state.to_string(), message: source.to_string() })
+}
+
+/// Deserializes one value written by [`encode_value`].
+pub(crate) fn decode_value<T: DeserializeOwned>(state: &str, bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes(bytes)
+        .map_err(|source| Error::Snapshot { state: state.to_string(), message: source.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_and_match_a_postcard_vec() {
+        let entries = [("a".to_string(), 1u32, 10u64), ("b".to_string(), 2, 20)];
+        let mut out = Vec::new();
+        encode_entries(2, entries.iter().map(|(k, n, v)| (k, n, v)), &mut out).unwrap();
+        assert_eq!(out, postcard::to_allocvec(&entries.to_vec()).unwrap());
+        let mut back = Vec::new();
+        decode_entries::<String, u32, u64>(&out, |k, n, v| back.push((k, n, v))).unwrap();
+        assert_eq!(back, entries);
+    }
+
+    #[test]
+    fn groups_round_trip_by_state_name() {
+        let mut snapshot = KeyedSnapshot::new();
+        snapshot.add(3, "count", vec![1, 2]);
+        snapshot.add(3, "sum", vec![3]);
+        snapshot.add(9, "count", vec![4]);
+        let blocks: Vec<_> = snapshot.encode_groups().collect();
+        assert_eq!(blocks.iter().map(|(g, _)| *g).collect::<Vec<_>>(), vec![3, 9]);
+        let mut restore =
+            KeyedRestore::decode(blocks.iter().map(|(g, b)| (*g, b.as_slice()))).unwrap();
+        assert_eq!(restore.take("count"), vec![(3, vec![1, 2]), (9, vec![4])]);
+        assert_eq!(restore.take("sum"), vec![(3, vec![3])]);
+        assert!(restore.is_empty());
+    }
+
+    #[test]
+    fn corrupt_blocks_are_an_error_not_a_panic() {
+        assert!(KeyedRestore::decode([(0, &[0xff, 0xff, 0xff][..])]).is_err());
+        assert!(decode_entries::<String, (), u8>(&[5, 1], |_, _, _| {}).is_err());
+    }
+}

@@ -1,0 +1,444 @@
+//! The checkpoint coordinator: triggers checkpoints at the sources, collects every task's
+//! acknowledgement, uploads the state files, writes `_metadata` last, and then tells the
+//! tasks that the checkpoint completed (or that it was aborted).
+//!
+//! It runs on the job's driver thread and never blocks it: uploads and metadata writes run
+//! on the storage runtime and report back through [`CheckpointCoordinator::results`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use tracing::{info, warn};
+use weir_checkpoint::{
+    CheckpointMetadata, CheckpointStorage, FORMAT_VERSION, OperatorState, SnapshotDir,
+    SnapshotKind, SubtaskState,
+};
+use weir_operators::{TaskSnapshot, processing_time_now};
+use weir_types::{CheckpointBarrier, CheckpointId, SnapshotType};
+
+use super::files::{StateFile, encode};
+use super::{CheckpointConfig, TaskCommand, TaskEvent, TaskId};
+use crate::{Error, Result};
+
+/// What the coordinator keeps about each task.
+#[derive(Debug)]
+pub struct TaskEntry {
+    /// Where its commands go.
+    pub commands: Sender<TaskCommand>,
+    /// Whether it heads a source (barriers are injected there).
+    pub source: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskPhase {
+    Running,
+    /// A source at the end of its input, waiting for a final checkpoint.
+    EndOfData,
+    /// The task's thread ended.
+    Exited,
+}
+
+/// A checkpoint that finished, or failed, with its figures.
+#[derive(Debug, Clone)]
+pub struct CheckpointStats {
+    /// Its id.
+    pub id: CheckpointId,
+    /// Checkpoint or savepoint.
+    pub kind: SnapshotType,
+    /// From trigger to completion (or abort).
+    pub duration: Duration,
+    /// Bytes of state written.
+    pub state_size: u64,
+    /// The longest barrier alignment of any task.
+    pub alignment: Duration,
+    /// `None` when complete, else why it failed.
+    pub failure: Option<String>,
+}
+
+/// What the storage runtime reports back about a write.
+#[derive(Debug)]
+pub struct StorageResult(Written);
+
+#[derive(Debug)]
+enum Written {
+    /// A state file of `checkpoint` was written (or failed to be).
+    StateFile { checkpoint: CheckpointId, operator: OperatorKey, state: Result<SubtaskState> },
+    /// The metadata of `checkpoint` was written (or failed to be).
+    Metadata { checkpoint: CheckpointId, result: Result<()> },
+}
+
+/// An operator's uid, name and parallelism, as recorded in the metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct OperatorKey {
+    uid: String,
+    name: String,
+    parallelism: usize,
+}
+
+#[derive(Debug)]
+struct Pending {
+    barrier: CheckpointBarrier,
+    dir: SnapshotDir,
+    started: Instant,
+    awaiting: BTreeSet<TaskId>,
+    uploads: usize,
+    states: BTreeMap<OperatorKey, Vec<SubtaskState>>,
+    alignment: Duration,
+    writing_metadata: bool,
+}
+
+/// Coordinates the checkpoints of one run of a job.
+pub struct CheckpointCoordinator {
+    config: CheckpointConfig,
+    job_name: String,
+    max_parallelism: usize,
+    storage: CheckpointStorage,
+    runtime: tokio::runtime::Handle,
+    tasks: Vec<(TaskEntry, TaskPhase)>,
+    next_id: CheckpointId,
+    pending: BTreeMap<CheckpointId, Pending>,
+    next_trigger: Option<Instant>,
+    failures_in_row: u32,
+    /// The last state of tasks that acknowledged after finishing: carried into checkpoints
+    /// they no longer take part in, so that a restore does not run them again.
+    finished_state: HashMap<TaskId, Vec<StateFile>>,
+    results: (Sender<StorageResult>, Receiver<StorageResult>),
+    history: Vec<CheckpointStats>,
+    /// A checkpoint completed after every source ended: tasks are on their way out.
+    final_complete: bool,
+}
+
+impl CheckpointCoordinator {
+    /// A coordinator for `tasks`, writing to `storage`, numbering from `first_id`.
+    pub fn new(
+        config: CheckpointConfig,
+        job_name: &str,
+        max_parallelism: usize,
+        storage: CheckpointStorage,
+        runtime: tokio::runtime::Handle,
+        tasks: Vec<TaskEntry>,
+        first_id: CheckpointId,
+    ) -> Self {
+        let next_trigger = config.interval().map(|interval| Instant::now() + interval);
+        CheckpointCoordinator {
+            config,
+            job_name: job_name.to_string(),
+            max_parallelism,
+            storage,
+            runtime,
+            tasks: tasks.into_iter().map(|task| (task, TaskPhase::Running)).collect(),
+            next_id: first_id,
+            pending: BTreeMap::new(),
+            next_trigger,
+            failures_in_row: 0,
+            finished_state: HashMap::new(),
+            results: crossbeam_channel::unbounded(),
+            history: Vec::new(),
+            final_complete: false,
+        }
+    }
+
+    /// Where uploads and metadata writes report; feed what arrives to [`Self::on_result`].
+    pub fn results(&self) -> &Receiver<StorageResult> {
+        &self.results.1
+    }
+
+    /// The next id to be used (the id after the last one triggered).
+    pub fn next_id(&self) -> CheckpointId {
+        self.next_id
+    }
+
+    /// Finished and failed checkpoints, oldest first.
+    pub fn history(&self) -> &[CheckpointStats] {
+        &self.history
+    }
+
+    /// When [`Self::tick`] next has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let timeouts = self.pending.values().map(|p| p.started + self.config.timeout());
+        timeouts.chain(self.next_trigger).min()
+    }
+
+    /// Triggers a checkpoint when one is due and aborts those past their timeout. Fails when
+    /// more checkpoints failed in a row than tolerated.
+    pub fn tick(&mut self, now: Instant) -> Result<()> {
+        let expired: Vec<_> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now.duration_since(p.started) >= self.config.timeout())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let timeout = self.config.timeout_ms;
+            self.abort(id, format!("not complete after the timeout of {timeout} ms"))?;
+        }
+        let final_due = !self.final_complete && self.all_sources_ended() && self.pending.is_empty();
+        if self.next_trigger.is_some_and(|at| now >= at) || final_due {
+            self.trigger(now);
+        }
+        Ok(())
+    }
+
+    /// Whether no source runs any more: a checkpoint now is the final one.
+    fn all_sources_ended(&self) -> bool {
+        let mut sources = self.tasks.iter().filter(|(task, _)| task.source).peekable();
+        sources.peek().is_some() && sources.all(|(_, phase)| *phase != TaskPhase::Running)
+    }
+
+    fn trigger(&mut self, now: Instant) {
+        let interval = self.config.interval();
+        if self.pending.len() >= self.config.max_concurrent {
+            self.next_trigger = interval.map(|_| now + Duration::from_millis(50));
+            return;
+        }
+        self.next_trigger = interval.map(|interval| now + interval);
+        let barrier = CheckpointBarrier {
+            id: self.next_id,
+            timestamp: processing_time_now(),
+            kind: SnapshotType::Checkpoint,
+        };
+        self.next_id += 1;
+        let mut awaiting = BTreeSet::new();
+        for (task, (entry, phase)) in self.tasks.iter().enumerate() {
+            if *phase == TaskPhase::Exited {
+                continue;
+            }
+            if entry.source && entry.commands.send(TaskCommand::Trigger(barrier)).is_err() {
+                continue;
+            }
+            awaiting.insert(task);
+        }
+        let dir = self.storage.checkpoint_dir(barrier.id);
+        let mut pending = Pending {
+            barrier,
+            dir,
+            started: now,
+            awaiting,
+            uploads: 0,
+            states: BTreeMap::new(),
+            alignment: Duration::ZERO,
+            writing_metadata: false,
+        };
+        for (task, files) in &self.finished_state {
+            if self.tasks[*task].1 == TaskPhase::Exited {
+                for file in files {
+                    self.upload(&mut pending, file.clone());
+                }
+            }
+        }
+        self.pending.insert(barrier.id, pending);
+    }
+
+    /// Handles what a task reported.
+    pub fn on_event(&mut self, event: TaskEvent) -> Result<()> {
+        match event {
+            TaskEvent::Acknowledged { task, snapshot, alignment, finished } => {
+                self.on_acknowledged(task, snapshot, alignment, finished)
+            }
+            TaskEvent::Declined { task, checkpoint, reason } => {
+                self.abort(checkpoint, format!("task {task} declined: {reason}"))
+            }
+            TaskEvent::EndOfData { task } => {
+                self.tasks[task].1 = TaskPhase::EndOfData;
+                Ok(())
+            }
+        }
+    }
+
+    fn on_acknowledged(
+        &mut self,
+        task: TaskId,
+        snapshot: TaskSnapshot,
+        alignment: Duration,
+        finished: bool,
+    ) -> Result<()> {
+        let files: Vec<StateFile> = snapshot.operators.iter().map(encode).collect();
+        if finished {
+            self.finished_state.insert(task, files.clone());
+        }
+        let Some(mut pending) = self.pending.remove(&snapshot.barrier.id) else {
+            return Ok(()); // aborted meanwhile
+        };
+        pending.awaiting.remove(&task);
+        pending.alignment = pending.alignment.max(alignment);
+        for file in files {
+            self.upload(&mut pending, file);
+        }
+        self.pending.insert(snapshot.barrier.id, pending);
+        self.maybe_complete(snapshot.barrier.id);
+        Ok(())
+    }
+
+    fn upload(&self, pending: &mut Pending, file: StateFile) {
+        pending.uploads += 1;
+        let checkpoint = pending.barrier.id;
+        let operator = OperatorKey {
+            uid: file.operator_id.clone(),
+            name: file.operator_name.clone(),
+            parallelism: file.parallelism,
+        };
+        let dir = pending.dir.clone();
+        let results = self.results.0.clone();
+        self.runtime.spawn(async move {
+            let state = dir.put(&file.name, file.bytes).await.map(|_| file.state);
+            let state = state.map_err(Error::from);
+            let _ = results.send(StorageResult(Written::StateFile { checkpoint, operator, state }));
+        });
+    }
+
+    /// A task's thread ended: it no longer takes part in checkpoints.
+    pub fn on_task_exited(&mut self, task: TaskId) {
+        self.tasks[task].1 = TaskPhase::Exited;
+        let ids: Vec<_> = self.pending.keys().copied().collect();
+        for id in ids {
+            let Some(mut pending) = self.pending.remove(&id) else { continue };
+            if pending.awaiting.remove(&task) {
+                for file in self.finished_state.get(&task).into_iter().flatten() {
+                    self.upload(&mut pending, file.clone());
+                }
+            }
+            self.pending.insert(id, pending);
+            self.maybe_complete(id);
+        }
+    }
+
+    /// Handles what the storage runtime reported.
+    pub fn on_result(&mut self, result: StorageResult) -> Result<()> {
+        match result {
+            StorageResult(Written::StateFile { checkpoint, operator, state }) => {
+                let Some(pending) = self.pending.get_mut(&checkpoint) else { return Ok(()) };
+                pending.uploads -= 1;
+                match state {
+                    Ok(state) => pending.states.entry(operator).or_default().push(state),
+                    Err(error) => return self.abort(checkpoint, format!("upload failed: {error}")),
+                }
+                self.maybe_complete(checkpoint);
+                Ok(())
+            }
+            StorageResult(Written::Metadata { checkpoint, result: Ok(()) }) => {
+                self.complete(checkpoint);
+                Ok(())
+            }
+            StorageResult(Written::Metadata { checkpoint, result: Err(error) }) => {
+                self.abort(checkpoint, format!("writing the metadata failed: {error}"))
+            }
+        }
+    }
+
+    fn maybe_complete(&mut self, id: CheckpointId) {
+        let Some(pending) = self.pending.get_mut(&id) else { return };
+        if !pending.awaiting.is_empty() || pending.uploads > 0 || pending.writing_metadata {
+            return;
+        }
+        pending.writing_metadata = true;
+        let mut operators: Vec<OperatorState> = pending
+            .states
+            .iter()
+            .map(|(key, subtasks)| {
+                let mut subtasks = subtasks.clone();
+                subtasks.sort_by_key(|s| s.subtask);
+                OperatorState {
+                    uid: key.uid.clone(),
+                    name: key.name.clone(),
+                    parallelism: key.parallelism,
+                    subtasks,
+                }
+            })
+            .collect();
+        operators.sort_by(|a, b| a.uid.cmp(&b.uid));
+        let metadata = CheckpointMetadata {
+            format_version: FORMAT_VERSION,
+            job_name: self.job_name.clone(),
+            checkpoint_id: id,
+            kind: match pending.barrier.kind {
+                SnapshotType::Checkpoint => SnapshotKind::Checkpoint,
+                SnapshotType::Savepoint => SnapshotKind::Savepoint,
+            },
+            timestamp_ms: pending.barrier.timestamp,
+            max_parallelism: self.max_parallelism,
+            operators,
+        };
+        let dir = pending.dir.clone();
+        let results = self.results.0.clone();
+        self.runtime.spawn(async move {
+            let result = dir.write_metadata(&metadata).await.map_err(Error::from);
+            let _ = results.send(StorageResult(Written::Metadata { checkpoint: id, result }));
+        });
+    }
+
+    fn complete(&mut self, id: CheckpointId) {
+        let Some(pending) = self.pending.remove(&id) else { return };
+        let duration = pending.started.elapsed();
+        let state_size: u64 = pending.states.values().flatten().map(SubtaskState::size).sum();
+        info!(
+            checkpoint = id,
+            duration_ms = duration.as_millis() as u64,
+            bytes = state_size,
+            "checkpoint complete at {}",
+            pending.dir.url()
+        );
+        self.history.push(CheckpointStats {
+            id,
+            kind: pending.barrier.kind,
+            duration,
+            state_size,
+            alignment: pending.alignment,
+            failure: None,
+        });
+        self.failures_in_row = 0;
+        self.final_complete |= self.all_sources_ended();
+        let earliest = Instant::now() + self.config.min_pause();
+        self.next_trigger = self.next_trigger.map(|at| at.max(earliest));
+        // Older checkpoints still in progress are subsumed by this one.
+        let older: Vec<_> = self.pending.range(..id).map(|(id, _)| *id).collect();
+        for old in older {
+            self.pending.remove(&old);
+            self.broadcast(TaskCommand::Abort(old));
+        }
+        self.broadcast(TaskCommand::Complete(id));
+        let storage = self.storage.clone();
+        let retained = self.config.retained;
+        let protected = Default::default();
+        self.runtime.spawn(async move {
+            if let Err(error) = storage.retain(retained, &protected).await {
+                warn!("could not delete old checkpoints: {error}");
+            }
+        });
+    }
+
+    fn abort(&mut self, id: CheckpointId, reason: String) -> Result<()> {
+        let Some(pending) = self.pending.remove(&id) else { return Ok(()) };
+        warn!(checkpoint = id, "checkpoint aborted: {reason}");
+        self.history.push(CheckpointStats {
+            id,
+            kind: pending.barrier.kind,
+            duration: pending.started.elapsed(),
+            state_size: 0,
+            alignment: pending.alignment,
+            failure: Some(reason.clone()),
+        });
+        self.broadcast(TaskCommand::Abort(id));
+        let dir = pending.dir;
+        self.runtime.spawn(async move {
+            let _ = dir.delete().await;
+        });
+        self.failures_in_row += 1;
+        if self.failures_in_row > self.config.tolerable_failures {
+            return Err(Error::CheckpointFailures {
+                failures: self.failures_in_row,
+                tolerable: self.config.tolerable_failures,
+                last: reason,
+            });
+        }
+        Ok(())
+    }
+
+    fn broadcast(&self, command: TaskCommand) {
+        for (entry, phase) in &self.tasks {
+            if *phase != TaskPhase::Exited {
+                let _ = entry.commands.send(command);
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Turning an operator subtask's snapshot into one state file and its metadata entry, and
+//! back: keyed state as one block per key group, operator lists as one block each.
+
+use bytes::Bytes;
+use weir_checkpoint::{Block, KeyGroupBlock, OperatorListBlock, Redistribution, SubtaskState};
+use weir_operators::SubtaskSnapshot;
+use weir_state::ListMode;
+
+/// A state file ready to upload and the metadata entry that describes it.
+#[derive(Debug, Clone)]
+pub struct StateFile {
+    /// The operator's state id.
+    pub operator_id: String,
+    /// The operator's name.
+    pub operator_name: String,
+    /// The operator's parallelism.
+    pub parallelism: usize,
+    /// Its name inside the snapshot's directory.
+    pub name: String,
+    /// Its bytes.
+    pub bytes: Bytes,
+    /// What the metadata records about it.
+    pub state: SubtaskState,
+}
+
+/// Lays out `snapshot` as one file.
+pub fn encode(snapshot: &SubtaskSnapshot) -> StateFile {
+    let info = &snapshot.info;
+    let name = format!("{}-{}", file_stem(&info.operator_id), info.index);
+    let mut bytes = Vec::new();
+    let mut block = |data: &[u8]| {
+        let block = Block { offset: bytes.len() as u64, len: data.len() as u64 };
+        bytes.extend_from_slice(data);
+        block
+    };
+    let key_groups = snapshot
+        .state
+        .keyed
+        .encode_groups()
+        .map(|(group, data)| KeyGroupBlock { group, block: block(&data) })
+        .collect();
+    let operator_lists = snapshot
+        .state
+        .lists
+        .iter()
+        .map(|list| OperatorListBlock {
+            name: list.name.clone(),
+            redistribution: match list.mode {
+                ListMode::Split => Redistribution::Split,
+                ListMode::Union => Redistribution::Union,
+            },
+            block: block(&postcard::to_allocvec(&list.elements).expect("byte vectors encode")),
+        })
+        .collect();
+    let state = SubtaskState {
+        subtask: info.index,
+        file: name.clone(),
+        key_group_range: snapshot.key_group_range(),
+        key_groups,
+        operator_lists,
+        in_flight: None,
+        shared_files: Vec::new(),
+    };
+    StateFile {
+        operator_id: info.operator_id.clone(),
+        operator_name: info.operator_name.clone(),
+        parallelism: info.parallelism,
+        name,
+        bytes: Bytes::from(bytes),
+        state,
+    }
+}
+
+/// Decodes the elements of an operator list block.
+pub fn decode_list(block: &[u8]) -> Result<Vec<Vec<u8>>, postcard::Error> {
+    postcard::from_bytes(block)
+}
+
+/// A file-name-safe form of an operator id, with a hash that keeps distinct ids distinct.
+fn file_stem(operator_id: &str) -> String {
+    let readable: String = operator_id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .take(48)
+        .collect();
+    let hash = mur3::murmurhash3_x86_32(operator_id.as_bytes(), 0);
+    format!("{readable}-{hash:08x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_operators::{OperatorSnapshot, SubtaskInfo};
+    use weir_state::{KeyedSnapshot, ListSnapshot};
+
+    use super::*;
+
+    #[test]
+    fn blocks_cover_the_file_and_decode_back() {
+        let mut keyed = KeyedSnapshot::new();
+        keyed.add(3, "count", vec![1, 2, 3]);
+        keyed.add(70, "count", vec![4]);
+        let lists = vec![ListSnapshot {
+            name: "offsets".into(),
+            mode: ListMode::Union,
+            elements: vec![vec![9], vec![8, 7]],
+        }];
+        let snapshot = SubtaskSnapshot {
+            info: SubtaskInfo::new("Keyed Count / x", 1, 2, 128),
+            state: OperatorSnapshot { keyed, lists },
+        };
+        let file = encode(&snapshot);
+        assert!(file.name.starts_with("Keyed_Count___x-") && file.name.ends_with("-1"));
+        assert_eq!(file.state.key_groups.iter().map(|g| g.group).collect::<Vec<_>>(), [3, 70]);
+        let list = &file.state.operator_lists[0];
+        assert_eq!(list.redistribution, Redistribution::Union);
+        let range = list.block.offset as usize..(list.block.offset + list.block.len) as usize;
+        assert_eq!(decode_list(&file.bytes[range]).unwrap(), vec![vec![9], vec![8, 7]]);
+        assert_eq!(file.state.size(), file.bytes.len() as u64);
+    }
+}

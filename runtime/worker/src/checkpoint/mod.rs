@@ -1,0 +1,17 @@
+//! Checkpoints in the task runtime: settings, the coordinator's protocol with tasks, barrier
+//! alignment, and writing and reading snapshots through checkpoint storage.
+
+mod alignment;
+mod config;
+mod coordinator;
+mod files;
+mod protocol;
+mod restore;
+mod store;
+
+pub use alignment::{Alignment, BarrierAligner};
+pub use config::{CheckpointConfig, CheckpointingMode};
+pub use coordinator::{CheckpointCoordinator, CheckpointStats, StorageResult, TaskEntry};
+pub use protocol::{BarrierMode, TaskCommand, TaskControl, TaskEvent, TaskId};
+pub use restore::{OperatorToRestore, RestoredState};
+pub use store::JobStorage;

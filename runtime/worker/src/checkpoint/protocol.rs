@@ -1,0 +1,98 @@
+//! Messages between the checkpoint coordinator and the tasks of a job.
+
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use weir_operators::TaskSnapshot;
+use weir_types::{CheckpointBarrier, CheckpointId};
+
+use super::CheckpointingMode;
+
+/// Identifies a task (one subtask of one chain) within a job run.
+pub type TaskId = usize;
+
+/// From the coordinator to one task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskCommand {
+    /// Sources only: take a snapshot and emit this barrier.
+    Trigger(CheckpointBarrier),
+    /// The checkpoint completed: commit what waited for it.
+    Complete(CheckpointId),
+    /// The checkpoint was aborted.
+    Abort(CheckpointId),
+}
+
+/// From a task to the coordinator.
+#[derive(Debug)]
+pub enum TaskEvent {
+    /// The task snapshotted its operators for the barrier's checkpoint.
+    Acknowledged {
+        /// Which task.
+        task: TaskId,
+        /// The states of its operators.
+        snapshot: TaskSnapshot,
+        /// How long the barrier waited for alignment.
+        alignment: Duration,
+        /// Whether the task had reached the end of its input: its state is final.
+        finished: bool,
+    },
+    /// The task could not take part in the checkpoint.
+    Declined {
+        /// Which task.
+        task: TaskId,
+        /// The checkpoint.
+        checkpoint: CheckpointId,
+        /// Why.
+        reason: String,
+    },
+    /// A source reached the end of its input and waits for a final checkpoint.
+    EndOfData {
+        /// Which task.
+        task: TaskId,
+    },
+}
+
+/// A task's line to the coordinator.
+#[derive(Debug, Clone)]
+pub struct TaskControl {
+    /// This task.
+    pub task: TaskId,
+    /// Commands for this task.
+    pub commands: Receiver<TaskCommand>,
+    /// Where it reports.
+    pub events: Sender<TaskEvent>,
+    /// How barriers are aligned, or `None` when checkpointing is off.
+    pub checkpointing: Option<BarrierMode>,
+}
+
+/// How a task treats barriers arriving on several input channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarrierMode {
+    /// Hold back inputs that delivered the barrier until all did (exactly-once).
+    Aligned,
+    /// Let every input flow; snapshot when the last barrier arrives (at-least-once).
+    AtLeastOnce,
+}
+
+impl From<CheckpointingMode> for BarrierMode {
+    fn from(mode: CheckpointingMode) -> Self {
+        match mode {
+            CheckpointingMode::ExactlyOnce => BarrierMode::Aligned,
+            CheckpointingMode::AtLeastOnce => BarrierMode::AtLeastOnce,
+        }
+    }
+}
+
+impl TaskControl {
+    /// A control whose coordinator never calls (checkpointing off; for tests and tools).
+    pub fn detached(task: TaskId) -> Self {
+        let (_, commands) = crossbeam_channel::bounded(0);
+        let (events, _) = crossbeam_channel::unbounded();
+        TaskControl { task, commands, events, checkpointing: None }
+    }
+
+    /// Reports `event`; a coordinator that has gone away (job ending) is ignored.
+    pub fn report(&self, event: TaskEvent) {
+        let _ = self.events.send(event);
+    }
+}

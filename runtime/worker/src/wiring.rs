@@ -1,0 +1,247 @@
+//! Wiring a planned job into tasks: a channel for every non-chained edge and subtask pair,
+//! chains assembled from tail to head, each operator subtask given its restored state.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use weir_operators::{SideOutput, SubtaskInfo};
+
+use crate::ExecutionConfig;
+use crate::checkpoint::RestoredState;
+use crate::exchange::CancelToken;
+use crate::graph::{InputSlot, NodeFactory, NodeId, StreamGraph, StreamNode};
+use crate::plan::{Chain, JobPlan};
+use crate::progress::MetricsRegistry;
+use crate::stream_type::{AnyOutput, AnyReceiver, AnySender, StreamType, WriterSettings};
+use crate::task::{BuildContext, TaskBody};
+
+/// A task ready to run.
+pub(crate) struct BuiltTask {
+    /// `chain name (subtask/parallelism)`.
+    pub(crate) name: String,
+    /// What runs on its thread.
+    pub(crate) body: Box<dyn TaskBody>,
+    /// Whether it heads a source, where checkpoints are triggered.
+    pub(crate) source: bool,
+}
+
+/// Builds the tasks of a plan: creates a channel for every non-chained edge and subtask pair,
+/// then assembles each chain from its tail to its head.
+pub(crate) struct Wiring<'a> {
+    graph: &'a StreamGraph,
+    plan: &'a JobPlan,
+    config: &'a ExecutionConfig,
+    metrics: &'a MetricsRegistry,
+    cancel: CancelToken,
+    restored: RestoredState,
+    /// Per (consumer, input edge): per producer subtask, the senders to the consumer's subtasks.
+    senders: HashMap<(NodeId, usize), Vec<Option<Vec<AnySender>>>>,
+    /// Per (consumer, input slot): per consumer subtask, its receivers.
+    receivers: HashMap<(NodeId, InputSlot), Vec<Vec<AnyReceiver>>>,
+}
+
+impl<'a> Wiring<'a> {
+    pub(crate) fn new(
+        graph: &'a StreamGraph,
+        plan: &'a JobPlan,
+        config: &'a ExecutionConfig,
+        metrics: &'a MetricsRegistry,
+        cancel: CancelToken,
+        restored: RestoredState,
+    ) -> Self {
+        let mut wiring = Wiring {
+            graph,
+            plan,
+            config,
+            metrics,
+            cancel,
+            restored,
+            senders: HashMap::new(),
+            receivers: HashMap::new(),
+        };
+        for node in &graph.nodes {
+            for (index, edge) in node.inputs.iter().enumerate() {
+                if !plan.is_chained(node.id, index) {
+                    wiring.create_channels(node, index, edge.slot);
+                }
+            }
+        }
+        wiring
+    }
+
+    fn create_channels(&mut self, consumer: &StreamNode, edge_index: usize, slot: InputSlot) {
+        let edge = &consumer.inputs[edge_index];
+        let stream = self.edge_type(consumer, edge_index);
+        let producers = self.plan.parallelism[edge.source.0];
+        let consumers = self.plan.parallelism[consumer.id.0];
+        let forward = matches!(
+            self.plan.partitioning[consumer.id.0][edge_index],
+            crate::Partitioning::Forward
+        );
+        let receivers = self
+            .receivers
+            .entry((consumer.id, slot))
+            .or_insert_with(|| (0..consumers).map(|_| Vec::new()).collect());
+        let mut senders = Vec::with_capacity(producers);
+        for producer in 0..producers {
+            let targets: Vec<usize> =
+                if forward { vec![producer] } else { (0..consumers).collect() };
+            let mut producer_senders = Vec::with_capacity(targets.len());
+            for target in targets {
+                let (sender, receiver) = stream.channel(self.config.channel_capacity);
+                producer_senders.push(sender);
+                receivers[target].push(receiver);
+            }
+            senders.push(Some(producer_senders));
+        }
+        self.senders.insert((consumer.id, edge_index), senders);
+    }
+
+    fn edge_type(&self, consumer: &StreamNode, edge_index: usize) -> Arc<dyn StreamType> {
+        let edge = &consumer.inputs[edge_index];
+        self.graph
+            .node(edge.source)
+            .output_type(edge.side_output.as_deref())
+            .expect("the API registers a side output's type before reading it")
+            .clone()
+    }
+
+    /// Every task of the job: its name, its body, and whether it heads a source.
+    pub(crate) fn build_tasks(mut self) -> Vec<BuiltTask> {
+        let mut tasks = Vec::new();
+        for chain in &self.plan.chains {
+            let source = matches!(self.graph.node(chain.head).factory, NodeFactory::Source(_));
+            for subtask in 0..chain.parallelism {
+                let name = format!("{} ({}/{})", chain.name, subtask + 1, chain.parallelism);
+                tasks.push(BuiltTask { name, body: self.build_task(chain, subtask), source });
+            }
+        }
+        tasks
+    }
+
+    fn build_task(&mut self, chain: &Chain, subtask: usize) -> Box<dyn TaskBody> {
+        let head = self.graph.node(chain.head);
+        let context = self.build_context(head, subtask);
+        match &head.factory {
+            NodeFactory::Source(factory) => factory.build(context),
+            NodeFactory::OneInput(factory) => {
+                let input = factory.build(context);
+                let receivers = self.take_receivers(head.id, InputSlot::First, subtask);
+                self.edge_type(head, 0).input_task(receivers, input)
+            }
+            NodeFactory::TwoInput(factory) => {
+                let first = self.take_receivers(head.id, InputSlot::First, subtask);
+                let second = self.take_receivers(head.id, InputSlot::Second, subtask);
+                factory.build(context, first, second)
+            }
+        }
+    }
+
+    /// The instance of `node` for `subtask` with its outputs wired, as a build context.
+    fn build_context(&mut self, node: &StreamNode, subtask: usize) -> BuildContext {
+        let (output, side_outputs) = self.build_outputs(node, subtask);
+        BuildContext {
+            info: SubtaskInfo {
+                operator_name: node.name.clone(),
+                operator_id: node.operator_id(),
+                index: subtask,
+                parallelism: self.plan.parallelism[node.id.0],
+                max_parallelism: self.config.max_parallelism,
+            },
+            metrics: self.metrics.subtask(node.id.0, subtask),
+            output,
+            side_outputs,
+            restore: self.restored.take(&node.operator_id(), subtask),
+        }
+    }
+
+    /// Everything `node`'s subtask sends to: chained successors and channel writers, grouped
+    /// into its main output and its read side outputs.
+    fn build_outputs(&mut self, node: &StreamNode, subtask: usize) -> (AnyOutput, Vec<SideOutput>) {
+        let mut main = Vec::new();
+        let mut sides: Vec<(String, Vec<AnyOutput>)> = Vec::new();
+        let graph = self.graph;
+        for consumer in &graph.nodes {
+            for (index, edge) in consumer.inputs.iter().enumerate() {
+                if edge.source != node.id {
+                    continue;
+                }
+                let target = if self.plan.is_chained(consumer.id, index) {
+                    self.build_chained(consumer, subtask)
+                } else {
+                    self.build_writer(consumer, index, subtask)
+                };
+                match &edge.side_output {
+                    None => main.push(target),
+                    Some(tag) => match sides.iter_mut().find(|(t, _)| t == tag) {
+                        Some((_, outputs)) => outputs.push(target),
+                        None => sides.push((tag.clone(), vec![target])),
+                    },
+                }
+            }
+        }
+        let main = combine(&node.output_type, main);
+        let sides = sides
+            .into_iter()
+            .map(|(tag, outputs)| {
+                let stream = node.output_type(Some(&tag)).expect("side output type registered");
+                stream.side_output(&tag, combine(stream, outputs))
+            })
+            .collect();
+        (main, sides)
+    }
+
+    fn build_chained(&mut self, node: &StreamNode, subtask: usize) -> AnyOutput {
+        let context = self.build_context(node, subtask);
+        match &node.factory {
+            NodeFactory::OneInput(factory) => factory.build(context),
+            _ => unreachable!("only one-input operators are chained"),
+        }
+    }
+
+    fn build_writer(
+        &mut self,
+        consumer: &StreamNode,
+        edge_index: usize,
+        subtask: usize,
+    ) -> AnyOutput {
+        let senders = self
+            .senders
+            .get_mut(&(consumer.id, edge_index))
+            .and_then(|per_producer| per_producer[subtask].take())
+            .expect("channels created for every non-chained edge, taken once");
+        let settings = WriterSettings {
+            subtask,
+            max_parallelism: self.config.max_parallelism,
+            batch_size: self.config.batch_size,
+            cancel: self.cancel.clone(),
+            consumer: consumer.name.clone(),
+        };
+        self.edge_type(consumer, edge_index).writer(
+            &self.plan.partitioning[consumer.id.0][edge_index],
+            senders,
+            settings,
+        )
+    }
+
+    fn take_receivers(
+        &mut self,
+        node: NodeId,
+        slot: InputSlot,
+        subtask: usize,
+    ) -> Vec<AnyReceiver> {
+        self.receivers
+            .get_mut(&(node, slot))
+            .map(|per_subtask| std::mem::take(&mut per_subtask[subtask]))
+            .unwrap_or_default()
+    }
+}
+
+/// One output from several: nothing → discard, one → itself, more → fan-out.
+fn combine(stream: &Arc<dyn StreamType>, mut outputs: Vec<AnyOutput>) -> AnyOutput {
+    match outputs.len() {
+        0 => stream.discard(),
+        1 => outputs.pop().expect("one output"),
+        _ => stream.fan_out(outputs),
+    }
+}
