@@ -3,7 +3,6 @@
 use weir_operators::builtin::{CoMap, CoProcessOperator, KeyedCoProcessOperator};
 use weir_operators::function::{CoProcessFunction, KeyedCoProcessFunction};
 use weir_operators::{SubtaskInfo, TwoInputOperator};
-use weir_state::StateBackendKind;
 use weir_types::{Data, Key};
 use weir_worker::{InputSlot, NodeFactory, TypedStream};
 
@@ -77,16 +76,9 @@ impl<A: Data, B: Data, K: Key> KeyedConnectedStreams<A, B, K> {
         function: F,
     ) -> DataStream<O> {
         let (key1, key2) = (self.first.key_selector.clone(), self.second.key_selector.clone());
-        ConnectedStreams::new(self.first.stream.clone(), self.second.stream.clone()).transform(
-            "KeyedCoProcess",
-            move |_| {
-                KeyedCoProcessOperator::new(
-                    function.clone(),
-                    key1.clone(),
-                    key2.clone(),
-                    StateBackendKind::Heap,
-                )
-            },
-        )
+        ConnectedStreams::new(self.first.stream.clone(), self.second.stream.clone())
+            .transform("KeyedCoProcess", move |_| {
+                KeyedCoProcessOperator::new(function.clone(), key1.clone(), key2.clone())
+            })
     }
 }

@@ -43,6 +43,22 @@ struct RunArgs {
     /// Overrides one setting: `--set batch_size=512` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
+    /// Where checkpoints go (a path, `file://` or `s3://` URL): `checkpointing.dir`.
+    #[arg(long, value_name = "URL")]
+    checkpoint_dir: Option<String>,
+    /// Checkpoint every this many milliseconds: `checkpointing.interval_ms`.
+    #[arg(long, value_name = "MS")]
+    checkpoint_interval_ms: Option<u64>,
+    /// `heap` or `rocksdb`: `state_backend`.
+    #[arg(long, value_name = "BACKEND")]
+    state_backend: Option<String>,
+    /// Start from a savepoint or checkpoint path, or `latest` (the latest complete
+    /// checkpoint under the checkpoint dir): `checkpointing.restore`.
+    #[arg(long, short = 's', value_name = "PATH|latest")]
+    restore: Option<String>,
+    /// Let a restore drop state of operators the job no longer has.
+    #[arg(long)]
+    allow_non_restored_state: bool,
     /// The job's own arguments, e.g. `--input words.txt`.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "JOB ARGS")]
     job_args: Vec<String>,
@@ -68,7 +84,7 @@ where
     F: FnOnce(&mut StreamExecutionEnvironment) -> Result<(), UserError>,
 {
     init_logging();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(hoist_engine_options(std::env::args().collect()));
     let args = match cli.role {
         Some(Role::Run(args)) => args,
         None => cli.run,
@@ -112,7 +128,65 @@ fn load_config(args: &RunArgs) -> Result<ExecutionConfig> {
     if let Some(parallelism) = args.parallelism {
         figment = figment.merge(Serialized::default("parallelism", parallelism));
     }
+    if let Some(dir) = &args.checkpoint_dir {
+        figment = figment.merge(Serialized::default("checkpointing.dir", dir));
+    }
+    if let Some(interval) = args.checkpoint_interval_ms {
+        figment = figment.merge(Serialized::default("checkpointing.interval_ms", interval));
+    }
+    if let Some(backend) = &args.state_backend {
+        figment = figment.merge(Serialized::default("state_backend", backend));
+    }
+    if let Some(restore) = &args.restore {
+        figment = figment.merge(Serialized::default("checkpointing.restore", restore));
+    }
+    if args.allow_non_restored_state {
+        figment =
+            figment.merge(Serialized::default("checkpointing.allow_non_restored_state", true));
+    }
     figment.extract().map_err(|e| Error::Config(Box::new(e)))
+}
+
+/// Engine options that take a value, and those that do not.
+const ENGINE_OPTIONS_WITH_VALUE: [&str; 8] = [
+    "--parallelism",
+    "-p",
+    "--config",
+    "--set",
+    "--checkpoint-dir",
+    "--checkpoint-interval-ms",
+    "--state-backend",
+    "--restore",
+];
+const ENGINE_FLAGS: [&str; 1] = ["--allow-non-restored-state"];
+
+/// Engine options may also come after the job's own arguments (`--events 10
+/// --checkpoint-dir /tmp/c`): moves them (with their values) in front of the job's
+/// arguments, keeping the role and everything else in order.
+fn hoist_engine_options(args: Vec<String>) -> Vec<String> {
+    let mut args = args.into_iter();
+    let mut front: Vec<String> = args.next().into_iter().collect();
+    let mut rest: Vec<String> = args.collect();
+    if rest.first().is_some_and(|first| first == "run") {
+        front.push(rest.remove(0));
+    }
+    let mut job = Vec::new();
+    let mut rest = rest.into_iter();
+    while let Some(arg) = rest.next() {
+        let name = arg.split_once('=').map_or(arg.as_str(), |(name, _)| name);
+        if ENGINE_FLAGS.contains(&name)
+            || (arg.contains('=') && ENGINE_OPTIONS_WITH_VALUE.contains(&name))
+        {
+            front.push(arg);
+        } else if ENGINE_OPTIONS_WITH_VALUE.contains(&name) {
+            front.push(arg);
+            front.extend(rest.next());
+        } else {
+            job.push(arg);
+        }
+    }
+    front.extend(job);
+    front
 }
 
 fn init_logging() {
@@ -150,6 +224,45 @@ mod tests {
         run.parallelism = Some(5);
         assert_eq!(load_config(&run).unwrap().parallelism, 5);
         assert_eq!(load_config(&args(None, &[])).unwrap(), ExecutionConfig::default());
+    }
+
+    #[test]
+    fn engine_options_among_job_arguments_reach_the_config() {
+        let argv = [
+            "job",
+            "run",
+            "--events",
+            "10",
+            "--checkpoint-dir",
+            "/tmp/c",
+            "--set",
+            "checkpointing.retained=3",
+            "--checkpoint-interval-ms=50",
+            "--restore",
+            "latest",
+            "--allow-non-restored-state",
+            "-p",
+            "3",
+            "--state-backend",
+            "heap",
+            "--verbose",
+        ];
+        let cli = Cli::parse_from(hoist_engine_options(argv.map(String::from).to_vec()));
+        let Some(Role::Run(run)) = cli.role else { panic!("the run role is kept") };
+        assert_eq!(run.job_args, ["--events", "10", "--verbose"]);
+        let config = load_config(&run).unwrap();
+        assert_eq!(config.parallelism, 3);
+        assert_eq!(config.checkpointing.dir, "/tmp/c");
+        assert_eq!(config.checkpointing.interval_ms, 50);
+        assert_eq!(config.checkpointing.retained, 3);
+        assert_eq!(config.checkpointing.restore.as_deref(), Some("latest"));
+        assert!(config.checkpointing.allow_non_restored_state);
+        let restart = ["restart.strategy=fixed-delay", "restart.attempts=4", "restart.delay_ms=5"];
+        let config = load_config(&args(None, &restart)).unwrap();
+        assert_eq!(
+            config.restart,
+            Some(weir_worker::RestartStrategy::FixedDelay { attempts: 4, delay_ms: 5 })
+        );
     }
 
     #[test]

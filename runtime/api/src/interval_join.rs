@@ -3,7 +3,6 @@
 use weir_operators::OutputTag;
 use weir_operators::builtin::{IntervalJoinOperator, IntervalJoinSettings};
 use weir_operators::function::ProcessJoinFunction;
-use weir_state::StateBackendKind;
 use weir_types::{Data, Key, Timestamp};
 
 use crate::{ConnectedStreams, DataStream, KeyedStream};
@@ -35,7 +34,7 @@ impl<L: Data, R: Data, K: Key> IntervalJoin<L, R, K> {
         IntervalJoined {
             left: self.left.clone(),
             right: self.right.clone(),
-            settings: IntervalJoinSettings::new(lower_ms, upper_ms, StateBackendKind::Heap),
+            settings: IntervalJoinSettings::new(lower_ms, upper_ms),
         }
     }
 }

@@ -4,7 +4,6 @@ use std::ops::AddAssign;
 
 use weir_operators::builtin::{KeySelector, KeyedProcessOperator, RollingReduce};
 use weir_operators::function::KeyedProcessFunction;
-use weir_state::StateBackendKind;
 use weir_types::{Data, Key};
 use weir_worker::Partitioning;
 
@@ -57,11 +56,7 @@ impl<T: Data, K: Key> KeyedStream<T, K> {
     ) -> DataStream<O> {
         let key_selector = self.key_selector.clone();
         self.stream.transform(name, move |_| {
-            KeyedProcessOperator::new(
-                function.clone(),
-                key_selector.clone(),
-                StateBackendKind::Heap,
-            )
+            KeyedProcessOperator::new(function.clone(), key_selector.clone())
         })
     }
 

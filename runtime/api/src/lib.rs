@@ -52,7 +52,7 @@ pub use window_join::{JoinEqualTo, JoinInput, JoinWhere, JoinedStreams, WindowJo
 
 /// Function traits, contexts and collectors for user code.
 pub mod functions {
-    pub use weir_operators::builtin::JoinContext;
+    pub use weir_operators::builtin::{JoinContext, TwoPhaseCommitSink};
     pub use weir_operators::function::ProcessJoinFunction;
     pub use weir_operators::function::{
         CoProcessFunction, FnResult, KeyedCoProcessFunction, KeyedProcessFunction, ProcessFunction,
@@ -96,8 +96,10 @@ pub mod connectors {
     pub use weir_connectors::sink::CollectHandle;
 }
 
+pub use weir_state::StateBackendKind;
 pub use weir_types::{Data, Key, Record, Timestamp, Watermark, WatermarkStatus};
-pub use weir_worker::{ExecutionConfig, JobResult, OperatorSummary};
+pub use weir_worker::checkpoint::{CheckpointConfig, CheckpointStats, CheckpointingMode};
+pub use weir_worker::{ExecutionConfig, JobResult, OperatorSummary, RestartStrategy};
 
 /// Everything a job usually needs: `use weir::prelude::*;`.
 pub mod prelude {

@@ -5,8 +5,12 @@ use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use weir_connectors::sink::{CollectHandle, CollectSink, DiscardSink, PrintSink, TextFileSink};
-use weir_operators::builtin::{Filter, FlatMap, Map, ProcessOperator, TryMap};
+use weir_connectors::sink::{
+    CollectHandle, CollectSink, DiscardSink, PrintSink, TextFileSink, TransactionalFileSink,
+};
+use weir_operators::builtin::{
+    Filter, FlatMap, Map, ProcessOperator, TryMap, TwoPhaseCommitSink, TwoPhaseCommitSinkOperator,
+};
 use weir_operators::function::{ProcessFunction, UserError};
 use weir_operators::watermark::{TimestampsAndWatermarks, WatermarkStrategy};
 use weir_operators::{OneInputOperator, OutputTag, SubtaskInfo};
@@ -247,6 +251,29 @@ impl<T: Data> DataStream<T> {
     {
         let id = self.add_one_input(name, NodeFactory::one_input(make), TypedStream::<()>::arc());
         DataStreamSink { job: self.job.clone(), node: id }
+    }
+
+    /// Sends records to a two-phase-commit sink made per subtask by `make`: what it writes
+    /// becomes visible when the checkpoint after it completes (at the end of input without
+    /// checkpoints), exactly once across failures.
+    pub fn sink_to_two_phase<S, M>(&self, name: &str, make: M) -> DataStreamSink
+    where
+        S: TwoPhaseCommitSink<T> + 'static,
+        M: Fn(&SubtaskInfo) -> S + Send + 'static,
+    {
+        self.sink_to(name, move |info| TwoPhaseCommitSinkOperator::new(make(info)))
+    }
+
+    /// Writes each record with `Display` as a line of part files in `dir`, exactly once
+    /// (Flink's `FileSink` in row format): a part file appears, as `part-…`, when the
+    /// checkpoint covering it completes (at the end of input without checkpoints); files in
+    /// progress or pending are hidden (`.part-…`).
+    pub fn sink_to_files(&self, dir: impl Into<PathBuf>) -> DataStreamSink
+    where
+        T: Display,
+    {
+        let dir = dir.into();
+        self.sink_to_two_phase("File Sink", move |_| TransactionalFileSink::new(dir.clone()))
     }
 
     /// Prints every record with `{:?}` to standard output, prefixed `N> ` by subtask when

@@ -9,7 +9,7 @@ use weir_operators::builtin::window::{
     ProcessWindowFunction, ReduceContents, Trigger, WindowAssigner, WindowContents, WindowEmit,
     WindowOperator, WindowSettings,
 };
-use weir_state::{AggregateFunction, StateBackendKind};
+use weir_state::AggregateFunction;
 use weir_types::{Data, Key};
 
 use crate::job::OperatorSettings;
@@ -135,7 +135,6 @@ impl<T: Data, K: Key, A: WindowAssigner<T>> WindowedStream<T, K, A> {
         let settings = WindowSettings {
             allowed_lateness: self.allowed_lateness.as_millis() as i64,
             late_data: self.late_data.clone(),
-            backend: StateBackendKind::Heap,
         };
         let stream = self.keyed.stream.transform("Window", move |_| {
             let trigger = match &trigger {

@@ -79,6 +79,32 @@ pub enum Error {
         /// Why the write failed.
         source: io::Error,
     },
+    /// Flushing an output file or directory to disk (fsync) failed.
+    #[error("cannot sync {} to disk: {source}", path.display())]
+    Sync {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why the sync failed.
+        source: io::Error,
+    },
+    /// Renaming a file failed.
+    #[error("cannot rename {} to {}: {source}", from.display(), to.display())]
+    Rename {
+        /// The file's current name.
+        from: PathBuf,
+        /// The name it should get.
+        to: PathBuf,
+        /// Why the rename failed.
+        source: io::Error,
+    },
+    /// Deleting a file failed.
+    #[error("cannot delete {}: {source}", path.display())]
+    Delete {
+        /// The file.
+        path: PathBuf,
+        /// Why the deletion failed.
+        source: io::Error,
+    },
     /// Writing to stdout or stderr failed (for example a broken pipe).
     #[error("cannot write to {stream}: {source}")]
     Print {

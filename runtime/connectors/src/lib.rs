@@ -1,7 +1,9 @@
 //! Built-in connectors: the sources that start a Weir job and the sinks that end it.
 //!
 //! Sources implement [`weir_operators::SourceFunction`] and sinks implement
-//! [`weir_operators::OneInputOperator`] with `Out = ()`. Every connector is built once per
+//! [`weir_operators::OneInputOperator`] with `Out = ()`, or, for exactly-once output,
+//! [`weir_operators::builtin::TwoPhaseCommitSink`] (run by
+//! [`weir_operators::builtin::TwoPhaseCommitSinkOperator`]). Every connector is built once per
 //! parallel subtask (cloned from the value the user passed) and learns its subtask index and
 //! parallelism in `open`, so a parallel connector reads or writes only its share.
 //!
@@ -14,6 +16,7 @@
 //! | [`PrintSink`] | `print()` / `printToErr()` | yes |
 //! | [`DiscardSink`] | `DiscardingSink` | yes |
 //! | [`TextFileSink`] | `writeAsText` | yes |
+//! | [`TransactionalFileSink`] | `FileSink` (row format, exactly-once) | yes |
 //! | [`CollectSink`] | `executeAndCollect` (in-process) | yes |
 
 mod error;
@@ -23,5 +26,7 @@ pub mod source;
 mod test_util;
 
 pub use error::{Error, Result};
-pub use sink::{CollectHandle, CollectSink, DiscardSink, PrintSink, TextFileSink};
+pub use sink::{
+    CollectHandle, CollectSink, DiscardSink, PrintSink, TextFileSink, TransactionalFileSink,
+};
 pub use source::{CollectionSource, DataGeneratorSource, SocketTextSource, TextFileSource};

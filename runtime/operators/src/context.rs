@@ -2,7 +2,7 @@
 
 use std::ops::{Deref, DerefMut};
 
-use weir_state::{KeyedState, KeyedStateAccess, OperatorStateStore};
+use weir_state::{KeyedState, KeyedStateAccess, OperatorStateStore, StateBackend};
 use weir_types::{Key, KeyGroupRange, Timestamp};
 
 use crate::{TimeDomain, TimerService, processing_time_now};
@@ -21,6 +21,11 @@ pub struct SubtaskInfo {
     pub parallelism: usize,
     /// Number of key groups (the upper bound for rescaling).
     pub max_parallelism: usize,
+    /// Where keyed state lives.
+    pub state_backend: StateBackend,
+    /// Whether the job takes checkpoints: sinks then make output visible when a checkpoint
+    /// completes, not at the end of input.
+    pub checkpointing: bool,
 }
 
 impl SubtaskInfo {
@@ -33,6 +38,8 @@ impl SubtaskInfo {
             index,
             parallelism,
             max_parallelism,
+            state_backend: StateBackend::Heap,
+            checkpointing: false,
         }
     }
 

@@ -10,8 +10,10 @@ use crate::heap::HeapTable;
 use crate::rocksdb::{RocksDbBackend, RocksDbSettings};
 use crate::{Error, KeyedSnapshot, Result};
 
-/// Which backend stores keyed state; parsed from and displayed as `heap` / `rocksdb`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Which backend stores keyed state; parsed from and displayed as `heap` / `rocksdb` (also
+/// in configuration files).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum StateBackendKind {
     /// Objects in hash maps per key group: fastest, bounded by memory.
     #[default]
@@ -59,6 +61,19 @@ impl FromStr for StateBackendKind {
             }),
             _ => Err(Error::UnknownBackend { name: name.to_string(), accepted: ACCEPTED }),
         }
+    }
+}
+
+impl TryFrom<String> for StateBackendKind {
+    type Error = Error;
+    fn try_from(name: String) -> Result<Self> {
+        name.parse()
+    }
+}
+
+impl From<StateBackendKind> for String {
+    fn from(kind: StateBackendKind) -> String {
+        kind.name().to_string()
     }
 }
 

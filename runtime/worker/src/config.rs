@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use weir_state::StateBackendKind;
+
 use crate::RestartStrategy;
 use crate::checkpoint::CheckpointConfig;
 
@@ -30,6 +32,8 @@ pub struct ExecutionConfig {
     pub chaining: bool,
     /// How often progress is reported while the job runs, in milliseconds (0 = never).
     pub progress_interval_ms: u64,
+    /// Where keyed state lives: `heap` or `rocksdb` (Flink's `state.backend.type`).
+    pub state_backend: StateBackendKind,
     /// Checkpoints: when, how, where, and what to restore from.
     pub checkpointing: CheckpointConfig,
     /// What happens when a task fails (default: none without checkpoints, bounded
@@ -48,6 +52,7 @@ impl Default for ExecutionConfig {
             auto_watermark_interval_ms: 200,
             chaining: true,
             progress_interval_ms: 5_000,
+            state_backend: StateBackendKind::Heap,
             checkpointing: CheckpointConfig::default(),
             restart: None,
         }

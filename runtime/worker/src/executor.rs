@@ -230,7 +230,8 @@ impl LocalExecutor {
         };
         driver.drive(&done, &events, coordinator.as_mut(), &job.metrics);
         threads.into_iter().for_each(|thread| drop(thread.join()));
-        if let Some(coordinator) = coordinator {
+        if let Some(mut coordinator) = coordinator {
+            coordinator.finish();
             job.next_checkpoint = coordinator.next_id();
             job.checkpoints.extend_from_slice(coordinator.history());
         }
@@ -272,8 +273,11 @@ impl Driver {
             let step = select! {
                 recv(done) -> ended => match ended {
                     Ok((task, name, result)) => {
-                        if let Some(coordinator) = coordinator.as_deref_mut() {
-                            coordinator.on_task_exited(task);
+                        if let Some(coordinator) = coordinator.as_deref_mut()
+                            && result.is_ok()
+                            && self.cancel.is_some()
+                        {
+                            coordinator.on_task_finished(task);
                         }
                         self.on_task_end(&name, result);
                         Ok(())
@@ -299,6 +303,11 @@ impl Driver {
                 error!("checkpointing failed: {failure}; cancelling the job");
                 self.failures.push(weir_operators::Error::Runtime(failure.to_string()));
                 drop(self.cancel.take());
+            }
+            if self.cancel.is_none()
+                && let Some(coordinator) = coordinator.as_deref_mut()
+            {
+                coordinator.stop();
             }
             if progress_at.is_some_and(|at| now >= at) {
                 let current = (now, metrics.snapshot());

@@ -7,10 +7,15 @@ use std::time::{Duration, Instant};
 
 use weir_operators::function::FnResult;
 use weir_operators::{RuntimeContext, SourceFunction, SourcePoll, SubtaskInfo};
+use weir_state::OperatorStateStore;
 use weir_types::Record;
 
-/// The longest a rate-limited subtask waits before polling again.
+/// The longest a subtask waits before polling again (rate-limited, or left without a share of
+/// an unbounded source).
 const MAX_WAIT: Duration = Duration::from_millis(50);
+
+/// The operator list state holding a subtask's unfinished splits, one element per split.
+const SPLITS_STATE: &str = "datagen-splits";
 
 /// Emits `generator(index)` for indices `0..count` (or forever when `count` is `None`),
 /// optionally at a steady total rate.
@@ -20,22 +25,37 @@ const MAX_WAIT: Duration = Duration::from_millis(50);
 /// more) and emits it in ascending order. Without `count`, subtask `i` emits
 /// `i, i + p, i + 2p, …`. A rate limit is the total over all subtasks; each subtask keeps
 /// `rate / p` on a fixed schedule, so the rate stays accurate over seconds.
+///
+/// Checkpoints store each subtask's shares (splits) with the next index of each, in the
+/// operator list state `datagen-splits`. A restore resumes every split where it stood, also
+/// at another parallelism: the splits are dealt out over the new subtasks, and a subtask
+/// holding several emits their indices merged in ascending order. A bounded subtask left
+/// without a split finishes at once; an unbounded one stays idle.
 pub struct DataGeneratorSource<T> {
     count: Option<u64>,
     generator: Arc<dyn Fn(u64) -> T + Send + Sync>,
     rate_per_second: Option<f64>,
-    /// Where this subtask is, set in `open`.
-    progress: Progress,
+    /// This subtask's unfinished splits, set in `open`.
+    splits: Vec<Split>,
+    /// This subtask's rate schedule, set in `open`.
+    schedule: Schedule,
 }
 
-/// One subtask's position in the index space and on the rate schedule.
-#[derive(Clone, Debug)]
-struct Progress {
+/// A share of the index space: `next, next + step, …`, below `end` if there is one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Split {
     next: u64,
-    /// First index not to emit; `None` when unbounded.
     end: Option<u64>,
     step: u64,
-    /// Records per second for this subtask.
+}
+
+/// A split as stored in operator state: `(next, end, step)`.
+type StoredSplit = (u64, Option<u64>, u64);
+
+/// A subtask's rate limit: its `k`-th record is due `k / rate` seconds after its first poll.
+#[derive(Clone, Debug)]
+struct Schedule {
+    /// Records per second for this subtask; `None` when not limited.
     rate: Option<f64>,
     /// When the schedule started (the first poll).
     started: Option<Instant>,
@@ -61,40 +81,89 @@ impl<T> DataGeneratorSource<T> {
             count,
             generator,
             rate_per_second,
-            progress: Progress::for_subtask(count, rate_per_second, 0, 1),
+            splits: Split::initial(count, 0, 1),
+            schedule: Schedule::new(rate_per_second, 1),
         }
+    }
+
+    /// What a subtask without splits reports: a bounded one is done, an unbounded one that
+    /// got no share on a restore stays alive, idle.
+    fn without_splits(&self) -> SourcePoll {
+        if self.count.is_some() { SourcePoll::Finished } else { SourcePoll::Pending(MAX_WAIT) }
     }
 }
 
-impl Progress {
-    fn for_subtask(
-        count: Option<u64>,
-        rate: Option<f64>,
-        index: usize,
-        parallelism: usize,
-    ) -> Self {
+impl Split {
+    /// The split of subtask `index` of `parallelism` on a fresh start; none if its share of a
+    /// bounded range is empty.
+    fn initial(count: Option<u64>, index: usize, parallelism: usize) -> Vec<Split> {
         let (index, parallelism) = (index as u64, parallelism.max(1) as u64);
-        let (next, end, step) = match count {
+        let split = match count {
             Some(count) => {
                 let (share, extra) = (count / parallelism, count % parallelism);
                 let start = index * share + index.min(extra);
                 let len = share + u64::from(index < extra);
-                (start, Some(start + len), 1)
+                Split { next: start, end: Some(start + len), step: 1 }
             }
-            None => (index, None, parallelism),
+            None => Split { next: index, end: None, step: parallelism },
         };
-        Progress {
-            next,
-            end,
-            step,
-            rate: rate.map(|r| r / parallelism as f64),
-            started: None,
-            emitted: 0,
-        }
+        [split].into_iter().filter(|split| !split.is_finished()).collect()
     }
 
-    fn remaining(&self) -> Option<u64> {
-        self.end.map(|end| end - self.next)
+    fn is_finished(&self) -> bool {
+        self.end.is_some_and(|end| self.next >= end)
+    }
+
+    /// How many of the split's indices are below `bound`.
+    fn count_below(&self, bound: u64) -> u64 {
+        let limit = self.end.map_or(bound, |end| end.min(bound));
+        limit.saturating_sub(self.next).div_ceil(self.step)
+    }
+}
+
+impl From<StoredSplit> for Split {
+    fn from((next, end, step): StoredSplit) -> Self {
+        Split { next, end, step }
+    }
+}
+
+impl From<Split> for StoredSplit {
+    fn from(split: Split) -> Self {
+        (split.next, split.end, split.step)
+    }
+}
+
+/// Calls `emit` with up to `budget` indices of `splits`, smallest first, and drops the splits
+/// this finishes; returns how many indices were emitted.
+fn take_indices(splits: &mut Vec<Split>, budget: u64, mut emit: impl FnMut(u64)) -> u64 {
+    let mut taken = 0;
+    while taken < budget {
+        // The split holding the smallest index runs until another split has a smaller one.
+        let Some(first) = (0..splits.len()).min_by_key(|&i| splits[i].next) else { break };
+        let bound = (0..splits.len())
+            .filter(|&i| i != first)
+            .map(|i| splits[i].next)
+            .min()
+            .unwrap_or(u64::MAX);
+        let split = &mut splits[first];
+        let n = split.count_below(bound).clamp(1, budget - taken);
+        for _ in 0..n {
+            emit(split.next);
+            split.next += split.step;
+        }
+        taken += n;
+        if split.is_finished() {
+            splits.remove(first);
+        }
+    }
+    taken
+}
+
+impl Schedule {
+    /// The schedule of one of `parallelism` subtasks sharing `total_rate`.
+    fn new(total_rate: Option<f64>, parallelism: usize) -> Self {
+        let rate = total_rate.map(|rate| rate / parallelism.max(1) as f64);
+        Schedule { rate, started: None, emitted: 0 }
     }
 
     /// How many records may be emitted now, or how long to wait until the next one is due.
@@ -119,7 +188,8 @@ impl<T> Clone for DataGeneratorSource<T> {
             count: self.count,
             generator: Arc::clone(&self.generator),
             rate_per_second: self.rate_per_second,
-            progress: self.progress.clone(),
+            splits: self.splits.clone(),
+            schedule: self.schedule.clone(),
         }
     }
 }
@@ -134,36 +204,50 @@ impl<T> fmt::Debug for DataGeneratorSource<T> {
 }
 
 impl<T: Send> SourceFunction<T> for DataGeneratorSource<T> {
-    fn open(&mut self, info: &SubtaskInfo, _ctx: &mut RuntimeContext<'_>) -> FnResult {
-        self.progress =
-            Progress::for_subtask(self.count, self.rate_per_second, info.index, info.parallelism);
+    fn open(&mut self, info: &SubtaskInfo, ctx: &mut RuntimeContext<'_>) -> FnResult {
+        let stored = ctx.operator_state().list_state::<StoredSplit>(SPLITS_STATE)?;
+        self.splits = if ctx.is_restored() {
+            let stored = stored.get(ctx.operator_state()).iter().copied().map(Split::from);
+            stored.filter(|split| !split.is_finished()).collect()
+        } else {
+            Split::initial(self.count, info.index, info.parallelism)
+        };
+        self.schedule = Schedule::new(self.rate_per_second, info.parallelism);
         Ok(())
     }
 
     fn poll(&mut self, out: &mut Vec<Record<T>>, max: usize) -> FnResult<SourcePoll> {
-        let progress = &mut self.progress;
-        if progress.remaining() == Some(0) {
-            return Ok(SourcePoll::Finished);
+        if self.splits.is_empty() {
+            return Ok(self.without_splits());
         }
-        let due = match progress.due(Instant::now()) {
+        let due = match self.schedule.due(Instant::now()) {
             Ok(due) => due,
             Err(wait) => return Ok(SourcePoll::Pending(wait)),
         };
-        let n = due.min(max as u64).min(progress.remaining().unwrap_or(u64::MAX));
-        out.reserve(n as usize);
-        for _ in 0..n {
-            out.push(Record::new((self.generator)(progress.next)));
-            progress.next += progress.step;
-        }
-        progress.emitted += n;
-        Ok(if progress.remaining() == Some(0) { SourcePoll::Finished } else { SourcePoll::Ready })
+        let generator = &self.generator;
+        let emitted = take_indices(&mut self.splits, due.min(max as u64), |index| {
+            out.push(Record::new(generator(index)));
+        });
+        self.schedule.emitted += emitted;
+        Ok(if self.splits.is_empty() { self.without_splits() } else { SourcePoll::Ready })
+    }
+
+    fn snapshot_state(&mut self, state: &mut OperatorStateStore) -> FnResult {
+        let stored = self.splits.iter().copied().map(StoredSplit::from).collect();
+        state.list_state::<StoredSplit>(SPLITS_STATE)?.update(state, stored);
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use weir_state::OperatorRestore;
+
     use super::*;
-    use crate::test_util::{info, open_source, run_subtask};
+    use crate::test_util::{
+        RESCALINGS, Subtask, drain, info, open_source, output_across_restores, redistribute,
+        run_and_fail, run_subtask, sorted, stored_list,
+    };
 
     fn identity(count: Option<u64>, rate: Option<f64>) -> DataGeneratorSource<u64> {
         DataGeneratorSource::new(count, Arc::new(|i| i), rate)
@@ -212,15 +296,22 @@ mod tests {
         assert_eq!(values, vec![1, 4, 7, 10, 13]);
     }
 
-    /// Polls subtask `index` of `parallelism` for `duration`, honouring waits; returns the count.
-    fn emitted_within(rate: f64, index: usize, parallelism: usize, duration: Duration) -> usize {
-        let mut source = identity(None, Some(rate));
-        open_source(&mut source, &info(index, parallelism)).unwrap();
+    /// Polls subtask `index` of `parallelism` (restored from `restore`, if any) for
+    /// `duration`, honouring waits; returns the count.
+    fn emitted_within(
+        rate: f64,
+        index: usize,
+        parallelism: usize,
+        restore: Option<OperatorRestore>,
+        duration: Duration,
+    ) -> usize {
+        let source = identity(None, Some(rate));
+        let mut subtask = Subtask::open(&source, index, parallelism, restore).unwrap();
         let deadline = Instant::now() + duration;
         let mut out = Vec::new();
         let mut total = 0;
         while Instant::now() < deadline {
-            match source.poll(&mut out, 1000).unwrap() {
+            match subtask.source.poll(&mut out, 1000).unwrap() {
                 SourcePoll::Ready => {}
                 SourcePoll::Pending(wait) => {
                     assert!(wait <= MAX_WAIT, "waits must stay short, got {wait:?}");
@@ -237,16 +328,25 @@ mod tests {
     #[test]
     fn rate_limit_holds_over_time() {
         let half_second = Duration::from_millis(500);
-        let count = emitted_within(2000.0, 0, 1, half_second);
+        let count = emitted_within(2000.0, 0, 1, None, half_second);
         assert!(
             (750..=1250).contains(&count),
             "expected ~1000 records in 0.5 s at 2000/s, got {count}"
         );
         // The rate is the total: each of two subtasks gets half.
-        let count = emitted_within(2000.0, 1, 2, half_second);
+        let count = emitted_within(2000.0, 1, 2, None, half_second);
         assert!(
             (375..=625).contains(&count),
             "expected ~500 records in 0.5 s at 1000/s, got {count}"
+        );
+        // Restored at parallelism 2 from one subtask: subtask 1 gets the only split and keeps
+        // half the rate.
+        let (_, checkpoint) = run_and_fail(&identity(None, Some(2000.0)), &[1], 1, 10).unwrap();
+        let restore = redistribute(&checkpoint, 2).pop();
+        let count = emitted_within(2000.0, 1, 2, restore, half_second);
+        assert!(
+            (375..=625).contains(&count),
+            "expected ~500 records in 0.5 s at 1000/s after a restore, got {count}"
         );
     }
 
@@ -268,5 +368,76 @@ mod tests {
     #[should_panic(expected = "rate_per_second must be positive")]
     fn rejects_a_zero_rate() {
         identity(None, Some(0.0));
+    }
+
+    #[test]
+    fn bounded_restores_emit_every_index_once_at_any_parallelism() {
+        for count in [0, 1, 13, 40] {
+            let source = identity(Some(count), None);
+            for parallelisms in RESCALINGS {
+                for last in [1, 2, 3] {
+                    for polls in 0..=8 {
+                        let output =
+                            output_across_restores(&source, parallelisms, last, polls, 2).unwrap();
+                        assert_eq!(
+                            sorted(output),
+                            (0..count).collect::<Vec<_>>(),
+                            "count {count}, parallelisms {parallelisms:?} then {last}, {polls} polls"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_bounded_subtask_restored_without_a_split_finishes_at_once() {
+        let source = identity(Some(10), None);
+        let (output, checkpoint) = run_and_fail(&source, &[1], 1, 4).unwrap();
+        assert_eq!(output, [0, 1, 2, 3]);
+        // One split left, dealt out over three subtasks: only the last gets it.
+        let mut restores = redistribute(&checkpoint, 3).into_iter();
+        for index in 0..2 {
+            Subtask::open(&source, index, 3, restores.next()).unwrap().assert_finishes_empty();
+        }
+        let mut subtask = Subtask::open(&source, 2, 3, restores.next()).unwrap();
+        assert_eq!(drain(&mut subtask.source, 10).unwrap(), (4..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn unbounded_restores_emit_each_residue_class_without_gaps_or_repeats() {
+        let source = identity(None, None);
+        for parallelisms in RESCALINGS {
+            for polls in [0, 1, 5] {
+                let (output, checkpoint) = run_and_fail(&source, parallelisms, polls, 3).unwrap();
+                // The first run's classes `r mod p` survive every restore, each once, and
+                // everything below a class's next index was emitted exactly once.
+                let splits: Vec<Split> = stored_list::<StoredSplit>(&checkpoint, SPLITS_STATE)
+                    .into_iter()
+                    .map(Split::from)
+                    .collect();
+                let p = parallelisms[0] as u64;
+                let classes = sorted(splits.iter().map(|s| (s.step, s.next % p)).collect());
+                assert_eq!(classes, (0..p).map(|r| (p, r)).collect::<Vec<_>>());
+                let expected: Vec<u64> =
+                    splits.iter().flat_map(|s| (s.next % p..s.next).step_by(p as usize)).collect();
+                assert_eq!(sorted(output), sorted(expected), "{parallelisms:?}, {polls} polls");
+            }
+        }
+    }
+
+    #[test]
+    fn restored_unbounded_splits_merge_in_order_and_a_subtask_without_one_idles() {
+        let source = identity(None, None);
+        let (_, checkpoint) = run_and_fail(&source, &[3], 2, 2).unwrap();
+        let mut subtask = Subtask::open(&source, 0, 1, redistribute(&checkpoint, 1).pop()).unwrap();
+        assert_eq!(subtask.poll_times(1, 7).unwrap(), (12..19).collect::<Vec<_>>());
+
+        let (_, checkpoint) = run_and_fail(&source, &[1], 1, 2).unwrap();
+        let restore = redistribute(&checkpoint, 2).into_iter().next();
+        let mut idle = Subtask::open(&source, 0, 2, restore).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(idle.source.poll(&mut out, 10).unwrap(), SourcePoll::Pending(MAX_WAIT));
+        assert!(out.is_empty());
     }
 }

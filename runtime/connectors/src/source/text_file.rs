@@ -6,9 +6,14 @@ use std::path::{Path, PathBuf};
 
 use weir_operators::function::FnResult;
 use weir_operators::{RuntimeContext, SourceFunction, SourcePoll, SubtaskInfo};
+use weir_state::OperatorStateStore;
 use weir_types::Record;
 
 use crate::{Error, Result};
+
+/// The operator list state holding a subtask's splits not read to their end, one element per
+/// split.
+const SPLITS_STATE: &str = "text-file-splits";
 
 /// Reads a file, or every regular file of a directory (sorted by name, not recursive; names
 /// starting with `.` or `_` are skipped, as Flink's default file filter does), and emits its
@@ -18,6 +23,12 @@ use crate::{Error, Result};
 /// every file, and a line belongs to the range holding its first byte, so the subtasks
 /// together emit every line once. Files are read through a buffer, never whole. Bytes that
 /// are not UTF-8 fail the source with an error naming the file and offset.
+///
+/// Checkpoints store, in the operator list state `text-file-splits`, each split not read to
+/// its end with the offset of its next unread line (or its first byte, if not opened yet).
+/// A restore reads on from there, also at another parallelism: the splits are dealt out over
+/// the new subtasks, and each still owns the lines that start in its range. The files are
+/// not listed again, and split paths must be valid UTF-8 to be stored.
 pub struct TextFileSource {
     path: PathBuf,
     /// This subtask's ranges, in the order they are read; set in `open`.
@@ -25,12 +36,34 @@ pub struct TextFileSource {
     current: Option<SplitReader>,
 }
 
-/// A byte range of one file.
+/// A byte range of one file, owning the lines that start in it.
 #[derive(Clone, Debug, PartialEq)]
 struct Split {
     path: PathBuf,
     start: u64,
     end: u64,
+}
+
+/// A split as stored in operator state: `(path, start, end)`.
+type StoredSplit = (PathBuf, u64, u64);
+
+impl Split {
+    /// Whether no line can start in the range.
+    fn is_empty(&self) -> bool {
+        self.start >= self.end
+    }
+}
+
+impl From<StoredSplit> for Split {
+    fn from((path, start, end): StoredSplit) -> Self {
+        Split { path, start, end }
+    }
+}
+
+impl From<Split> for StoredSplit {
+    fn from(split: Split) -> Self {
+        (split.path, split.start, split.end)
+    }
 }
 
 impl TextFileSource {
@@ -111,13 +144,19 @@ impl SplitReader {
         let mut reader =
             SplitReader { reader: BufReader::new(file), position: 0, line: Vec::new(), split };
         if reader.split.start > 0 {
-            // The line holding byte `start - 1` belongs to an earlier split: skip through its end.
+            // The line holding byte `start - 1` belongs to an earlier split: skip through its
+            // end (just that byte when `start` begins a line, as a resumed split's does).
             let skip_from = reader.split.start - 1;
             reader.reader.seek(SeekFrom::Start(skip_from)).map_err(|e| reader.read_error(e))?;
             reader.position = skip_from;
             reader.read_line()?;
         }
         Ok(reader)
+    }
+
+    /// The part of the split still to read: from the start of the next unread line.
+    fn remaining(&self) -> Split {
+        Split { start: self.position, ..self.split.clone() }
     }
 
     fn read_error(&self, source: std::io::Error) -> Error {
@@ -153,9 +192,14 @@ impl SplitReader {
 }
 
 impl SourceFunction<String> for TextFileSource {
-    fn open(&mut self, info: &SubtaskInfo, _ctx: &mut RuntimeContext<'_>) -> FnResult {
-        let files = list_files(&self.path)?;
-        self.splits = splits_for_subtask(files, info.index, info.parallelism)?.into_iter();
+    fn open(&mut self, info: &SubtaskInfo, ctx: &mut RuntimeContext<'_>) -> FnResult {
+        let stored = ctx.operator_state().list_state::<StoredSplit>(SPLITS_STATE)?;
+        let splits = if ctx.is_restored() {
+            stored.get(ctx.operator_state()).iter().cloned().map(Split::from).collect()
+        } else {
+            splits_for_subtask(list_files(&self.path)?, info.index, info.parallelism)?
+        };
+        self.splits = splits.into_iter();
         self.current = None;
         Ok(())
     }
@@ -167,7 +211,7 @@ impl SourceFunction<String> for TextFileSource {
                 Some(reader) => reader,
                 None => match self.splits.next() {
                     // An empty range holds no line start: skip it without opening the file.
-                    Some(split) if split.start == split.end => continue,
+                    Some(split) if split.is_empty() => continue,
                     Some(split) => self.current.insert(SplitReader::open(split)?),
                     None => return Ok(SourcePoll::Finished),
                 },
@@ -182,6 +226,14 @@ impl SourceFunction<String> for TextFileSource {
         }
         Ok(SourcePoll::Ready)
     }
+
+    fn snapshot_state(&mut self, state: &mut OperatorStateStore) -> FnResult {
+        let current = self.current.as_ref().map(SplitReader::remaining);
+        let remaining = current.into_iter().chain(self.splits.as_slice().iter().cloned());
+        let stored = remaining.filter(|split| !split.is_empty()).map(StoredSplit::from).collect();
+        state.list_state::<StoredSplit>(SPLITS_STATE)?.update(state, stored);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -189,7 +241,10 @@ mod tests {
     use std::io::Write;
 
     use super::*;
-    use crate::test_util::{info, open_source, run_subtask};
+    use crate::test_util::{
+        RESCALINGS, Subtask, drain, info, open_source, output_across_restores, redistribute,
+        run_and_fail, run_subtask, sorted, stored_list,
+    };
 
     fn write_file(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
         let path = dir.join(name);
@@ -309,5 +364,66 @@ mod tests {
         assert_eq!(source.poll(&mut out, 2).unwrap(), SourcePoll::Finished);
         let values: Vec<String> = out.into_iter().map(|r| r.value).collect();
         assert_eq!(values, vec!["1", "2", "3", "4", "5"]);
+    }
+
+    #[test]
+    fn restores_resume_at_the_next_unread_line_at_any_parallelism() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut long = String::new();
+        for i in 0..60 {
+            long.push_str(&format!("{}line {i}", "y".repeat(i * 5 % 13)));
+            long.push_str(if i % 4 == 0 { "\r\n" } else { "\n" });
+        }
+        write_file(dir.path(), "a", long.as_bytes());
+        write_file(dir.path(), "b", "b1\nb2\n\nb4\ngrüße\nb6 without newline".as_bytes());
+        write_file(dir.path(), "c", b"");
+        let source = TextFileSource::new(dir.path());
+        let expected = sorted(read_split(dir.path(), 1, 100).concat());
+        for parallelisms in RESCALINGS {
+            for last in [1, 2, 3] {
+                for (polls, max) in [(0, 1), (1, 1), (2, 1), (3, 2), (5, 1), (7, 3), (40, 1)] {
+                    let output =
+                        output_across_restores(&source, parallelisms, last, polls, max).unwrap();
+                    assert_eq!(
+                        sorted(output),
+                        expected,
+                        "{parallelisms:?} then {last}, {polls} polls of {max}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_split_is_stored_from_its_next_unread_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_file(dir.path(), "f", b"aaa\nbbb\ncc\nd\n");
+        let source = TextFileSource::new(&path);
+        // 13 bytes. Subtask 0 of 2 owns the lines starting in bytes 0..6: it read "aaa",
+        // "bbb" (at 4) is next. Subtask 1 owns 6..13, read "cc" (the first line starting
+        // there, at 8), and "d" (at 11) is next.
+        let (output, checkpoint) = run_and_fail(&source, &[2], 1, 1).unwrap();
+        assert_eq!(output, ["aaa", "cc"]);
+        let stored = stored_list::<StoredSplit>(&checkpoint, SPLITS_STATE);
+        assert_eq!(stored, [(path.clone(), 4, 6), (path.clone(), 11, 13)]);
+        // Restored at parallelism 1, the resumed offsets are line starts and are read as such.
+        let mut subtask = Subtask::open(&source, 0, 1, redistribute(&checkpoint, 1).pop()).unwrap();
+        assert_eq!(drain(&mut subtask.source, 10).unwrap(), ["bbb", "d"]);
+    }
+
+    #[test]
+    fn a_subtask_restored_without_a_split_finishes_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_file(dir.path(), "f", b"a\nb\nc\n");
+        let source = TextFileSource::new(&path);
+        let (output, checkpoint) = run_and_fail(&source, &[1], 1, 1).unwrap();
+        assert_eq!(output, ["a"]);
+        // One split left, dealt out over three subtasks: only the last gets it.
+        let mut restores = redistribute(&checkpoint, 3).into_iter();
+        for index in 0..2 {
+            Subtask::open(&source, index, 3, restores.next()).unwrap().assert_finishes_empty();
+        }
+        let mut subtask = Subtask::open(&source, 2, 3, restores.next()).unwrap();
+        assert_eq!(drain(&mut subtask.source, 10).unwrap(), ["b", "c"]);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::marker::PhantomData;
 
-use weir_state::{OperatorStateStore, StateBackendKind};
+use weir_state::OperatorStateStore;
 use weir_types::{CheckpointId, Key, Record, Timestamp, Watermark};
 
 use super::KeySelector;
@@ -117,7 +117,6 @@ pub struct KeyedCoProcessOperator<K, I1, I2, O, F> {
     function: F,
     key1: KeySelector<I1, K>,
     key2: KeySelector<I2, K>,
-    backend: StateBackendKind,
     runtime: Option<KeyedRuntime<K>>,
     _types: PhantomData<fn(I1, I2) -> O>,
 }
@@ -126,13 +125,8 @@ impl<K: Key, I1, I2, O, F: KeyedCoProcessFunction<K, I1, I2, O>>
     KeyedCoProcessOperator<K, I1, I2, O, F>
 {
     /// Runs `function`; `key1`/`key2` extract the key of each input.
-    pub fn new(
-        function: F,
-        key1: KeySelector<I1, K>,
-        key2: KeySelector<I2, K>,
-        backend: StateBackendKind,
-    ) -> Self {
-        KeyedCoProcessOperator { function, key1, key2, backend, runtime: None, _types: PhantomData }
+    pub fn new(function: F, key1: KeySelector<I1, K>, key2: KeySelector<I2, K>) -> Self {
+        KeyedCoProcessOperator { function, key1, key2, runtime: None, _types: PhantomData }
     }
 
     fn runtime(&mut self) -> (&mut KeyedRuntime<K>, &mut F) {
@@ -152,7 +146,7 @@ where
     type Out = O;
 
     fn initialize_state(&mut self, info: &SubtaskInfo, restore: StateRestore) -> FnResult {
-        self.runtime = Some(KeyedRuntime::new(self.backend, info, restore)?);
+        self.runtime = Some(KeyedRuntime::new(info, restore)?);
         Ok(())
     }
 

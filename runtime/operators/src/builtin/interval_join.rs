@@ -9,7 +9,7 @@
 
 use std::marker::PhantomData;
 
-use weir_state::{KeyedState, MapState, MapStateDescriptor, OperatorStateStore, StateBackendKind};
+use weir_state::{KeyedState, MapState, MapStateDescriptor, OperatorStateStore};
 use weir_types::{CheckpointId, Data, Key, Record, Timestamp, Watermark};
 
 use super::KeySelector;
@@ -72,7 +72,7 @@ struct Bounds {
     upper: Timestamp,
 }
 
-/// Bounds, bound inclusivity, late-data outputs and state placement of an interval join.
+/// Bounds, bound inclusivity and late-data outputs of an interval join.
 pub struct IntervalJoinSettings<L, R> {
     lower_bound: Timestamp,
     upper_bound: Timestamp,
@@ -80,7 +80,6 @@ pub struct IntervalJoinSettings<L, R> {
     upper_inclusive: bool,
     left_late: Option<OutputTag<L>>,
     right_late: Option<OutputTag<R>>,
-    backend: StateBackendKind,
 }
 
 impl<L, R> Clone for IntervalJoinSettings<L, R> {
@@ -95,8 +94,8 @@ impl<L, R> Clone for IntervalJoinSettings<L, R> {
 
 impl<L, R> IntervalJoinSettings<L, R> {
     /// Right records at `t + lower_bound ..= t + upper_bound` of a left record at `t`
-    /// (milliseconds, both ends inclusive), buffered on `backend`.
-    pub fn new(lower_bound: Timestamp, upper_bound: Timestamp, backend: StateBackendKind) -> Self {
+    /// (milliseconds, both ends inclusive).
+    pub fn new(lower_bound: Timestamp, upper_bound: Timestamp) -> Self {
         IntervalJoinSettings {
             lower_bound,
             upper_bound,
@@ -104,7 +103,6 @@ impl<L, R> IntervalJoinSettings<L, R> {
             upper_inclusive: true,
             left_late: None,
             right_late: None,
-            backend,
         }
     }
 
@@ -295,7 +293,7 @@ where
             )
             .into());
         }
-        let (mut state, timers) = keyed_state_for(self.settings.backend, info, restore.keyed)?;
+        let (mut state, timers) = keyed_state_for(info, restore.keyed)?;
         let left_buffer = state.map_state(&MapStateDescriptor::new("interval-join-left"))?;
         let right_buffer = state.map_state(&MapStateDescriptor::new("interval-join-right"))?;
         self.operator_state.restore(restore.operator);
@@ -430,7 +428,7 @@ mod tests {
     type Operator = IntervalJoinOperator<String, Event, Event, Joined, Pairs>;
 
     fn settings(lower: i64, upper: i64) -> IntervalJoinSettings<Event, Event> {
-        IntervalJoinSettings::new(lower, upper, StateBackendKind::Heap)
+        IntervalJoinSettings::new(lower, upper)
     }
 
     fn operator(settings: IntervalJoinSettings<Event, Event>) -> Operator {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use weir_state::{KeyedRestore, KeyedState, OperatorStateStore, StateBackendKind};
+use weir_state::{KeyedRestore, KeyedState, OperatorStateStore};
 use weir_types::{Key, Record, Timestamp, Watermark};
 
 use crate::function::FnResult;
@@ -15,16 +15,15 @@ use crate::{
 /// Extracts the key of a record; shared by the partitioner and the keyed operator.
 pub type KeySelector<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
 
-/// The keyed state and timers of the subtask `info` describes, on `backend`, starting from
-/// `restore`.
+/// The keyed state and timers of the subtask `info` describes, starting from `restore`.
 pub(crate) fn keyed_state_for<K: Key, N: Key>(
-    backend: StateBackendKind,
     info: &SubtaskInfo,
     mut restore: KeyedRestore,
 ) -> FnResult<(KeyedState<K>, TimerService<K, N>)> {
     let mut timers = TimerService::new();
     timers.restore(&mut restore)?;
-    let mut state = KeyedState::new(backend, info.max_parallelism, info.key_group_range());
+    let mut state =
+        KeyedState::new(info.state_backend.clone(), info.max_parallelism, info.key_group_range());
     state.restore(restore)?;
     Ok((state, timers))
 }
@@ -49,14 +48,9 @@ pub(crate) struct KeyedRuntime<K> {
 }
 
 impl<K: Key> KeyedRuntime<K> {
-    /// The runtime of the subtask `info` describes, with state on `backend`, starting from
-    /// `restore`.
-    pub(crate) fn new(
-        backend: StateBackendKind,
-        info: &SubtaskInfo,
-        restore: StateRestore,
-    ) -> FnResult<Self> {
-        let (state, timers) = keyed_state_for(backend, info, restore.keyed)?;
+    /// The runtime of the subtask `info` describes, starting from `restore`.
+    pub(crate) fn new(info: &SubtaskInfo, restore: StateRestore) -> FnResult<Self> {
+        let (state, timers) = keyed_state_for(info, restore.keyed)?;
         Ok(KeyedRuntime { info: info.clone(), state, timers })
     }
 

@@ -6,6 +6,7 @@ mod keyed;
 mod map;
 mod process;
 mod rolling;
+mod two_phase;
 pub mod window;
 
 pub use co::{CoMap, CoProcessOperator, KeyedCoProcessOperator};
@@ -14,3 +15,4 @@ pub use keyed::KeySelector;
 pub use map::{Filter, FlatMap, Map, TryMap};
 pub use process::{KeyedProcessOperator, ProcessOperator};
 pub use rolling::RollingReduce;
+pub use two_phase::{TwoPhaseCommitSink, TwoPhaseCommitSinkOperator};

@@ -2,7 +2,7 @@
 
 use std::marker::PhantomData;
 
-use weir_state::{OperatorStateStore, StateBackendKind};
+use weir_state::OperatorStateStore;
 use weir_types::{CheckpointId, Key, Record, Timestamp, Watermark};
 
 use super::KeySelector;
@@ -70,15 +70,14 @@ impl<I, O, F: ProcessFunction<I, O>> OneInputOperator for ProcessOperator<I, O, 
 pub struct KeyedProcessOperator<K, I, O, F> {
     function: F,
     key_selector: KeySelector<I, K>,
-    backend: StateBackendKind,
     runtime: Option<KeyedRuntime<K>>,
     _types: PhantomData<fn(I) -> O>,
 }
 
 impl<K: Key, I, O, F: KeyedProcessFunction<K, I, O>> KeyedProcessOperator<K, I, O, F> {
-    /// Runs `function` over records keyed by `key_selector`, with state on `backend`.
-    pub fn new(function: F, key_selector: KeySelector<I, K>, backend: StateBackendKind) -> Self {
-        KeyedProcessOperator { function, key_selector, backend, runtime: None, _types: PhantomData }
+    /// Runs `function` over records keyed by `key_selector`.
+    pub fn new(function: F, key_selector: KeySelector<I, K>) -> Self {
+        KeyedProcessOperator { function, key_selector, runtime: None, _types: PhantomData }
     }
 
     fn runtime(&mut self) -> (&mut KeyedRuntime<K>, &mut F) {
@@ -96,7 +95,7 @@ where
     type Out = O;
 
     fn initialize_state(&mut self, info: &SubtaskInfo, restore: StateRestore) -> FnResult {
-        self.runtime = Some(KeyedRuntime::new(self.backend, info, restore)?);
+        self.runtime = Some(KeyedRuntime::new(info, restore)?);
         Ok(())
     }
 

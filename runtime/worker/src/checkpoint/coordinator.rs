@@ -107,6 +107,8 @@ pub struct CheckpointCoordinator {
     history: Vec<CheckpointStats>,
     /// A checkpoint completed after every source ended: tasks are on their way out.
     final_complete: bool,
+    /// Clean-ups of old checkpoints in progress, awaited when the run ends.
+    cleanups: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl CheckpointCoordinator {
@@ -136,6 +138,7 @@ impl CheckpointCoordinator {
             results: crossbeam_channel::unbounded(),
             history: Vec::new(),
             final_complete: false,
+            cleanups: Vec::new(),
         }
     }
 
@@ -287,8 +290,24 @@ impl CheckpointCoordinator {
         });
     }
 
-    /// A task's thread ended: it no longer takes part in checkpoints.
-    pub fn on_task_exited(&mut self, task: TaskId) {
+    /// The run is failing or cancelled: checkpoints still waiting for tasks can no longer
+    /// complete (the tasks are going away), so they are aborted, and no new one starts.
+    /// Those whose metadata is being written are complete and consistent; they finish.
+    pub fn stop(&mut self) {
+        self.next_trigger = None;
+        self.final_complete = true;
+        let ids: Vec<_> =
+            self.pending.iter().filter(|(_, p)| !p.writing_metadata).map(|(id, _)| *id).collect();
+        for id in ids {
+            if let Some(pending) = self.pending.remove(&id) {
+                self.discard(pending, "the job is failing or cancelled".to_string());
+            }
+        }
+    }
+
+    /// A task's thread ended after finishing its input: it no longer takes part in
+    /// checkpoints, which carry its final state instead.
+    pub fn on_task_finished(&mut self, task: TaskId) {
         self.tasks[task].1 = TaskPhase::Exited;
         let ids: Vec<_> = self.pending.keys().copied().collect();
         for id in ids {
@@ -400,29 +419,17 @@ impl CheckpointCoordinator {
         let storage = self.storage.clone();
         let retained = self.config.retained;
         let protected = Default::default();
-        self.runtime.spawn(async move {
+        self.cleanups.retain(|cleanup| !cleanup.is_finished());
+        self.cleanups.push(self.runtime.spawn(async move {
             if let Err(error) = storage.retain(retained, &protected).await {
                 warn!("could not delete old checkpoints: {error}");
             }
-        });
+        }));
     }
 
     fn abort(&mut self, id: CheckpointId, reason: String) -> Result<()> {
         let Some(pending) = self.pending.remove(&id) else { return Ok(()) };
-        warn!(checkpoint = id, "checkpoint aborted: {reason}");
-        self.history.push(CheckpointStats {
-            id,
-            kind: pending.barrier.kind,
-            duration: pending.started.elapsed(),
-            state_size: 0,
-            alignment: pending.alignment,
-            failure: Some(reason.clone()),
-        });
-        self.broadcast(TaskCommand::Abort(id));
-        let dir = pending.dir;
-        self.runtime.spawn(async move {
-            let _ = dir.delete().await;
-        });
+        self.discard(pending, reason.clone());
         self.failures_in_row += 1;
         if self.failures_in_row > self.config.tolerable_failures {
             return Err(Error::CheckpointFailures {
@@ -432,6 +439,33 @@ impl CheckpointCoordinator {
             });
         }
         Ok(())
+    }
+
+    /// Records `pending` as failed, tells the tasks and deletes what it wrote.
+    fn discard(&mut self, pending: Pending, reason: String) {
+        let id = pending.barrier.id;
+        warn!(checkpoint = id, "checkpoint aborted: {reason}");
+        self.history.push(CheckpointStats {
+            id,
+            kind: pending.barrier.kind,
+            duration: pending.started.elapsed(),
+            state_size: 0,
+            alignment: pending.alignment,
+            failure: Some(reason),
+        });
+        self.broadcast(TaskCommand::Abort(id));
+        let dir = pending.dir;
+        self.cleanups.push(self.runtime.spawn(async move {
+            let _ = dir.delete().await;
+        }));
+    }
+
+    /// Waits for the deletion of old checkpoints still running (call from outside the
+    /// storage runtime, when the run has ended).
+    pub fn finish(&mut self) {
+        for cleanup in self.cleanups.drain(..) {
+            let _ = self.runtime.block_on(cleanup);
+        }
     }
 
     fn broadcast(&self, command: TaskCommand) {

@@ -3,9 +3,7 @@
 
 use std::marker::PhantomData;
 
-use weir_state::{
-    KeyedState, NamespacedValueState, StateBackendKind, ValueState, ValueStateDescriptor,
-};
+use weir_state::{KeyedState, NamespacedValueState, ValueState, ValueStateDescriptor};
 use weir_types::{CheckpointId, Data, Key, Record, Timestamp, Watermark};
 
 use super::assigner::WindowAssigner;
@@ -21,20 +19,18 @@ use crate::{
     TimeDomain, TimerService, processing_time_now,
 };
 
-/// Lateness handling and state placement of a window operator.
+/// Lateness handling of a window operator.
 #[derive(Clone)]
 pub struct WindowSettings<T> {
     /// How long after a window's end late records still update (and re-fire) it, in ms.
     pub allowed_lateness: Timestamp,
     /// Where records too late for every window go; dropped when `None`.
     pub late_data: Option<OutputTag<T>>,
-    /// The state backend.
-    pub backend: StateBackendKind,
 }
 
 impl<T> Default for WindowSettings<T> {
     fn default() -> Self {
-        WindowSettings { allowed_lateness: 0, late_data: None, backend: StateBackendKind::Heap }
+        WindowSettings { allowed_lateness: 0, late_data: None }
     }
 }
 
@@ -421,7 +417,7 @@ where
         if self.assigner.is_merging() && !self.trigger.can_merge() {
             return Err("the trigger cannot be used with merging (session) windows".into());
         }
-        let (mut state, timers) = keyed_state_for(self.settings.backend, info, restore.keyed)?;
+        let (mut state, timers) = keyed_state_for(info, restore.keyed)?;
         let contents = state.namespaced_value_state("window-contents")?;
         let merging = state.value_state(&ValueStateDescriptor::new("merging-windows"))?;
         let trigger_state = state.namespaced_value_state("trigger-state")?;

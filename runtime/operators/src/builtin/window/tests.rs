@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weir_state::{AggregateFunction, StateBackendKind};
+use weir_state::AggregateFunction;
 use weir_types::{Record, Timestamp, Watermark, WatermarkStatus};
 
 use super::*;
@@ -162,11 +162,7 @@ where
     E: WindowEmit<char, A::W, C::Acc, Out>,
 {
     let trigger = trigger.unwrap_or_else(|| assigner.default_trigger());
-    let settings = WindowSettings {
-        allowed_lateness,
-        late_data: Some(late_tag()),
-        backend: StateBackendKind::Heap,
-    };
+    let settings = WindowSettings { allowed_lateness, late_data: Some(late_tag()) };
     WindowOperator::new(by_key(), assigner, trigger, contents, emit, settings)
 }
 
