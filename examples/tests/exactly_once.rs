@@ -1,0 +1,167 @@
+//! Crash tests of the `exactly-once` job: killed with SIGKILL or panicking at many points, on
+//! the heap and the RocksDB backend, restored each time at a random parallelism, its
+//! committed output equals that of a run without failures, line for line.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const EVENTS: u64 = 20_000;
+const KEYS: u64 = 7;
+/// Events per second: a run without failures takes about a second.
+const RATE: u64 = 20_000;
+
+/// The lines a run without failures commits, sorted.
+fn expected() -> Vec<String> {
+    let mut totals: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    let mut lines: Vec<String> = (0..EVENTS)
+        .map(|i| {
+            let (count, sum) = totals.entry(i % KEYS).or_default();
+            *count += 1;
+            *sum += i;
+            format!("{},{count},{sum}", i % KEYS)
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The lines of the committed (visible) files in `dir`, sorted.
+fn committed(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("the output directory exists") {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') && !name.starts_with('_') {
+            let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+            lines.extend(text.lines().map(str::to_string));
+        }
+    }
+    lines.sort();
+    lines
+}
+
+/// Says what differs between `got` and `want` (both sorted), briefly.
+fn difference(got: &[String], want: &[String]) -> String {
+    let (got, want) = (counts(got), counts(want));
+    let missing: Vec<_> = want.keys().filter(|line| !got.contains_key(*line)).take(3).collect();
+    let duplicated: Vec<_> = got.iter().filter(|(_, n)| **n > 1).take(3).collect();
+    let unexpected: Vec<_> = got.keys().filter(|line| !want.contains_key(*line)).take(3).collect();
+    format!(
+        "missing e.g. {missing:?}, duplicated e.g. {duplicated:?}, unexpected e.g. {unexpected:?}"
+    )
+}
+
+/// How often each line occurs.
+fn counts(lines: &[String]) -> BTreeMap<&str, usize> {
+    let mut counts = BTreeMap::new();
+    lines.iter().for_each(|line| *counts.entry(line.as_str()).or_default() += 1);
+    counts
+}
+
+/// The job on `backend`, writing to `work/out` with checkpoints in `work/chk`, resuming
+/// from the latest checkpoint if there is one.
+fn job(work: &Path, backend: &str, parallelism: usize, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_exactly-once"));
+    command
+        .arg("run")
+        .args(["--parallelism", &parallelism.to_string()])
+        .args(["--events", &EVENTS.to_string(), "--keys", &KEYS.to_string()])
+        .args(["--rate", &RATE.to_string()])
+        .arg("--output")
+        .arg(work.join("out"))
+        .arg("--checkpoint-dir")
+        .arg(work.join("chk"))
+        .args(["--checkpoint-interval-ms", "100", "--state-backend", backend])
+        .args(["--restore", "latest"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Waits for `child` to end by itself, failing the test after a minute.
+fn finish(mut child: Child, context: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let output = child.wait_with_output().unwrap();
+            let log = String::from_utf8_lossy(&output.stderr);
+            assert!(status.success(), "{context}: the job failed ({status}):\n{log}");
+            return;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{context}: the job did not finish within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Kills the job twice per scenario at random points (start-up, mid-stream, around the
+/// final checkpoint), each run at a random parallelism, then lets it finish.
+fn survives_kills(backend: &str, seed: u64) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let want = expected();
+    for scenario in 0..10 {
+        let work = tempfile::tempdir().unwrap();
+        let mut kills = Vec::new();
+        for _ in 0..2 {
+            let parallelism = rng.usize(1..=3);
+            let after = Duration::from_millis(rng.u64(20..1_100));
+            let mut child = job(work.path(), backend, parallelism, &[]).spawn().unwrap();
+            std::thread::sleep(after);
+            child.kill().unwrap();
+            child.wait().unwrap();
+            kills.push((parallelism, after.as_millis()));
+        }
+        let parallelism = rng.usize(1..=3);
+        let context = format!("{backend} scenario {scenario}: killed at (p, ms) {kills:?}");
+        finish(job(work.path(), backend, parallelism, &[]).spawn().unwrap(), &context);
+        let got = committed(&work.path().join("out"));
+        assert!(got == want, "{context}, finished at p={parallelism}: {}", difference(&got, &want));
+    }
+}
+
+/// Panics at several events inside one process: the job restarts from its latest
+/// checkpoint each time.
+fn survives_panics(backend: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let restart = [
+        "--set",
+        "restart.strategy=fixed-delay",
+        "--set",
+        "restart.attempts=10",
+        "--set",
+        "restart.delay_ms=10",
+    ];
+    let mut args = vec!["--fail-at", "1,2500,7000,11111,15000,19999"];
+    args.extend(restart);
+    finish(job(work.path(), backend, 2, &args).spawn().unwrap(), &format!("{backend} panics"));
+    let got = committed(&work.path().join("out"));
+    let want = expected();
+    assert!(got == want, "{backend} panics: {}", difference(&got, &want));
+}
+
+#[test]
+fn heap_state_is_exactly_once_across_kills_and_rescaling() {
+    survives_kills("heap", 1);
+}
+
+#[test]
+fn heap_state_is_exactly_once_across_panics() {
+    survives_panics("heap");
+}
+
+#[cfg(feature = "rocksdb")]
+#[test]
+fn rocksdb_state_is_exactly_once_across_kills_and_rescaling() {
+    survives_kills("rocksdb", 2);
+}
+
+#[cfg(feature = "rocksdb")]
+#[test]
+fn rocksdb_state_is_exactly_once_across_panics() {
+    survives_panics("rocksdb");
+}
