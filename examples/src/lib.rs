@@ -1,10 +1,16 @@
 //! Pieces shared by the example jobs.
 
+pub mod exactly_once;
+
 use std::process::ExitCode;
+use std::time::Duration;
 
 use weir::DataStream;
 use weir::functions::UserError;
-use weir::prelude::OperatorSettings;
+use weir::prelude::{
+    GeneratorConfig, OperatorSettings, StreamExecutionEnvironment, TumblingEventTimeWindows,
+    WatermarkStrategy,
+};
 
 /// Prints the lines a tool produced and exits 0, or prints its error and exits 1.
 pub fn print_lines(result: Result<Vec<String>, UserError>) -> ExitCode {
@@ -31,6 +37,22 @@ pub fn word_count(lines: DataStream<String>) -> DataStream<(String, u64)> {
         .key_by(|(word, _)| word.clone())
         .sum(|(_, count)| count)
         .name("Count")
+}
+
+/// The window-count anchor job (`../shared/anchors/flink/WindowCount.java`): `events`
+/// generated events, key = i % `keys`, event time = i ms, keyed tumbling 10 s event-time
+/// windows counting per key (the operator named `Window`), results discarded.
+pub fn window_count(env: &mut StreamExecutionEnvironment, events: u64, keys: u64) {
+    env.from_generator(GeneratorConfig::bounded(events), |i| i)
+        .assign_timestamps_and_watermarks(
+            WatermarkStrategy::for_monotonous_timestamps()
+                .with_timestamp_assigner(|i: &u64, _| *i as i64),
+        )
+        .map(move |i| (i % keys, 1u64))
+        .key_by(|(key, _)| *key)
+        .window(TumblingEventTimeWindows::of(Duration::from_secs(10)))
+        .reduce(|a, b| (a.0, a.1 + b.1))
+        .discard();
 }
 
 /// Splits a line into lower-case words the way Flink's WordCount example does: on every

@@ -7,38 +7,32 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use weir_examples::exactly_once::{ExactlyOnceJob, committed_lines};
+
 const EVENTS: u64 = 20_000;
 const KEYS: u64 = 7;
 /// Events per second: a run without failures takes about a second.
 const RATE: u64 = 20_000;
 
+/// The job the tests run, as the binary's arguments describe it.
+fn spec(output: &Path) -> ExactlyOnceJob {
+    ExactlyOnceJob {
+        events: EVENTS,
+        keys: KEYS,
+        rate: Some(RATE as f64),
+        output: output.to_path_buf(),
+        fail_at: Default::default(),
+    }
+}
+
 /// The lines a run without failures commits, sorted.
 fn expected() -> Vec<String> {
-    let mut totals: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-    let mut lines: Vec<String> = (0..EVENTS)
-        .map(|i| {
-            let (count, sum) = totals.entry(i % KEYS).or_default();
-            *count += 1;
-            *sum += i;
-            format!("{},{count},{sum}", i % KEYS)
-        })
-        .collect();
-    lines.sort();
-    lines
+    spec(Path::new("")).expected_lines()
 }
 
 /// The lines of the committed (visible) files in `dir`, sorted.
 fn committed(dir: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("the output directory exists") {
-        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        if !name.starts_with('.') && !name.starts_with('_') {
-            let text = std::fs::read_to_string(dir.join(&name)).unwrap();
-            lines.extend(text.lines().map(str::to_string));
-        }
-    }
-    lines.sort();
-    lines
+    committed_lines(dir).expect("the output directory is readable")
 }
 
 /// Says what differs between `got` and `want` (both sorted), briefly.

@@ -5,7 +5,7 @@
 //! `window-count EVENTS PARALLELISM KEYS`
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use weir::prelude::*;
 
@@ -22,16 +22,7 @@ fn run() -> Result<String, UserError> {
         (events.parse()?, parallelism.parse()?, keys.parse()?);
     let config = ExecutionConfig { parallelism, progress_interval_ms: 0, ..Default::default() };
     let mut env = StreamExecutionEnvironment::new(config);
-    env.from_generator(GeneratorConfig::bounded(events), |i| i)
-        .assign_timestamps_and_watermarks(
-            WatermarkStrategy::for_monotonous_timestamps()
-                .with_timestamp_assigner(|i: &u64, _| *i as i64),
-        )
-        .map(move |i| (i % keys, 1u64))
-        .key_by(|(key, _)| *key)
-        .window(TumblingEventTimeWindows::of(Duration::from_secs(10)))
-        .reduce(|a, b| (a.0, a.1 + b.1))
-        .discard();
+    weir_examples::window_count(&mut env, events, keys);
     let start = Instant::now();
     let result = env.execute()?;
     let secs = start.elapsed().as_secs_f64();

@@ -10,7 +10,7 @@ use weir_operators::{SourceFunction, SubtaskInfo};
 use weir_types::Data;
 use weir_worker::plan::JobPlan;
 use weir_worker::{
-    ExecutionConfig, JobResult, LocalExecutor, NodeFactory, StreamGraph, TypedStream,
+    ExecutionConfig, JobClient, JobResult, LocalExecutor, NodeFactory, StreamGraph, TypedStream,
 };
 
 use crate::job::{JobHandle, JobState, NodeSpec, OperatorSettings};
@@ -196,9 +196,19 @@ impl StreamExecutionEnvironment {
 
     /// Runs the job in this process until its input ends; fails with the first operator error.
     pub fn execute(&mut self) -> Result<JobResult> {
-        let (graph, config, name) = self
-            .job
-            .with_state(|s| (std::mem::take(&mut s.graph), s.config.clone(), s.job_name.clone()));
+        let (graph, config, name) = self.take_job();
         Ok(LocalExecutor::new(config).execute(&name, &graph)?)
+    }
+
+    /// Starts the job in the background (Flink's `executeAsync`): the client takes
+    /// savepoints, stops the job with one, cancels it, and waits for its result.
+    pub fn execute_async(&mut self) -> Result<JobClient> {
+        let (graph, config, name) = self.take_job();
+        Ok(LocalExecutor::new(config).execute_async(&name, graph)?)
+    }
+
+    fn take_job(&mut self) -> (StreamGraph, ExecutionConfig, String) {
+        self.job
+            .with_state(|s| (std::mem::take(&mut s.graph), s.config.clone(), s.job_name.clone()))
     }
 }

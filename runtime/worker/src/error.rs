@@ -46,6 +46,14 @@ pub enum Error {
         /// Why, and what to do about it.
         reason: String,
     },
+    /// A savepoint could not be taken.
+    #[error("savepoint of job '{job}' failed: {reason}")]
+    Savepoint {
+        /// The job's name.
+        job: String,
+        /// Why.
+        reason: String,
+    },
     /// More checkpoints failed in a row than the job tolerates.
     #[error(
         "{failures} checkpoints failed in a row (tolerable: {tolerable}); the last because {last}"

@@ -13,7 +13,7 @@ use weir_types::CheckpointId;
 
 use crate::checkpoint::{
     CheckpointCoordinator, CheckpointStats, JobStorage, OperatorToRestore, RestoredState,
-    TaskControl, TaskEntry, TaskEvent,
+    SavepointRequest, TaskControl, TaskEntry, TaskEvent,
 };
 use crate::exchange::CancelHandle;
 use crate::graph::StreamGraph;
@@ -22,7 +22,8 @@ use crate::progress::{MetricsRegistry, progress_line};
 use crate::task::TaskContext;
 use crate::wiring::{BuiltTask, Wiring};
 use crate::{
-    Error, ExecutionConfig, JobResult, RestartDecision, RestartStrategy, RestartTracker, Result,
+    Error, ExecutionConfig, JobClient, JobCommand, JobResult, RestartDecision, RestartStrategy,
+    RestartTracker, Result,
 };
 
 /// Executes jobs on threads of this process.
@@ -33,7 +34,13 @@ pub struct LocalExecutor {
 
 /// How one run of the job's tasks ended.
 enum RunOutcome {
+    /// Every input ended.
     Finished,
+    /// Stopped after a savepoint at this location.
+    Stopped(String),
+    /// Cancelled on request.
+    Cancelled,
+    /// A task failed.
     Failed(weir_operators::Error),
 }
 
@@ -43,7 +50,7 @@ struct JobState<'a> {
     graph: &'a StreamGraph,
     plan: JobPlan,
     metrics: MetricsRegistry,
-    storage: Option<JobStorage>,
+    storage: JobStorage,
     next_checkpoint: CheckpointId,
     checkpoints: Vec<CheckpointStats>,
 }
@@ -57,17 +64,37 @@ impl LocalExecutor {
     /// Runs `graph` to completion (bounded input) or failure, restarting it from its latest
     /// checkpoint after failures as the restart strategy allows.
     pub fn execute(&self, job_name: &str, graph: &StreamGraph) -> Result<JobResult> {
+        self.execute_controlled(job_name, graph, &crossbeam_channel::never())
+    }
+
+    /// Runs the job on a thread of its own; the returned client takes savepoints, stops or
+    /// cancels it, and waits for its result.
+    pub fn execute_async(self, job_name: &str, graph: StreamGraph) -> Result<JobClient> {
+        let (commands, control) = crossbeam_channel::unbounded();
+        let name = job_name.to_string();
+        let thread = std::thread::Builder::new()
+            .name("job driver".into())
+            .spawn(move || self.execute_controlled(&name, &graph, &control))
+            .map_err(|source| Error::Spawn { task: "job driver".into(), source })?;
+        Ok(JobClient::new(job_name.to_string(), commands, thread))
+    }
+
+    /// Runs `graph`, taking commands from `control` while it runs.
+    fn execute_controlled(
+        &self,
+        job_name: &str,
+        graph: &StreamGraph,
+        control: &Receiver<JobCommand>,
+    ) -> Result<JobResult> {
         let plan = JobPlan::new(graph, &self.config)?;
         let checkpointing = &self.config.checkpointing;
         checkpointing.validate().map_err(Error::InvalidConfig)?;
         let strategy = self.restart_strategy();
         strategy.validate().map_err(Error::InvalidConfig)?;
-        let needs_storage = checkpointing.interval().is_some() || checkpointing.restore.is_some();
-        let storage =
-            if needs_storage { Some(JobStorage::new(checkpointing, job_name)?) } else { None };
-        let mut restore_from = match (&storage, &checkpointing.restore) {
-            (Some(storage), Some(restore)) => storage.initial_restore(restore)?,
-            _ => None,
+        let storage = JobStorage::new(checkpointing, job_name)?;
+        let mut restore_from = match &checkpointing.restore {
+            Some(restore) => storage.initial_restore(restore)?,
+            None => None,
         };
         let metrics = MetricsRegistry::new(
             graph.nodes.iter().map(|n| (n.name.clone(), plan.parallelism[n.id.0])),
@@ -86,39 +113,49 @@ impl LocalExecutor {
         loop {
             let restored = self.restore(&job, restore_from.as_ref())?;
             job.next_checkpoint = job.next_checkpoint.max(restored.checkpoint_id + 1);
-            match self.run(&mut job, restored, start)? {
-                RunOutcome::Finished => {
-                    return Ok(JobResult {
-                        job_name: job_name.to_string(),
-                        duration: start.elapsed(),
-                        operators: job.metrics.snapshot(),
+            let outcome = self.run(&mut job, restored, start, control)?;
+            let savepoint = match outcome {
+                RunOutcome::Finished => None,
+                RunOutcome::Stopped(location) => Some(location),
+                RunOutcome::Cancelled => {
+                    return Err(Error::JobFailed {
+                        job: job_name.to_string(),
                         restarts: restarts.restarts(),
-                        checkpoints: job.checkpoints,
+                        source: weir_operators::Error::Cancelled,
                     });
                 }
-                RunOutcome::Failed(source) => match restarts.on_failure(Instant::now()) {
-                    RestartDecision::Fail => {
-                        return Err(Error::JobFailed {
-                            job: job_name.to_string(),
-                            restarts: restarts.restarts(),
-                            source,
-                        });
-                    }
-                    RestartDecision::Restart(delay) => {
-                        warn!(
-                            job = job_name,
-                            "job failed: {source}; restart {} in {} ms ({:?})",
-                            restarts.restarts(),
-                            delay.as_millis(),
-                            restarts.strategy()
-                        );
-                        std::thread::sleep(delay);
-                        if let Some(storage) = &job.storage {
-                            restore_from = storage.latest()?.or(restore_from);
+                RunOutcome::Failed(source) => {
+                    match restarts.on_failure(Instant::now()) {
+                        RestartDecision::Fail => {
+                            return Err(Error::JobFailed {
+                                job: job_name.to_string(),
+                                restarts: restarts.restarts(),
+                                source,
+                            });
+                        }
+                        RestartDecision::Restart(delay) => {
+                            warn!(
+                                job = job_name,
+                                "job failed: {source}; restart {} in {} ms ({:?})",
+                                restarts.restarts(),
+                                delay.as_millis(),
+                                restarts.strategy()
+                            );
+                            std::thread::sleep(delay);
+                            restore_from = job.storage.latest()?.or(restore_from);
                         }
                     }
-                },
-            }
+                    continue;
+                }
+            };
+            return Ok(JobResult {
+                job_name: job_name.to_string(),
+                duration: start.elapsed(),
+                operators: job.metrics.snapshot(),
+                restarts: restarts.restarts(),
+                checkpoints: job.checkpoints,
+                savepoint,
+            });
         }
     }
 
@@ -134,9 +171,7 @@ impl LocalExecutor {
 
     /// The state every operator subtask starts from.
     fn restore(&self, job: &JobState<'_>, from: Option<&SnapshotDir>) -> Result<RestoredState> {
-        let (Some(storage), Some(dir)) = (&job.storage, from) else {
-            return Ok(RestoredState::default());
-        };
+        let Some(dir) = from else { return Ok(RestoredState::default()) };
         let operators: Vec<OperatorToRestore> = job
             .graph
             .nodes
@@ -147,7 +182,7 @@ impl LocalExecutor {
                 parallelism: job.plan.parallelism[node.id.0],
             })
             .collect();
-        let restored = storage.load(
+        let restored = job.storage.load(
             dir,
             &operators,
             self.config.max_parallelism,
@@ -157,12 +192,14 @@ impl LocalExecutor {
         Ok(restored)
     }
 
-    /// Runs the job's tasks once, from `restored`, until they all end or one fails.
+    /// Runs the job's tasks once, from `restored`, until they all end, one fails, or
+    /// `control` stops or cancels them.
     fn run(
         &self,
         job: &mut JobState<'_>,
         restored: RestoredState,
         start: Instant,
+        control: &Receiver<JobCommand>,
     ) -> Result<RunOutcome> {
         let (cancel, token) = CancelHandle::new();
         let wiring =
@@ -172,10 +209,8 @@ impl LocalExecutor {
         for chain in &job.plan.chains {
             info!("  task '{}' x{}", chain.name, chain.parallelism);
         }
-        let checkpointing = self.config.checkpointing.interval().map(|_| {
-            let mode = self.config.checkpointing.mode;
-            mode.into()
-        });
+        let barriers = Some(self.config.checkpointing.mode.into());
+        let final_checkpoint = self.config.checkpointing.interval().is_some();
         let (events_sender, events) = crossbeam_channel::unbounded();
         let (done_sender, done) = crossbeam_channel::unbounded();
         let mut entries = Vec::with_capacity(tasks.len());
@@ -191,7 +226,8 @@ impl LocalExecutor {
                     task,
                     commands,
                     events: events_sender.clone(),
-                    checkpointing,
+                    checkpointing: barriers,
+                    final_checkpoint,
                 },
             };
             let done_sender = done_sender.clone();
@@ -209,44 +245,61 @@ impl LocalExecutor {
             threads.push(thread);
         }
         drop((done_sender, events_sender, token));
-        let mut coordinator = match (&job.storage, checkpointing) {
-            (Some(storage), Some(_)) => Some(CheckpointCoordinator::new(
-                self.config.checkpointing.clone(),
-                job.name,
-                self.config.max_parallelism,
-                storage.checkpoints().clone(),
-                storage.handle(),
-                entries,
-                job.next_checkpoint,
-            )),
-            _ => None,
-        };
+        let mut coordinator = CheckpointCoordinator::new(
+            self.config.checkpointing.clone(),
+            job.name,
+            self.config.max_parallelism,
+            job.storage.checkpoints().cloned(),
+            job.storage.handle(),
+            entries,
+            job.next_checkpoint,
+        );
         let mut driver = Driver {
             cancel: Some(cancel),
+            cancelled: false,
+            stopping: false,
             failures: Vec::new(),
             progress: self.config.progress_interval(),
             last_progress: (Instant::now(), job.metrics.snapshot()),
             start,
         };
-        driver.drive(&done, &events, coordinator.as_mut(), &job.metrics);
+        let channels = DriverChannels { done: &done, events: &events, control };
+        driver.drive(channels, &mut coordinator, &job.storage, &job.metrics);
         threads.into_iter().for_each(|thread| drop(thread.join()));
-        if let Some(mut coordinator) = coordinator {
-            coordinator.finish();
-            job.next_checkpoint = coordinator.next_id();
-            job.checkpoints.extend_from_slice(coordinator.history());
-        }
-        Ok(match driver.failures.into_iter().next() {
-            Some(failure) => RunOutcome::Failed(failure),
-            None if driver.cancel.is_none() => RunOutcome::Failed(weir_operators::Error::Cancelled),
-            None => RunOutcome::Finished,
+        coordinator.finish();
+        job.next_checkpoint = coordinator.next_id();
+        job.checkpoints.extend_from_slice(coordinator.history());
+        Ok(match (driver.failures.into_iter().next(), coordinator.stopped_at()) {
+            (Some(failure), _) => RunOutcome::Failed(failure),
+            (None, Some(location)) => RunOutcome::Stopped(location.to_string()),
+            (None, None) if driver.cancelled => RunOutcome::Cancelled,
+            (None, None) if driver.cancel.is_none() => {
+                RunOutcome::Failed(weir_operators::Error::Cancelled)
+            }
+            (None, None) => RunOutcome::Finished,
         })
     }
 }
 
-/// The job's driver loop: task endings, checkpoint traffic, progress lines.
+/// What the driver listens to.
+struct DriverChannels<'a> {
+    /// Tasks ending, with their result.
+    done: &'a Receiver<(usize, String, weir_operators::Result<()>)>,
+    /// Checkpoint traffic from the tasks.
+    events: &'a Receiver<TaskEvent>,
+    /// Requests from the job's client.
+    control: &'a Receiver<JobCommand>,
+}
+
+/// The job's driver loop: task endings, checkpoint traffic, client requests, progress lines.
 struct Driver {
     /// Dropped to cancel every task.
     cancel: Option<CancelHandle>,
+    /// The client asked for a cancel.
+    cancelled: bool,
+    /// The job is being stopped on purpose (cancel, stop-with-savepoint): task errors that
+    /// follow are consequences, not causes.
+    stopping: bool,
     failures: Vec<weir_operators::Error>,
     progress: Option<Duration>,
     last_progress: (Instant, Vec<crate::OperatorSummary>),
@@ -256,27 +309,21 @@ struct Driver {
 impl Driver {
     fn drive(
         &mut self,
-        done: &Receiver<(usize, String, weir_operators::Result<()>)>,
-        events: &Receiver<TaskEvent>,
-        mut coordinator: Option<&mut CheckpointCoordinator>,
+        channels: DriverChannels<'_>,
+        coordinator: &mut CheckpointCoordinator,
+        storage: &JobStorage,
         metrics: &MetricsRegistry,
     ) {
-        let never = crossbeam_channel::never();
         loop {
             let now = Instant::now();
             let progress_at = self.progress.map(|interval| self.last_progress.0 + interval);
-            let checkpoint_at = coordinator.as_ref().and_then(|c| c.next_deadline());
-            let wake = [progress_at, checkpoint_at].into_iter().flatten().min();
+            let wake = [progress_at, coordinator.next_deadline()].into_iter().flatten().min();
             let timeout =
                 wake.map_or(Duration::from_secs(3600), |at| at.saturating_duration_since(now));
-            let results = coordinator.as_ref().map_or(&never, |c| c.results());
             let step = select! {
-                recv(done) -> ended => match ended {
+                recv(channels.done) -> ended => match ended {
                     Ok((task, name, result)) => {
-                        if let Some(coordinator) = coordinator.as_deref_mut()
-                            && result.is_ok()
-                            && self.cancel.is_some()
-                        {
+                        if result.is_ok() && self.cancel.is_some() {
                             coordinator.on_task_finished(task);
                         }
                         self.on_task_end(&name, result);
@@ -284,29 +331,35 @@ impl Driver {
                     }
                     Err(_) => return, // every task ended
                 },
-                recv(events) -> event => match (event, coordinator.as_deref_mut()) {
-                    (Ok(event), Some(coordinator)) => coordinator.on_event(event),
-                    _ => Ok(()),
+                recv(channels.events) -> event => match event {
+                    Ok(event) => coordinator.on_event(event),
+                    Err(_) => Ok(()),
                 },
-                recv(results) -> result => match (result, coordinator.as_deref_mut()) {
-                    (Ok(result), Some(coordinator)) => coordinator.on_result(result),
-                    _ => Ok(()),
+                recv(coordinator.results()) -> result => match result {
+                    Ok(result) => coordinator.on_result(result),
+                    Err(_) => Ok(()),
+                },
+                recv(channels.control) -> command => {
+                    if let Ok(command) = command {
+                        self.on_command(command, coordinator, storage);
+                    }
+                    Ok(())
                 },
                 default(timeout) => Ok(()),
             };
             let now = Instant::now();
-            let ticked = match coordinator.as_deref_mut() {
-                Some(coordinator) if self.cancel.is_some() => coordinator.tick(now),
-                _ => Ok(()),
-            };
+            let ticked = if self.cancel.is_some() { coordinator.tick(now) } else { Ok(()) };
             if let Err(failure) = step.and(ticked) {
                 error!("checkpointing failed: {failure}; cancelling the job");
                 self.failures.push(weir_operators::Error::Runtime(failure.to_string()));
                 drop(self.cancel.take());
             }
-            if self.cancel.is_none()
-                && let Some(coordinator) = coordinator.as_deref_mut()
-            {
+            if coordinator.stopped_at().is_some() && !self.stopping {
+                info!("savepoint complete; stopping the job");
+                self.stopping = true;
+                drop(self.cancel.take());
+            }
+            if self.cancel.is_none() {
                 coordinator.stop();
             }
             if progress_at.is_some_and(|at| now >= at) {
@@ -321,10 +374,34 @@ impl Driver {
         }
     }
 
+    fn on_command(
+        &mut self,
+        command: JobCommand,
+        coordinator: &mut CheckpointCoordinator,
+        storage: &JobStorage,
+    ) {
+        match command {
+            JobCommand::Savepoint { dir, stop, reply } => {
+                let request = SavepointRequest { stop, reply };
+                coordinator
+                    .trigger_savepoint(|id| storage.savepoint_dir(dir.as_deref(), id), request);
+            }
+            JobCommand::Cancel => {
+                info!("cancelling the job on request");
+                self.cancelled = true;
+                self.stopping = true;
+                drop(self.cancel.take());
+            }
+        }
+    }
+
     fn on_task_end(&mut self, task: &str, result: weir_operators::Result<()>) {
         match result {
             Ok(()) => {}
             Err(weir_operators::Error::Cancelled) => drop(self.cancel.take()),
+            Err(failure) if self.stopping => {
+                tracing::debug!(task = %task, "task ended while the job stops: {failure}");
+            }
             Err(failure) => {
                 error!(task = %task, "task failed: {failure}; cancelling the job");
                 self.failures.push(name_task(task, failure));

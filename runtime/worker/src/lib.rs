@@ -8,6 +8,7 @@
 //! - [`executor`]: runs a planned job on threads in this process.
 
 pub mod checkpoint;
+mod client;
 mod config;
 mod error;
 pub mod exchange;
@@ -20,6 +21,7 @@ mod stream_type;
 pub mod task;
 mod wiring;
 
+pub use client::{JobClient, JobCommand};
 pub use config::ExecutionConfig;
 pub use error::{Error, Result};
 pub use executor::LocalExecutor;

@@ -68,6 +68,8 @@ pub struct JobResult {
     pub restarts: u32,
     /// The checkpoints taken, completed or failed, oldest first.
     pub checkpoints: Vec<crate::checkpoint::CheckpointStats>,
+    /// Where the savepoint is when the job was stopped with one.
+    pub savepoint: Option<String>,
 }
 
 impl JobResult {

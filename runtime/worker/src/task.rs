@@ -246,7 +246,7 @@ impl<T: Data> SourceTask<T> {
     /// checkpoint).
     fn await_final_checkpoint(&mut self, context: &TaskContext) -> Result<()> {
         let control = &context.control;
-        if control.checkpointing.is_none() {
+        if !control.final_checkpoint {
             return Ok(());
         }
         control.report(TaskEvent::EndOfData { task: control.task });
@@ -548,7 +548,7 @@ struct ChannelStates<'c> {
     /// Every input ended and the chain finished.
     finished: bool,
     /// The first checkpoint snapshotted after finishing, and whether it completed.
-    final_checkpoint: Option<CheckpointId>,
+    first_after_end: Option<CheckpointId>,
     final_complete: bool,
 }
 
@@ -561,7 +561,7 @@ impl<'c> ChannelStates<'c> {
             aligner: control.checkpointing.map(|mode| BarrierAligner::new(channels, mode)),
             coordinator_alive: true,
             finished: false,
-            final_checkpoint: None,
+            first_after_end: None,
             final_complete: false,
         }
     }
@@ -638,8 +638,8 @@ impl<'c> ChannelStates<'c> {
             Ok(message) => {
                 if matches!(message, StreamMessage::EndOfInput) {
                     self.ended[channel] = true;
-                    // Without checkpoints nothing follows the end; with them, a final barrier.
-                    self.closed[channel] = self.aligner.is_none();
+                    // A final checkpoint's barrier may follow the end; else nothing does.
+                    self.closed[channel] = !self.control.final_checkpoint;
                 }
                 Ok(gate.on_message(local, message))
             }
@@ -656,7 +656,7 @@ impl<'c> ChannelStates<'c> {
         let mut task = TaskSnapshot::new(barrier);
         sink.checkpoint(&mut task)?;
         if self.finished {
-            self.final_checkpoint.get_or_insert(barrier.id);
+            self.first_after_end.get_or_insert(barrier.id);
         }
         self.control.report(TaskEvent::Acknowledged {
             task: self.control.task,
@@ -676,7 +676,7 @@ impl<'c> ChannelStates<'c> {
             TaskCommand::Trigger(_) => {} // only sources are triggered
             TaskCommand::Complete(checkpoint) => {
                 sink.notify_checkpoint(checkpoint, true)?;
-                if self.final_checkpoint.is_some_and(|first| checkpoint >= first) {
+                if self.first_after_end.is_some_and(|first| checkpoint >= first) {
                     self.final_complete = true;
                 }
             }
@@ -689,11 +689,11 @@ impl<'c> ChannelStates<'c> {
         self.coordinator_alive = false;
     }
 
-    /// Whether the task may end: its chain finished and, with checkpointing, a checkpoint
+    /// Whether the task may end: its chain finished and, with periodic checkpoints, a checkpoint
     /// taken after that completed and every channel closed.
     fn done(&self) -> bool {
         self.finished
-            && (self.aligner.is_none()
+            && (!self.control.final_checkpoint
                 || (self.closed.iter().all(|&closed| closed)
                     && (self.final_complete || !self.coordinator_alive)))
     }

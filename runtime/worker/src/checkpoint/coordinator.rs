@@ -76,9 +76,19 @@ struct OperatorKey {
     parallelism: usize,
 }
 
+/// A savepoint someone waits for.
+#[derive(Debug)]
+pub struct SavepointRequest {
+    /// Stop the job once the savepoint is complete.
+    pub stop: bool,
+    /// Gets the savepoint's location, or why it failed.
+    pub reply: Sender<std::result::Result<String, String>>,
+}
+
 #[derive(Debug)]
 struct Pending {
     barrier: CheckpointBarrier,
+    request: Option<SavepointRequest>,
     dir: SnapshotDir,
     started: Instant,
     awaiting: BTreeSet<TaskId>,
@@ -93,7 +103,8 @@ pub struct CheckpointCoordinator {
     config: CheckpointConfig,
     job_name: String,
     max_parallelism: usize,
-    storage: CheckpointStorage,
+    /// Where periodic checkpoints go; `None` when the job takes none.
+    storage: Option<CheckpointStorage>,
     runtime: tokio::runtime::Handle,
     tasks: Vec<(TaskEntry, TaskPhase)>,
     next_id: CheckpointId,
@@ -109,20 +120,27 @@ pub struct CheckpointCoordinator {
     final_complete: bool,
     /// Clean-ups of old checkpoints in progress, awaited when the run ends.
     cleanups: Vec<tokio::task::JoinHandle<()>>,
+    /// A stop-with-savepoint completed: the job ends, restorable from this location.
+    stopped_at: Option<String>,
 }
 
 impl CheckpointCoordinator {
-    /// A coordinator for `tasks`, writing to `storage`, numbering from `first_id`.
+    /// A coordinator for `tasks`, writing periodic checkpoints to `storage` (if any),
+    /// numbering from `first_id`.
     pub fn new(
         config: CheckpointConfig,
         job_name: &str,
         max_parallelism: usize,
-        storage: CheckpointStorage,
+        storage: Option<CheckpointStorage>,
         runtime: tokio::runtime::Handle,
         tasks: Vec<TaskEntry>,
         first_id: CheckpointId,
     ) -> Self {
-        let next_trigger = config.interval().map(|interval| Instant::now() + interval);
+        let next_trigger = match &storage {
+            Some(_) => config.interval().map(|interval| Instant::now() + interval),
+            None => None,
+        };
+        let final_complete = storage.is_none(); // no final checkpoint without checkpoints
         CheckpointCoordinator {
             config,
             job_name: job_name.to_string(),
@@ -137,8 +155,9 @@ impl CheckpointCoordinator {
             finished_state: HashMap::new(),
             results: crossbeam_channel::unbounded(),
             history: Vec::new(),
-            final_complete: false,
+            final_complete,
             cleanups: Vec::new(),
+            stopped_at: None,
         }
     }
 
@@ -178,9 +197,27 @@ impl CheckpointCoordinator {
         }
         let final_due = !self.final_complete && self.all_sources_ended() && self.pending.is_empty();
         if self.next_trigger.is_some_and(|at| now >= at) || final_due {
-            self.trigger(now);
+            self.trigger_checkpoint(now);
         }
         Ok(())
+    }
+
+    /// Takes a savepoint into the directory `dir_for(id)` gives; `request` hears how it
+    /// went, and with `request.stop` the job stops once it is complete.
+    pub fn trigger_savepoint(
+        &mut self,
+        dir_for: impl FnOnce(CheckpointId) -> Result<SnapshotDir>,
+        request: SavepointRequest,
+    ) {
+        match dir_for(self.next_id) {
+            Ok(dir) => self.trigger(SnapshotType::Savepoint, dir, Some(request)),
+            Err(error) => drop(request.reply.send(Err(error.to_string()))),
+        }
+    }
+
+    /// The location of the savepoint a stop-with-savepoint completed, once it has.
+    pub fn stopped_at(&self) -> Option<&str> {
+        self.stopped_at.as_deref()
     }
 
     /// Whether no source runs any more: a checkpoint now is the final one.
@@ -189,18 +226,22 @@ impl CheckpointCoordinator {
         sources.peek().is_some() && sources.all(|(_, phase)| *phase != TaskPhase::Running)
     }
 
-    fn trigger(&mut self, now: Instant) {
+    fn trigger_checkpoint(&mut self, now: Instant) {
+        let Some(storage) = &self.storage else { return };
         let interval = self.config.interval();
         if self.pending.len() >= self.config.max_concurrent {
             self.next_trigger = interval.map(|_| now + Duration::from_millis(50));
             return;
         }
         self.next_trigger = interval.map(|interval| now + interval);
-        let barrier = CheckpointBarrier {
-            id: self.next_id,
-            timestamp: processing_time_now(),
-            kind: SnapshotType::Checkpoint,
-        };
+        let dir = storage.checkpoint_dir(self.next_id);
+        self.trigger(SnapshotType::Checkpoint, dir, None);
+    }
+
+    fn trigger(&mut self, kind: SnapshotType, dir: SnapshotDir, request: Option<SavepointRequest>) {
+        let now = Instant::now();
+        let barrier =
+            CheckpointBarrier { id: self.next_id, timestamp: processing_time_now(), kind };
         self.next_id += 1;
         let mut awaiting = BTreeSet::new();
         for (task, (entry, phase)) in self.tasks.iter().enumerate() {
@@ -212,9 +253,9 @@ impl CheckpointCoordinator {
             }
             awaiting.insert(task);
         }
-        let dir = self.storage.checkpoint_dir(barrier.id);
         let mut pending = Pending {
             barrier,
+            request,
             dir,
             started: now,
             awaiting,
@@ -405,6 +446,16 @@ impl CheckpointCoordinator {
             alignment: pending.alignment,
             failure: None,
         });
+        if let Some(request) = pending.request {
+            let _ = request.reply.send(Ok(pending.dir.url().to_string()));
+            if request.stop {
+                self.stopped_at = Some(pending.dir.url().to_string());
+            }
+        }
+        if pending.barrier.kind == SnapshotType::Savepoint {
+            self.broadcast(TaskCommand::Complete(id));
+            return; // savepoints neither count for nor subsume checkpoints
+        }
         self.failures_in_row = 0;
         self.final_complete |= self.all_sources_ended();
         let earliest = Instant::now() + self.config.min_pause();
@@ -416,7 +467,7 @@ impl CheckpointCoordinator {
             self.broadcast(TaskCommand::Abort(old));
         }
         self.broadcast(TaskCommand::Complete(id));
-        let storage = self.storage.clone();
+        let Some(storage) = self.storage.clone() else { return };
         let retained = self.config.retained;
         let protected = Default::default();
         self.cleanups.retain(|cleanup| !cleanup.is_finished());
@@ -429,7 +480,11 @@ impl CheckpointCoordinator {
 
     fn abort(&mut self, id: CheckpointId, reason: String) -> Result<()> {
         let Some(pending) = self.pending.remove(&id) else { return Ok(()) };
+        let savepoint = pending.barrier.kind == SnapshotType::Savepoint;
         self.discard(pending, reason.clone());
+        if savepoint {
+            return Ok(()); // a failed savepoint is reported to whoever asked, not counted
+        }
         self.failures_in_row += 1;
         if self.failures_in_row > self.config.tolerable_failures {
             return Err(Error::CheckpointFailures {
@@ -444,6 +499,9 @@ impl CheckpointCoordinator {
     /// Records `pending` as failed, tells the tasks and deletes what it wrote.
     fn discard(&mut self, pending: Pending, reason: String) {
         let id = pending.barrier.id;
+        if let Some(request) = &pending.request {
+            let _ = request.reply.send(Err(format!("savepoint {id} failed: {reason}")));
+        }
         warn!(checkpoint = id, "checkpoint aborted: {reason}");
         self.history.push(CheckpointStats {
             id,

@@ -11,7 +11,9 @@ mod store;
 
 pub use alignment::{Alignment, BarrierAligner};
 pub use config::{CheckpointConfig, CheckpointingMode};
-pub use coordinator::{CheckpointCoordinator, CheckpointStats, StorageResult, TaskEntry};
+pub use coordinator::{
+    CheckpointCoordinator, CheckpointStats, SavepointRequest, StorageResult, TaskEntry,
+};
 pub use protocol::{BarrierMode, TaskCommand, TaskControl, TaskEvent, TaskId};
 pub use restore::{OperatorToRestore, RestoredState};
 pub use store::JobStorage;

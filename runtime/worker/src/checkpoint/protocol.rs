@@ -61,8 +61,11 @@ pub struct TaskControl {
     pub commands: Receiver<TaskCommand>,
     /// Where it reports.
     pub events: Sender<TaskEvent>,
-    /// How barriers are aligned, or `None` when checkpointing is off.
+    /// How barriers are aligned, or `None` when the task ignores them.
     pub checkpointing: Option<BarrierMode>,
+    /// Whether a finished task waits for a checkpoint taken after its end (periodic
+    /// checkpoints are on) before it ends.
+    pub final_checkpoint: bool,
 }
 
 /// How a task treats barriers arriving on several input channels.
@@ -88,7 +91,7 @@ impl TaskControl {
     pub fn detached(task: TaskId) -> Self {
         let (_, commands) = crossbeam_channel::bounded(0);
         let (events, _) = crossbeam_channel::unbounded();
-        TaskControl { task, commands, events, checkpointing: None }
+        TaskControl { task, commands, events, checkpointing: None, final_checkpoint: false }
     }
 
     /// Reports `event`; a coordinator that has gone away (job ending) is ignored.

@@ -1,23 +1,29 @@
-//! The job's checkpoint storage and the runtime its I/O runs on, with the "where to restore
-//! from" rules a job applies at start and after a failure.
+//! The job's checkpoint and savepoint storage and the runtime its I/O runs on, with the
+//! "where to restore from" rules a job applies at start and after a failure.
 
 use tokio::runtime::Runtime;
-use weir_checkpoint::{CheckpointStorage, SnapshotDir, StorageOptions, resolve_restore};
+use weir_checkpoint::{
+    CheckpointStorage, SnapshotDir, StorageOptions, resolve_restore, savepoint_dir,
+};
+use weir_types::CheckpointId;
 
 use super::CheckpointConfig;
 use super::restore::{OperatorToRestore, RestoredState, load};
 use crate::{Error, Result};
 
-/// Checkpoint storage of one job, with a small runtime for its asynchronous I/O.
+/// Checkpoint storage of one job (when it takes periodic checkpoints), savepoint
+/// locations, and a small runtime for their asynchronous I/O.
 pub struct JobStorage {
     runtime: Runtime,
-    storage: CheckpointStorage,
+    storage: Option<CheckpointStorage>,
     options: StorageOptions,
     job_name: String,
+    savepoint_dir: Option<String>,
 }
 
 impl JobStorage {
-    /// Storage for `job_name` under `config.dir`, with S3 settings from the environment.
+    /// Storage for `job_name`: checkpoints under `config.dir` when periodic checkpoints or a
+    /// restore of the latest one are asked for; S3 settings from the environment.
     pub fn new(config: &CheckpointConfig, job_name: &str) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -26,13 +32,34 @@ impl JobStorage {
             .build()
             .map_err(|source| Error::Spawn { task: "checkpoint storage".into(), source })?;
         let options = StorageOptions::from_env();
-        let storage = CheckpointStorage::new(&config.dir, job_name, &options)?;
-        Ok(JobStorage { runtime, storage, options, job_name: job_name.to_string() })
+        let uses_dir = config.interval().is_some() || config.restore.as_deref() == Some("latest");
+        let storage = match uses_dir {
+            true => Some(CheckpointStorage::new(&config.dir, job_name, &options)?),
+            false => None,
+        };
+        Ok(JobStorage {
+            runtime,
+            storage,
+            options,
+            job_name: job_name.to_string(),
+            savepoint_dir: config.savepoint_dir.clone(),
+        })
     }
 
-    /// The job's checkpoints.
-    pub fn checkpoints(&self) -> &CheckpointStorage {
-        &self.storage
+    /// The job's checkpoints, when it takes them.
+    pub fn checkpoints(&self) -> Option<&CheckpointStorage> {
+        self.storage.as_ref()
+    }
+
+    /// A new directory for savepoint `id` under `root`, or else the configured savepoint dir.
+    pub fn savepoint_dir(&self, root: Option<&str>, id: CheckpointId) -> Result<SnapshotDir> {
+        let root = root.or(self.savepoint_dir.as_deref()).ok_or_else(|| {
+            Error::InvalidConfig(
+                "a savepoint needs a directory: pass one or set checkpointing.savepoint_dir"
+                    .to_string(),
+            )
+        })?;
+        Ok(savepoint_dir(root, &self.job_name, id, &self.options)?)
     }
 
     /// A handle to the I/O runtime.
@@ -60,7 +87,8 @@ impl JobStorage {
 
     /// The latest complete checkpoint of this job.
     pub fn latest(&self) -> Result<Option<SnapshotDir>> {
-        let latest = self.runtime.block_on(self.storage.latest_complete())?;
+        let Some(storage) = &self.storage else { return Ok(None) };
+        let latest = self.runtime.block_on(storage.latest_complete())?;
         Ok(latest.map(|(dir, _)| dir))
     }
 

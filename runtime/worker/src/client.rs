@@ -1,0 +1,84 @@
+//! Controlling a job that runs in the background: savepoints, stop-with-savepoint, cancel,
+//! and its result (Flink's `JobClient`).
+
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+
+use crate::{Error, JobResult, Result};
+
+/// What a job is asked to do while it runs.
+#[derive(Debug)]
+pub enum JobCommand {
+    /// Take a savepoint under `dir` (else the configured savepoint dir); with `stop`, end
+    /// the job once it is complete.
+    Savepoint {
+        /// Where savepoints go.
+        dir: Option<String>,
+        /// Stop the job after the savepoint.
+        stop: bool,
+        /// Gets the savepoint's location or why it failed.
+        reply: Sender<std::result::Result<String, String>>,
+    },
+    /// Stop every task now, without a savepoint.
+    Cancel,
+}
+
+/// A job running on its own thread.
+pub struct JobClient {
+    job_name: String,
+    commands: Sender<JobCommand>,
+    thread: JoinHandle<Result<JobResult>>,
+}
+
+impl JobClient {
+    pub(crate) fn new(
+        job_name: String,
+        commands: Sender<JobCommand>,
+        thread: JoinHandle<Result<JobResult>>,
+    ) -> Self {
+        JobClient { job_name, commands, thread }
+    }
+
+    /// Takes a savepoint under `dir` (or the configured `checkpointing.savepoint_dir`) and
+    /// returns its location once it is complete; the job goes on.
+    pub fn trigger_savepoint(&self, dir: Option<&str>) -> Result<String> {
+        self.savepoint(dir, false)
+    }
+
+    /// Takes a savepoint, then stops the job; returns the savepoint's location. The job's
+    /// result ([`Self::wait`]) names it too.
+    pub fn stop_with_savepoint(&self, dir: Option<&str>) -> Result<String> {
+        self.savepoint(dir, true)
+    }
+
+    fn savepoint(&self, dir: Option<&str>, stop: bool) -> Result<String> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let command = JobCommand::Savepoint { dir: dir.map(str::to_string), stop, reply };
+        let gone = || Error::Savepoint {
+            job: self.job_name.clone(),
+            reason: "the job is no longer running".to_string(),
+        };
+        self.commands.send(command).map_err(|_| gone())?;
+        match answer.recv().map_err(|_| gone())? {
+            Ok(location) => Ok(location),
+            Err(reason) => Err(Error::Savepoint { job: self.job_name.clone(), reason }),
+        }
+    }
+
+    /// Cancels the job; [`Self::wait`] then reports it cancelled.
+    pub fn cancel(&self) {
+        let _ = self.commands.send(JobCommand::Cancel);
+    }
+
+    /// Waits for the job to end.
+    pub fn wait(self) -> Result<JobResult> {
+        self.thread.join().unwrap_or_else(|_| {
+            Err(Error::JobFailed {
+                job: self.job_name,
+                restarts: 0,
+                source: weir_operators::Error::Runtime("the job's driver thread panicked".into()),
+            })
+        })
+    }
+}
