@@ -1,5 +1,6 @@
 //! Crash tests of the `exactly-once` job: killed with SIGKILL or panicking at many points, on
-//! the heap and the RocksDB backend, restored each time at a random parallelism, its
+//! the heap and the RocksDB backend, with checkpoints on local disk or in S3 (a real
+//! S3-compatible server the test starts), restored each time at a random parallelism, its
 //! committed output equals that of a run without failures, line for line.
 
 use std::collections::BTreeMap;
@@ -56,6 +57,18 @@ fn counts(lines: &[String]) -> BTreeMap<&str, usize> {
 /// The job on `backend`, writing to `work/out` with checkpoints in `work/chk`, resuming
 /// from the latest checkpoint if there is one.
 fn job(work: &Path, backend: &str, parallelism: usize, extra: &[&str]) -> Command {
+    let checkpoints = work.join("chk").display().to_string();
+    job_with_checkpoints(work, &checkpoints, backend, parallelism, extra)
+}
+
+/// [`job`] with checkpoints under the URL `checkpoints`.
+fn job_with_checkpoints(
+    work: &Path,
+    checkpoints: &str,
+    backend: &str,
+    parallelism: usize,
+    extra: &[&str],
+) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_exactly-once"));
     command
         .arg("run")
@@ -64,8 +77,7 @@ fn job(work: &Path, backend: &str, parallelism: usize, extra: &[&str]) -> Comman
         .args(["--rate", &RATE.to_string()])
         .arg("--output")
         .arg(work.join("out"))
-        .arg("--checkpoint-dir")
-        .arg(work.join("chk"))
+        .args(["--checkpoint-dir", checkpoints])
         .args(["--checkpoint-interval-ms", "100", "--state-backend", backend])
         .args(["--restore", "latest"])
         .args(extra)
@@ -136,6 +148,34 @@ fn survives_panics(backend: &str) {
     let got = committed(&work.path().join("out"));
     let want = expected();
     assert!(got == want, "{backend} panics: {}", difference(&got, &want));
+}
+
+/// Checkpoints in S3: the job is killed twice and resumes from the latest checkpoint in the
+/// bucket each time.
+#[test]
+fn s3_checkpoints_survive_kills() {
+    let s3 = weir_tests::services::S3Server::start().expect("the S3 test server starts");
+    let options = s3.options();
+    let credentials = [
+        ("AWS_ENDPOINT", options.endpoint.clone().unwrap_or_default()),
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ALLOW_HTTP", "true".to_string()),
+    ];
+    let work = tempfile::tempdir().unwrap();
+    let checkpoints = s3.url("crash-test");
+    for (parallelism, after) in [(2, 600), (3, 500)] {
+        let mut command = job_with_checkpoints(work.path(), &checkpoints, "heap", parallelism, &[]);
+        let mut child = command.envs(credentials.clone()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(after));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let mut command = job_with_checkpoints(work.path(), &checkpoints, "heap", 1, &[]);
+    finish(command.envs(credentials).spawn().unwrap(), "s3 checkpoints");
+    let (got, want) = (committed(&work.path().join("out")), expected());
+    assert!(got == want, "s3 checkpoints: {}", difference(&got, &want));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use weir::prelude::OperatorSettings;
 use weir::{CheckpointConfig, ExecutionConfig, StateBackendKind, StreamExecutionEnvironment};
 use weir_examples::exactly_once::{ExactlyOnceJob, committed_lines};
 
@@ -100,4 +101,31 @@ fn a_restore_from_a_missing_savepoint_is_a_clear_error() {
     job(work.path()).build(&mut env).unwrap();
     let error = env.execute().unwrap_err().to_string();
     assert!(error.contains("no-such-savepoint") && error.contains("no savepoint"), "{error}");
+}
+
+#[test]
+fn state_of_operators_the_job_no_longer_has_needs_an_explicit_allowance() {
+    let work = tempfile::tempdir().unwrap();
+    let spec = job(work.path());
+    let mut env =
+        StreamExecutionEnvironment::new(config(work.path(), 2, StateBackendKind::Heap, None));
+    spec.build(&mut env).unwrap();
+    let client = env.execute_async().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let location = client.stop_with_savepoint(None).unwrap();
+    client.wait().unwrap();
+
+    let changed_job = |allow: bool| {
+        let mut config = config(work.path(), 1, StateBackendKind::Heap, Some(location.clone()));
+        config.checkpointing.allow_non_restored_state = allow;
+        let mut env = StreamExecutionEnvironment::new(config);
+        env.from_sequence(0, 10).uid("events").discard();
+        env.execute()
+    };
+    let error = changed_job(false).unwrap_err().to_string();
+    assert!(
+        error.contains("uid count-and-sum") && error.contains("allow_non_restored_state"),
+        "{error}"
+    );
+    changed_job(true).expect("with the allowance the job runs without that state");
 }

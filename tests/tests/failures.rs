@@ -100,3 +100,31 @@ fn invalid_graphs_are_rejected_before_running() {
     let error = env.execute().unwrap_err().to_string();
     assert!(error.contains("exceeds the max parallelism 128"), "{error}");
 }
+
+#[test]
+fn a_record_that_always_fails_ends_the_job_after_the_bounded_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = weir::ExecutionConfig {
+        checkpointing: weir::CheckpointConfig {
+            interval_ms: 50,
+            dir: dir.path().display().to_string(),
+            ..Default::default()
+        },
+        restart: Some(weir::RestartStrategy::FixedDelay { attempts: 3, delay_ms: 10 }),
+        ..config(2)
+    };
+    let mut env = StreamExecutionEnvironment::new(config);
+    env.from_sequence(0, 1_000)
+        .try_map(|x| if x == 700 { Err(format!("cannot handle record {x}")) } else { Ok(x) })
+        .name("Validate")
+        .discard();
+    let start = Instant::now();
+    let error = env.execute().unwrap_err().to_string();
+    assert!(
+        error.contains("after 3 restarts")
+            && error.contains("operator 'Validate' (subtask ")
+            && error.contains("failed: cannot handle record 700"),
+        "{error}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(20), "no endless restart loop");
+}
