@@ -17,10 +17,14 @@ use weir_types::Timestamp;
 
 use crate::{Error, Result};
 
-/// A transaction of [`TransactionalFileSink`]: the name its part file gets when committed
-/// (`part-{run}-{subtask}-{n}`), and the number of lines written to it (a transaction without
-/// lines has no file).
-pub type PartFile = (String, u64);
+/// A transaction of [`TransactionalFileSink`]: one part file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartFile {
+    /// The name it gets when committed (`part-{run}-{subtask}-{n}`).
+    pub name: String,
+    /// Lines written to it; a transaction without lines has no file.
+    pub lines: u64,
+}
 
 /// Writes each record with `Display` on its own line, into part files of the directory
 /// given (created if missing) that become visible only when their transaction commits.
@@ -145,11 +149,11 @@ impl<T: Display> TwoPhaseCommitSink<T> for TransactionalFileSink<T> {
         let prefix = self.prefix.as_ref().expect("TransactionalFileSink used before open");
         let name = format!("{prefix}-{}", self.next_part);
         self.next_part += 1;
-        Ok((name, 0))
+        Ok(PartFile { name, lines: 0 })
     }
 
     fn write(&mut self, txn: &mut PartFile, value: T, _timestamp: Option<Timestamp>) -> FnResult {
-        let (name, lines) = txn;
+        let PartFile { name, lines } = txn;
         let path = || part_path(&self.dir, name, Stage::InProgress);
         if !self.writers.contains_key(name.as_str()) {
             let file = OpenOptions::new()
@@ -165,7 +169,7 @@ impl<T: Display> TwoPhaseCommitSink<T> for TransactionalFileSink<T> {
         Ok(())
     }
 
-    fn pre_commit(&mut self, (name, lines): &mut PartFile) -> FnResult {
+    fn pre_commit(&mut self, PartFile { name, lines }: &mut PartFile) -> FnResult {
         if *lines == 0 {
             return Ok(());
         }
@@ -182,7 +186,7 @@ impl<T: Display> TwoPhaseCommitSink<T> for TransactionalFileSink<T> {
         Ok(())
     }
 
-    fn commit(&mut self, (name, lines): PartFile) -> FnResult {
+    fn commit(&mut self, PartFile { name, lines }: PartFile) -> FnResult {
         if lines == 0 {
             return Ok(());
         }
@@ -207,7 +211,7 @@ impl<T: Display> TwoPhaseCommitSink<T> for TransactionalFileSink<T> {
         Ok(())
     }
 
-    fn abort(&mut self, (name, _lines): PartFile) -> FnResult {
+    fn abort(&mut self, PartFile { name, .. }: PartFile) -> FnResult {
         // Restored transactions were stored before they had lines: look for files anyway.
         self.writers.remove(name.as_str());
         delete(self.path(&name, Stage::InProgress))?;
@@ -381,7 +385,10 @@ mod tests {
 
         let mut sink = TransactionalFileSink::<i32>::new(dir.path());
         sink.open(&info(0, 1)).unwrap();
-        let error = sink.commit(("part-lost".to_string(), 1)).unwrap_err().to_string();
+        let error = sink
+            .commit(PartFile { name: "part-lost".to_string(), lines: 1 })
+            .unwrap_err()
+            .to_string();
         assert!(error.contains(".part-lost.pending"), "{error}");
     }
 }
