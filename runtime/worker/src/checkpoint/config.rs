@@ -99,9 +99,33 @@ impl CheckpointConfig {
         if self.timeout_ms == 0 {
             return Err("checkpointing.timeout_ms must be positive".into());
         }
-        if self.unaligned && self.mode == CheckpointingMode::AtLeastOnce {
-            return Err("checkpointing.unaligned needs mode = \"exactly-once\"".into());
+        if self.unaligned || self.alignment_timeout_ms > 0 {
+            return Err("unaligned checkpoints (checkpointing.unaligned, \
+                        checkpointing.alignment_timeout_ms) are not available yet: use aligned \
+                        exactly-once or at-least-once checkpoints"
+                .into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_that_cannot_work_are_refused_by_name() {
+        assert!(CheckpointConfig::default().validate().is_ok());
+        let refused = |config: CheckpointConfig, name: &str| {
+            let error = config.validate().unwrap_err();
+            assert!(error.contains(name), "{error}");
+        };
+        refused(CheckpointConfig { max_concurrent: 0, ..Default::default() }, "max_concurrent");
+        refused(CheckpointConfig { retained: 0, ..Default::default() }, "retained");
+        refused(CheckpointConfig { unaligned: true, ..Default::default() }, "unaligned");
+        refused(
+            CheckpointConfig { alignment_timeout_ms: 10, ..Default::default() },
+            "alignment_timeout_ms",
+        );
     }
 }
