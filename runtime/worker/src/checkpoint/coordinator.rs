@@ -195,7 +195,10 @@ impl CheckpointCoordinator {
             let timeout = self.config.timeout_ms;
             self.abort(id, format!("not complete after the timeout of {timeout} ms"))?;
         }
-        let final_due = !self.final_complete && self.all_sources_ended() && self.pending.is_empty();
+        if self.final_complete && self.all_sources_ended() {
+            return Ok(()); // the final checkpoint is done: tasks are ending
+        }
+        let final_due = self.all_sources_ended() && self.pending.is_empty();
         if self.next_trigger.is_some_and(|at| now >= at) || final_due {
             self.trigger_checkpoint(now);
         }
@@ -518,9 +521,10 @@ impl CheckpointCoordinator {
         }));
     }
 
-    /// Waits for the deletion of old checkpoints still running (call from outside the
-    /// storage runtime, when the run has ended).
+    /// Aborts checkpoints that can no longer complete and waits for deletions still running
+    /// (call from outside the storage runtime, when the run has ended).
     pub fn finish(&mut self) {
+        self.stop();
         for cleanup in self.cleanups.drain(..) {
             let _ = self.runtime.block_on(cleanup);
         }

@@ -1,0 +1,389 @@
+//! Checkpoint figures, one row per scenario under a header line:
+//!
+//! 1. Keyed state of a target size, per state backend: a source emits keys `0..N` once (each
+//!    creates a `ValueState<Vec<u8>>` of `--value-bytes` pseudo-random bytes, so the state
+//!    holds about N × value bytes), then updates them round-robin (a counter in the first 8
+//!    bytes) for `--update-secs`, checkpointing every `--interval-ms` into a temporary
+//!    directory. Reported: completed checkpoints, those taken at full size (bytes written ≥
+//!    N × value bytes) with their median and max duration, the bytes of the last checkpoint,
+//!    what is left on disk after the run (the last checkpoint, `retained = 1`), events/s
+//!    while the source ran, and the seconds of the whole job (with its final checkpoint).
+//! 2. The window-count job (see `window-count`) without checkpoints and with a checkpoint
+//!    every `--interval-ms`, alternating runs and keeping the best of each.
+//!
+//! ```text
+//! checkpoint-bench [--sizes 100,1000] [--backends heap,rocksdb] [--value-bytes 1000]
+//!     [--update-secs 20] [--interval-ms 1000] [--parallelism 1]
+//!     [--window-events 20000000] [--window-parallelism 2] [--window-keys 1000]
+//!     [--window-rounds 2] [--only state|window] [--quick]
+//! ```
+//!
+//! Sizes are in MB (10^6 bytes). `--quick` (10 MB, 2 s of updates, 2 million window events,
+//! one round) runs in seconds, for CI; options after it still apply. RocksDB needs the
+//! `rocksdb` feature; without it its rows say "not built".
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use weir::prelude::*;
+use weir::{CheckpointConfig, CheckpointStats, JobResult, RestartStrategy, StateBackendKind};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What to measure.
+#[derive(Debug)]
+struct Options {
+    sizes_mb: Vec<u64>,
+    backends: Vec<String>,
+    value_bytes: u64,
+    update_secs: u64,
+    interval_ms: u64,
+    parallelism: usize,
+    window_events: u64,
+    window_parallelism: usize,
+    window_keys: u64,
+    window_rounds: usize,
+    only: Option<String>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, UserError> {
+        let mut options = Options {
+            sizes_mb: vec![100, 1000],
+            backends: vec!["heap".into(), "rocksdb".into()],
+            value_bytes: 1000,
+            update_secs: 20,
+            interval_ms: 1000,
+            parallelism: 1,
+            window_events: 20_000_000,
+            window_parallelism: 2,
+            window_keys: 1000,
+            window_rounds: 2,
+            only: None,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            if arg == "--quick" {
+                options.sizes_mb = vec![10];
+                options.update_secs = 2;
+                options.window_events = 2_000_000;
+                options.window_rounds = 1;
+                continue;
+            }
+            let value = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
+            let list = || value.split(',').map(str::trim).filter(|s| !s.is_empty());
+            match arg.as_str() {
+                "--sizes" => options.sizes_mb = list().map(str::parse).collect::<Result<_, _>>()?,
+                "--backends" => options.backends = list().map(str::to_string).collect(),
+                "--value-bytes" => options.value_bytes = value.parse()?,
+                "--update-secs" => options.update_secs = value.parse()?,
+                "--interval-ms" => options.interval_ms = value.parse()?,
+                "--parallelism" => options.parallelism = value.parse()?,
+                "--window-events" => options.window_events = value.parse()?,
+                "--window-parallelism" => options.window_parallelism = value.parse()?,
+                "--window-keys" => options.window_keys = value.parse()?,
+                "--window-rounds" => options.window_rounds = value.parse()?,
+                "--only" if value == "state" || value == "window" => {
+                    options.only = Some(value.clone());
+                }
+                _ => return Err(format!("unknown option {arg} {value} (see the doc)").into()),
+            }
+        }
+        if options.value_bytes < 8 {
+            return Err("--value-bytes must be at least 8 (the update counter)".into());
+        }
+        if options.interval_ms == 0 || options.window_keys == 0 || options.window_rounds == 0 {
+            return Err("--interval-ms, --window-keys and --window-rounds must be positive".into());
+        }
+        Ok(options)
+    }
+
+    fn runs(&self, part: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only == part)
+    }
+}
+
+fn run() -> Result<(), UserError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = Options::parse(&args)?;
+    if options.runs("state") {
+        keyed_state_scenarios(&options)?;
+    }
+    if options.runs("window") {
+        window_count_comparison(&options)?;
+    }
+    Ok(())
+}
+
+/// Prints the keyed-state rows, one per size and backend, as each finishes.
+fn keyed_state_scenarios(options: &Options) -> Result<(), UserError> {
+    println!(
+        "checkpoint-bench keyed-state value_bytes={} interval_ms={} update_secs={} parallelism={}",
+        options.value_bytes, options.interval_ms, options.update_secs, options.parallelism
+    );
+    println!(
+        "{:<8} {:>8} {:>8} {:>6} {:>5} {:>9} {:>7} {:>8} {:>8} {:>10} {:>14} {:>6}",
+        "backend",
+        "state_MB",
+        "keys",
+        "ckpts",
+        "full",
+        "median_ms",
+        "max_ms",
+        "last_MB",
+        "disk_MB",
+        "events",
+        "events_per_sec",
+        "secs"
+    );
+    for name in &options.backends {
+        let backend: StateBackendKind = match name.parse() {
+            Ok(backend) => backend,
+            Err(_) if name.eq_ignore_ascii_case("rocksdb") => {
+                println!("rocksdb: not built (build with --features rocksdb)");
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        };
+        for &size_mb in &options.sizes_mb {
+            println!("{}", keyed_state_row(options, backend, size_mb)?);
+        }
+    }
+    Ok(())
+}
+
+/// Runs the keyed-state job for `size_mb` of state on `backend`; returns its row.
+fn keyed_state_row(
+    options: &Options,
+    backend: StateBackendKind,
+    size_mb: u64,
+) -> Result<String, UserError> {
+    let keys = (size_mb * 1_000_000).div_ceil(options.value_bytes).max(1);
+    let payload = keys * options.value_bytes;
+    let dir = tempfile::tempdir()?;
+    let mut env = StreamExecutionEnvironment::new(ExecutionConfig {
+        parallelism: options.parallelism,
+        progress_interval_ms: 0,
+        state_backend: backend,
+        checkpointing: checkpoint_config(options.interval_ms, dir.path()),
+        restart: Some(RestartStrategy::None),
+        ..Default::default()
+    });
+    let update_for = Duration::from_secs(options.update_secs);
+    let active = Arc::new(Mutex::new(Duration::ZERO));
+    let source_active = Arc::clone(&active);
+    env.add_source("Keys", true, move |_| {
+        KeySource::new(keys, update_for, Arc::clone(&source_active))
+    })
+    .key_by(|key: &u64| *key)
+    .process(GrowAndUpdate { value_bytes: options.value_bytes as usize, state: None })
+    .name("Keyed State")
+    .discard();
+    let start = Instant::now();
+    let result = env.execute()?;
+    let secs = start.elapsed().as_secs_f64();
+    let events = result.operator("Keyed State").map_or(0, |o| o.records_in);
+    let active = active.lock().map_err(|_| "poisoned")?.as_secs_f64();
+    let completed = completed(&result)?;
+    let last = completed.last().ok_or("no checkpoint completed")?.state_size;
+    if last < payload {
+        return Err(format!("the last checkpoint wrote {last} bytes, below {payload}").into());
+    }
+    let mut full: Vec<Duration> =
+        completed.iter().filter(|c| c.state_size >= payload).map(|c| c.duration).collect();
+    full.sort();
+    let ms = |d: Option<&Duration>| d.map_or(0, Duration::as_millis);
+    Ok(format!(
+        "{:<8} {:>8} {:>8} {:>6} {:>5} {:>9} {:>7} {:>8.1} {:>8.1} {:>10} {:>14.0} {:>6.1}",
+        backend.name(),
+        size_mb,
+        keys,
+        completed.len(),
+        full.len(),
+        ms(full.get(full.len() / 2)),
+        ms(full.last()),
+        last as f64 / 1e6,
+        dir_bytes(dir.path())? as f64 / 1e6,
+        events,
+        events as f64 / active,
+        secs
+    ))
+}
+
+/// Checkpoints every `interval_ms` into `dir`, keeping the last one.
+fn checkpoint_config(interval_ms: u64, dir: &Path) -> CheckpointConfig {
+    CheckpointConfig {
+        interval_ms,
+        dir: dir.to_string_lossy().into_owned(),
+        retained: 1,
+        ..Default::default()
+    }
+}
+
+/// The completed checkpoints of a run; an error if one failed.
+fn completed(result: &JobResult) -> Result<Vec<&CheckpointStats>, UserError> {
+    if let Some(failed) = result.checkpoints.iter().find(|c| c.failure.is_some()) {
+        return Err(format!("checkpoint {} failed: {:?}", failed.id, failed.failure).into());
+    }
+    Ok(result.checkpoints.iter().collect())
+}
+
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        total += if kind.is_dir() { dir_bytes(&entry.path())? } else { entry.metadata()?.len() };
+    }
+    Ok(total)
+}
+
+/// Emits keys `0..keys` once, then again round-robin until `update_for` has passed; stores
+/// the time from its first poll to its end in `active`.
+struct KeySource {
+    keys: u64,
+    update_for: Duration,
+    next: u64,
+    started: Option<Instant>,
+    updating_since: Option<Instant>,
+    active: Arc<Mutex<Duration>>,
+}
+
+impl KeySource {
+    fn new(keys: u64, update_for: Duration, active: Arc<Mutex<Duration>>) -> Self {
+        KeySource { keys, update_for, next: 0, started: None, updating_since: None, active }
+    }
+}
+
+impl SourceFunction<u64> for KeySource {
+    fn poll(&mut self, out: &mut Vec<Record<u64>>, max: usize) -> FnResult<SourcePoll> {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        if self.updating_since.is_some_and(|since| since.elapsed() >= self.update_for) {
+            *self.active.lock().map_err(|_| "poisoned")? = started.elapsed();
+            return Ok(SourcePoll::Finished);
+        }
+        out.extend((self.next..self.next + max as u64).map(|i| Record::new(i % self.keys)));
+        self.next += max as u64;
+        if self.updating_since.is_none() && self.next >= self.keys {
+            self.updating_since = Some(Instant::now());
+        }
+        Ok(SourcePoll::Ready)
+    }
+}
+
+/// Creates each key's value of `value_bytes` pseudo-random bytes on its first event; bumps
+/// the counter in its first 8 bytes on every later one.
+#[derive(Clone)]
+struct GrowAndUpdate {
+    value_bytes: usize,
+    state: Option<ValueState<Vec<u8>>>,
+}
+
+impl KeyedProcessFunction<u64, u64, ()> for GrowAndUpdate {
+    fn open(&mut self, ctx: &mut KeyedRuntimeContext<'_, u64>) -> FnResult {
+        self.state = Some(ctx.value_state(&ValueStateDescriptor::new("value"))?);
+        Ok(())
+    }
+
+    fn process_element(
+        &mut self,
+        key: u64,
+        ctx: &mut KeyedContext<'_, u64>,
+        _out: &mut Collector<()>,
+    ) -> FnResult {
+        let state = self.state.as_ref().ok_or("state not registered")?;
+        let value = match state.value(ctx)? {
+            Some(mut value) => {
+                let (counter, _) = value.split_first_chunk_mut::<8>().ok_or("short value")?;
+                *counter = (u64::from_le_bytes(*counter) + 1).to_le_bytes();
+                value
+            }
+            None => random_bytes(key, self.value_bytes),
+        };
+        state.update(ctx, value)?;
+        Ok(())
+    }
+}
+
+/// `len` bytes from a SplitMix64 stream seeded with `seed` (incompressible, reproducible).
+fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed;
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        bytes.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+/// Runs window-count without checkpoints and with them, alternating, and prints the best
+/// events/s of each and their ratio.
+fn window_count_comparison(options: &Options) -> Result<(), UserError> {
+    let (events, parallelism, keys) =
+        (options.window_events, options.window_parallelism, options.window_keys);
+    let interval = options.interval_ms;
+    println!(
+        "checkpoint-bench window-count events={events} parallelism={parallelism} keys={keys} \
+         rounds={} (alternating, best of each)",
+        options.window_rounds
+    );
+    println!("{:<11} {:>14} {:>6}  runs_events_per_sec", "checkpoints", "events_per_sec", "ckpts");
+    let mut rates: [Vec<(f64, usize)>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..options.window_rounds {
+        for (with_checkpoints, rates) in [false, true].into_iter().zip(&mut rates) {
+            let dir = tempfile::tempdir()?;
+            let checkpointing = if with_checkpoints {
+                checkpoint_config(interval, dir.path())
+            } else {
+                CheckpointConfig::default()
+            };
+            let mut env = StreamExecutionEnvironment::new(ExecutionConfig {
+                parallelism,
+                progress_interval_ms: 0,
+                checkpointing,
+                restart: Some(RestartStrategy::None),
+                ..Default::default()
+            });
+            weir_examples::window_count(&mut env, events, keys);
+            let start = Instant::now();
+            let result = env.execute()?;
+            let secs = start.elapsed().as_secs_f64();
+            let windowed = result.operator("Window").map_or(0, |o| o.records_in);
+            if windowed != events {
+                return Err(format!("the window operator saw {windowed} of {events} events").into());
+            }
+            rates.push((events as f64 / secs, completed(&result)?.len()));
+        }
+    }
+    let best = |runs: &[(f64, usize)]| {
+        runs.iter().copied().fold((0.0, 0), |best, run| if run.0 > best.0 { run } else { best })
+    };
+    let labels = ["none".to_string(), format!("{interval}ms")];
+    for (label, runs) in labels.iter().zip(&rates) {
+        let (rate, checkpoints) = best(runs);
+        let all: Vec<String> = runs.iter().map(|(rate, _)| format!("{rate:.0}")).collect();
+        println!("{label:<11} {rate:>14.0} {checkpoints:>6}  {}", all.join(","));
+    }
+    let (none, with) = (best(&rates[0]).0, best(&rates[1]).0);
+    println!(
+        "overhead: none/{interval}ms = {:.3} ({:+.1} % events/s with checkpoints)",
+        none / with,
+        (with / none - 1.0) * 100.0
+    );
+    Ok(())
+}
