@@ -83,23 +83,30 @@ fn job_with_checkpoints(
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stderr(log_file(work));
     command
 }
 
-/// Waits for `child` to end by itself, failing the test after a minute.
-fn finish(mut child: Child, context: &str) {
+/// The log every run in `work` appends its standard error to (a file, so that a chatty
+/// job never blocks on a full pipe).
+fn log_file(work: &Path) -> std::fs::File {
+    let path = work.join("job.log");
+    std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap()
+}
+
+/// Waits for `child`, whose runs log into `work`, to end by itself; fails the test with the
+/// log after a minute.
+fn finish(mut child: Child, work: &Path, context: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let log = || std::fs::read_to_string(work.join("job.log")).unwrap_or_default();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            let output = child.wait_with_output().unwrap();
-            let log = String::from_utf8_lossy(&output.stderr);
-            assert!(status.success(), "{context}: the job failed ({status}):\n{log}");
+            assert!(status.success(), "{context}: the job failed ({status}):\n{}", log());
             return;
         }
         if Instant::now() > deadline {
             child.kill().unwrap();
-            panic!("{context}: the job did not finish within a minute");
+            panic!("{context}: the job did not finish within a minute:\n{}", log());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -124,7 +131,7 @@ fn survives_kills(backend: &str, seed: u64) {
         }
         let parallelism = rng.usize(1..=3);
         let context = format!("{backend} scenario {scenario}: killed at (p, ms) {kills:?}");
-        finish(job(work.path(), backend, parallelism, &[]).spawn().unwrap(), &context);
+        finish(job(work.path(), backend, parallelism, &[]).spawn().unwrap(), work.path(), &context);
         let got = committed(&work.path().join("out"));
         assert!(got == want, "{context}, finished at p={parallelism}: {}", difference(&got, &want));
     }
@@ -144,7 +151,8 @@ fn survives_panics(backend: &str) {
     ];
     let mut args = vec!["--fail-at", "1,2500,7000,11111,15000,19999"];
     args.extend(restart);
-    finish(job(work.path(), backend, 2, &args).spawn().unwrap(), &format!("{backend} panics"));
+    let child = job(work.path(), backend, 2, &args).spawn().unwrap();
+    finish(child, work.path(), &format!("{backend} panics"));
     let got = committed(&work.path().join("out"));
     let want = expected();
     assert!(got == want, "{backend} panics: {}", difference(&got, &want));
@@ -173,7 +181,7 @@ fn s3_checkpoints_survive_kills() {
         child.wait().unwrap();
     }
     let mut command = job_with_checkpoints(work.path(), &checkpoints, "heap", 1, &[]);
-    finish(command.envs(credentials).spawn().unwrap(), "s3 checkpoints");
+    finish(command.envs(credentials).spawn().unwrap(), work.path(), "s3 checkpoints");
     let (got, want) = (committed(&work.path().join("out")), expected());
     assert!(got == want, "s3 checkpoints: {}", difference(&got, &want));
 }
