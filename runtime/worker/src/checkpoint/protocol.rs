@@ -87,13 +87,6 @@ impl From<CheckpointingMode> for BarrierMode {
 }
 
 impl TaskControl {
-    /// A control whose coordinator never calls (checkpointing off; for tests and tools).
-    pub fn detached(task: TaskId) -> Self {
-        let (_, commands) = crossbeam_channel::bounded(0);
-        let (events, _) = crossbeam_channel::unbounded();
-        TaskControl { task, commands, events, checkpointing: None, final_checkpoint: false }
-    }
-
     /// Reports `event`; a coordinator that has gone away (job ending) is ignored.
     pub fn report(&self, event: TaskEvent) {
         let _ = self.events.send(event);
