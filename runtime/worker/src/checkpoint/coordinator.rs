@@ -96,6 +96,8 @@ struct Pending {
     states: BTreeMap<OperatorKey, Vec<SubtaskState>>,
     alignment: Duration,
     writing_metadata: bool,
+    /// Triggered after every source ended: it covers everything the job emitted.
+    after_end: bool,
 }
 
 /// Coordinates the checkpoints of one run of a job.
@@ -266,6 +268,7 @@ impl CheckpointCoordinator {
             states: BTreeMap::new(),
             alignment: Duration::ZERO,
             writing_metadata: false,
+            after_end: self.all_sources_ended(),
         };
         for (task, files) in &self.finished_state {
             if self.tasks[*task].1 == TaskPhase::Exited {
@@ -460,7 +463,9 @@ impl CheckpointCoordinator {
             return; // savepoints neither count for nor subsume checkpoints
         }
         self.failures_in_row = 0;
-        self.final_complete |= self.all_sources_ended();
+        // Only a checkpoint triggered after the sources ended covers their last records; one
+        // triggered before completes too early to be the final one, however late it completes.
+        self.final_complete |= pending.after_end;
         let earliest = Instant::now() + self.config.min_pause();
         self.next_trigger = self.next_trigger.map(|at| at.max(earliest));
         // Older checkpoints still in progress are subsumed by this one.
@@ -535,6 +540,79 @@ impl CheckpointCoordinator {
             if *phase != TaskPhase::Exited {
                 let _ = entry.commands.send(command);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_checkpoint::StorageOptions;
+
+    use super::*;
+
+    /// A coordinator for one source task checkpointing every 100 ms into `dir`, and the
+    /// source's command channel.
+    fn coordinator(
+        dir: &std::path::Path,
+        runtime: &tokio::runtime::Runtime,
+    ) -> (CheckpointCoordinator, Receiver<TaskCommand>) {
+        let config = CheckpointConfig { interval_ms: 100, ..CheckpointConfig::default() };
+        let root = dir.display().to_string();
+        let storage = CheckpointStorage::new(&root, "job", &StorageOptions::default()).unwrap();
+        let (commands, source) = crossbeam_channel::unbounded();
+        let tasks = vec![TaskEntry { commands, source: true }];
+        let coordinator = CheckpointCoordinator::new(
+            config,
+            "job",
+            128,
+            Some(storage),
+            runtime.handle().clone(),
+            tasks,
+            1,
+        );
+        (coordinator, source)
+    }
+
+    /// Feeds storage results to `coordinator` until `source` receives a command.
+    fn next_command(
+        coordinator: &mut CheckpointCoordinator,
+        source: &Receiver<TaskCommand>,
+    ) -> TaskCommand {
+        loop {
+            if let Ok(command) = source.try_recv() {
+                return command;
+            }
+            let result = coordinator.results().recv_timeout(Duration::from_secs(5)).unwrap();
+            coordinator.on_result(result).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_triggered_before_the_sources_ended_is_not_the_final_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let (mut coordinator, source) = coordinator(dir.path(), &runtime);
+        coordinator.tick(Instant::now() + Duration::from_millis(100)).unwrap();
+        let TaskCommand::Trigger(barrier) = source.try_recv().unwrap() else {
+            panic!("the source is triggered first")
+        };
+        // The source ends after emitting the barrier, before the checkpoint completes.
+        coordinator.on_event(TaskEvent::EndOfData { task: 0 }).unwrap();
+        let snapshot = TaskSnapshot::new(barrier);
+        let ack = TaskEvent::Acknowledged {
+            task: 0,
+            snapshot,
+            alignment: Duration::ZERO,
+            finished: false,
+        };
+        coordinator.on_event(ack).unwrap();
+        assert!(
+            matches!(next_command(&mut coordinator, &source), TaskCommand::Complete(id) if id == barrier.id)
+        );
+        coordinator.tick(Instant::now()).unwrap();
+        match source.try_recv() {
+            Ok(TaskCommand::Trigger(last)) => assert_eq!(last.id, barrier.id + 1),
+            other => panic!("a final checkpoint must follow, got {other:?}"),
         }
     }
 }
