@@ -35,6 +35,7 @@ fn metadata(id: u64, kind: SnapshotKind, shared_files: &[&str]) -> CheckpointMet
                 operator_lists: Vec::new(),
                 in_flight: None,
                 shared_files: shared_files.iter().map(|file| file.to_string()).collect(),
+                native: None,
             }],
         }],
     }

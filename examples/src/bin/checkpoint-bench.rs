@@ -5,14 +5,17 @@
 //!    holds about N × value bytes), then updates them round-robin (a counter in the first 8
 //!    bytes) for `--update-secs`, checkpointing every `--interval-ms` into a temporary
 //!    directory. Reported: completed checkpoints, those taken at full size (bytes written ≥
-//!    N × value bytes) with their median and max duration, the bytes of the last checkpoint,
-//!    what is left on disk after the run (the last checkpoint, `retained = 1`), events/s
-//!    while the source ran, and the seconds of the whole job (with its final checkpoint).
+//!    N × value bytes) with their median and max duration, the state size of the last
+//!    checkpoint, the median bytes those checkpoints wrote (less than their state when
+//!    incremental), what is left on disk after the run (the last checkpoint, `retained = 1`),
+//!    events/s while the source ran, and the seconds of the whole job (with its final
+//!    checkpoint). Backends: `heap`, `rocksdb` (incremental checkpoints) and `rocksdb-full`
+//!    (every checkpoint a full copy).
 //! 2. The window-count job (see `window-count`) without checkpoints and with a checkpoint
 //!    every `--interval-ms`, alternating runs and keeping the best of each.
 //!
 //! ```text
-//! checkpoint-bench [--sizes 100,1000] [--backends heap,rocksdb] [--value-bytes 1000]
+//! checkpoint-bench [--sizes 100,1000] [--backends heap,rocksdb,rocksdb-full] [--value-bytes 1000]
 //!     [--update-secs 20] [--interval-ms 1000] [--parallelism 1]
 //!     [--window-events 20000000] [--window-parallelism 2] [--window-keys 1000]
 //!     [--window-rounds 2] [--only state|window] [--quick]
@@ -60,7 +63,7 @@ impl Options {
     fn parse(args: &[String]) -> Result<Self, UserError> {
         let mut options = Options {
             sizes_mb: vec![100, 1000],
-            backends: vec!["heap".into(), "rocksdb".into()],
+            backends: vec!["heap".into(), "rocksdb".into(), "rocksdb-full".into()],
             value_bytes: 1000,
             update_secs: 20,
             interval_ms: 1000,
@@ -132,7 +135,7 @@ fn keyed_state_scenarios(options: &Options) -> Result<(), UserError> {
         options.value_bytes, options.interval_ms, options.update_secs, options.parallelism
     );
     println!(
-        "{:<8} {:>8} {:>8} {:>6} {:>5} {:>9} {:>7} {:>8} {:>8} {:>10} {:>14} {:>6}",
+        "{:<12} {:>8} {:>8} {:>6} {:>5} {:>9} {:>7} {:>8} {:>10} {:>8} {:>10} {:>14} {:>6}",
         "backend",
         "state_MB",
         "keys",
@@ -141,13 +144,18 @@ fn keyed_state_scenarios(options: &Options) -> Result<(), UserError> {
         "median_ms",
         "max_ms",
         "last_MB",
+        "written_MB",
         "disk_MB",
         "events",
         "events_per_sec",
         "secs"
     );
     for name in &options.backends {
-        let backend: StateBackendKind = match name.parse() {
+        let (kind, incremental) = match name.as_str() {
+            "rocksdb-full" => ("rocksdb", false),
+            other => (other, true),
+        };
+        let backend: StateBackendKind = match kind.parse() {
             Ok(backend) => backend,
             Err(_) if name.eq_ignore_ascii_case("rocksdb") => {
                 println!("rocksdb: not built (build with --features rocksdb)");
@@ -156,16 +164,19 @@ fn keyed_state_scenarios(options: &Options) -> Result<(), UserError> {
             Err(error) => return Err(error.into()),
         };
         for &size_mb in &options.sizes_mb {
-            println!("{}", keyed_state_row(options, backend, size_mb)?);
+            println!("{}", keyed_state_row(options, name, backend, incremental, size_mb)?);
         }
     }
     Ok(())
 }
 
-/// Runs the keyed-state job for `size_mb` of state on `backend`; returns its row.
+/// Runs the keyed-state job for `size_mb` of state on `backend` (with incremental
+/// checkpoints where it takes them, if `incremental`); returns its row, labelled `label`.
 fn keyed_state_row(
     options: &Options,
+    label: &str,
     backend: StateBackendKind,
+    incremental: bool,
     size_mb: u64,
 ) -> Result<String, UserError> {
     let keys = (size_mb * 1_000_000).div_ceil(options.value_bytes).max(1);
@@ -175,7 +186,10 @@ fn keyed_state_row(
         parallelism: options.parallelism,
         progress_interval_ms: 0,
         state_backend: backend,
-        checkpointing: checkpoint_config(options.interval_ms, dir.path()),
+        checkpointing: CheckpointConfig {
+            incremental,
+            ..checkpoint_config(options.interval_ms, dir.path())
+        },
         restart: Some(RestartStrategy::None),
         ..Default::default()
     });
@@ -197,22 +211,25 @@ fn keyed_state_row(
     let completed = completed(&result)?;
     let last = completed.last().ok_or("no checkpoint completed")?.state_size;
     if last < payload {
-        return Err(format!("the last checkpoint wrote {last} bytes, below {payload}").into());
+        return Err(format!("the last checkpoint holds {last} bytes, below {payload}").into());
     }
-    let mut full: Vec<Duration> =
-        completed.iter().filter(|c| c.state_size >= payload).map(|c| c.duration).collect();
-    full.sort();
+    let full: Vec<_> = completed.iter().filter(|c| c.state_size >= payload).collect();
+    let mut durations: Vec<Duration> = full.iter().map(|c| c.duration).collect();
+    durations.sort();
+    let mut written: Vec<u64> = full.iter().map(|c| c.incremental_size).collect();
+    written.sort();
     let ms = |d: Option<&Duration>| d.map_or(0, Duration::as_millis);
     Ok(format!(
-        "{:<8} {:>8} {:>8} {:>6} {:>5} {:>9} {:>7} {:>8.1} {:>8.1} {:>10} {:>14.0} {:>6.1}",
-        backend.name(),
+        "{:<12} {:>8} {:>8} {:>6} {:>5} {:>9} {:>7} {:>8.1} {:>10.1} {:>8.1} {:>10} {:>14.0} {:>6.1}",
+        label,
         size_mb,
         keys,
         completed.len(),
         full.len(),
-        ms(full.get(full.len() / 2)),
-        ms(full.last()),
+        ms(durations.get(durations.len() / 2)),
+        ms(durations.last()),
         last as f64 / 1e6,
+        written.get(written.len() / 2).copied().unwrap_or(0) as f64 / 1e6,
         dir_bytes(dir.path())? as f64 / 1e6,
         events,
         events as f64 / active,

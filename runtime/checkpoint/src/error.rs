@@ -48,6 +48,16 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A local file being uploaded or downloaded could not be read or written.
+    #[error("cannot {operation} local file {}: {source}", path.display())]
+    LocalFile {
+        /// What was attempted: read, write.
+        operation: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
     /// The object store failed.
     #[error("storage operation on '{url}' failed: {source}")]
     Store {

@@ -69,6 +69,32 @@ pub struct SubtaskState {
     /// RocksDB checkpoints), relative to that folder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shared_files: Vec<String>,
+    /// The keyed state as the backend's own incremental checkpoint (then `key_groups` holds
+    /// only timers and states the backend did not hold). Checkpoints only, never savepoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<NativeState>,
+}
+
+/// A subtask's keyed state as its backend's own checkpoint (RocksDB's), file by file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NativeState {
+    /// The folder, relative to the snapshot's directory, of the files of this checkpoint only.
+    pub dir: String,
+    /// Every file of the backend's checkpoint.
+    pub files: Vec<NativeFileRef>,
+}
+
+/// One file of a backend's checkpoint and where it is stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NativeFileRef {
+    /// Its name in the backend's checkpoint directory.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its name in the job's `shared/` folder when it is shared with other checkpoints (an
+    /// immutable SST file); `None` when it is in [`NativeState::dir`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<String>,
 }
 
 /// A byte range of a state file.
@@ -123,10 +149,12 @@ impl CheckpointMetadata {
 }
 
 impl SubtaskState {
-    /// Bytes of the blocks this subtask wrote.
+    /// Bytes of this subtask's state: its blocks and the files of its native checkpoint,
+    /// whether written by this checkpoint or shared with earlier ones.
     pub fn size(&self) -> u64 {
         let keyed: u64 = self.key_groups.iter().map(|g| g.block.len).sum();
         let lists: u64 = self.operator_lists.iter().map(|l| l.block.len).sum();
-        keyed + lists + self.in_flight.map_or(0, |b| b.len)
+        let native: u64 = self.native.iter().flat_map(|n| &n.files).map(|f| f.size).sum();
+        keyed + lists + self.in_flight.map_or(0, |b| b.len) + native
     }
 }

@@ -4,7 +4,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use weir_types::{CheckpointId, Record, Timestamp, Watermark, WatermarkStatus};
+use weir_types::{CheckpointBarrier, CheckpointId, Record, Timestamp, Watermark, WatermarkStatus};
 
 use crate::function::FnResult;
 use crate::{
@@ -24,8 +24,9 @@ pub trait OneInputOperator: Send {
     fn initialize_state(&mut self, _info: &SubtaskInfo, _restore: StateRestore) -> FnResult {
         Ok(())
     }
-    /// A checkpoint barrier reached the operator: return its state as of now.
-    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
+    /// A checkpoint barrier reached the operator: return its state as of now, in the form
+    /// the barrier's kind needs (savepoints: canonical only).
+    fn snapshot_state(&mut self, _barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
         Ok(OperatorSnapshot::default())
     }
     /// Checkpoint `checkpoint` completed everywhere: side effects held back for it (a
@@ -94,8 +95,9 @@ pub trait TwoInputOperator: Send {
     fn initialize_state(&mut self, _info: &SubtaskInfo, _restore: StateRestore) -> FnResult {
         Ok(())
     }
-    /// A checkpoint barrier reached the operator: return its state as of now.
-    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
+    /// A checkpoint barrier reached the operator: return its state as of now, in the form
+    /// the barrier's kind needs (savepoints: canonical only).
+    fn snapshot_state(&mut self, _barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
         Ok(OperatorSnapshot::default())
     }
     /// Checkpoint `checkpoint` completed everywhere: side effects held back for it (a
@@ -199,9 +201,9 @@ impl<Out: Send> NodeCore<Out> {
     fn checkpoint(
         &mut self,
         task: &mut TaskSnapshot,
-        snapshot: impl FnOnce(CheckpointId) -> FnResult<OperatorSnapshot>,
+        snapshot: impl FnOnce(CheckpointBarrier) -> FnResult<OperatorSnapshot>,
     ) -> Result<()> {
-        let state = run_guarded(&self.info, || snapshot(task.barrier.id))?;
+        let state = run_guarded(&self.info, || snapshot(task.barrier))?;
         task.add(&self.info, state);
         for side in self.collector.side_outputs() {
             side.checkpoint(task)?;
@@ -353,7 +355,7 @@ where
 
     fn checkpoint(&mut self, task: &mut TaskSnapshot) -> Result<()> {
         let operator = &mut self.operator;
-        self.core.checkpoint(task, |id| operator.snapshot_state(id))
+        self.core.checkpoint(task, |barrier| operator.snapshot_state(barrier))
     }
 
     fn notify_checkpoint(&mut self, checkpoint: CheckpointId, complete: bool) -> Result<()> {
@@ -440,7 +442,7 @@ where
     /// A checkpoint barrier arrived on all inputs: snapshot, then pass the barrier on.
     pub fn checkpoint(&mut self, task: &mut TaskSnapshot) -> Result<()> {
         let operator = &mut self.operator;
-        self.core.checkpoint(task, |id| operator.snapshot_state(id))
+        self.core.checkpoint(task, |barrier| operator.snapshot_state(barrier))
     }
 
     /// A checkpoint completed or was aborted.

@@ -1,6 +1,6 @@
 //! What operators hand over at a checkpoint barrier and get back on restore.
 
-use weir_state::{KeyedRestore, KeyedSnapshot, ListSnapshot, OperatorRestore};
+use weir_state::{KeyedRestore, KeyedSnapshot, ListSnapshot, NativeCheckpoint, OperatorRestore};
 use weir_types::{CheckpointBarrier, KeyGroupRange};
 
 use crate::SubtaskInfo;
@@ -12,12 +12,17 @@ pub struct OperatorSnapshot {
     pub keyed: KeyedSnapshot,
     /// Operator list states.
     pub lists: Vec<ListSnapshot>,
+    /// The keyed state backend's own incremental checkpoint, which then holds the keyed
+    /// state except what `keyed` carries (timers, restored states not registered yet).
+    pub native: Option<NativeCheckpoint>,
 }
 
 impl OperatorSnapshot {
     /// Whether there is nothing to store.
     pub fn is_empty(&self) -> bool {
-        self.keyed.is_empty() && self.lists.iter().all(|list| list.elements.is_empty())
+        self.keyed.is_empty()
+            && self.lists.iter().all(|list| list.elements.is_empty())
+            && self.native.is_none()
     }
 }
 

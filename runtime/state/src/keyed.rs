@@ -3,16 +3,15 @@
 use std::any::Any;
 use std::collections::HashMap;
 
-use weir_types::{Data, Key, KeyGroup, KeyGroupRange, KeyHasher};
+use weir_types::{CheckpointId, Data, Key, KeyGroup, KeyGroupRange, KeyHasher, SnapshotType};
 
 use crate::backend::OpenBackend;
 use crate::handles::StateId;
-#[cfg(feature = "rocksdb")]
-use crate::rocksdb::NativeCheckpoint;
 use crate::{
     AggregatingState, AggregatingStateDescriptor, Error, KeyedRestore, KeyedSnapshot, ListState,
-    ListStateDescriptor, MapState, MapStateDescriptor, NamespacedValueState, ReducingState,
-    ReducingStateDescriptor, Result, StateBackend, StateTable, ValueState, ValueStateDescriptor,
+    ListStateDescriptor, MapState, MapStateDescriptor, NamespacedValueState, NativeCheckpoint,
+    NativeRestore, ReducingState, ReducingStateDescriptor, Result, StateBackend, StateTable,
+    ValueState, ValueStateDescriptor,
 };
 
 /// Keyed state of one subtask: the tables its functions registered, scoped to a current key.
@@ -94,10 +93,15 @@ impl<K: Key> KeyedState<K> {
         }
     }
 
-    /// Takes in state read back from a snapshot; call before registering states. Blocks of
-    /// key groups outside this subtask's range are ignored.
+    /// Takes in state read back from a snapshot; call before registering states. Native
+    /// checkpoints are restored first, then canonical blocks; blocks of key groups outside
+    /// this subtask's range are ignored.
     pub fn restore(&mut self, restore: KeyedRestore) -> Result<()> {
-        for (name, mut blocks) in restore.into_sections() {
+        let (natives, sections) = restore.into_parts();
+        for native in &natives {
+            self.restore_native(native)?;
+        }
+        for (name, mut blocks) in sections {
             blocks.retain(|(group, _)| self.range.contains(*group));
             if let Some(&(_, id)) = self.names.get(&name) {
                 for (group, entries) in &blocks {
@@ -139,28 +143,48 @@ impl<K: Key> KeyedState<K> {
         }
     }
 
-    /// A native (incremental) checkpoint of the RocksDB instance in the local directory `dir`,
-    /// which must not exist: memtables are flushed and RocksDB links its immutable SST files
-    /// and copies the small per-checkpoint files there. `None` with the heap backend.
-    #[cfg(feature = "rocksdb")]
-    pub fn native_checkpoint(&self, dir: &std::path::Path) -> Result<Option<NativeCheckpoint>> {
-        let OpenBackend::RocksDb(rocksdb) = &self.backend else { return Ok(None) };
-        let mut checkpoint = rocksdb.checkpoint(dir)?;
-        self.add_restored(&mut checkpoint.unregistered);
-        Ok(Some(checkpoint))
+    /// The state as a snapshot of `kind` needs it: for a checkpoint with a backend that takes
+    /// incremental checkpoints, its native checkpoint `checkpoint` plus the canonical blocks of
+    /// restored states not registered yet (the backend does not hold those); otherwise the
+    /// canonical snapshot of everything.
+    pub fn snapshot_for(
+        &self,
+        checkpoint: CheckpointId,
+        kind: SnapshotType,
+    ) -> Result<(KeyedSnapshot, Option<NativeCheckpoint>)> {
+        if kind == SnapshotType::Checkpoint
+            && let Some(native) = self.native_checkpoint(checkpoint)?
+        {
+            let mut restored = KeyedSnapshot::new();
+            self.add_restored(&mut restored);
+            return Ok((restored, Some(native)));
+        }
+        Ok((self.snapshot()?, None))
     }
 
-    /// Restores a native checkpoint downloaded to `dir`, taken of an instance that held
-    /// `source` (its [`NativeCheckpoint::key_group_range`]); call once per checkpoint whose
-    /// range overlaps this subtask's, preferably before registering states. A checkpoint of
-    /// this range (or of a part of it) becomes the instance if none is open yet; otherwise
-    /// (rescale) only its key groups in this range are copied in. Needs the RocksDB backend.
-    #[cfg(feature = "rocksdb")]
-    pub fn restore_native(&mut self, dir: &std::path::Path, source: KeyGroupRange) -> Result<()> {
+    /// The backend's native checkpoint `checkpoint` when it takes incremental checkpoints
+    /// (RocksDB with `incremental` set), else `None`. RocksDB flushes its memtables and links
+    /// its immutable SST files and copies its small per-checkpoint files into a new local
+    /// directory, removed when the checkpoint is dropped.
+    pub fn native_checkpoint(&self, checkpoint: CheckpointId) -> Result<Option<NativeCheckpoint>> {
+        match &self.backend {
+            #[cfg(feature = "rocksdb")]
+            OpenBackend::RocksDb(rocksdb) if rocksdb.settings.incremental => {
+                rocksdb.checkpoint(checkpoint).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Restores a native checkpoint of an instance whose key groups overlap this subtask's:
+    /// one of this range (or of a part of it) becomes the instance if none is open yet;
+    /// otherwise (rescale) only its key groups in this range are copied in.
+    fn restore_native(&mut self, native: &NativeRestore) -> Result<()> {
         match &mut self.backend {
-            OpenBackend::RocksDb(rocksdb) => rocksdb.restore(dir, source),
+            #[cfg(feature = "rocksdb")]
+            OpenBackend::RocksDb(rocksdb) => rocksdb.restore(native),
             OpenBackend::Heap(_) => Err(Error::UnsupportedByBackend {
-                operation: "restoring a native checkpoint",
+                operation: "restoring an incremental RocksDB checkpoint",
                 required: "rocksdb",
                 actual: "heap",
             }),

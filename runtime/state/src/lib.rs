@@ -30,6 +30,7 @@ mod error;
 mod handles;
 mod heap;
 mod keyed;
+mod native;
 mod operator;
 #[cfg(feature = "rocksdb")]
 mod rocksdb;
@@ -39,7 +40,7 @@ mod snapshot;
 mod tests;
 
 #[cfg(feature = "rocksdb")]
-pub use crate::rocksdb::{NativeCheckpoint, NativeFile, NativeFileKind, RocksDbSettings};
+pub use crate::rocksdb::RocksDbSettings;
 pub use aggregate::AggregateFunction;
 pub use backend::{StateBackend, StateBackendKind, StateTable};
 pub use descriptor::{
@@ -51,6 +52,9 @@ pub use handles::{
     AggregatingState, ListState, MapState, NamespacedValueState, ReducingState, ValueState,
 };
 pub use keyed::{KeyedState, KeyedStateAccess};
+pub use native::{
+    LocalDir, NativeCheckpoint, NativeFile, NativeRestore, remove_dirs_of_dead_processes,
+};
 pub use operator::{OperatorListState, OperatorStateStore};
 pub use small_map::SmallMap;
 pub use snapshot::{

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use weir_types::KeyGroup;
 
-use crate::{Error, Result};
+use crate::{Error, NativeRestore, Result};
 
 /// The keyed state of one operator subtask, per key group and state name.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -49,7 +49,8 @@ impl KeyedSnapshot {
 /// a new version of a job does not register is not lost.
 #[derive(Debug, Default)]
 pub struct KeyedRestore {
-    sections: HashMap<String, Vec<(KeyGroup, Vec<u8>)>>,
+    sections: StateBlocks,
+    natives: Vec<NativeRestore>,
 }
 
 impl KeyedRestore {
@@ -66,7 +67,7 @@ impl KeyedRestore {
                 sections.entry(name).or_default().push((group, entries));
             }
         }
-        Ok(KeyedRestore { sections })
+        Ok(KeyedRestore { sections, natives: Vec::new() })
     }
 
     /// Takes the blocks of state `name`.
@@ -74,15 +75,23 @@ impl KeyedRestore {
         self.sections.remove(name).unwrap_or_default()
     }
 
-    /// Whether nothing is left.
-    pub fn is_empty(&self) -> bool {
-        self.sections.is_empty()
+    /// Adds a native checkpoint to restore (before the canonical blocks).
+    pub fn add_native(&mut self, native: NativeRestore) {
+        self.natives.push(native);
     }
 
-    pub(crate) fn into_sections(self) -> HashMap<String, Vec<(KeyGroup, Vec<u8>)>> {
-        self.sections
+    /// Whether nothing is left.
+    pub fn is_empty(&self) -> bool {
+        self.sections.is_empty() && self.natives.is_empty()
+    }
+
+    pub(crate) fn into_parts(self) -> (Vec<NativeRestore>, StateBlocks) {
+        (self.natives, self.sections)
     }
 }
+
+/// Encoded key-group blocks of each state, by state name.
+pub(crate) type StateBlocks = HashMap<String, Vec<(KeyGroup, Vec<u8>)>>;
 
 /// Encodes `count` entries from `entries` as a postcard `Vec<(K, N, V)>`, appending to `out`.
 pub fn encode_entries<'a, K, N, V>(

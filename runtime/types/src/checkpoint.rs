@@ -27,3 +27,10 @@ pub struct CheckpointBarrier {
     /// Checkpoint or savepoint.
     pub kind: SnapshotType,
 }
+
+impl CheckpointBarrier {
+    /// The barrier of periodic checkpoint `id`, triggered at `timestamp`.
+    pub fn checkpoint(id: CheckpointId, timestamp: Timestamp) -> Self {
+        CheckpointBarrier { id, timestamp, kind: SnapshotType::Checkpoint }
+    }
+}

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use weir_state::StateBackendKind;
+use weir_state::{StateBackend, StateBackendKind};
 
 use crate::RestartStrategy;
 use crate::checkpoint::CheckpointConfig;
@@ -60,6 +60,19 @@ impl Default for ExecutionConfig {
 }
 
 impl ExecutionConfig {
+    /// The keyed state backend with its settings: RocksDB checkpoints incrementally when
+    /// `checkpointing.incremental` is set.
+    pub fn state_backend(&self) -> StateBackend {
+        match self.state_backend {
+            StateBackendKind::Heap => StateBackend::Heap,
+            #[cfg(feature = "rocksdb")]
+            StateBackendKind::RocksDb => StateBackend::RocksDb(weir_state::RocksDbSettings {
+                incremental: self.checkpointing.incremental,
+                ..Default::default()
+            }),
+        }
+    }
+
     /// The periodic watermark interval, or `None` when periodic emission is off.
     pub fn auto_watermark_interval(&self) -> Option<Duration> {
         (self.auto_watermark_interval_ms > 0)

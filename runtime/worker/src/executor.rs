@@ -197,10 +197,11 @@ impl LocalExecutor {
     fn run(
         &self,
         job: &mut JobState<'_>,
-        restored: RestoredState,
+        mut restored: RestoredState,
         start: Instant,
         control: &Receiver<JobCommand>,
     ) -> Result<RunOutcome> {
+        let confirmed_shared = std::mem::take(&mut restored.confirmed_shared);
         let (cancel, token) = CancelHandle::new();
         let wiring =
             Wiring::new(job.graph, &job.plan, &self.config, &job.metrics, token.clone(), restored);
@@ -253,6 +254,7 @@ impl LocalExecutor {
             job.storage.handle(),
             entries,
             job.next_checkpoint,
+            confirmed_shared,
         );
         let mut driver = Driver {
             cancel: Some(cancel),

@@ -147,7 +147,7 @@ impl<'a> Wiring<'a> {
                 index: subtask,
                 parallelism: self.plan.parallelism[node.id.0],
                 max_parallelism: self.config.max_parallelism,
-                state_backend: self.config.state_backend.into(),
+                state_backend: self.config.state_backend(),
                 checkpointing: self.config.checkpointing.interval().is_some(),
             },
             metrics: self.metrics.subtask(node.id.0, subtask),

@@ -8,11 +8,8 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use super::location::{Location, checked_segment};
-use super::{SnapshotDir, StorageOptions};
+use super::{SHARED_DIR, SnapshotDir, StorageOptions};
 use crate::{CheckpointMetadata, Result};
-
-/// Folder of files shared by several checkpoints of a job.
-const SHARED_DIR: &str = "shared";
 
 /// How many `_metadata` lookups run at once when listing checkpoints.
 const CONCURRENT_LOOKUPS: usize = 16;
@@ -60,6 +57,12 @@ impl CheckpointStorage {
     /// Writes `name` (a relative path) into `shared/`; returns its size.
     pub async fn put_shared(&self, name: &str, bytes: Bytes) -> Result<u64> {
         self.shared.put(name, bytes).await
+    }
+
+    /// Writes `name` into `shared/` from the local file `source`, streaming large files;
+    /// returns its size.
+    pub async fn put_shared_local(&self, name: &str, source: &std::path::Path) -> Result<u64> {
+        self.shared.put_local(name, source).await
     }
 
     /// The content of `name` in `shared/`.

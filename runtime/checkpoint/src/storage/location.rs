@@ -11,11 +11,18 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{ObjectStore, PutPayload, WriteMultipart};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use url::Url;
 
 use super::StorageOptions;
 use crate::{Error, Result};
+
+/// Files up to this size are written in one request; larger ones in parts of this size.
+const PART_BYTES: usize = 8 << 20;
+
+/// Parts of one file uploaded at the same time.
+const PARTS_IN_FLIGHT: usize = 4;
 
 const NO_S3_CONFIG: &str = "no S3 endpoint or credentials are configured: set AWS_ENDPOINT (or \
     AWS_ENDPOINT_URL) to an S3-compatible server and/or AWS_ACCESS_KEY_ID and \
@@ -129,6 +136,21 @@ impl Location {
         }
     }
 
+    /// The folder that holds this one (this one when it is the root of its store).
+    pub(crate) fn parent(&self) -> Self {
+        let mut parts: Vec<_> = self.path.parts().collect();
+        if parts.pop().is_none() {
+            return self.clone();
+        }
+        let url = self.url.trim_end_matches('/');
+        let url = url.rsplit_once('/').map_or(url, |(parent, _)| parent);
+        Self {
+            store: Arc::clone(&self.store),
+            path: parts.into_iter().collect(),
+            url: url.to_owned(),
+        }
+    }
+
     /// The URL of `file` in this folder.
     pub(crate) fn url_of(&self, file: &str) -> String {
         Self::join_url(&self.url, file)
@@ -155,6 +177,64 @@ impl Location {
         let object = self.object(file)?;
         self.store.put(&object, PutPayload::from(bytes)).await.map_err(self.store_error(file))?;
         tracing::debug!(url = self.url_of(file), size, "wrote");
+        Ok(size)
+    }
+
+    /// Writes `file` from the local file `source`, replacing it: small files in one request,
+    /// large ones streamed in parts (a multipart upload on S3); returns its size.
+    pub(crate) async fn put_local(&self, file: &str, source: &std::path::Path) -> Result<u64> {
+        let local_error = |source_error| Error::LocalFile {
+            operation: "read",
+            path: source.to_path_buf(),
+            source: source_error,
+        };
+        let mut reader = tokio::fs::File::open(source).await.map_err(local_error)?;
+        let size = reader.metadata().await.map_err(local_error)?.len();
+        if size <= PART_BYTES as u64 {
+            let bytes = tokio::fs::read(source).await.map_err(local_error)?;
+            return self.put(file, Bytes::from(bytes)).await;
+        }
+        let object = self.object(file)?;
+        let upload = self.store.put_multipart(&object).await.map_err(self.store_error(file))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut buffer = vec![0; PART_BYTES];
+        let streamed: Result<()> = async {
+            loop {
+                let read = reader.read(&mut buffer).await.map_err(local_error)?;
+                if read == 0 {
+                    return Ok(());
+                }
+                writer.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(self.store_error(file))?;
+                writer.write(&buffer[..read]);
+            }
+        }
+        .await;
+        match streamed {
+            Ok(()) => drop(writer.finish().await.map_err(self.store_error(file))?),
+            Err(error) => {
+                let _ = writer.abort().await;
+                return Err(error);
+            }
+        }
+        tracing::debug!(url = self.url_of(file), size, "wrote in parts");
+        Ok(size)
+    }
+
+    /// Copies `file` into the local file `target`, streaming; returns its size.
+    pub(crate) async fn get_local(&self, file: &str, target: &std::path::Path) -> Result<u64> {
+        let local_error =
+            |source| Error::LocalFile { operation: "write", path: target.to_path_buf(), source };
+        let object = self.object(file)?;
+        let result = self.store.get(&object).await.map_err(self.store_error(file))?;
+        let mut chunks = result.into_stream();
+        let mut writer = tokio::fs::File::create(target).await.map_err(local_error)?;
+        let mut size = 0;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(self.store_error(file))?;
+            writer.write_all(&chunk).await.map_err(local_error)?;
+            size += chunk.len() as u64;
+        }
+        writer.flush().await.map_err(local_error)?;
         Ok(size)
     }
 

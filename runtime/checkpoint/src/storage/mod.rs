@@ -9,6 +9,9 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 
+/// Folder, beside a job's `chk-{n}` folders, of files shared by several of its checkpoints.
+const SHARED_DIR: &str = "shared";
+
 pub use checkpoints::{CheckpointStorage, RetainReport, savepoint_dir};
 pub use options::StorageOptions;
 pub use restore::resolve_restore;

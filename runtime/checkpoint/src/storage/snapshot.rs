@@ -1,12 +1,13 @@
 //! One checkpoint or savepoint directory: its state files and its `_metadata`, written last.
 
 use std::ops::Range;
+use std::path::Path;
 
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::StorageOptions;
 use super::location::Location;
+use super::{SHARED_DIR, StorageOptions};
 use crate::{CheckpointMetadata, Error, FORMAT_VERSION, Result};
 
 /// Name of the file whose presence makes a directory a complete snapshot.
@@ -39,6 +40,23 @@ impl SnapshotDir {
     /// Writes `file` (a relative path) into the directory, replacing it; returns its size.
     pub async fn put(&self, file: &str, bytes: Bytes) -> Result<u64> {
         self.location.put(file, bytes).await
+    }
+
+    /// Writes `file` (a relative path) from the local file `source`, streaming large files;
+    /// returns its size.
+    pub async fn put_local(&self, file: &str, source: &Path) -> Result<u64> {
+        self.location.put_local(file, source).await
+    }
+
+    /// Copies `file` into the local file `target`; returns its size.
+    pub async fn get_local(&self, file: &str, target: &Path) -> Result<u64> {
+        self.location.get_local(file, target).await
+    }
+
+    /// Copies `name` from the `shared/` folder beside this checkpoint (the job's folder of
+    /// files shared between its checkpoints) into the local file `target`; returns its size.
+    pub async fn get_shared_local(&self, name: &str, target: &Path) -> Result<u64> {
+        self.location.parent().child(SHARED_DIR).get_local(name, target).await
     }
 
     /// The content of `file`.

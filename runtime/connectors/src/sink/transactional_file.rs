@@ -225,6 +225,7 @@ impl<T: Display> TwoPhaseCommitSink<T> for TransactionalFileSink<T> {
 mod tests {
     use weir_operators::builtin::TwoPhaseCommitSinkOperator;
     use weir_operators::{Collector, OneInputOperator, OperatorSnapshot, StateRestore};
+    use weir_types::CheckpointBarrier;
 
     use super::*;
     use crate::test_util::{info, push};
@@ -284,7 +285,7 @@ mod tests {
         let [in_progress] = &names(&out)[..] else { panic!("{:?}", names(&out)) };
         assert!(in_progress.starts_with(".part-") && in_progress.ends_with("-0-0.inprogress"));
 
-        operator.snapshot_state(1).unwrap();
+        operator.snapshot_state(CheckpointBarrier::checkpoint(1, 0)).unwrap();
         write(&mut operator, &["c"]);
         let listed = names(&out);
         assert!(listed.iter().all(|name| name.starts_with('.')), "{listed:?}");
@@ -320,7 +321,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut operator = start(dir.path(), true, None);
         write(&mut operator, &["a"]);
-        let snapshot = operator.snapshot_state(1).unwrap();
+        let snapshot = operator.snapshot_state(CheckpointBarrier::checkpoint(1, 0)).unwrap();
         operator.notify_checkpoint_complete(1).unwrap();
         assert_eq!(visible_lines(dir.path()), ["a"]);
 
@@ -334,7 +335,7 @@ mod tests {
     fn a_transaction_without_lines_leaves_no_file() {
         let dir = tempfile::tempdir().unwrap();
         let mut operator = start(dir.path(), true, None);
-        operator.snapshot_state(1).unwrap();
+        operator.snapshot_state(CheckpointBarrier::checkpoint(1, 0)).unwrap();
         operator.notify_checkpoint_complete(1).unwrap();
         assert!(names(dir.path()).is_empty());
     }
@@ -344,7 +345,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut operator = start(dir.path(), true, None);
         write(&mut operator, &["a", "b"]);
-        let snapshot = operator.snapshot_state(1).unwrap();
+        let snapshot = operator.snapshot_state(CheckpointBarrier::checkpoint(1, 0)).unwrap();
         write(&mut operator, &["c"]);
         // The job fails before checkpoint 1's completion reaches the sink.
         drop(operator);
@@ -359,7 +360,7 @@ mod tests {
         assert!(!listed.iter().any(|name| name.starts_with('.')), "{listed:?}");
         // The source replays what followed checkpoint 1.
         write(&mut operator, &["c"]);
-        operator.snapshot_state(2).unwrap();
+        operator.snapshot_state(CheckpointBarrier::checkpoint(2, 0)).unwrap();
         operator.notify_checkpoint_complete(2).unwrap();
         assert_eq!(visible_lines(dir.path()), ["a", "b", "c"]);
         assert_eq!(names(dir.path()).len(), 2, "the new run names its parts apart");

@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 
 use weir_state::OperatorStateStore;
-use weir_types::{CheckpointId, Key, Record, Timestamp, Watermark};
+use weir_types::{CheckpointBarrier, Key, Record, Timestamp, Watermark};
 
 use super::KeySelector;
 use super::keyed::{KeyedRuntime, process_each};
@@ -91,7 +91,7 @@ impl<I1, I2, O, F: CoProcessFunction<I1, I2, O>> TwoInputOperator
         Ok(())
     }
 
-    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
+    fn snapshot_state(&mut self, _barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
         Ok(OperatorSnapshot { lists: self.operator_state.snapshot()?, ..Default::default() })
     }
 
@@ -155,8 +155,8 @@ where
         function.open(&mut runtime.open_context())
     }
 
-    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
-        self.runtime().0.snapshot()
+    fn snapshot_state(&mut self, barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
+        self.runtime().0.snapshot(barrier)
     }
 
     fn process_batch1(&mut self, batch: &mut Vec<Record<I1>>, out: &mut Collector<O>) -> FnResult {

@@ -10,7 +10,7 @@
 use std::marker::PhantomData;
 
 use weir_state::{KeyedState, MapState, MapStateDescriptor, OperatorStateStore};
-use weir_types::{CheckpointId, Data, Key, Record, Timestamp, Watermark};
+use weir_types::{CheckpointBarrier, Data, Key, Record, Timestamp, Watermark};
 
 use super::KeySelector;
 use super::keyed::{keyed_state_for, snapshot_keyed};
@@ -306,9 +306,9 @@ where
         self.function.open(&mut RuntimeContext::new(info, &mut self.operator_state))
     }
 
-    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
+    fn snapshot_state(&mut self, barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
         let runtime = self.runtime.as_ref().expect("state initialized before snapshots");
-        let mut snapshot = snapshot_keyed(&runtime.info, &runtime.state, &runtime.timers)?;
+        let mut snapshot = snapshot_keyed(&runtime.info, &runtime.state, &runtime.timers, barrier)?;
         snapshot.lists = self.operator_state.snapshot()?;
         Ok(snapshot)
     }

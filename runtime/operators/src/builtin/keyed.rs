@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use weir_state::{KeyedRestore, KeyedState, OperatorStateStore};
-use weir_types::{Key, Record, Timestamp, Watermark};
+use weir_types::{CheckpointBarrier, Key, Record, Timestamp, Watermark};
 
 use crate::function::FnResult;
 use crate::{
@@ -28,15 +28,17 @@ pub(crate) fn keyed_state_for<K: Key, N: Key>(
     Ok((state, timers))
 }
 
-/// The snapshot of keyed state and its timers.
+/// The snapshot of keyed state (incremental where the backend and `barrier` allow) and its
+/// timers (always canonical).
 pub(crate) fn snapshot_keyed<K: Key, N: Key>(
     info: &SubtaskInfo,
     state: &KeyedState<K>,
     timers: &TimerService<K, N>,
+    barrier: CheckpointBarrier,
 ) -> FnResult<OperatorSnapshot> {
-    let mut keyed = state.snapshot()?;
+    let (mut keyed, native) = state.snapshot_for(barrier.id, barrier.kind)?;
     timers.snapshot(info.max_parallelism, &mut keyed)?;
-    Ok(OperatorSnapshot { keyed, lists: Vec::new() })
+    Ok(OperatorSnapshot { keyed, lists: Vec::new(), native })
 }
 
 /// What a keyed operator subtask runs with: its identity, keyed state over the key groups
@@ -54,9 +56,9 @@ impl<K: Key> KeyedRuntime<K> {
         Ok(KeyedRuntime { info: info.clone(), state, timers })
     }
 
-    /// The keyed state and timers as of now.
-    pub(crate) fn snapshot(&self) -> FnResult<OperatorSnapshot> {
-        snapshot_keyed(&self.info, &self.state, &self.timers)
+    /// The keyed state and timers as of now, for `barrier`.
+    pub(crate) fn snapshot(&self, barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
+        snapshot_keyed(&self.info, &self.state, &self.timers, barrier)
     }
 
     /// The context functions register their state with in `open`.

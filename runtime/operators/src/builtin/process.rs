@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 
 use weir_state::OperatorStateStore;
-use weir_types::{CheckpointId, Key, Record, Timestamp, Watermark};
+use weir_types::{CheckpointBarrier, Key, Record, Timestamp, Watermark};
 
 use super::KeySelector;
 use super::keyed::{KeyedRuntime, process_each};
@@ -47,7 +47,7 @@ impl<I, O, F: ProcessFunction<I, O>> OneInputOperator for ProcessOperator<I, O, 
         Ok(())
     }
 
-    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
+    fn snapshot_state(&mut self, _barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
         Ok(OperatorSnapshot { lists: self.operator_state.snapshot()?, ..Default::default() })
     }
 
@@ -104,8 +104,8 @@ where
         function.open(&mut runtime.open_context())
     }
 
-    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
-        self.runtime().0.snapshot()
+    fn snapshot_state(&mut self, barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
+        self.runtime().0.snapshot(barrier)
     }
 
     fn process_batch(&mut self, batch: &mut Vec<Record<I>>, out: &mut Collector<O>) -> FnResult {

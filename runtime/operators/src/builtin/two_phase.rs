@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 
 use serde::{Deserialize, Serialize};
 use weir_state::{OperatorListState, OperatorStateStore};
-use weir_types::{CheckpointId, Data, Record, Timestamp};
+use weir_types::{CheckpointBarrier, CheckpointId, Data, Record, Timestamp};
 
 use crate::function::FnResult;
 use crate::{Collector, OneInputOperator, OperatorSnapshot, StateRestore, SubtaskInfo};
@@ -161,12 +161,12 @@ impl<T, S: TwoPhaseCommitSink<T>> OneInputOperator for TwoPhaseCommitSinkOperato
         batch.drain(..).try_for_each(|record| sink.write(txn, record.value, record.timestamp))
     }
 
-    fn snapshot_state(&mut self, checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
+    fn snapshot_state(&mut self, barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
         let (sink, txn) = self.current();
         sink.pre_commit(txn)?;
         let next = self.sink.begin_transaction()?;
         let committing = self.current.replace(next).expect("a current transaction");
-        self.pending.push_back((checkpoint, committing));
+        self.pending.push_back((barrier.id, committing));
 
         let stored = self
             .pending
@@ -335,7 +335,7 @@ mod tests {
         let world = Arc::default();
         let mut operator = start(&world, true, StateRestore::default());
         push(&mut operator, &[1, 2]);
-        operator.snapshot_state(1).unwrap();
+        operator.snapshot_state(CheckpointBarrier::checkpoint(1, 0)).unwrap();
         push(&mut operator, &[3]);
         assert!(visible(&world).is_empty(), "pre-committed is not visible");
         assert_eq!(calls(&world), [Call::Begin(1), Call::PreCommit(1), Call::Begin(2)]);
@@ -344,7 +344,7 @@ mod tests {
         assert!(visible(&world).is_empty(), "an aborted checkpoint commits nothing");
         operator.notify_checkpoint_complete(1).unwrap();
         assert_eq!(visible(&world), [1, 2], "records after the barrier wait");
-        operator.snapshot_state(2).unwrap();
+        operator.snapshot_state(CheckpointBarrier::checkpoint(2, 0)).unwrap();
         operator.notify_checkpoint_complete(2).unwrap();
         assert_eq!(visible(&world), [1, 2, 3]);
     }
@@ -355,7 +355,7 @@ mod tests {
         let mut operator = start(&world, true, StateRestore::default());
         for checkpoint in 1..=3 {
             push(&mut operator, &[checkpoint as i32]);
-            operator.snapshot_state(checkpoint).unwrap();
+            operator.snapshot_state(CheckpointBarrier::checkpoint(checkpoint, 0)).unwrap();
         }
         calls(&world);
         operator.notify_checkpoint_aborted(1).unwrap();
@@ -373,7 +373,7 @@ mod tests {
         let world = Arc::default();
         let mut operator = start(&world, true, StateRestore::default());
         push(&mut operator, &[1, 2]);
-        let snapshot = operator.snapshot_state(1).unwrap();
+        let snapshot = operator.snapshot_state(CheckpointBarrier::checkpoint(1, 0)).unwrap();
         push(&mut operator, &[3]);
         // The job fails before checkpoint 1's completion reaches the sink.
         drop(operator);
@@ -383,7 +383,7 @@ mod tests {
         assert_eq!(calls(&world), [Call::Commit(1), Call::Abort(2), Call::Begin(3)]);
         assert_eq!(visible(&world), [1, 2]);
         push(&mut operator, &[3]);
-        operator.snapshot_state(2).unwrap();
+        operator.snapshot_state(CheckpointBarrier::checkpoint(2, 0)).unwrap();
         operator.notify_checkpoint_complete(2).unwrap();
         assert_eq!(visible(&world), [1, 2, 3], "replayed records are written once");
     }
@@ -393,7 +393,7 @@ mod tests {
         let world = Arc::default();
         let mut operator = start(&world, true, StateRestore::default());
         push(&mut operator, &[1]);
-        let snapshot = operator.snapshot_state(1).unwrap();
+        let snapshot = operator.snapshot_state(CheckpointBarrier::checkpoint(1, 0)).unwrap();
         operator.notify_checkpoint_complete(1).unwrap();
         assert_eq!(visible(&world), [1]);
         calls(&world);
@@ -402,7 +402,7 @@ mod tests {
         for _ in 0..2 {
             let mut operator = start(&world, true, restore_all(&snapshot));
             assert_eq!(calls(&world)[..2], [Call::Commit(1), Call::Abort(2)]);
-            let next = operator.snapshot_state(2).unwrap();
+            let next = operator.snapshot_state(CheckpointBarrier::checkpoint(2, 0)).unwrap();
             let stored = &next.lists[0].elements;
             assert_eq!(stored.len(), 2, "restored transactions are not stored again: {stored:?}");
             calls(&world);
@@ -416,10 +416,10 @@ mod tests {
         let mut operator = start(&world, true, StateRestore::default());
         for checkpoint in 1..=2 {
             push(&mut operator, &[checkpoint as i32]);
-            operator.snapshot_state(checkpoint).unwrap();
+            operator.snapshot_state(CheckpointBarrier::checkpoint(checkpoint, 0)).unwrap();
         }
         // Pending for 1, 2 and 3 (empty), and the current one, dealt out to two new subtasks.
-        let snapshot = operator.snapshot_state(3).unwrap();
+        let snapshot = operator.snapshot_state(CheckpointBarrier::checkpoint(3, 0)).unwrap();
         assert_eq!(snapshot.lists[0].elements.len(), 4);
         calls(&world);
         start(&world, true, restore(&snapshot, 0..2));
@@ -448,7 +448,7 @@ mod tests {
         push(&mut operator, &[1]);
         operator.finish(&mut Collector::default()).unwrap();
         assert!(visible(&world).is_empty());
-        operator.snapshot_state(1).unwrap();
+        operator.snapshot_state(CheckpointBarrier::checkpoint(1, 0)).unwrap();
         operator.notify_checkpoint_complete(1).unwrap();
         assert_eq!(visible(&world), [1]);
     }
@@ -459,7 +459,7 @@ mod tests {
         let mut operator = start(&world, true, StateRestore::default());
         push(&mut operator, &[1]);
         world.lock().unwrap().fail_pre_commit = true;
-        let error = operator.snapshot_state(1).unwrap_err();
+        let error = operator.snapshot_state(CheckpointBarrier::checkpoint(1, 0)).unwrap_err();
         assert_eq!(error.to_string(), "pre-commit failed");
     }
 }

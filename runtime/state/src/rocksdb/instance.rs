@@ -1,9 +1,9 @@
 //! One RocksDB instance: its working directory, options, one column family per state, and
 //! the key-group scans shared by tables, snapshots and restores.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -16,8 +16,9 @@ use weir_types::{KeyGroup, KeyGroupRange};
 
 use super::RocksDbSettings;
 use super::keys::{GROUP_PREFIX_LEN, group_bounds};
+use crate::native::{OwnedDir, remove_dirs_of_dead_processes};
 use crate::snapshot::append_count;
-use crate::{Error, Result};
+use crate::{Error, NativeRestore, Result};
 
 /// A RocksDB database whose column families are created and used through `&self`.
 pub(crate) type Db = DBWithThreadMode<MultiThreaded>;
@@ -62,23 +63,29 @@ pub(crate) struct Instance {
     options: Options,
     write_options: WriteOptions,
     states: Mutex<BTreeSet<String>>,
+    /// Unique to this instance: the shared id of an SST file it wrote is `{uid}-{file name}`.
+    uid: String,
+    /// Shared ids of the SST files it started with, taken over from the checkpoint it was
+    /// restored from.
+    inherited: BTreeMap<String, String>,
     dir: WorkDir,
 }
 
 impl Instance {
     /// Opens an instance in a new working directory under `settings.working_dir`: empty, or
-    /// seeded with the files of the checkpoint directory `seed` (SST files hard-linked where
-    /// the file system allows, the small per-checkpoint files copied).
+    /// seeded with the files of the native checkpoint `seed` (SST files hard-linked where the
+    /// file system allows, the small per-checkpoint files copied), whose SST files keep their
+    /// shared ids.
     pub(crate) fn open(
         settings: &RocksDbSettings,
         range: KeyGroupRange,
-        seed: Option<&Path>,
+        seed: Option<&NativeRestore>,
     ) -> Result<Self> {
         let dir = WorkDir::create(&settings.working_dir, range)?;
         let options = options(settings);
         let states = match seed {
             Some(seed) => {
-                link_files(seed, dir.path())?;
+                link_files(seed.dir.path(), dir.path())?;
                 stored_states(&options, dir.path())?
             }
             None => Vec::new(),
@@ -101,8 +108,18 @@ impl Instance {
             options,
             write_options,
             states: Mutex::new(states.into_iter().collect()),
+            uid: format!("{:016x}", fastrand::u64(..)),
+            inherited: seed.map(|seed| seed.shared_ids.clone()).unwrap_or_default(),
             dir,
         })
+    }
+
+    /// The shared id of the SST file `name` of this instance.
+    pub(crate) fn shared_id(&self, name: &str) -> String {
+        match self.inherited.get(name) {
+            Some(id) => id.clone(),
+            None => format!("{}-{name}", self.uid),
+        }
     }
 
     /// The working directory.
@@ -271,20 +288,21 @@ fn link_files(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// A unique working directory, removed (with everything in it) on drop.
-struct WorkDir(PathBuf);
+struct WorkDir(OwnedDir);
 
 impl WorkDir {
     /// Creates `{root}/{process id}-{sequence}-kg{first}-{last}`.
     fn create(root: &Path, range: KeyGroupRange) -> Result<Self> {
         static SEQUENCE: AtomicU64 = AtomicU64::new(0);
         fs::create_dir_all(root).map_err(file_error(root, "create"))?;
+        remove_dirs_of_dead_processes(root);
         loop {
             let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
             let name =
                 format!("{}-{sequence}-kg{}-{}", std::process::id(), range.start(), range.end());
             let path = root.join(name);
             match fs::create_dir(&path) {
-                Ok(()) => return Ok(WorkDir(path)),
+                Ok(()) => return Ok(WorkDir(OwnedDir(path))),
                 Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(error) => return Err(file_error(&path, "create")(error)),
             }
@@ -292,21 +310,6 @@ impl WorkDir {
     }
 
     fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        match fs::remove_dir_all(&self.0) {
-            Ok(()) => {
-                tracing::debug!(path = %self.0.display(), "removed RocksDB working directory")
-            }
-            Err(error) => tracing::warn!(
-                path = %self.0.display(),
-                %error,
-                "could not remove RocksDB working directory"
-            ),
-        }
+        &self.0.0
     }
 }

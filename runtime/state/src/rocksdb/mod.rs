@@ -21,7 +21,6 @@ use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
 use crate::{KeyedSnapshot, Result, StateTable};
 use instance::Instance;
-pub use native::{NativeCheckpoint, NativeFile, NativeFileKind};
 use table::RocksDbTable;
 
 /// Where and with how much memory the RocksDB backend runs.
@@ -35,15 +34,21 @@ pub struct RocksDbSettings {
     /// Memtable budget of the instance, in bytes: a column family's memtable is flushed at
     /// this size, and all memtables together are kept near it.
     pub write_buffer_bytes: usize,
+    /// Checkpoints are incremental: RocksDB's own checkpoint, whose SST files are stored once
+    /// and shared by later checkpoints, instead of a scan of every entry. Savepoints are
+    /// always full, in the canonical format.
+    pub incremental: bool,
 }
 
 impl Default for RocksDbSettings {
-    /// `{temp dir}/weir-rocksdb`, a 64 MiB block cache and a 32 MiB write buffer.
+    /// `{temp dir}/weir-rocksdb`, a 64 MiB block cache, a 32 MiB write buffer, incremental
+    /// checkpoints.
     fn default() -> Self {
         RocksDbSettings {
             working_dir: std::env::temp_dir().join("weir-rocksdb"),
             block_cache_bytes: 64 << 20,
             write_buffer_bytes: 32 << 20,
+            incremental: true,
         }
     }
 }
@@ -51,7 +56,7 @@ impl Default for RocksDbSettings {
 /// The RocksDB backend of one keyed state. The instance opens when first needed (first
 /// registered state, native checkpoint, restore), so creating keyed state cannot fail.
 pub(crate) struct RocksDbBackend {
-    settings: RocksDbSettings,
+    pub(crate) settings: RocksDbSettings,
     range: KeyGroupRange,
     instance: OnceLock<Arc<Instance>>,
 }

@@ -1,119 +1,64 @@
 //! Native incremental checkpoints: a RocksDB checkpoint (hard links to the immutable SST files
 //! plus small per-checkpoint files) and the restore from one, clipping key groups on rescale.
 //!
-//! A caller uploads each SST file once to a shared folder and references it by name in later
-//! checkpoints (names are unique within one instance and its restored successors, not across
-//! subtasks: qualify them per subtask when sharing a folder), and uploads the private files
-//! (MANIFEST, CURRENT, OPTIONS) every time.
+//! Each SST file gets a shared id unique across instances (see [`crate::NativeFile`]): a
+//! caller stores it once under that id and references it from later checkpoints, and stores
+//! the private files (MANIFEST, CURRENT, OPTIONS) every time.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
 use rocksdb::checkpoint::Checkpoint;
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch};
-use weir_types::KeyGroupRange;
 
 use super::RocksDbBackend;
 use super::instance::{
     Db, Instance, column_family_name, db_error, file_error, scan, stored_states,
 };
-use crate::{KeyedSnapshot, Result};
+use crate::{LocalDir, NativeCheckpoint, NativeFile, NativeRestore, Result};
 
 /// Batches of copied entries are written when they reach this size.
 const COPY_BATCH_BYTES: usize = 4 << 20;
 
-/// A native checkpoint of one subtask's RocksDB instance, in a local directory.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NativeCheckpoint {
-    /// Every file of the checkpoint directory, by name.
-    pub files: Vec<NativeFile>,
-    /// The column family of each state, by state name.
-    pub column_families: BTreeMap<String, String>,
-    /// The key groups the instance holds; pass it back to
-    /// [`crate::KeyedState::restore_native`].
-    pub key_group_range: KeyGroupRange,
-    /// State restored from a canonical snapshot but not registered yet: it is held in memory,
-    /// not in RocksDB, so store it with the checkpoint and give it back through
-    /// [`crate::KeyedState::restore`] after restoring the native checkpoint. Usually empty.
-    pub unregistered: KeyedSnapshot,
-}
-
-impl NativeCheckpoint {
-    /// The immutable SST files, to upload once and share between checkpoints.
-    pub fn shared_files(&self) -> impl Iterator<Item = &NativeFile> {
-        self.files.iter().filter(|file| file.kind == NativeFileKind::Shared)
-    }
-}
-
-/// One file of a native checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NativeFile {
-    /// File name inside the checkpoint directory.
-    pub name: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Whether it can be shared with other checkpoints.
-    pub kind: NativeFileKind,
-}
-
-/// How a native checkpoint file is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NativeFileKind {
-    /// An immutable SST file: the same name always holds the same bytes, so it is uploaded
-    /// once and referenced by later checkpoints.
-    Shared,
-    /// A small file of this checkpoint only (MANIFEST, CURRENT, OPTIONS), uploaded each time.
-    Private,
-}
-
 impl RocksDbBackend {
-    /// Flushes the memtables and writes a checkpoint of the instance into `dir`, which must
-    /// not exist (its parent is created).
-    pub(crate) fn checkpoint(&self, dir: &Path) -> Result<NativeCheckpoint> {
+    /// Flushes the memtables and writes a checkpoint of the instance into a new directory
+    /// beside its working directory, named after it and `checkpoint`.
+    pub(crate) fn checkpoint(&self, checkpoint: u64) -> Result<NativeCheckpoint> {
         let instance = self.instance()?;
         instance.flush()?;
-        if let Some(parent) = dir.parent() {
-            fs::create_dir_all(parent).map_err(file_error(parent, "create"))?;
+        let mut name = instance.path().file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".chk-{checkpoint}"));
+        let dir = instance.path().with_file_name(name);
+        if dir.exists() {
+            // Left by an attempt whose checkpoint was declined: RocksDB wants a new directory.
+            fs::remove_dir_all(&dir).map_err(file_error(&dir, "remove"))?;
         }
         Checkpoint::new(instance.db())
-            .and_then(|checkpoint| checkpoint.create_checkpoint(dir))
-            .map_err(db_error(dir, "create a checkpoint in"))?;
-        let files = list_files(dir)?;
-        tracing::info!(
-            path = %dir.display(),
+            .and_then(|checkpoint| checkpoint.create_checkpoint(&dir))
+            .map_err(db_error(&dir, "create a checkpoint in"))?;
+        let dir = LocalDir::adopt(dir);
+        let files = list_files(dir.path(), instance)?;
+        tracing::debug!(
+            path = %dir.path().display(),
             files = files.len(),
             bytes = files.iter().map(|file| file.size).sum::<u64>(),
             "created native RocksDB checkpoint"
         );
-        let column_families = instance
-            .states()
-            .into_iter()
-            .map(|state| {
-                let family = column_family_name(&state);
-                (state, family)
-            })
-            .collect();
-        Ok(NativeCheckpoint {
-            files,
-            column_families,
-            key_group_range: self.range,
-            unregistered: KeyedSnapshot::new(),
-        })
+        Ok(NativeCheckpoint { dir, files, key_group_range: self.range })
     }
 
-    /// Restores the native checkpoint in `dir`, taken of an instance that held `source`.
-    /// While no instance is open and `source` lies inside this backend's range, the checkpoint
-    /// becomes the instance (files linked into a new working directory); otherwise it is
-    /// opened read-only in place and the key groups of this range are copied in.
-    pub(crate) fn restore(&mut self, dir: &Path, source: KeyGroupRange) -> Result<()> {
-        let range = self.range;
+    /// Restores the native checkpoint `native`. While no instance is open and the checkpoint's
+    /// key groups lie inside this backend's range, the checkpoint becomes the instance (files
+    /// linked into a new working directory, keeping their shared ids); otherwise it is opened
+    /// read-only in place and the key groups of this range are copied in.
+    pub(crate) fn restore(&mut self, native: &NativeRestore) -> Result<()> {
+        let (dir, source, range) = (native.dir.path(), native.key_group_range, self.range);
         if self.instance.get().is_none()
             && range.contains(source.start())
             && range.contains(source.end())
         {
-            let instance = Instance::open(&self.settings, range, Some(dir))?;
+            let instance = Instance::open(&self.settings, range, Some(native))?;
             tracing::info!(
                 from = %dir.display(),
                 ?source,
@@ -182,16 +127,15 @@ fn copy_groups(
     Ok(copied)
 }
 
-/// The files of a checkpoint directory, by name.
-fn list_files(dir: &Path) -> Result<Vec<NativeFile>> {
+/// The files of a checkpoint directory of `instance`, by name.
+fn list_files(dir: &Path, instance: &Instance) -> Result<Vec<NativeFile>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir).map_err(file_error(dir, "list"))? {
         let entry = entry.map_err(file_error(dir, "list"))?;
         let size = entry.metadata().map_err(file_error(&entry.path(), "read metadata of"))?.len();
         let name = entry.file_name().to_string_lossy().into_owned();
-        let kind =
-            if name.ends_with(".sst") { NativeFileKind::Shared } else { NativeFileKind::Private };
-        files.push(NativeFile { name, size, kind });
+        let shared_id = name.ends_with(".sst").then(|| instance.shared_id(&name));
+        files.push(NativeFile { name, size, shared_id });
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(files)

@@ -5,13 +5,14 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use weir_types::{KeyGroup, KeyGroupRange};
+use weir_types::{KeyGroup, KeyGroupRange, SnapshotType};
 
 use super::RocksDbSettings;
 use crate::tests::{MAX_PARALLELISM, keys_with_groups, reread};
 use crate::{
-    Error, KeyedSnapshot, KeyedState, NamespacedValueState, NativeCheckpoint, NativeFileKind,
-    StateBackend, StateBackendKind, ValueState, ValueStateDescriptor, decode_entries,
+    Error, KeyedRestore, KeyedSnapshot, KeyedState, LocalDir, NamespacedValueState,
+    NativeCheckpoint, NativeRestore, StateBackend, StateBackendKind, ValueState,
+    ValueStateDescriptor, decode_entries,
 };
 
 fn rocksdb_in(root: &Path) -> StateBackend {
@@ -107,6 +108,7 @@ fn many_keys_and_large_values_survive_flushes_and_compactions() {
         working_dir: root.path().to_path_buf(),
         write_buffer_bytes: 1 << 20,
         block_cache_bytes: 1 << 20,
+        incremental: true,
     };
     let mut state =
         KeyedState::<u64>::new(StateBackend::RocksDb(settings), MAX_PARALLELISM, full_range());
@@ -162,100 +164,134 @@ fn canonical_snapshots_move_between_heap_and_rocksdb() {
     assert_filled(&mut back, &keys);
 }
 
-/// Names and sizes of a checkpoint's shared files.
+/// Shared ids and sizes of a checkpoint's shared files.
 fn shared(checkpoint: &NativeCheckpoint) -> BTreeSet<(String, u64)> {
-    checkpoint.shared_files().map(|file| (file.name.clone(), file.size)).collect()
+    checkpoint.shared_files().map(|(file, id)| (id.to_string(), file.size)).collect()
+}
+
+/// What a restore of `checkpoint` gets: a copy of its files in a directory of its own (as a
+/// download gives) and their shared ids.
+fn download(checkpoint: &NativeCheckpoint) -> NativeRestore {
+    let dir = tempfile::tempdir().unwrap().keep();
+    for file in &checkpoint.files {
+        std::fs::copy(checkpoint.dir.path().join(&file.name), dir.join(&file.name)).unwrap();
+    }
+    let shared_ids =
+        checkpoint.shared_files().map(|(file, id)| (file.name.clone(), id.to_string())).collect();
+    NativeRestore {
+        dir: LocalDir::adopt(dir),
+        key_group_range: checkpoint.key_group_range,
+        shared_ids,
+    }
+}
+
+/// A restore of the native checkpoints `natives`.
+fn restore_of(natives: &[&NativeCheckpoint]) -> KeyedRestore {
+    let mut restore = KeyedRestore::default();
+    natives.iter().for_each(|native| restore.add_native(download(native)));
+    restore
 }
 
 #[test]
 fn native_checkpoints_share_sst_files_and_restore_into_any_range() {
     let root = tempfile::tempdir().unwrap();
-    let checkpoints = tempfile::tempdir().unwrap();
     let keys = keys_with_groups(5_000);
     let (first_keys, later_keys) = keys.split_at(2_500);
     let mut state = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
     fill(&mut state, first_keys);
-    let chk1 = checkpoints.path().join("chk-1");
-    let first = state.native_checkpoint(&chk1).unwrap().expect("RocksDB checkpoints natively");
+    let first = state.native_checkpoint(1).unwrap().expect("RocksDB checkpoints natively");
     fill(&mut state, later_keys);
-    let chk2 = checkpoints.path().join("chk-2");
-    let second = state.native_checkpoint(&chk2).unwrap().unwrap();
+    let second = state.native_checkpoint(2).unwrap().unwrap();
 
     assert!(!shared(&first).is_empty());
     assert!(shared(&first).is_subset(&shared(&second)), "unchanged SST files are shared");
     assert!(shared(&second).len() > shared(&first).len(), "new writes are new SST files");
-    let private: Vec<_> = second
-        .files
-        .iter()
-        .filter(|file| file.kind == NativeFileKind::Private)
-        .map(|file| file.name.as_str())
-        .collect();
+    let private: Vec<_> = second.private_files().map(|file| file.name.as_str()).collect();
     assert!(private.contains(&"CURRENT"), "{private:?}");
     assert!(private.iter().any(|name| name.starts_with("MANIFEST-")), "{private:?}");
     assert!(private.iter().any(|name| name.starts_with("OPTIONS-")), "{private:?}");
-    assert_eq!(second.column_families.get("v").map(String::as_str), Some("state:v"));
     assert_eq!(second.key_group_range, full_range());
-    assert!(second.unregistered.is_empty());
+    let first_dir = first.dir.path().to_path_buf();
+    drop(first);
+    assert!(!first_dir.exists(), "a dropped checkpoint's directory is removed");
 
-    // Same range: the checkpoint becomes the instance; states not registered yet are in it.
+    // Same range: the checkpoint becomes the instance, and its files keep their shared ids.
     let mut same = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
-    same.restore_native(&chk2, second.key_group_range).unwrap();
+    same.restore(restore_of(&[&second])).unwrap();
     assert_eq!(same.snapshot().unwrap(), state.snapshot().unwrap());
     assert_filled(&mut same, &keys);
+    assert_eq!(shared(&same.native_checkpoint(3).unwrap().unwrap()), shared(&second));
 
-    // Scale out: a narrower range copies its key groups only.
+    // Scale out: a narrower range copies its key groups only, into files of its own.
     let half = KeyGroupRange::for_subtask(MAX_PARALLELISM, 2, 1);
     let mut narrow = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, half);
-    narrow.restore_native(&chk2, second.key_group_range).unwrap();
+    narrow.restore(restore_of(&[&second])).unwrap();
     assert_filled(&mut narrow, &keys);
+    let copied = shared(&narrow.native_checkpoint(3).unwrap().unwrap());
+    assert!(copied.is_disjoint(&shared(&second)), "{copied:?}");
 
     // Scale in: two halves into one full range (the first becomes the instance, the second
     // is copied in); a later native checkpoint holds both.
-    let halves: Vec<_> = (0..2)
+    let halves: Vec<NativeCheckpoint> = (0..2)
         .map(|subtask| {
             let range = KeyGroupRange::for_subtask(MAX_PARALLELISM, 2, subtask);
             let mut part = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, range);
-            part.restore_native(&chk2, second.key_group_range).unwrap();
-            let dir = checkpoints.path().join(format!("half-{subtask}"));
-            (part.native_checkpoint(&dir).unwrap().unwrap().key_group_range, dir)
+            part.restore(restore_of(&[&second])).unwrap();
+            part.native_checkpoint(3).unwrap().unwrap()
         })
         .collect();
     let mut merged = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
-    for (range, dir) in &halves {
-        merged.restore_native(dir, *range).unwrap();
-    }
+    merged.restore(restore_of(&[&halves[0], &halves[1]])).unwrap();
     assert_filled(&mut merged, &keys);
-    let chk3 = checkpoints.path().join("chk-3");
-    merged.native_checkpoint(&chk3).unwrap().unwrap();
+    let third = merged.native_checkpoint(4).unwrap().unwrap();
     let mut reopened =
         KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
-    reopened.restore_native(&chk3, full_range()).unwrap();
+    reopened.restore(restore_of(&[&third])).unwrap();
     assert_filled(&mut reopened, &keys);
 }
 
 #[test]
-fn native_checkpoint_carries_restored_state_that_is_not_registered() {
+fn incremental_checkpoints_carry_restored_state_that_is_not_registered() {
     let root = tempfile::tempdir().unwrap();
-    let checkpoints = tempfile::tempdir().unwrap();
     let mut heap = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, full_range());
     fill(&mut heap, &keys_with_groups(50));
     let mut state = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
     state.restore(reread(&heap.snapshot().unwrap())).unwrap();
     state.value_state(&ValueStateDescriptor::<u64>::new("v")).unwrap();
-    let checkpoint = state.native_checkpoint(&checkpoints.path().join("chk")).unwrap().unwrap();
-    assert_eq!(
-        entries_of(&checkpoint.unregistered, "w"),
-        entries_of(&heap.snapshot().unwrap(), "w")
-    );
-    assert_eq!(checkpoint.column_families.keys().collect::<Vec<_>>(), ["v"]);
+    let (canonical, native) = state.snapshot_for(1, SnapshotType::Checkpoint).unwrap();
+    assert!(native.is_some(), "checkpoints of RocksDB are incremental by default");
+    assert_eq!(entries_of(&canonical, "w"), entries_of(&heap.snapshot().unwrap(), "w"));
+    assert!(entries_of(&canonical, "v").is_empty(), "registered state is in RocksDB");
+
+    let (savepoint, native) = state.snapshot_for(2, SnapshotType::Savepoint).unwrap();
+    assert!(native.is_none(), "savepoints are canonical");
+    assert_eq!(entries_of(&savepoint, "w"), entries_of(&heap.snapshot().unwrap(), "w"));
+    let groups_of_v = |snapshot: &KeyedSnapshot| reread(snapshot).take("v").len();
+    assert_eq!(groups_of_v(&savepoint), groups_of_v(&heap.snapshot().unwrap()));
 }
 
 #[test]
-fn heap_has_no_native_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
+fn heap_and_full_rocksdb_take_no_native_checkpoint() {
+    let root = tempfile::tempdir().unwrap();
+    let full = RocksDbSettings {
+        working_dir: root.path().to_path_buf(),
+        incremental: false,
+        ..Default::default()
+    };
+    let mut rocks =
+        KeyedState::<u64>::new(StateBackend::RocksDb(full), MAX_PARALLELISM, full_range());
+    fill(&mut rocks, &keys_with_groups(10));
+    assert!(rocks.native_checkpoint(1).unwrap().is_none());
+    let (canonical, native) = rocks.snapshot_for(1, SnapshotType::Checkpoint).unwrap();
+    assert!(native.is_none() && !canonical.is_empty());
+
+    let mut incremental =
+        KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
+    fill(&mut incremental, &keys_with_groups(10));
+    let native = incremental.native_checkpoint(1).unwrap().unwrap();
     let mut heap = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, full_range());
-    assert!(heap.native_checkpoint(&dir.path().join("chk")).unwrap().is_none());
-    let error = heap.restore_native(dir.path(), full_range()).unwrap_err();
+    assert!(heap.native_checkpoint(1).unwrap().is_none());
+    let error = heap.restore(restore_of(&[&native])).unwrap_err();
     assert!(matches!(error, Error::UnsupportedByBackend { actual: "heap", .. }), "{error}");
 }
 

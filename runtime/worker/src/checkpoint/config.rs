@@ -50,6 +50,10 @@ pub struct CheckpointConfig {
     pub restore: Option<String>,
     /// Allow a restore to skip state of operators the job no longer has.
     pub allow_non_restored_state: bool,
+    /// RocksDB checkpoints are incremental: RocksDB's own checkpoint, whose SST files are
+    /// written once to the job's `shared/` folder and referenced by later checkpoints, instead
+    /// of a full copy of the state each time. Savepoints are always full.
+    pub incremental: bool,
 }
 
 impl Default for CheckpointConfig {
@@ -68,6 +72,7 @@ impl Default for CheckpointConfig {
             savepoint_dir: None,
             restore: None,
             allow_non_restored_state: false,
+            incremental: true,
         }
     }
 }

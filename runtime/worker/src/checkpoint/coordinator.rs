@@ -5,7 +5,8 @@
 //! It runs on the job's driver thread and never blocks it: uploads and metadata writes run
 //! on the storage runtime and report back through [`CheckpointCoordinator::results`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -15,6 +16,7 @@ use weir_checkpoint::{
     SnapshotKind, SubtaskState,
 };
 use weir_operators::{TaskSnapshot, processing_time_now};
+use weir_state::LocalDir;
 use weir_types::{CheckpointBarrier, CheckpointId, SnapshotType};
 
 use super::files::{StateFile, encode};
@@ -48,8 +50,11 @@ pub struct CheckpointStats {
     pub kind: SnapshotType,
     /// From trigger to completion (or abort).
     pub duration: Duration,
-    /// Bytes of state written.
+    /// Bytes of state it holds, including files shared with earlier checkpoints.
     pub state_size: u64,
+    /// Bytes it wrote: all of its state, except files of an incremental checkpoint that
+    /// earlier checkpoints already stored.
+    pub incremental_size: u64,
     /// The longest barrier alignment of any task.
     pub alignment: Duration,
     /// `None` when complete, else why it failed.
@@ -62,8 +67,14 @@ pub struct StorageResult(Written);
 
 #[derive(Debug)]
 enum Written {
-    /// A state file of `checkpoint` was written (or failed to be).
-    StateFile { checkpoint: CheckpointId, operator: OperatorKey, state: Result<SubtaskState> },
+    /// A state file of `checkpoint` was written, with its size (or failed to be).
+    StateFile {
+        checkpoint: CheckpointId,
+        operator: OperatorKey,
+        state: Result<(SubtaskState, u64)>,
+    },
+    /// A file of a native checkpoint was written for `checkpoint`, with its size.
+    NativeFile { checkpoint: CheckpointId, size: Result<u64> },
     /// The metadata of `checkpoint` was written (or failed to be).
     Metadata { checkpoint: CheckpointId, result: Result<()> },
 }
@@ -74,6 +85,15 @@ struct OperatorKey {
     uid: String,
     name: String,
     parallelism: usize,
+}
+
+/// Where a file of a native checkpoint goes.
+#[derive(Debug)]
+enum NativeTarget {
+    /// Into the job's `shared/` folder under this id.
+    Shared(String),
+    /// Into the checkpoint's directory at this relative path.
+    Private(String),
 }
 
 /// A savepoint someone waits for.
@@ -95,6 +115,10 @@ struct Pending {
     uploads: usize,
     states: BTreeMap<OperatorKey, Vec<SubtaskState>>,
     alignment: Duration,
+    /// Bytes written so far.
+    written: u64,
+    /// Ids of the shared files its states reference (whether written by it or before).
+    shared: HashSet<String>,
     writing_metadata: bool,
     /// Triggered after every source ended: it covers everything the job emitted.
     after_end: bool,
@@ -124,11 +148,16 @@ pub struct CheckpointCoordinator {
     cleanups: Vec<tokio::task::JoinHandle<()>>,
     /// A stop-with-savepoint completed: the job ends, restorable from this location.
     stopped_at: Option<String>,
+    /// The shared files of the latest complete checkpoint: they are in storage and stay
+    /// while a later checkpoint references them, so checkpoints reuse them without writing.
+    confirmed: Arc<HashSet<String>>,
 }
 
 impl CheckpointCoordinator {
     /// A coordinator for `tasks`, writing periodic checkpoints to `storage` (if any),
-    /// numbering from `first_id`.
+    /// numbering from `first_id`; `confirmed` are the shared files of `storage` the
+    /// checkpoint the job restored from references (reused, not written again).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: CheckpointConfig,
         job_name: &str,
@@ -137,6 +166,7 @@ impl CheckpointCoordinator {
         runtime: tokio::runtime::Handle,
         tasks: Vec<TaskEntry>,
         first_id: CheckpointId,
+        confirmed: HashSet<String>,
     ) -> Self {
         let next_trigger = match &storage {
             Some(_) => config.interval().map(|interval| Instant::now() + interval),
@@ -160,6 +190,7 @@ impl CheckpointCoordinator {
             final_complete,
             cleanups: Vec::new(),
             stopped_at: None,
+            confirmed: Arc::new(confirmed),
         }
     }
 
@@ -267,6 +298,8 @@ impl CheckpointCoordinator {
             uploads: 0,
             states: BTreeMap::new(),
             alignment: Duration::ZERO,
+            written: 0,
+            shared: HashSet::new(),
             writing_metadata: false,
             after_end: self.all_sources_ended(),
         };
@@ -320,7 +353,20 @@ impl CheckpointCoordinator {
         Ok(())
     }
 
+    /// Uploads `file` for `pending`, and the files of its native checkpoint that storage does
+    /// not hold yet.
     fn upload(&self, pending: &mut Pending, file: StateFile) {
+        if let (Some(native), Some(layout)) = (&file.native, &file.state.native) {
+            for entry in &layout.files {
+                let target = match &entry.shared {
+                    Some(id) if !pending.shared.insert(id.clone()) => continue,
+                    Some(id) if self.confirmed.contains(id) => continue,
+                    Some(id) => NativeTarget::Shared(id.clone()),
+                    None => NativeTarget::Private(format!("{}/{}", layout.dir, entry.name)),
+                };
+                self.upload_native(pending, native.dir.clone(), &entry.name, target);
+            }
+        }
         pending.uploads += 1;
         let checkpoint = pending.barrier.id;
         let operator = OperatorKey {
@@ -331,9 +377,44 @@ impl CheckpointCoordinator {
         let dir = pending.dir.clone();
         let results = self.results.0.clone();
         self.runtime.spawn(async move {
-            let state = dir.put(&file.name, file.bytes).await.map(|_| file.state);
+            let state = dir.put(&file.name, file.bytes).await.map(|size| (file.state, size));
             let state = state.map_err(Error::from);
             let _ = results.send(StorageResult(Written::StateFile { checkpoint, operator, state }));
+        });
+    }
+
+    /// Uploads the file `name` of the native checkpoint in `local` to `target`.
+    fn upload_native(
+        &self,
+        pending: &mut Pending,
+        local: LocalDir,
+        name: &str,
+        target: NativeTarget,
+    ) {
+        pending.uploads += 1;
+        let checkpoint = pending.barrier.id;
+        let source = local.path().join(name);
+        let (dir, storage) = (pending.dir.clone(), self.storage.clone());
+        let results = self.results.0.clone();
+        self.runtime.spawn(async move {
+            let size = match (&target, storage) {
+                (NativeTarget::Private(path), _) => dir.put_local(path, &source).await,
+                (NativeTarget::Shared(id), Some(storage)) => {
+                    storage.put_shared_local(id, &source).await
+                }
+                (NativeTarget::Shared(id), None) => {
+                    let _ = results.send(StorageResult(Written::NativeFile {
+                        checkpoint,
+                        size: Err(Error::InvalidConfig(format!(
+                            "shared file {id} needs the job's checkpoint storage"
+                        ))),
+                    }));
+                    return;
+                }
+            };
+            drop(local); // the directory goes once every upload from it is done
+            let size = size.map_err(Error::from);
+            let _ = results.send(StorageResult(Written::NativeFile { checkpoint, size }));
         });
     }
 
@@ -376,7 +457,20 @@ impl CheckpointCoordinator {
                 let Some(pending) = self.pending.get_mut(&checkpoint) else { return Ok(()) };
                 pending.uploads -= 1;
                 match state {
-                    Ok(state) => pending.states.entry(operator).or_default().push(state),
+                    Ok((state, size)) => {
+                        pending.written += size;
+                        pending.states.entry(operator).or_default().push(state);
+                    }
+                    Err(error) => return self.abort(checkpoint, format!("upload failed: {error}")),
+                }
+                self.maybe_complete(checkpoint);
+                Ok(())
+            }
+            StorageResult(Written::NativeFile { checkpoint, size }) => {
+                let Some(pending) = self.pending.get_mut(&checkpoint) else { return Ok(()) };
+                pending.uploads -= 1;
+                match size {
+                    Ok(size) => pending.written += size,
                     Err(error) => return self.abort(checkpoint, format!("upload failed: {error}")),
                 }
                 self.maybe_complete(checkpoint);
@@ -441,6 +535,7 @@ impl CheckpointCoordinator {
             checkpoint = id,
             duration_ms = duration.as_millis() as u64,
             bytes = state_size,
+            written = pending.written,
             "checkpoint complete at {}",
             pending.dir.url()
         );
@@ -449,6 +544,7 @@ impl CheckpointCoordinator {
             kind: pending.barrier.kind,
             duration,
             state_size,
+            incremental_size: pending.written,
             alignment: pending.alignment,
             failure: None,
         });
@@ -463,6 +559,7 @@ impl CheckpointCoordinator {
             return; // savepoints neither count for nor subsume checkpoints
         }
         self.failures_in_row = 0;
+        self.confirmed = Arc::new(pending.shared);
         // Only a checkpoint triggered after the sources ended covers their last records; one
         // triggered before completes too early to be the final one, however late it completes.
         self.final_complete |= pending.after_end;
@@ -477,7 +574,8 @@ impl CheckpointCoordinator {
         self.broadcast(TaskCommand::Complete(id));
         let Some(storage) = self.storage.clone() else { return };
         let retained = self.config.retained;
-        let protected = Default::default();
+        let protected: HashSet<String> =
+            self.pending.values().flat_map(|pending| pending.shared.iter().cloned()).collect();
         self.cleanups.retain(|cleanup| !cleanup.is_finished());
         self.cleanups.push(self.runtime.spawn(async move {
             if let Err(error) = storage.retain(retained, &protected).await {
@@ -516,6 +614,7 @@ impl CheckpointCoordinator {
             kind: pending.barrier.kind,
             duration: pending.started.elapsed(),
             state_size: 0,
+            incremental_size: pending.written,
             alignment: pending.alignment,
             failure: Some(reason),
         });
@@ -569,6 +668,7 @@ mod tests {
             runtime.handle().clone(),
             tasks,
             1,
+            HashSet::new(),
         );
         (coordinator, source)
     }

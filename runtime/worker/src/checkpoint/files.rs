@@ -2,9 +2,12 @@
 //! back: keyed state as one block per key group, operator lists as one block each.
 
 use bytes::Bytes;
-use weir_checkpoint::{Block, KeyGroupBlock, OperatorListBlock, Redistribution, SubtaskState};
+use weir_checkpoint::{
+    Block, KeyGroupBlock, NativeFileRef, NativeState, OperatorListBlock, Redistribution,
+    SubtaskState,
+};
 use weir_operators::SubtaskSnapshot;
-use weir_state::ListMode;
+use weir_state::{ListMode, NativeCheckpoint};
 
 /// A state file ready to upload and the metadata entry that describes it.
 #[derive(Debug, Clone)]
@@ -21,6 +24,9 @@ pub struct StateFile {
     pub bytes: Bytes,
     /// What the metadata records about it.
     pub state: SubtaskState,
+    /// The backend's own checkpoint, whose files are uploaded beside this one (those not
+    /// shared yet) as `state.native` lists them.
+    pub native: Option<NativeCheckpoint>,
 }
 
 /// Lays out `snapshot` as one file.
@@ -52,6 +58,19 @@ pub fn encode(snapshot: &SubtaskSnapshot) -> StateFile {
             block: block(&postcard::to_allocvec(&list.elements).expect("byte vectors encode")),
         })
         .collect();
+    let native = snapshot.state.native.as_ref().map(|native| NativeState {
+        dir: format!("{name}.native"),
+        files: native
+            .files
+            .iter()
+            .map(|file| NativeFileRef {
+                name: file.name.clone(),
+                size: file.size,
+                shared: file.shared_id.clone(),
+            })
+            .collect(),
+    });
+    let shared_files = native.iter().flat_map(|n| &n.files).filter_map(|f| f.shared.clone());
     let state = SubtaskState {
         subtask: info.index,
         file: name.clone(),
@@ -59,7 +78,8 @@ pub fn encode(snapshot: &SubtaskSnapshot) -> StateFile {
         key_groups,
         operator_lists,
         in_flight: None,
-        shared_files: Vec::new(),
+        shared_files: shared_files.collect(),
+        native,
     };
     StateFile {
         operator_id: info.operator_id.clone(),
@@ -68,6 +88,7 @@ pub fn encode(snapshot: &SubtaskSnapshot) -> StateFile {
         name,
         bytes: Bytes::from(bytes),
         state,
+        native: snapshot.state.native.clone(),
     }
 }
 
@@ -106,7 +127,7 @@ mod tests {
         }];
         let snapshot = SubtaskSnapshot {
             info: SubtaskInfo::new("Keyed Count / x", 1, 2, 128),
-            state: OperatorSnapshot { keyed, lists },
+            state: OperatorSnapshot { keyed, lists, native: None },
         };
         let file = encode(&snapshot);
         assert!(file.name.starts_with("Keyed_Count___x-") && file.name.ends_with("-1"));

@@ -2,11 +2,17 @@
 //! groups it now owns and its share of the operator list states, whatever the parallelism
 //! was when the snapshot was taken.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use weir_checkpoint::{CheckpointMetadata, OperatorState, Redistribution, SnapshotDir};
+use weir_checkpoint::{
+    CheckpointMetadata, NativeState, OperatorState, Redistribution, SnapshotDir, SubtaskState,
+};
 use weir_operators::StateRestore;
-use weir_state::{KeyedRestore, OperatorRestore};
+use weir_state::{
+    KeyedRestore, LocalDir, NativeRestore, OperatorRestore, remove_dirs_of_dead_processes,
+};
 use weir_types::{CheckpointId, KeyGroupRange};
 
 use super::files::decode_list;
@@ -33,6 +39,9 @@ pub struct RestoredState {
     pub url: String,
     /// Whether anything was restored (else every operator starts fresh).
     from_snapshot: bool,
+    /// Shared files of the job's own storage that the restored checkpoint references: later
+    /// checkpoints reuse them instead of writing them again.
+    pub confirmed_shared: HashSet<String>,
 }
 
 impl RestoredState {
@@ -82,17 +91,31 @@ pub async fn load(
         checkpoint_id: metadata.checkpoint_id,
         url: dir.url().to_string(),
         from_snapshot: true,
+        confirmed_shared: HashSet::new(),
     };
     for operator in operators {
         let Some(stored) = metadata.operator(&operator.uid) else { continue };
-        for subtask in 0..operator.parallelism {
-            let range = KeyGroupRange::for_subtask(max_parallelism, operator.parallelism, subtask);
-            let keyed = read_key_groups(dir, stored, range).await?;
+        let ranges: Vec<_> = (0..operator.parallelism)
+            .map(|subtask| {
+                KeyGroupRange::for_subtask(max_parallelism, operator.parallelism, subtask)
+            })
+            .collect();
+        let mut natives = download_natives(dir, stored, &ranges).await?;
+        for (subtask, range) in ranges.into_iter().enumerate() {
+            let mut keyed = read_key_groups(dir, stored, range).await?;
+            for native in natives.iter().filter(|native| overlap(native.key_group_range, range)) {
+                keyed.add_native(NativeRestore {
+                    dir: native.dir.clone(),
+                    key_group_range: native.key_group_range,
+                    shared_ids: native.shared_ids.clone(),
+                });
+            }
             let key = (operator.uid.clone(), subtask);
             restored
                 .states
                 .insert(key, StateRestore { keyed, operator: OperatorRestore::default() });
         }
+        natives.clear(); // the subtasks hold the downloads they need
         for (name, redistribution, elements) in read_lists(dir, stored).await? {
             for subtask in 0..operator.parallelism {
                 let share = match redistribution {
@@ -133,6 +156,84 @@ async fn read_key_groups(
     }
     KeyedRestore::decode(blocks.iter().map(|(group, bytes)| (*group, bytes.as_ref())))
         .map_err(|source| Error::Restore { url: dir.url().to_string(), reason: source.to_string() })
+}
+
+/// Whether two key-group ranges share a key group.
+fn overlap(a: KeyGroupRange, b: KeyGroupRange) -> bool {
+    a.start() <= b.end() && b.start() <= a.end()
+}
+
+/// Downloads the native checkpoints of the subtasks of `stored` whose key groups some subtask
+/// now owning one of `ranges` needs, each once, into local directories (shared between the
+/// new subtasks that need them, removed when the last one is done with it).
+async fn download_natives(
+    dir: &SnapshotDir,
+    stored: &OperatorState,
+    ranges: &[KeyGroupRange],
+) -> Result<Vec<NativeRestore>> {
+    let mut natives = Vec::new();
+    for subtask in &stored.subtasks {
+        let Some(native) = &subtask.native else { continue };
+        if !ranges.iter().any(|range| overlap(*range, subtask.key_group_range)) {
+            continue;
+        }
+        natives.push(download_native(dir, subtask, native).await?);
+    }
+    Ok(natives)
+}
+
+/// Downloads the files of one subtask's native checkpoint, several at a time.
+async fn download_native(
+    dir: &SnapshotDir,
+    subtask: &SubtaskState,
+    native: &NativeState,
+) -> Result<NativeRestore> {
+    let local = LocalDir::adopt(new_download_dir(dir)?);
+    let mut downloads = tokio::task::JoinSet::new();
+    for file in &native.files {
+        let (dir, target) = (dir.clone(), local.path().join(&file.name));
+        let private = format!("{}/{}", native.dir, file.name);
+        let shared = file.shared.clone();
+        downloads.spawn(async move {
+            match shared {
+                Some(id) => dir.get_shared_local(&id, &target).await,
+                None => dir.get_local(&private, &target).await,
+            }
+        });
+    }
+    while let Some(done) = downloads.join_next().await {
+        done.map_err(|error| Error::Restore {
+            url: dir.url().to_string(),
+            reason: format!("a download stopped: {error}"),
+        })??;
+    }
+    let shared_ids = native
+        .files
+        .iter()
+        .filter_map(|file| Some((file.name.clone(), file.shared.clone()?)))
+        .collect();
+    tracing::info!(
+        url = dir.url(),
+        subtask = subtask.subtask,
+        files = native.files.len(),
+        local = %local.path().display(),
+        "downloaded native checkpoint"
+    );
+    Ok(NativeRestore { dir: local, key_group_range: subtask.key_group_range, shared_ids })
+}
+
+/// A new local directory for a download from `dir`.
+fn new_download_dir(dir: &SnapshotDir) -> Result<PathBuf> {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    let root = std::env::temp_dir().join("weir-restore");
+    remove_dirs_of_dead_processes(&root);
+    let path = root.join(format!("{}-{sequence}", std::process::id()));
+    std::fs::create_dir_all(&path).map_err(|source| Error::Restore {
+        url: dir.url().to_string(),
+        reason: format!("cannot create the download directory {}: {source}", path.display()),
+    })?;
+    Ok(path)
 }
 
 /// Every operator list state of `stored`: its elements over all stored subtasks, in order.

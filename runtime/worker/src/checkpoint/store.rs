@@ -92,7 +92,15 @@ impl JobStorage {
         Ok(latest.map(|(dir, _)| dir))
     }
 
-    /// Reads the snapshot in `dir` for `operators`.
+    /// Whether `dir` is one of this job's checkpoints, beside the `shared/` folder its
+    /// checkpoints write to.
+    fn is_own_checkpoint(&self, dir: &SnapshotDir) -> bool {
+        let Some(storage) = &self.storage else { return false };
+        dir.url().strip_prefix(storage.url()).is_some_and(|rest| rest.starts_with("/chk-"))
+    }
+
+    /// Reads the snapshot in `dir` for `operators`; shared files of this job's checkpoints
+    /// that it references are marked as already stored.
     pub fn load(
         &self,
         dir: &SnapshotDir,
@@ -102,7 +110,14 @@ impl JobStorage {
     ) -> Result<RestoredState> {
         self.runtime.block_on(async {
             let metadata = dir.read_metadata().await?;
-            load(dir, &metadata, operators, max_parallelism, allow_non_restored_state).await
+            let mut restored =
+                load(dir, &metadata, operators, max_parallelism, allow_non_restored_state).await?;
+            if self.is_own_checkpoint(dir) {
+                let subtasks = metadata.operators.iter().flat_map(|operator| &operator.subtasks);
+                let shared = subtasks.flat_map(|subtask| subtask.shared_files.iter().cloned());
+                restored.confirmed_shared = shared.collect();
+            }
+            Ok(restored)
         })
     }
 }

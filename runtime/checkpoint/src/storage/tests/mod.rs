@@ -28,6 +28,7 @@ fn metadata(id: u64, shared_files: &[&str]) -> CheckpointMetadata {
         operator_lists: Vec::new(),
         in_flight: None,
         shared_files: shared_files.iter().map(|file| file.to_string()).collect(),
+        native: None,
     };
     CheckpointMetadata {
         format_version: FORMAT_VERSION,

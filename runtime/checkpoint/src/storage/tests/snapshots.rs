@@ -26,6 +26,30 @@ async fn layout_puts_checkpoints_and_shared_files_under_the_job() {
 }
 
 #[tokio::test]
+async fn local_files_go_up_and_come_back_whole_small_or_in_parts() {
+    let (tmp, root) = root();
+    let storage = storage(&root);
+    let dir = storage.checkpoint_dir(4);
+    let large: Vec<u8> = (0..20 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let local = tmp.path().join("local");
+    std::fs::create_dir(&local).unwrap();
+    std::fs::write(local.join("small"), b"manifest").unwrap();
+    std::fs::write(local.join("large"), &large).unwrap();
+
+    assert_eq!(dir.put_local("native/MANIFEST", &local.join("small")).await.unwrap(), 8);
+    let stored = storage.put_shared_local("ab-000007.sst", &local.join("large")).await.unwrap();
+    assert_eq!(stored, large.len() as u64);
+
+    dir.get_local("native/MANIFEST", &local.join("small-back")).await.unwrap();
+    assert_eq!(std::fs::read(local.join("small-back")).unwrap(), b"manifest");
+    dir.get_shared_local("ab-000007.sst", &local.join("large-back")).await.unwrap();
+    assert!(std::fs::read(local.join("large-back")).unwrap() == large, "bytes differ");
+
+    let missing = dir.put_local("x", &local.join("missing")).await.unwrap_err();
+    assert!(matches!(missing, Error::LocalFile { operation: "read", .. }), "{missing}");
+}
+
+#[tokio::test]
 async fn metadata_is_pretty_json_and_completes_the_directory() {
     let (_tmp, root) = root();
     let dir = storage(&root).checkpoint_dir(1);

@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 
 use weir_state::{KeyedState, NamespacedValueState, ValueState, ValueStateDescriptor};
-use weir_types::{CheckpointId, Data, Key, Record, Timestamp, Watermark};
+use weir_types::{CheckpointBarrier, Data, Key, Record, Timestamp, Watermark};
 
 use super::assigner::WindowAssigner;
 use super::contents::{WindowContents, WindowContext, WindowEmit};
@@ -433,9 +433,9 @@ where
         Ok(())
     }
 
-    fn snapshot_state(&mut self, _checkpoint: CheckpointId) -> FnResult<OperatorSnapshot> {
+    fn snapshot_state(&mut self, barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
         let running = self.running.as_ref().expect("state initialized before snapshots");
-        snapshot_keyed(&running.info, &running.state, &running.timers)
+        snapshot_keyed(&running.info, &running.state, &running.timers, barrier)
     }
 
     fn process_batch(&mut self, batch: &mut Vec<Record<T>>, out: &mut Collector<Out>) -> FnResult {
