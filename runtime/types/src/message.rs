@@ -1,10 +1,13 @@
 //! Records and the messages that carry them between tasks.
 
+use serde::{Deserialize, Serialize};
+
 use crate::time::Timestamp;
 use crate::{CheckpointBarrier, Watermark, WatermarkStatus};
 
-/// One element of a stream with its optional event timestamp.
-#[derive(Clone, Debug, PartialEq)]
+/// One element of a stream with its optional event timestamp. Serializable for the records
+/// an unaligned checkpoint stores as in flight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record<T> {
     /// The user's value.
     pub value: T,

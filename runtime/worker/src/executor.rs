@@ -12,8 +12,8 @@ use weir_operators::panic_message;
 use weir_types::CheckpointId;
 
 use crate::checkpoint::{
-    CheckpointCoordinator, CheckpointStats, JobStorage, OperatorToRestore, RestoredState,
-    SavepointRequest, TaskControl, TaskEntry, TaskEvent,
+    BarrierMode, CheckpointCoordinator, CheckpointStats, JobStorage, OperatorToRestore,
+    RestoredState, SavepointRequest, TaskControl, TaskEntry, TaskEvent,
 };
 use crate::exchange::CancelHandle;
 use crate::graph::StreamGraph;
@@ -180,6 +180,8 @@ impl LocalExecutor {
                 uid: node.operator_id(),
                 name: node.name.clone(),
                 parallelism: job.plan.parallelism[node.id.0],
+                reads_inputs: !node.inputs.is_empty()
+                    && job.plan.chains.iter().any(|chain| chain.head == node.id),
             })
             .collect();
         let restored = job.storage.load(
@@ -210,7 +212,7 @@ impl LocalExecutor {
         for chain in &job.plan.chains {
             info!("  task '{}' x{}", chain.name, chain.parallelism);
         }
-        let barriers = Some(self.config.checkpointing.mode.into());
+        let barriers = Some(BarrierMode::from(&self.config.checkpointing));
         let final_checkpoint = self.config.checkpointing.interval().is_some();
         let (events_sender, events) = crossbeam_channel::unbounded();
         let (done_sender, done) = crossbeam_channel::unbounded();

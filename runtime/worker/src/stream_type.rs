@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, Sender};
 use weir_operators::{DiscardOutput, FanOut, Output, OutputTag, SideOutput};
 use weir_types::{Data, StreamMessage};
 
+use crate::checkpoint::TaskInFlight;
 use crate::exchange::{CancelToken, ChannelWriter};
 use crate::graph::Partitioning;
 use crate::task::{InputTask, TaskBody};
@@ -56,7 +57,12 @@ pub trait StreamType: Send + Sync {
     /// Routes the side output `tag` of a producer to `output`.
     fn side_output(&self, tag: &str, output: AnyOutput) -> SideOutput;
     /// The loop of a task whose head reads this type from `receivers`.
-    fn input_task(&self, receivers: Vec<AnyReceiver>, head: AnyOutput) -> Box<dyn TaskBody>;
+    fn input_task(
+        &self,
+        receivers: Vec<AnyReceiver>,
+        head: AnyOutput,
+        in_flight: TaskInFlight,
+    ) -> Box<dyn TaskBody>;
 }
 
 /// The [`StreamType`] of records of type `T`.
@@ -124,10 +130,16 @@ impl<T: Data> StreamType for TypedStream<T> {
         SideOutput::new(&OutputTag::<T>::new(tag), downcast_output(output))
     }
 
-    fn input_task(&self, receivers: Vec<AnyReceiver>, head: AnyOutput) -> Box<dyn TaskBody> {
+    fn input_task(
+        &self,
+        receivers: Vec<AnyReceiver>,
+        head: AnyOutput,
+        in_flight: TaskInFlight,
+    ) -> Box<dyn TaskBody> {
         Box::new(InputTask::one_input(
             downcast_receivers::<T>(receivers),
             downcast_output::<T>(head),
+            in_flight,
         ))
     }
 }

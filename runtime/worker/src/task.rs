@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select};
+use serde::Serialize;
+use tracing::info;
 use weir_operators::processing_time_now;
 use weir_operators::{
     ChainedOperator, Error, OneInputOperator, OperatorMetrics, OperatorSnapshot, Output, Result,
@@ -13,10 +15,15 @@ use weir_operators::{
 };
 use weir_state::OperatorStateStore;
 use weir_types::{
-    CheckpointId, Data, Record, StreamMessage, Timestamp, Watermark, WatermarkStatus,
+    CheckpointBarrier, CheckpointId, Data, Record, StreamMessage, Timestamp, Watermark,
+    WatermarkStatus,
 };
 
-use crate::checkpoint::{Alignment, BarrierAligner, TaskCommand, TaskControl, TaskEvent};
+use crate::InputSlot;
+use crate::checkpoint::{
+    Alignment, BarrierAligner, InFlight, InFlightBatch, InFlightLog, TaskCommand, TaskControl,
+    TaskEvent, TaskInFlight,
+};
 use crate::exchange::{CancelToken, InputGate};
 use crate::stream_type::{
     AnyOutput, AnyReceiver, downcast_output, downcast_receivers, erase_output,
@@ -69,12 +76,13 @@ pub trait OneInputFactory: Send {
 
 /// Builds the subtasks of a two-input operator, which always heads its task.
 pub trait TwoInputFactory: Send {
-    /// The task reading `first` and `second`.
+    /// The task reading `first` and `second`, replaying its records in flight first.
     fn build(
         &self,
         context: BuildContext,
         first: Vec<AnyReceiver>,
         second: Vec<AnyReceiver>,
+        in_flight: TaskInFlight,
     ) -> Box<dyn TaskBody>;
 }
 
@@ -140,6 +148,7 @@ where
         context: BuildContext,
         first: Vec<AnyReceiver>,
         second: Vec<AnyReceiver>,
+        in_flight: TaskInFlight,
     ) -> Box<dyn TaskBody> {
         let node = TwoInputNode::new(
             (self.0)(&context.info),
@@ -153,6 +162,7 @@ where
             first: downcast_receivers::<Op::In1>(first),
             second: downcast_receivers::<Op::In2>(second),
             sink: node,
+            in_flight,
         })
     }
 }
@@ -230,6 +240,7 @@ impl<T: Data> SourceTask<T> {
                     snapshot: task,
                     alignment: Duration::ZERO,
                     finished: self.finished,
+                    in_flight: None,
                 });
             }
             TaskCommand::Complete(checkpoint) => {
@@ -442,27 +453,34 @@ pub(crate) struct InputTask<A, B, S> {
     first: Vec<Receiver<StreamMessage<A>>>,
     second: Vec<Receiver<StreamMessage<B>>>,
     sink: S,
+    in_flight: TaskInFlight,
 }
 
 impl<T: Data> InputTask<T, (), SingleInput<T>> {
-    /// A task whose chain head `head` reads `receivers`.
+    /// A task whose chain head `head` reads `receivers`, replaying its records in flight first.
     pub(crate) fn one_input(
         receivers: Vec<Receiver<StreamMessage<T>>>,
         head: Box<dyn Output<T>>,
+        in_flight: TaskInFlight,
     ) -> Self {
-        InputTask { first: receivers, second: Vec::new(), sink: SingleInput(head) }
+        InputTask { first: receivers, second: Vec::new(), sink: SingleInput(head), in_flight }
     }
 }
 
-impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
+impl<A: Data, B: Data, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
     fn run(mut self: Box<Self>, context: &TaskContext) -> Result<()> {
-        let InputTask { first, second, sink } = &mut *self;
+        let InputTask { first, second, sink, in_flight } = &mut *self;
         sink.open()?;
+        if let Some(records) = in_flight.restored.take() {
+            replay_in_flight(&records, &in_flight.head, sink)?;
+        }
         let mut gates = [InputGate::new(first.len()), InputGate::new(second.len())];
         let mut event_time = EventTimeProgress::default();
-        let mut channels = ChannelStates::new(first.len() + second.len(), &context.control);
+        let head = in_flight.head.clone();
+        let mut channels = ChannelStates::new(first.len() + second.len(), &context.control, head);
         let mut flush_timer = FlushTimer::new(context.buffer_timeout);
         loop {
+            channels.on_time(sink)?;
             let mut select = channels.select(first, second, context);
             let deadline = fire_due_processing_time(sink.timers())?;
             if flush_timer.due() {
@@ -473,9 +491,10 @@ impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
                 Err(_) => {
                     sink.flush()?;
                     flush_timer.reset();
-                    match select.select.select_timeout(until(deadline)) {
+                    let wait = until(deadline).min(channels.until_alignment_timeout());
+                    match select.select.select_timeout(wait) {
                         Ok(operation) => operation,
-                        Err(_) => continue, // processing time is due
+                        Err(_) => continue, // processing time or the alignment timeout is due
                     }
                 }
             };
@@ -493,6 +512,7 @@ impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
                     let received =
                         channels.receive(channel, &mut gates[0], channel, message, sink)?;
                     if let Some(mut batch) = received {
+                        channels.log_in_flight(channel, InputSlot::First, &batch)?;
                         sink.first(&mut batch)?;
                         continue;
                     }
@@ -503,6 +523,7 @@ impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
                     let received =
                         channels.receive(channel, &mut gates[1], local, message, sink)?;
                     if let Some(mut batch) = received {
+                        channels.log_in_flight(channel, InputSlot::Second, &batch)?;
                         sink.second(&mut batch)?;
                         continue;
                     }
@@ -520,6 +541,36 @@ impl<A: Send, B: Send, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
     }
 }
 
+/// Feeds the records in flight at the restored checkpoint to the chain head `head`, on the
+/// inputs they were read on, before any new input.
+fn replay_in_flight<A: Data, B: Data>(
+    records: &[u8],
+    head: &SubtaskInfo,
+    sink: &mut impl InputSink<A, B>,
+) -> Result<()> {
+    let batches = InFlightBatch::<A, B>::decode_all(records).map_err(|error| {
+        Error::Runtime(format!(
+            "the records in flight restored for '{}' (subtask {}/{}) do not decode: {error}",
+            head.operator_name,
+            head.index + 1,
+            head.parallelism
+        ))
+    })?;
+    info!(
+        operator = %head.operator_name,
+        subtask = head.index + 1,
+        batches = batches.len(),
+        "replaying the records in flight at the restored checkpoint"
+    );
+    for batch in batches {
+        match batch {
+            InFlightBatch::First(mut records) => sink.first(&mut records)?,
+            InFlightBatch::Second(mut records) => sink.second(&mut records)?,
+        }
+    }
+    Ok(())
+}
+
 /// What one operation of a task's select reads.
 #[derive(Clone, Copy)]
 enum Readable {
@@ -535,7 +586,8 @@ struct TaskSelect<'a> {
 }
 
 /// A task's input channels (numbered over both inputs) and its line to the coordinator:
-/// which channels ended or closed, barrier alignment, and the final checkpoint.
+/// which channels ended or closed, barrier alignment, records in flight, and the final
+/// checkpoint.
 struct ChannelStates<'c> {
     control: &'c TaskControl,
     /// The channel delivered end of input (with checkpointing, a final barrier may follow).
@@ -550,10 +602,23 @@ struct ChannelStates<'c> {
     /// The first checkpoint snapshotted after finishing, and whether it completed.
     first_after_end: Option<CheckpointId>,
     final_complete: bool,
+    /// The snapshot of the checkpoint in progress when it went unaligned.
+    unaligned: Option<UnalignedSnapshot>,
+    /// The records read since then on channels still missing its barrier.
+    in_flight: InFlightLog,
+    /// The operator heading the chain, whose state carries the records in flight.
+    head: SubtaskInfo,
+}
+
+/// A snapshot taken before every barrier arrived, waiting for its records in flight.
+struct UnalignedSnapshot {
+    snapshot: TaskSnapshot,
+    /// Whether the chain had finished when it was taken.
+    finished: bool,
 }
 
 impl<'c> ChannelStates<'c> {
-    fn new(channels: usize, control: &'c TaskControl) -> Self {
+    fn new(channels: usize, control: &'c TaskControl, head: SubtaskInfo) -> Self {
         ChannelStates {
             control,
             ended: vec![false; channels],
@@ -563,6 +628,9 @@ impl<'c> ChannelStates<'c> {
             finished: false,
             first_after_end: None,
             final_complete: false,
+            unaligned: None,
+            in_flight: InFlightLog::default(),
+            head,
         }
     }
 
@@ -615,7 +683,7 @@ impl<'c> ChannelStates<'c> {
                 self.closed[channel] = true;
                 if let Some(aligner) = &mut self.aligner {
                     let closed = &self.closed;
-                    let outcome = aligner.on_channel_closed(|c| !closed[c]);
+                    let outcome = aligner.on_channel_closed(|c| !closed[c], Instant::now());
                     self.on_alignment(outcome, sink)?;
                 }
                 Ok(None)
@@ -623,8 +691,12 @@ impl<'c> ChannelStates<'c> {
             Ok(StreamMessage::Barrier(barrier)) => {
                 if let Some(aligner) = &mut self.aligner {
                     let closed = &self.closed;
-                    let (abandoned, outcome) = aligner.on_barrier(channel, barrier, |c| !closed[c]);
+                    let live = |c: usize| !closed[c];
+                    let (abandoned, outcome) =
+                        aligner.on_barrier(channel, barrier, live, Instant::now());
                     if let Some(checkpoint) = abandoned {
+                        self.unaligned = None;
+                        self.in_flight.clear();
                         self.control.report(TaskEvent::Declined {
                             task: self.control.task,
                             checkpoint,
@@ -638,6 +710,9 @@ impl<'c> ChannelStates<'c> {
             Ok(message) => {
                 if matches!(message, StreamMessage::EndOfInput) {
                     self.ended[channel] = true;
+                    if let Some(aligner) = &mut self.aligner {
+                        aligner.on_end_of_input(channel);
+                    }
                     // A final checkpoint's barrier may follow the end; else nothing does.
                     self.closed[channel] = !self.control.final_checkpoint;
                 }
@@ -646,24 +721,88 @@ impl<'c> ChannelStates<'c> {
         }
     }
 
-    /// Snapshots the chain and passes the barrier on once it arrived on every live channel.
+    /// Snapshots the chain and passes the barrier on once it arrived on every live channel,
+    /// or when the checkpoint goes unaligned; acknowledges it once complete, with the records
+    /// in flight if it went unaligned.
     fn on_alignment<A, B>(
         &mut self,
         outcome: Alignment,
         sink: &mut impl InputSink<A, B>,
     ) -> Result<()> {
-        let Alignment::Complete { barrier, alignment } = outcome else { return Ok(()) };
+        match outcome {
+            Alignment::Waiting => {}
+            Alignment::Unaligned { barrier } => {
+                let snapshot = self.snapshot(barrier, sink)?;
+                self.in_flight.clear();
+                self.unaligned = Some(UnalignedSnapshot { snapshot, finished: self.finished });
+            }
+            Alignment::Complete { barrier, alignment, unaligned } => {
+                let (snapshot, finished, in_flight) = match self.unaligned.take() {
+                    Some(taken) if unaligned => {
+                        let in_flight =
+                            InFlight { head: self.head.clone(), bytes: self.in_flight.take() };
+                        (taken.snapshot, taken.finished, Some(in_flight))
+                    }
+                    _ => (self.snapshot(barrier, sink)?, self.finished, None),
+                };
+                self.control.report(TaskEvent::Acknowledged {
+                    task: self.control.task,
+                    snapshot,
+                    alignment,
+                    finished,
+                    in_flight,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Snapshots the chain for `barrier`, passing the barrier on.
+    fn snapshot<A, B>(
+        &mut self,
+        barrier: CheckpointBarrier,
+        sink: &mut impl InputSink<A, B>,
+    ) -> Result<TaskSnapshot> {
         let mut task = TaskSnapshot::new(barrier);
         sink.checkpoint(&mut task)?;
         if self.finished {
             self.first_after_end.get_or_insert(barrier.id);
         }
-        self.control.report(TaskEvent::Acknowledged {
-            task: self.control.task,
-            snapshot: task,
-            alignment,
-            finished: self.finished,
-        });
+        Ok(task)
+    }
+
+    /// Takes the checkpoint being aligned unaligned once its alignment timeout has passed.
+    fn on_time<A, B>(&mut self, sink: &mut impl InputSink<A, B>) -> Result<()> {
+        let Some(aligner) = &mut self.aligner else { return Ok(()) };
+        let Some(deadline) = aligner.deadline() else { return Ok(()) };
+        let now = Instant::now();
+        if now < deadline {
+            return Ok(());
+        }
+        let closed = &self.closed;
+        let outcome = aligner.on_time(|c| !closed[c], now);
+        self.on_alignment(outcome, sink)
+    }
+
+    /// How long the task may wait for input before the alignment timeout is due.
+    fn until_alignment_timeout(&self) -> Duration {
+        let deadline = self.aligner.as_ref().and_then(BarrierAligner::deadline);
+        deadline.map_or(Duration::MAX, |at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Logs `batch`, read on `channel` of `input`, when it is in flight for the unaligned
+    /// checkpoint in progress (the channel has not delivered its barrier yet).
+    fn log_in_flight<T: Serialize>(
+        &mut self,
+        channel: usize,
+        input: InputSlot,
+        batch: &[Record<T>],
+    ) -> Result<()> {
+        if self.aligner.as_ref().is_some_and(|aligner| aligner.is_recording(channel)) {
+            self.in_flight.log(input, batch).map_err(|error| {
+                Error::Runtime(format!("cannot store records in flight: {error}"))
+            })?;
+        }
         Ok(())
     }
 
@@ -680,7 +819,13 @@ impl<'c> ChannelStates<'c> {
                     self.final_complete = true;
                 }
             }
-            TaskCommand::Abort(checkpoint) => sink.notify_checkpoint(checkpoint, false)?,
+            TaskCommand::Abort(checkpoint) => {
+                if self.aligner.as_mut().is_some_and(|aligner| aligner.on_abort(checkpoint)) {
+                    self.unaligned = None;
+                    self.in_flight.clear();
+                }
+                sink.notify_checkpoint(checkpoint, false)?;
+            }
         }
         Ok(())
     }

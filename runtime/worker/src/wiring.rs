@@ -1,5 +1,6 @@
 //! Wiring a planned job into tasks: a channel for every non-chained edge and subtask pair,
-//! chains assembled from tail to head, each operator subtask given its restored state.
+//! chains assembled from tail to head, each operator subtask given its restored state and
+//! each task with network inputs its restored records in flight.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use weir_operators::{SideOutput, SubtaskInfo};
 
 use crate::ExecutionConfig;
-use crate::checkpoint::RestoredState;
+use crate::checkpoint::{RestoredState, TaskInFlight};
 use crate::exchange::CancelToken;
 use crate::graph::{InputSlot, NodeFactory, NodeId, StreamGraph, StreamNode};
 use crate::plan::{Chain, JobPlan};
@@ -125,16 +126,24 @@ impl<'a> Wiring<'a> {
         match &head.factory {
             NodeFactory::Source(factory) => factory.build(context),
             NodeFactory::OneInput(factory) => {
+                let in_flight = self.in_flight(&context.info);
                 let input = factory.build(context);
                 let receivers = self.take_receivers(head.id, InputSlot::First, subtask);
-                self.edge_type(head, 0).input_task(receivers, input)
+                self.edge_type(head, 0).input_task(receivers, input, in_flight)
             }
             NodeFactory::TwoInput(factory) => {
+                let in_flight = self.in_flight(&context.info);
                 let first = self.take_receivers(head.id, InputSlot::First, subtask);
                 let second = self.take_receivers(head.id, InputSlot::Second, subtask);
-                factory.build(context, first, second)
+                factory.build(context, first, second, in_flight)
             }
         }
+    }
+
+    /// The in-flight side of the task `head` heads, with the records restored for it.
+    fn in_flight(&mut self, head: &SubtaskInfo) -> TaskInFlight {
+        let restored = self.restored.take_in_flight(&head.operator_id, head.index);
+        TaskInFlight { head: head.clone(), restored }
     }
 
     /// The instance of `node` for `subtask` with its outputs wired, as a build context.

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "kebab-case")]
 pub enum CheckpointingMode {
     /// Barriers are aligned: a task snapshots only when the barrier arrived on every input,
-    /// holding back inputs that delivered it. State reflects every record exactly once.
+    /// holding back inputs that delivered it (or, with `unaligned`, snapshots at the first
+    /// barrier and stores the records still in flight). State reflects every record exactly
+    /// once.
     #[default]
     ExactlyOnce,
     /// No alignment: inputs keep flowing; after a restore some records may be counted twice.
@@ -25,11 +27,13 @@ pub struct CheckpointConfig {
     pub interval_ms: u64,
     /// Exactly-once (aligned) or at-least-once.
     pub mode: CheckpointingMode,
-    /// Take exactly-once checkpoints unaligned: barriers do not wait for each other, records
-    /// in flight on the inputs are stored with the snapshot.
+    /// Take exactly-once checkpoints unaligned: a task with several input channels snapshots
+    /// at the first barrier and passes it on at once; the records still in flight on the
+    /// channels that have not delivered it are stored with the snapshot. Savepoints always
+    /// align.
     pub unaligned: bool,
-    /// With `unaligned`, start aligned and switch to unaligned when alignment takes longer
-    /// than this many milliseconds (0: unaligned from the start).
+    /// With `unaligned`, start aligned and switch to unaligned at a task whose alignment
+    /// takes longer than this many milliseconds (0: unaligned from the start).
     pub alignment_timeout_ms: u64,
     /// A checkpoint not complete after this many milliseconds is aborted.
     pub timeout_ms: u64,
@@ -104,10 +108,15 @@ impl CheckpointConfig {
         if self.timeout_ms == 0 {
             return Err("checkpointing.timeout_ms must be positive".into());
         }
-        if self.unaligned || self.alignment_timeout_ms > 0 {
-            return Err("unaligned checkpoints (checkpointing.unaligned, \
-                        checkpointing.alignment_timeout_ms) are not available yet: use aligned \
-                        exactly-once or at-least-once checkpoints"
+        if self.unaligned && self.mode == CheckpointingMode::AtLeastOnce {
+            return Err("checkpointing.unaligned = true needs checkpointing.mode = exactly-once: \
+                        at-least-once checkpoints never align, so there is nothing to unalign; \
+                        set one of the two differently"
+                .into());
+        }
+        if self.alignment_timeout_ms > 0 && !self.unaligned {
+            return Err("checkpointing.alignment_timeout_ms only applies with \
+                        checkpointing.unaligned = true: set both, or leave the timeout at 0"
                 .into());
         }
         Ok(())
@@ -127,10 +136,23 @@ mod tests {
         };
         refused(CheckpointConfig { max_concurrent: 0, ..Default::default() }, "max_concurrent");
         refused(CheckpointConfig { retained: 0, ..Default::default() }, "retained");
-        refused(CheckpointConfig { unaligned: true, ..Default::default() }, "unaligned");
-        refused(
-            CheckpointConfig { alignment_timeout_ms: 10, ..Default::default() },
-            "alignment_timeout_ms",
-        );
+        let at_least_once = CheckpointConfig {
+            unaligned: true,
+            mode: CheckpointingMode::AtLeastOnce,
+            ..Default::default()
+        };
+        refused(at_least_once.clone(), "checkpointing.unaligned");
+        refused(at_least_once, "checkpointing.mode");
+        let timeout_alone = CheckpointConfig { alignment_timeout_ms: 10, ..Default::default() };
+        refused(timeout_alone.clone(), "checkpointing.alignment_timeout_ms");
+        refused(timeout_alone, "checkpointing.unaligned");
+    }
+
+    #[test]
+    fn unaligned_exactly_once_with_or_without_a_timeout_is_accepted() {
+        let unaligned = CheckpointConfig { unaligned: true, ..Default::default() };
+        assert!(unaligned.validate().is_ok());
+        let with_timeout = CheckpointConfig { alignment_timeout_ms: 30, ..unaligned };
+        assert!(with_timeout.validate().is_ok());
     }
 }

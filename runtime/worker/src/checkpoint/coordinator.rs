@@ -20,7 +20,7 @@ use weir_state::LocalDir;
 use weir_types::{CheckpointBarrier, CheckpointId, SnapshotType};
 
 use super::files::{StateFile, encode};
-use super::{CheckpointConfig, TaskCommand, TaskEvent, TaskId};
+use super::{CheckpointConfig, InFlight, TaskCommand, TaskEvent, TaskId};
 use crate::{Error, Result};
 
 /// What the coordinator keeps about each task.
@@ -57,6 +57,10 @@ pub struct CheckpointStats {
     pub incremental_size: u64,
     /// The longest barrier alignment of any task.
     pub alignment: Duration,
+    /// Whether any task took it unaligned.
+    pub unaligned: bool,
+    /// Bytes of records in flight stored with it (counted in `state_size`).
+    pub in_flight_size: u64,
     /// `None` when complete, else why it failed.
     pub failure: Option<String>,
 }
@@ -119,6 +123,8 @@ struct Pending {
     written: u64,
     /// Ids of the shared files its states reference (whether written by it or before).
     shared: HashSet<String>,
+    /// Some task took it unaligned.
+    unaligned: bool,
     writing_metadata: bool,
     /// Triggered after every source ended: it covers everything the job emitted.
     after_end: bool,
@@ -300,6 +306,7 @@ impl CheckpointCoordinator {
             alignment: Duration::ZERO,
             written: 0,
             shared: HashSet::new(),
+            unaligned: false,
             writing_metadata: false,
             after_end: self.all_sources_ended(),
         };
@@ -316,8 +323,8 @@ impl CheckpointCoordinator {
     /// Handles what a task reported.
     pub fn on_event(&mut self, event: TaskEvent) -> Result<()> {
         match event {
-            TaskEvent::Acknowledged { task, snapshot, alignment, finished } => {
-                self.on_acknowledged(task, snapshot, alignment, finished)
+            TaskEvent::Acknowledged { task, snapshot, alignment, finished, in_flight } => {
+                self.on_acknowledged(task, snapshot, alignment, finished, in_flight)
             }
             TaskEvent::Declined { task, checkpoint, reason } => {
                 self.abort(checkpoint, format!("task {task} declined: {reason}"))
@@ -335,8 +342,13 @@ impl CheckpointCoordinator {
         snapshot: TaskSnapshot,
         alignment: Duration,
         finished: bool,
+        in_flight: Option<InFlight>,
     ) -> Result<()> {
-        let files: Vec<StateFile> = snapshot.operators.iter().map(encode).collect();
+        let mut files: Vec<StateFile> = snapshot.operators.iter().map(encode).collect();
+        let unaligned = in_flight.is_some();
+        if let Some(in_flight) = in_flight {
+            in_flight.attach_to(&mut files);
+        }
         if finished {
             self.finished_state.insert(task, files.clone());
         }
@@ -345,6 +357,7 @@ impl CheckpointCoordinator {
         };
         pending.awaiting.remove(&task);
         pending.alignment = pending.alignment.max(alignment);
+        pending.unaligned |= unaligned;
         for file in files {
             self.upload(&mut pending, file);
         }
@@ -531,11 +544,15 @@ impl CheckpointCoordinator {
         let Some(pending) = self.pending.remove(&id) else { return };
         let duration = pending.started.elapsed();
         let state_size: u64 = pending.states.values().flatten().map(SubtaskState::size).sum();
+        let blocks = pending.states.values().flatten().filter_map(|state| state.in_flight);
+        let in_flight_size: u64 = blocks.map(|block| block.len).sum();
         info!(
             checkpoint = id,
             duration_ms = duration.as_millis() as u64,
             bytes = state_size,
             written = pending.written,
+            in_flight_bytes = in_flight_size,
+            unaligned = pending.unaligned,
             "checkpoint complete at {}",
             pending.dir.url()
         );
@@ -546,6 +563,8 @@ impl CheckpointCoordinator {
             state_size,
             incremental_size: pending.written,
             alignment: pending.alignment,
+            unaligned: pending.unaligned,
+            in_flight_size,
             failure: None,
         });
         if let Some(request) = pending.request {
@@ -616,6 +635,8 @@ impl CheckpointCoordinator {
             state_size: 0,
             incremental_size: pending.written,
             alignment: pending.alignment,
+            unaligned: pending.unaligned,
+            in_flight_size: 0,
             failure: Some(reason),
         });
         self.broadcast(TaskCommand::Abort(id));
@@ -704,6 +725,7 @@ mod tests {
             snapshot,
             alignment: Duration::ZERO,
             finished: false,
+            in_flight: None,
         };
         coordinator.on_event(ack).unwrap();
         assert!(

@@ -1,10 +1,12 @@
 //! Checkpoints in the task runtime: settings, the coordinator's protocol with tasks, barrier
-//! alignment, and writing and reading snapshots through checkpoint storage.
+//! alignment, records in flight (unaligned checkpoints), and writing and reading snapshots
+//! through checkpoint storage.
 
 mod alignment;
 mod config;
 mod coordinator;
 mod files;
+mod in_flight;
 mod protocol;
 mod restore;
 mod store;
@@ -14,6 +16,7 @@ pub use config::{CheckpointConfig, CheckpointingMode};
 pub use coordinator::{
     CheckpointCoordinator, CheckpointStats, SavepointRequest, StorageResult, TaskEntry,
 };
+pub use in_flight::{InFlight, InFlightBatch, InFlightLog, TaskInFlight};
 pub use protocol::{BarrierMode, TaskCommand, TaskControl, TaskEvent, TaskId};
 pub use restore::{OperatorToRestore, RestoredState};
 pub use store::JobStorage;

@@ -6,7 +6,7 @@ use crossbeam_channel::{Receiver, Sender};
 use weir_operators::TaskSnapshot;
 use weir_types::{CheckpointBarrier, CheckpointId};
 
-use super::CheckpointingMode;
+use super::{CheckpointConfig, CheckpointingMode, InFlight};
 
 /// Identifies a task (one subtask of one chain) within a job run.
 pub type TaskId = usize;
@@ -35,6 +35,9 @@ pub enum TaskEvent {
         alignment: Duration,
         /// Whether the task had reached the end of its input: its state is final.
         finished: bool,
+        /// The records in flight on its inputs when it took the checkpoint unaligned;
+        /// `None` when it aligned.
+        in_flight: Option<InFlight>,
     },
     /// The task could not take part in the checkpoint.
     Declined {
@@ -75,11 +78,21 @@ pub enum BarrierMode {
     Aligned,
     /// Let every input flow; snapshot when the last barrier arrives (at-least-once).
     AtLeastOnce,
+    /// Exactly-once without waiting for the slowest input: align for at most
+    /// `alignment_timeout`, then snapshot, pass the barrier on, and store the records still in
+    /// flight on the inputs that have not delivered it with the checkpoint.
+    Unaligned {
+        /// How long a checkpoint aligns before it goes unaligned (zero: not at all).
+        alignment_timeout: Duration,
+    },
 }
 
-impl From<CheckpointingMode> for BarrierMode {
-    fn from(mode: CheckpointingMode) -> Self {
-        match mode {
+impl From<&CheckpointConfig> for BarrierMode {
+    fn from(config: &CheckpointConfig) -> Self {
+        match config.mode {
+            CheckpointingMode::ExactlyOnce if config.unaligned => BarrierMode::Unaligned {
+                alignment_timeout: Duration::from_millis(config.alignment_timeout_ms),
+            },
             CheckpointingMode::ExactlyOnce => BarrierMode::Aligned,
             CheckpointingMode::AtLeastOnce => BarrierMode::AtLeastOnce,
         }

@@ -1,11 +1,13 @@
 //! Reading a snapshot back for a job about to start: each operator subtask gets the key
 //! groups it now owns and its share of the operator list states, whatever the parallelism
-//! was when the snapshot was taken.
+//! was when the snapshot was taken; a task's records in flight (unaligned checkpoints) go
+//! back to the same subtask, so they need the same parallelism.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use weir_checkpoint::{
     CheckpointMetadata, NativeState, OperatorState, Redistribution, SnapshotDir, SubtaskState,
 };
@@ -27,12 +29,17 @@ pub struct OperatorToRestore {
     pub name: String,
     /// Its parallelism now.
     pub parallelism: usize,
+    /// Whether it heads a task reading other tasks' output, the only place where records in
+    /// flight can be replayed.
+    pub reads_inputs: bool,
 }
 
 /// State read back for every operator subtask of a job.
 #[derive(Debug, Default)]
 pub struct RestoredState {
     states: HashMap<(String, usize), StateRestore>,
+    /// Records in flight per chain head subtask, to replay before any new input.
+    in_flight: HashMap<(String, usize), Bytes>,
     /// The checkpoint it came from.
     pub checkpoint_id: CheckpointId,
     /// Where it came from.
@@ -53,6 +60,12 @@ impl RestoredState {
             state.operator.mark_restored();
         }
         state
+    }
+
+    /// The records in flight on the inputs of the task headed by subtask `subtask` of
+    /// operator `uid`, if the snapshot holds some.
+    pub fn take_in_flight(&mut self, uid: &str, subtask: usize) -> Option<Bytes> {
+        self.in_flight.remove(&(uid.to_string(), subtask))
     }
 }
 
@@ -88,6 +101,7 @@ pub async fn load(
     }
     let mut restored = RestoredState {
         states: HashMap::new(),
+        in_flight: HashMap::new(),
         checkpoint_id: metadata.checkpoint_id,
         url: dir.url().to_string(),
         from_snapshot: true,
@@ -95,6 +109,9 @@ pub async fn load(
     };
     for operator in operators {
         let Some(stored) = metadata.operator(&operator.uid) else { continue };
+        for (subtask, bytes) in read_in_flight(dir, metadata, stored, operator).await? {
+            restored.in_flight.insert((operator.uid.clone(), subtask), bytes);
+        }
         let ranges: Vec<_> = (0..operator.parallelism)
             .map(|subtask| {
                 KeyGroupRange::for_subtask(max_parallelism, operator.parallelism, subtask)
@@ -132,6 +149,56 @@ pub async fn load(
         }
     }
     Ok(restored)
+}
+
+/// The records in flight `stored` holds, per subtask; an error when they cannot go back to
+/// the subtask that read them.
+async fn read_in_flight(
+    dir: &SnapshotDir,
+    metadata: &CheckpointMetadata,
+    stored: &OperatorState,
+    operator: &OperatorToRestore,
+) -> Result<Vec<(usize, Bytes)>> {
+    let held: Vec<_> = stored
+        .subtasks
+        .iter()
+        .filter_map(|subtask| Some((subtask.subtask, &subtask.file, subtask.in_flight?)))
+        .collect();
+    if held.is_empty() {
+        return Ok(Vec::new());
+    }
+    let refuse = |reason: String| {
+        let (name, uid, id) = (&operator.name, &operator.uid, metadata.checkpoint_id);
+        Err(Error::Restore {
+            url: dir.url().to_string(),
+            reason: format!(
+                "operator '{name}' (uid {uid}) holds records in flight at unaligned checkpoint \
+                 {id}, {reason}"
+            ),
+        })
+    };
+    if stored.parallelism != operator.parallelism {
+        let (old, new) = (stored.parallelism, operator.parallelism);
+        return refuse(format!(
+            "taken at parallelism {old}: they can only be replayed at that parallelism, not at \
+             {new}. Restore at parallelism {old}; to rescale, take a savepoint of that run \
+             (savepoints are always aligned) and restore the savepoint at parallelism {new}"
+        ));
+    }
+    if !operator.reads_inputs {
+        return refuse(
+            "but no longer heads a task that reads other tasks' output (its chaining changed); \
+             restore with the chaining it had, or from a savepoint (always aligned)"
+                .to_string(),
+        );
+    }
+    let mut in_flight = Vec::with_capacity(held.len());
+    for (subtask, file, block) in held {
+        let range = block.offset..block.offset + block.len;
+        let mut bytes = dir.read_ranges(file, &[range]).await?;
+        in_flight.push((subtask, bytes.pop().unwrap_or_default()));
+    }
+    Ok(in_flight)
 }
 
 /// The blocks of the key groups in `range`, from every stored subtask that held some.
@@ -264,4 +331,97 @@ async fn read_lists(
         }
     }
     Ok(lists)
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_checkpoint::{
+        Block, CheckpointStorage, FORMAT_VERSION, SnapshotKind, StorageOptions, SubtaskState,
+    };
+
+    use super::*;
+
+    /// Checkpoint 9 with one operator `count` at parallelism 2, whose subtask 1 holds
+    /// `in_flight` (if any) in its file.
+    fn checkpoint(
+        root: &std::path::Path,
+        in_flight: Option<&[u8]>,
+    ) -> (SnapshotDir, CheckpointMetadata) {
+        let storage =
+            CheckpointStorage::new(&root.display().to_string(), "job", &StorageOptions::default())
+                .unwrap();
+        let dir = storage.checkpoint_dir(9);
+        let bytes = in_flight.unwrap_or_default().to_vec();
+        let block = in_flight.map(|records| Block { offset: 0, len: records.len() as u64 });
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(dir.put("count-1", bytes.into())).unwrap();
+        let subtask = SubtaskState {
+            subtask: 1,
+            file: "count-1".into(),
+            key_group_range: KeyGroupRange::for_subtask(128, 2, 1),
+            key_groups: Vec::new(),
+            operator_lists: Vec::new(),
+            in_flight: block,
+            shared_files: Vec::new(),
+            native: None,
+        };
+        let metadata = CheckpointMetadata {
+            format_version: FORMAT_VERSION,
+            job_name: "job".into(),
+            checkpoint_id: 9,
+            kind: SnapshotKind::Checkpoint,
+            timestamp_ms: 0,
+            max_parallelism: 128,
+            operators: vec![OperatorState {
+                uid: "count".into(),
+                name: "Count".into(),
+                parallelism: 2,
+                subtasks: vec![subtask],
+            }],
+        };
+        (dir, metadata)
+    }
+
+    fn restore(
+        dir: &SnapshotDir,
+        metadata: &CheckpointMetadata,
+        parallelism: usize,
+    ) -> Result<RestoredState> {
+        let operator = OperatorToRestore {
+            uid: "count".into(),
+            name: "Count".into(),
+            parallelism,
+            reads_inputs: true,
+        };
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(load(dir, metadata, &[operator], 128, false))
+    }
+
+    #[test]
+    fn records_in_flight_go_back_to_the_subtask_that_read_them() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, metadata) = checkpoint(root.path(), Some(b"records"));
+        let mut restored = restore(&dir, &metadata, 2).unwrap();
+        assert_eq!(restored.take_in_flight("count", 0), None);
+        assert_eq!(restored.take_in_flight("count", 1).as_deref(), Some(&b"records"[..]));
+    }
+
+    #[test]
+    fn records_in_flight_refuse_another_parallelism_and_name_the_fix() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, metadata) = checkpoint(root.path(), Some(b"records"));
+        let error = restore(&dir, &metadata, 3).unwrap_err().to_string();
+        for part in [
+            "operator 'Count' (uid count)",
+            "unaligned checkpoint 9",
+            "taken at parallelism 2",
+            "not at 3",
+            "Restore at parallelism 2",
+            "take a savepoint",
+        ] {
+            assert!(error.contains(part), "{part:?} missing in: {error}");
+        }
+        let (dir, metadata) = checkpoint(root.path(), None);
+        assert!(restore(&dir, &metadata, 3).is_ok(), "without records in flight it rescales");
+    }
 }
