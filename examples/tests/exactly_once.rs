@@ -158,10 +158,9 @@ fn survives_panics(backend: &str) {
     assert!(got == want, "{backend} panics: {}", difference(&got, &want));
 }
 
-/// Checkpoints in S3: the job is killed twice and resumes from the latest checkpoint in the
-/// bucket each time.
-#[test]
-fn s3_checkpoints_survive_kills() {
+/// Checkpoints in S3 on `backend`: the job is killed twice and resumes from the latest
+/// checkpoint in the bucket each time.
+fn s3_checkpoints_survive_kills(backend: &str) {
     let s3 = weir_tests::services::S3Server::start().expect("the S3 test server starts");
     let options = s3.options();
     let credentials = [
@@ -174,16 +173,29 @@ fn s3_checkpoints_survive_kills() {
     let work = tempfile::tempdir().unwrap();
     let checkpoints = s3.url("crash-test");
     for (parallelism, after) in [(2, 600), (3, 500)] {
-        let mut command = job_with_checkpoints(work.path(), &checkpoints, "heap", parallelism, &[]);
+        let mut command =
+            job_with_checkpoints(work.path(), &checkpoints, backend, parallelism, &[]);
         let mut child = command.envs(credentials.clone()).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(after));
         child.kill().unwrap();
         child.wait().unwrap();
     }
-    let mut command = job_with_checkpoints(work.path(), &checkpoints, "heap", 1, &[]);
-    finish(command.envs(credentials).spawn().unwrap(), work.path(), "s3 checkpoints");
+    let mut command = job_with_checkpoints(work.path(), &checkpoints, backend, 1, &[]);
+    let context = format!("s3 checkpoints on {backend}");
+    finish(command.envs(credentials).spawn().unwrap(), work.path(), &context);
     let (got, want) = (committed(&work.path().join("out")), expected());
-    assert!(got == want, "s3 checkpoints: {}", difference(&got, &want));
+    assert!(got == want, "{context}: {}", difference(&got, &want));
+}
+
+#[test]
+fn s3_checkpoints_survive_kills_on_heap() {
+    s3_checkpoints_survive_kills("heap");
+}
+
+#[cfg(feature = "rocksdb")]
+#[test]
+fn s3_incremental_rocksdb_checkpoints_survive_kills() {
+    s3_checkpoints_survive_kills("rocksdb");
 }
 
 #[test]

@@ -166,6 +166,10 @@ impl<K: Key> KeyedState<K> {
     /// (RocksDB with `incremental` set), else `None`. RocksDB flushes its memtables and links
     /// its immutable SST files and copies its small per-checkpoint files into a new local
     /// directory, removed when the checkpoint is dropped.
+    #[cfg_attr(
+        not(feature = "rocksdb"),
+        expect(unused_variables, reason = "only RocksDB checkpoints natively")
+    )]
     pub fn native_checkpoint(&self, checkpoint: CheckpointId) -> Result<Option<NativeCheckpoint>> {
         match &self.backend {
             #[cfg(feature = "rocksdb")]
@@ -179,6 +183,10 @@ impl<K: Key> KeyedState<K> {
     /// Restores a native checkpoint of an instance whose key groups overlap this subtask's:
     /// one of this range (or of a part of it) becomes the instance if none is open yet;
     /// otherwise (rescale) only its key groups in this range are copied in.
+    #[cfg_attr(
+        not(feature = "rocksdb"),
+        expect(unused_variables, reason = "only RocksDB restores natively")
+    )]
     fn restore_native(&mut self, native: &NativeRestore) -> Result<()> {
         match &mut self.backend {
             #[cfg(feature = "rocksdb")]

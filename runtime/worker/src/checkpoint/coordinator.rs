@@ -20,6 +20,7 @@ use weir_state::LocalDir;
 use weir_types::{CheckpointBarrier, CheckpointId, SnapshotType};
 
 use super::files::{StateFile, encode};
+use super::shared::SharedFiles;
 use super::{CheckpointConfig, InFlight, TaskCommand, TaskEvent, TaskId};
 use crate::{Error, Result};
 
@@ -157,6 +158,9 @@ pub struct CheckpointCoordinator {
     /// The shared files of the latest complete checkpoint: they are in storage and stay
     /// while a later checkpoint references them, so checkpoints reuse them without writing.
     confirmed: Arc<HashSet<String>>,
+    /// Shared files that checkpoints in progress reference, and the lock that keeps garbage
+    /// collection apart from writes.
+    shared_files: SharedFiles,
 }
 
 impl CheckpointCoordinator {
@@ -197,6 +201,7 @@ impl CheckpointCoordinator {
             cleanups: Vec::new(),
             stopped_at: None,
             confirmed: Arc::new(confirmed),
+            shared_files: SharedFiles::default(),
         }
     }
 
@@ -372,9 +377,16 @@ impl CheckpointCoordinator {
         if let (Some(native), Some(layout)) = (&file.native, &file.state.native) {
             for entry in &layout.files {
                 let target = match &entry.shared {
-                    Some(id) if !pending.shared.insert(id.clone()) => continue,
-                    Some(id) if self.confirmed.contains(id) => continue,
-                    Some(id) => NativeTarget::Shared(id.clone()),
+                    Some(id) => {
+                        if !pending.shared.insert(id.clone()) {
+                            continue;
+                        }
+                        self.shared_files.acquire(id);
+                        if self.confirmed.contains(id) {
+                            continue; // stored, and kept while the latest checkpoint has it
+                        }
+                        NativeTarget::Shared(id.clone())
+                    }
                     None => NativeTarget::Private(format!("{}/{}", layout.dir, entry.name)),
                 };
                 self.upload_native(pending, native.dir.clone(), &entry.name, target);
@@ -408,11 +420,12 @@ impl CheckpointCoordinator {
         let checkpoint = pending.barrier.id;
         let source = local.path().join(name);
         let (dir, storage) = (pending.dir.clone(), self.storage.clone());
-        let results = self.results.0.clone();
+        let (results, shared_files) = (self.results.0.clone(), self.shared_files.clone());
         self.runtime.spawn(async move {
             let size = match (&target, storage) {
                 (NativeTarget::Private(path), _) => dir.put_local(path, &source).await,
                 (NativeTarget::Shared(id), Some(storage)) => {
+                    let _writing = shared_files.writing().await;
                     storage.put_shared_local(id, &source).await
                 }
                 (NativeTarget::Shared(id), None) => {
@@ -533,8 +546,9 @@ impl CheckpointCoordinator {
             operators,
         };
         let dir = pending.dir.clone();
-        let results = self.results.0.clone();
+        let (results, shared_files) = (self.results.0.clone(), self.shared_files.clone());
         self.runtime.spawn(async move {
+            let _writing = shared_files.writing().await;
             let result = dir.write_metadata(&metadata).await.map_err(Error::from);
             let _ = results.send(StorageResult(Written::Metadata { checkpoint: id, result }));
         });
@@ -578,6 +592,7 @@ impl CheckpointCoordinator {
             return; // savepoints neither count for nor subsume checkpoints
         }
         self.failures_in_row = 0;
+        self.shared_files.release(&pending.shared);
         self.confirmed = Arc::new(pending.shared);
         // Only a checkpoint triggered after the sources ended covers their last records; one
         // triggered before completes too early to be the final one, however late it completes.
@@ -587,17 +602,17 @@ impl CheckpointCoordinator {
         // Older checkpoints still in progress are subsumed by this one.
         let older: Vec<_> = self.pending.range(..id).map(|(id, _)| *id).collect();
         for old in older {
-            self.pending.remove(&old);
+            if let Some(old) = self.pending.remove(&old) {
+                self.shared_files.release(&old.shared);
+            }
             self.broadcast(TaskCommand::Abort(old));
         }
         self.broadcast(TaskCommand::Complete(id));
         let Some(storage) = self.storage.clone() else { return };
-        let retained = self.config.retained;
-        let protected: HashSet<String> =
-            self.pending.values().flat_map(|pending| pending.shared.iter().cloned()).collect();
+        let (retained, shared_files) = (self.config.retained, self.shared_files.clone());
         self.cleanups.retain(|cleanup| !cleanup.is_finished());
         self.cleanups.push(self.runtime.spawn(async move {
-            if let Err(error) = storage.retain(retained, &protected).await {
+            if let Err(error) = shared_files.retain(&storage, retained).await {
                 warn!("could not delete old checkpoints: {error}");
             }
         }));
@@ -640,6 +655,7 @@ impl CheckpointCoordinator {
             failure: Some(reason),
         });
         self.broadcast(TaskCommand::Abort(id));
+        self.shared_files.release(&pending.shared);
         let dir = pending.dir;
         self.cleanups.push(self.runtime.spawn(async move {
             let _ = dir.delete().await;

@@ -9,6 +9,7 @@ mod files;
 mod in_flight;
 mod protocol;
 mod restore;
+mod shared;
 mod store;
 
 pub use alignment::{Alignment, BarrierAligner};
