@@ -23,7 +23,7 @@ pub(crate) fn fixes(error: MemoryError, config: &MemoryConfig) -> MemoryError {
 /// The changes that address the rule `error` is about.
 fn candidates(error: &MemoryError, config: &MemoryConfig) -> Vec<Fix> {
     use MemoryError as E;
-    use SizeSetting::{NetworkMax, OverheadMax, ProcessSize, TaskSize};
+    use SizeSetting::{ManagedSize, NetworkMax, NetworkSize, OverheadMax, ProcessSize, TaskSize};
 
     let Some(need) = error.need() else { return input_fixes(error) };
     let search = Search { config, need };
@@ -38,8 +38,8 @@ fn candidates(error: &MemoryError, config: &MemoryConfig) -> Vec<Fix> {
         (E::ExplicitSizesExceedProcess { .. }, _) => vec![
             search.raise(ProcessSize),
             search.lower(TaskSize),
-            search.lower(SizeSetting::ManagedSize),
-            search.lower(SizeSetting::NetworkSize),
+            search.lower(ManagedSize),
+            search.lower(NetworkSize),
         ],
         (E::TaskBelowMinimum { derived, .. }, _) if derived.task.rule == Rule::Explicit => vec![
             Some(Fix::Raise(Target::Size(TaskSize, MIN_TASK_MEMORY))),
@@ -64,7 +64,7 @@ fn candidates(error: &MemoryError, config: &MemoryConfig) -> Vec<Fix> {
         ],
         (E::NetworkBelowBuffers { derived, needed, .. }, _) => {
             let network = match config.network.size {
-                Some(_) => SizeSetting::NetworkSize,
+                Some(_) => NetworkSize,
                 None => SizeSetting::NetworkMin,
             };
             let total = ByteSize(needed.0.saturating_mul(u64::from(derived.slots)));
@@ -75,6 +75,7 @@ fn candidates(error: &MemoryError, config: &MemoryConfig) -> Vec<Fix> {
                 search.raise(ProcessSize),
             ]
         }
+        // Errors in the inputs alone have no need and were answered above.
         (_, _) => vec![],
     };
     fixes.into_iter().flatten().collect()
