@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use weir_memory::{MemoryBreakdown, MemoryConfig, MemoryError, breakdown};
 use weir_state::{StateBackend, StateBackendKind};
 
 use crate::RestartStrategy;
@@ -39,6 +40,10 @@ pub struct ExecutionConfig {
     /// What happens when a task fails (default: none without checkpoints, bounded
     /// exponential delay with them).
     pub restart: Option<RestartStrategy>,
+    /// The process's memory and how it is split (see `weir memory`); when set, RocksDB's
+    /// block cache and write buffers of each subtask share the managed memory of a slot.
+    /// Slots default to the parallelism (each slot holds one subtask of every operator).
+    pub memory: Option<MemoryConfig>,
 }
 
 impl Default for ExecutionConfig {
@@ -55,22 +60,41 @@ impl Default for ExecutionConfig {
             state_backend: StateBackendKind::Heap,
             checkpointing: CheckpointConfig::default(),
             restart: None,
+            memory: None,
         }
     }
 }
 
 impl ExecutionConfig {
     /// The keyed state backend with its settings: RocksDB checkpoints incrementally when
-    /// `checkpointing.incremental` is set.
+    /// `checkpointing.incremental` is set, and with `memory` its block cache and write buffers
+    /// take half of a slot's managed memory each.
     pub fn state_backend(&self) -> StateBackend {
         match self.state_backend {
             StateBackendKind::Heap => StateBackend::Heap,
             #[cfg(feature = "rocksdb")]
-            StateBackendKind::RocksDb => StateBackend::RocksDb(weir_state::RocksDbSettings {
-                incremental: self.checkpointing.incremental,
-                ..Default::default()
-            }),
+            StateBackendKind::RocksDb => {
+                let defaults = weir_state::RocksDbSettings::default();
+                let managed =
+                    self.memory_breakdown().ok().flatten().map(|memory| {
+                        usize::try_from(memory.managed_per_slot.0).unwrap_or(usize::MAX)
+                    });
+                StateBackend::RocksDb(weir_state::RocksDbSettings {
+                    incremental: self.checkpointing.incremental,
+                    block_cache_bytes: managed.map_or(defaults.block_cache_bytes, |m| m / 2),
+                    write_buffer_bytes: managed.map_or(defaults.write_buffer_bytes, |m| m / 2),
+                    ..defaults
+                })
+            }
         }
+    }
+
+    /// How `memory` splits the process, with slots defaulting to the parallelism; `None`
+    /// without a memory configuration.
+    pub fn memory_breakdown(&self) -> Result<Option<MemoryBreakdown>, MemoryError> {
+        let Some(memory) = &self.memory else { return Ok(None) };
+        let slots = memory.slots.or(u32::try_from(self.parallelism).ok());
+        breakdown(&MemoryConfig { slots, ..memory.clone() }).map(Some)
     }
 
     /// The periodic watermark interval, or `None` when periodic emission is off.
@@ -95,11 +119,53 @@ impl ExecutionConfig {
                 return Err(format!("{name} must be at least 1"));
             }
         }
+        self.memory_breakdown().map_err(|error| format!("memory: {error}"))?;
         Ok(())
     }
 
     /// The progress interval, or `None` when reporting is off.
     pub fn progress_interval(&self) -> Option<Duration> {
         (self.progress_interval_ms > 0).then(|| Duration::from_millis(self.progress_interval_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_memory::ByteSize;
+
+    use super::*;
+
+    fn with_memory(process_size: ByteSize, parallelism: usize) -> ExecutionConfig {
+        let memory = MemoryConfig { process_size, ..MemoryConfig::default() };
+        ExecutionConfig { parallelism, memory: Some(memory), ..ExecutionConfig::default() }
+    }
+
+    #[test]
+    fn memory_that_cannot_work_is_refused_with_the_model_s_reason() {
+        let error = with_memory(ByteSize::mib(128), 1).validate().unwrap_err();
+        assert!(error.starts_with("memory: process_size 128 MiB"), "{error}");
+        assert!(error.contains("fix: raise process_size"), "{error}");
+        with_memory(ByteSize::mib(256), 1).validate().unwrap();
+    }
+
+    #[test]
+    fn slots_default_to_the_parallelism() {
+        let memory = with_memory(ByteSize::gib(2), 4).memory_breakdown().unwrap().unwrap();
+        assert_eq!(memory.slots, 4);
+        assert_eq!(memory.managed_per_slot.bytes(), memory.managed.size.bytes() / 4);
+    }
+
+    #[cfg(feature = "rocksdb")]
+    #[test]
+    fn rocksdb_shares_a_slot_s_managed_memory_between_cache_and_write_buffers() {
+        let config = ExecutionConfig {
+            state_backend: StateBackendKind::RocksDb,
+            ..with_memory(ByteSize::gib(2), 2)
+        };
+        let managed = config.memory_breakdown().unwrap().unwrap().managed_per_slot.bytes();
+        let StateBackend::RocksDb(settings) = config.state_backend() else { panic!("rocksdb") };
+        assert_eq!(settings.block_cache_bytes as u64, managed / 2);
+        assert_eq!(settings.write_buffer_bytes as u64, managed / 2);
+        assert!(settings.incremental);
     }
 }
