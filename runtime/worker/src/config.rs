@@ -39,6 +39,17 @@ pub struct ExecutionConfig {
     /// What happens when a task fails (default: none without checkpoints, bounded
     /// exponential delay with them).
     pub restart: Option<RestartStrategy>,
+    /// The job's REST API, served by the entry point.
+    pub rest: RestConfig,
+}
+
+/// Where the job's REST API is served.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RestConfig {
+    /// `host:port` to serve the REST API on (port 0 picks a free one); `None`, the default,
+    /// serves none.
+    pub bind: Option<String>,
 }
 
 impl Default for ExecutionConfig {
@@ -55,6 +66,7 @@ impl Default for ExecutionConfig {
             state_backend: StateBackendKind::Heap,
             checkpointing: CheckpointConfig::default(),
             restart: None,
+            rest: RestConfig::default(),
         }
     }
 }
