@@ -223,3 +223,86 @@ pub(crate) fn ms(duration: Duration) -> u64 {
 fn epoch_ms(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map(ms).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(id: u64, kind: SnapshotType, failure: Option<&str>) -> CheckpointStats {
+        CheckpointStats {
+            id,
+            kind,
+            duration: Duration::from_millis(12),
+            state_size: 100,
+            incremental_size: 40,
+            alignment: Duration::from_millis(3),
+            unaligned: false,
+            in_flight_size: 0,
+            failure: failure.map(str::to_string),
+            location: format!("file:///c/chk-{id}"),
+        }
+    }
+
+    fn stopped_job() -> JobStatusSnapshot {
+        JobStatusSnapshot {
+            name: "job".into(),
+            state: JobState::Stopped("file:///s/sp-3".into()),
+            start_time: UNIX_EPOCH + Duration::from_millis(1_000),
+            duration: Duration::from_millis(2_500),
+            restarts: 1,
+            failures: vec![JobFailure {
+                time: UNIX_EPOCH + Duration::from_millis(2_000),
+                message: "boom".into(),
+            }],
+            vertices: vec![VertexStatus {
+                name: "map".into(),
+                subtasks: vec![
+                    SubtaskCounts { records_in: 3, records_out: 2 },
+                    SubtaskCounts { records_in: 4, records_out: 1 },
+                ],
+            }],
+            checkpoints: vec![
+                stats(1, SnapshotType::Checkpoint, None),
+                stats(2, SnapshotType::Checkpoint, Some("timed out")),
+                stats(3, SnapshotType::Savepoint, None),
+            ],
+        }
+    }
+
+    #[test]
+    fn job_details_carry_totals_subtasks_and_the_last_failure() {
+        let json = serde_json::to_value(JobDetails::from(&stopped_job())).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "name": "job", "state": "stopped", "start_time_ms": 1000, "duration_ms": 2500,
+                "restarts": 1, "stopped_with_savepoint": "file:///s/sp-3",
+                "vertices": [{
+                    "name": "map", "parallelism": 2, "records_in": 7, "records_out": 3,
+                    "subtasks": [
+                        { "subtask": 0, "records_in": 3, "records_out": 2 },
+                        { "subtask": 1, "records_in": 4, "records_out": 1 },
+                    ],
+                }],
+                "failure_count": 1,
+                "last_failure": { "time_ms": 2000, "message": "boom" },
+            })
+        );
+    }
+
+    #[test]
+    fn checkpoints_count_failures_and_name_the_latest_savepoint() {
+        let json = serde_json::to_value(Checkpoints::from(&stopped_job())).unwrap();
+        assert_eq!((json["completed"].as_u64(), json["failed"].as_u64()), (Some(2), Some(1)));
+        assert_eq!(json["latest_savepoint"], "file:///c/chk-3");
+        assert_eq!(
+            json["history"][1],
+            serde_json::json!({
+                "id": 2, "kind": "checkpoint", "status": "failed", "duration_ms": 12,
+                "state_size": 100, "incremental_size": 40, "alignment_ms": 3, "unaligned": false,
+                "in_flight_bytes": 0, "location": "file:///c/chk-2", "failure": "timed out",
+            })
+        );
+        assert_eq!(json["history"][2]["kind"], "savepoint");
+    }
+}

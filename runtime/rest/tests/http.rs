@@ -1,20 +1,27 @@
 //! The REST API over real HTTP, against a slow unbounded job with checkpoints.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 use weir::{
-    CheckpointConfig, ExecutionConfig, GeneratorConfig, RestConfig, StreamExecutionEnvironment,
+    CheckpointConfig, ExecutionConfig, GeneratorConfig, RestConfig, RestartStrategy,
+    StreamExecutionEnvironment,
 };
 
 const JOB: &str = "rest-job";
 
-/// A job counting an endless, rate-limited stream per key, checkpointing every 100 ms into
-/// `dir`.
-fn slow_job(dir: &Path, rest: RestConfig) -> StreamExecutionEnvironment {
+/// A job summing an endless, rate-limited stream per key, checkpointing every 100 ms into
+/// `dir`; with `fail_once`, a task fails once (the first time it sees record 500 with the flag
+/// unset) and the job restarts.
+fn slow_job(
+    dir: &Path,
+    rest: RestConfig,
+    fail_once: Option<&'static AtomicBool>,
+) -> StreamExecutionEnvironment {
     let config = ExecutionConfig {
         parallelism: 2,
         progress_interval_ms: 0,
@@ -24,11 +31,18 @@ fn slow_job(dir: &Path, rest: RestConfig) -> StreamExecutionEnvironment {
             ..Default::default()
         },
         rest,
+        restart: Some(RestartStrategy::FixedDelay { attempts: 2, delay_ms: 10 }),
         ..Default::default()
     };
     let mut env = StreamExecutionEnvironment::new(config);
     env.set_job_name(JOB);
-    env.from_generator(GeneratorConfig::unbounded().with_rate(2_000.0), |i| (i % 7, 1u64))
+    env.from_generator(GeneratorConfig::unbounded().with_rate(2_000.0), |i| (i % 7, i))
+        .map(move |(key, i)| {
+            if i == 500 && fail_once.is_some_and(|flag| !flag.swap(true, Ordering::SeqCst)) {
+                panic!("record 500 fails once");
+            }
+            (key, i)
+        })
         .key_by(|(key, _): &(u64, u64)| *key)
         .reduce(|(key, a), (_, b)| (key, a + b))
         .collect();
@@ -101,8 +115,9 @@ fn local(location: &str) -> &Path {
 #[test]
 fn status_checkpoints_metrics_savepoint_and_cancel_over_http() {
     let dir = tempfile::tempdir().unwrap();
-    let client =
-        slow_job(&dir.path().join("checkpoints"), RestConfig::default()).execute_async().unwrap();
+    let client = slow_job(&dir.path().join("checkpoints"), RestConfig::default(), None)
+        .execute_async()
+        .unwrap();
     let server =
         weir_rest::serve(weir_rest::bind("127.0.0.1:0").unwrap(), (&client).into()).unwrap();
     let api = Api::new(server.local_addr());
@@ -121,7 +136,7 @@ fn status_checkpoints_metrics_savepoint_and_cancel_over_http() {
     assert_eq!(status, StatusCode::OK);
     assert!(source_records_out(&second) > source_records_out(&first), "{first}\n{second}");
     assert!(second["duration_ms"].as_u64() > first["duration_ms"].as_u64());
-    assert_eq!(second["vertices"].as_array().unwrap().len(), 3, "{second}");
+    assert_eq!(second["vertices"].as_array().unwrap().len(), 4, "{second}");
     assert_eq!(second["last_failure"], Value::Null);
 
     let checkpoints_path = format!("/jobs/{JOB}/checkpoints");
@@ -143,7 +158,7 @@ fn status_checkpoints_metrics_savepoint_and_cancel_over_http() {
         .iter()
         .filter(|s| s.metric == "weir_records_in_total" && s.labels.get("job") == Some(JOB))
         .collect();
-    assert_eq!(records_in.len(), 3 * 2, "one per subtask of each operator:\n{metrics}");
+    assert_eq!(records_in.len(), 4 * 2, "one per subtask of each operator:\n{metrics}");
     assert!(records_in.iter().all(|s| s.labels.get("operator").is_some()));
     assert!(records_in.iter().any(|s| s.labels.get("subtask") == Some("1")));
     let value = |name: &str| {
@@ -197,8 +212,9 @@ fn status_checkpoints_metrics_savepoint_and_cancel_over_http() {
 #[test]
 fn stop_with_savepoint_over_http_ends_the_job_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let client =
-        slow_job(&dir.path().join("checkpoints"), RestConfig::default()).execute_async().unwrap();
+    let client = slow_job(&dir.path().join("checkpoints"), RestConfig::default(), None)
+        .execute_async()
+        .unwrap();
     let server =
         weir_rest::serve(weir_rest::bind("127.0.0.1:0").unwrap(), (&client).into()).unwrap();
     let api = Api::new(server.local_addr());
@@ -223,11 +239,34 @@ fn rest_bind_serves_the_api_of_a_job_started_by_the_environment() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let rest = RestConfig { bind: Some(addr.clone()) };
-    let client = slow_job(dir.path(), rest).execute_async().unwrap();
+    let client = slow_job(dir.path(), rest, None).execute_async().unwrap();
     let api = Api::new(&addr);
     let jobs = api.until("/jobs", "the job", |jobs| jobs["jobs"][0]["name"] == JOB);
     assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1);
     client.cancel();
     assert!(client.wait().is_err());
     api.until(&format!("/jobs/{JOB}"), "cancelled", |job| job["state"] == "cancelled");
+}
+
+#[test]
+fn a_restart_shows_in_the_state_restarts_failures_and_metrics() {
+    static FAILED: AtomicBool = AtomicBool::new(false);
+    let dir = tempfile::tempdir().unwrap();
+    let client =
+        slow_job(dir.path(), RestConfig::default(), Some(&FAILED)).execute_async().unwrap();
+    let server =
+        weir_rest::serve(weir_rest::bind("127.0.0.1:0").unwrap(), (&client).into()).unwrap();
+    let api = Api::new(server.local_addr());
+    let path = format!("/jobs/{JOB}");
+    let job =
+        api.until(&path, "a restart", |job| job["restarts"] == 1 && job["state"] == "running");
+    assert_eq!(job["failure_count"], 1);
+    let failure = &job["last_failure"];
+    assert!(failure["message"].as_str().unwrap().contains("record 500 fails once"), "{job}");
+    assert!(failure["time_ms"].as_u64() >= job["start_time_ms"].as_u64(), "{job}");
+    assert!(
+        api.text("/metrics").contains(&format!("weir_job_restarts_total{{job=\"{JOB}\"}} 1\n"))
+    );
+    client.cancel();
+    assert!(client.wait().is_err());
 }
