@@ -21,6 +21,19 @@
 //!
 //! Errors answer `{"error": "…"}` with 404 (unknown job), 400 (bad body), 409 (savepoint
 //! impossible) or 500.
+//!
+//! ```
+//! use weir::{ExecutionConfig, GeneratorConfig, StreamExecutionEnvironment};
+//!
+//! let mut env = StreamExecutionEnvironment::new(ExecutionConfig::default());
+//! env.from_generator(GeneratorConfig::unbounded().with_rate(100.0), |i| i).print();
+//! let client = env.execute_async().unwrap();
+//! let server = weir_rest::serve(weir_rest::bind("127.0.0.1:0").unwrap(), (&client).into())
+//!     .unwrap();
+//! println!("REST API: http://{}/jobs", server.local_addr());
+//! client.cancel();
+//! assert!(client.wait().is_err(), "a cancelled job ends with an error");
+//! ```
 
 mod error;
 mod jobs;

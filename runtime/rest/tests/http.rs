@@ -189,8 +189,8 @@ fn status_checkpoints_metrics_savepoint_and_cancel_over_http() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let location = body["location"].as_str().unwrap().to_string();
     assert!(local(&location).join("_metadata").is_file(), "{location}");
-    let (_, checkpoints) = api.get(&checkpoints_path);
-    assert_eq!(checkpoints["latest_savepoint"], location.as_str());
+    // The driver publishes the savepoint to the status just after it answers the request.
+    api.until(&checkpoints_path, "the savepoint", |c| c["latest_savepoint"] == location.as_str());
 
     let (status, body) = api.get("/jobs/no-such-job");
     assert_eq!(status, StatusCode::NOT_FOUND);
