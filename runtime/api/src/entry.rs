@@ -59,6 +59,9 @@ struct RunArgs {
     /// Let a restore drop state of operators the job no longer has.
     #[arg(long)]
     allow_non_restored_state: bool,
+    /// Serve the REST API on `host:port`: `rest.bind`.
+    #[arg(long, value_name = "ADDR")]
+    rest_bind: Option<String>,
     /// The job's own arguments, e.g. `--input words.txt`.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "JOB ARGS")]
     job_args: Vec<String>,
@@ -140,6 +143,9 @@ fn load_config(args: &RunArgs) -> Result<ExecutionConfig> {
     if let Some(restore) = &args.restore {
         figment = figment.merge(Serialized::default("checkpointing.restore", restore));
     }
+    if let Some(bind) = &args.rest_bind {
+        figment = figment.merge(Serialized::default("rest.bind", bind));
+    }
     if args.allow_non_restored_state {
         figment =
             figment.merge(Serialized::default("checkpointing.allow_non_restored_state", true));
@@ -148,7 +154,7 @@ fn load_config(args: &RunArgs) -> Result<ExecutionConfig> {
 }
 
 /// Engine options that take a value, and those that do not.
-const ENGINE_OPTIONS_WITH_VALUE: [&str; 8] = [
+const ENGINE_OPTIONS_WITH_VALUE: [&str; 9] = [
     "--parallelism",
     "-p",
     "--config",
@@ -157,6 +163,7 @@ const ENGINE_OPTIONS_WITH_VALUE: [&str; 8] = [
     "--checkpoint-interval-ms",
     "--state-backend",
     "--restore",
+    "--rest-bind",
 ];
 const ENGINE_FLAGS: [&str; 1] = ["--allow-non-restored-state"];
 
@@ -246,6 +253,8 @@ mod tests {
             "--state-backend",
             "heap",
             "--verbose",
+            "--rest-bind",
+            "127.0.0.1:8081",
         ];
         let cli = Cli::parse_from(hoist_engine_options(argv.map(String::from).to_vec()));
         let Some(Role::Run(run)) = cli.role else { panic!("the run role is kept") };
@@ -257,6 +266,7 @@ mod tests {
         assert_eq!(config.checkpointing.retained, 3);
         assert_eq!(config.checkpointing.restore.as_deref(), Some("latest"));
         assert!(config.checkpointing.allow_non_restored_state);
+        assert_eq!(config.rest.bind.as_deref(), Some("127.0.0.1:8081"));
         let restart = ["restart.strategy=fixed-delay", "restart.attempts=4", "restart.delay_ms=5"];
         let config = load_config(&args(None, &restart)).unwrap();
         assert_eq!(

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tracing::info;
 use weir_connectors::source::{
     CollectionSource, DataGeneratorSource, SocketTextSource, TextFileSource,
 };
@@ -195,20 +196,49 @@ impl StreamExecutionEnvironment {
     }
 
     /// Runs the job in this process until its input ends; fails with the first operator error.
+    /// With `rest.bind` set, serves the REST API while the job runs.
     pub fn execute(&mut self) -> Result<JobResult> {
         let (graph, config, name) = self.take_job();
-        Ok(LocalExecutor::new(config).execute(&name, &graph)?)
+        let Some(listener) = rest_listener(&config)? else {
+            return Ok(LocalExecutor::new(config).execute(&name, &graph)?);
+        };
+        let client = LocalExecutor::new(config).execute_async(&name, graph)?;
+        let server = serve_rest(listener, &client)?;
+        let result = client.wait();
+        drop(server);
+        Ok(result?)
     }
 
     /// Starts the job in the background (Flink's `executeAsync`): the client takes
-    /// savepoints, stops the job with one, cancels it, and waits for its result.
+    /// savepoints, stops the job with one, cancels it, and waits for its result. With
+    /// `rest.bind` set, serves the REST API for the rest of the process.
     pub fn execute_async(&mut self) -> Result<JobClient> {
         let (graph, config, name) = self.take_job();
-        Ok(LocalExecutor::new(config).execute_async(&name, graph)?)
+        let listener = rest_listener(&config)?;
+        let client = LocalExecutor::new(config).execute_async(&name, graph)?;
+        if let Some(listener) = listener {
+            serve_rest(listener, &client)?.detach();
+        }
+        Ok(client)
     }
 
     fn take_job(&mut self) -> (StreamGraph, ExecutionConfig, String) {
         self.job
             .with_state(|s| (std::mem::take(&mut s.graph), s.config.clone(), s.job_name.clone()))
     }
+}
+
+/// Listens where `rest.bind` says, before the job starts, so that a bad address fails early.
+fn rest_listener(config: &ExecutionConfig) -> Result<Option<std::net::TcpListener>> {
+    Ok(config.rest.bind.as_deref().map(weir_rest::bind).transpose()?)
+}
+
+/// Serves the REST API for the job `client` runs; cancels the job if it cannot.
+fn serve_rest(
+    listener: std::net::TcpListener,
+    client: &JobClient,
+) -> Result<weir_rest::RestServer> {
+    let server = weir_rest::serve(listener, client.into()).inspect_err(|_| client.cancel())?;
+    info!("REST API: http://{}/", server.local_addr());
+    Ok(server)
 }

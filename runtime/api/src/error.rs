@@ -22,6 +22,9 @@ pub enum Error {
         /// Why it was rejected.
         reason: String,
     },
+    /// The REST API cannot be served.
+    #[error(transparent)]
+    Rest(#[from] weir_rest::Error),
     /// The job could not be planned or failed while running.
     #[error(transparent)]
     Execution(#[from] weir_worker::Error),

@@ -5,7 +5,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
 
-use crate::{Error, JobResult, Result};
+use crate::{Error, JobResult, JobStatus, Result};
 
 /// What a job is asked to do while it runs.
 #[derive(Debug)]
@@ -24,22 +24,15 @@ pub enum JobCommand {
     Cancel,
 }
 
-/// A job running on its own thread.
-pub struct JobClient {
+/// Commands to a running job, cloneable so that several callers (the REST API among them)
+/// can take savepoints or cancel it without owning it.
+#[derive(Clone, Debug)]
+pub struct JobControl {
     job_name: String,
     commands: Sender<JobCommand>,
-    thread: JoinHandle<Result<JobResult>>,
 }
 
-impl JobClient {
-    pub(crate) fn new(
-        job_name: String,
-        commands: Sender<JobCommand>,
-        thread: JoinHandle<Result<JobResult>>,
-    ) -> Self {
-        JobClient { job_name, commands, thread }
-    }
-
+impl JobControl {
     /// Takes a savepoint under `dir` (or the configured `checkpointing.savepoint_dir`) and
     /// returns its location once it is complete; the job goes on.
     pub fn trigger_savepoint(&self, dir: Option<&str>) -> Result<String> {
@@ -47,12 +40,14 @@ impl JobClient {
     }
 
     /// Takes a savepoint, then stops the job; returns the savepoint's location. The job's
-    /// result ([`Self::wait`]) names it too.
+    /// result ([`JobClient::wait`]) names it too.
     pub fn stop_with_savepoint(&self, dir: Option<&str>) -> Result<String> {
         self.savepoint(dir, true)
     }
 
-    fn savepoint(&self, dir: Option<&str>, stop: bool) -> Result<String> {
+    /// Takes a savepoint under `dir`, stopping the job after it with `stop`; blocks until the
+    /// savepoint is complete or failed.
+    pub fn savepoint(&self, dir: Option<&str>, stop: bool) -> Result<String> {
         let (reply, answer) = crossbeam_channel::bounded(1);
         let command = JobCommand::Savepoint { dir: dir.map(str::to_string), stop, reply };
         let gone = || Error::Savepoint {
@@ -66,16 +61,61 @@ impl JobClient {
         }
     }
 
-    /// Cancels the job; [`Self::wait`] then reports it cancelled.
+    /// Cancels the job; [`JobClient::wait`] then reports it cancelled.
     pub fn cancel(&self) {
         let _ = self.commands.send(JobCommand::Cancel);
+    }
+}
+
+/// A job running on its own thread.
+pub struct JobClient {
+    control: JobControl,
+    status: JobStatus,
+    thread: JoinHandle<Result<JobResult>>,
+}
+
+impl JobClient {
+    pub(crate) fn new(
+        job_name: String,
+        commands: Sender<JobCommand>,
+        status: JobStatus,
+        thread: JoinHandle<Result<JobResult>>,
+    ) -> Self {
+        JobClient { control: JobControl { job_name, commands }, status, thread }
+    }
+
+    /// Commands to the job that outlive this client's borrow.
+    pub fn control(&self) -> JobControl {
+        self.control.clone()
+    }
+
+    /// The job's live status.
+    pub fn status(&self) -> JobStatus {
+        self.status.clone()
+    }
+
+    /// Takes a savepoint under `dir` (or the configured `checkpointing.savepoint_dir`) and
+    /// returns its location once it is complete; the job goes on.
+    pub fn trigger_savepoint(&self, dir: Option<&str>) -> Result<String> {
+        self.control.trigger_savepoint(dir)
+    }
+
+    /// Takes a savepoint, then stops the job; returns the savepoint's location. The job's
+    /// result ([`Self::wait`]) names it too.
+    pub fn stop_with_savepoint(&self, dir: Option<&str>) -> Result<String> {
+        self.control.stop_with_savepoint(dir)
+    }
+
+    /// Cancels the job; [`Self::wait`] then reports it cancelled.
+    pub fn cancel(&self) {
+        self.control.cancel();
     }
 
     /// Waits for the job to end.
     pub fn wait(self) -> Result<JobResult> {
         self.thread.join().unwrap_or_else(|_| {
             Err(Error::JobFailed {
-                job: self.job_name,
+                job: self.control.job_name,
                 restarts: 0,
                 source: weir_operators::Error::Runtime("the job's driver thread panicked".into()),
             })

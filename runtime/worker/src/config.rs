@@ -44,6 +44,17 @@ pub struct ExecutionConfig {
     /// block cache and write buffers of each subtask share the managed memory of a slot.
     /// Slots default to the parallelism (each slot holds one subtask of every operator).
     pub memory: Option<MemoryConfig>,
+    /// The job's REST API, served by the entry point.
+    pub rest: RestConfig,
+}
+
+/// Where the job's REST API is served.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RestConfig {
+    /// `host:port` to serve the REST API on (port 0 picks a free one); `None`, the default,
+    /// serves none.
+    pub bind: Option<String>,
 }
 
 impl Default for ExecutionConfig {
@@ -61,6 +72,7 @@ impl Default for ExecutionConfig {
             checkpointing: CheckpointConfig::default(),
             restart: None,
             memory: None,
+            rest: RestConfig::default(),
         }
     }
 }

@@ -22,8 +22,8 @@ use crate::progress::{MetricsRegistry, progress_line};
 use crate::task::TaskContext;
 use crate::wiring::{BuiltTask, Wiring};
 use crate::{
-    Error, ExecutionConfig, JobClient, JobCommand, JobResult, RestartDecision, RestartStrategy,
-    RestartTracker, Result,
+    Error, ExecutionConfig, JobClient, JobCommand, JobResult, JobStatus, RestartDecision,
+    RestartStrategy, RestartTracker, Result,
 };
 
 /// Executes jobs on threads of this process.
@@ -64,7 +64,12 @@ impl LocalExecutor {
     /// Runs `graph` to completion (bounded input) or failure, restarting it from its latest
     /// checkpoint after failures as the restart strategy allows.
     pub fn execute(&self, job_name: &str, graph: &StreamGraph) -> Result<JobResult> {
-        self.execute_controlled(job_name, graph, &crossbeam_channel::never())
+        self.execute_controlled(
+            job_name,
+            graph,
+            &crossbeam_channel::never(),
+            &JobStatus::new(job_name),
+        )
     }
 
     /// Runs the job on a thread of its own; the returned client takes savepoints, stops or
@@ -72,19 +77,36 @@ impl LocalExecutor {
     pub fn execute_async(self, job_name: &str, graph: StreamGraph) -> Result<JobClient> {
         let (commands, control) = crossbeam_channel::unbounded();
         let name = job_name.to_string();
+        let status = JobStatus::new(job_name);
+        let driver_status = status.clone();
         let thread = std::thread::Builder::new()
             .name("job driver".into())
-            .spawn(move || self.execute_controlled(&name, &graph, &control))
+            .spawn(move || self.execute_controlled(&name, &graph, &control, &driver_status))
             .map_err(|source| Error::Spawn { task: "job driver".into(), source })?;
-        Ok(JobClient::new(job_name.to_string(), commands, thread))
+        Ok(JobClient::new(job_name.to_string(), commands, status, thread))
     }
 
-    /// Runs `graph`, taking commands from `control` while it runs.
+    /// Runs `graph`, taking commands from `control` while it runs and keeping `status` up to
+    /// date.
     fn execute_controlled(
         &self,
         job_name: &str,
         graph: &StreamGraph,
         control: &Receiver<JobCommand>,
+        status: &JobStatus,
+    ) -> Result<JobResult> {
+        let result = self.execute_restarting(job_name, graph, control, status);
+        status.ended(&result);
+        result
+    }
+
+    /// Runs `graph` until it ends, restarting it after failures as the strategy allows.
+    fn execute_restarting(
+        &self,
+        job_name: &str,
+        graph: &StreamGraph,
+        control: &Receiver<JobCommand>,
+        status: &JobStatus,
     ) -> Result<JobResult> {
         let plan = JobPlan::new(graph, &self.config)?;
         let checkpointing = &self.config.checkpointing;
@@ -99,6 +121,7 @@ impl LocalExecutor {
         let metrics = MetricsRegistry::new(
             graph.nodes.iter().map(|n| (n.name.clone(), plan.parallelism[n.id.0])),
         );
+        status.planned(&metrics);
         let mut job = JobState {
             name: job_name,
             graph,
@@ -113,7 +136,8 @@ impl LocalExecutor {
         loop {
             let restored = self.restore(&job, restore_from.as_ref())?;
             job.next_checkpoint = job.next_checkpoint.max(restored.checkpoint_id + 1);
-            let outcome = self.run(&mut job, restored, start, control)?;
+            status.running();
+            let outcome = self.run(&mut job, restored, start, control, status)?;
             let savepoint = match outcome {
                 RunOutcome::Finished => None,
                 RunOutcome::Stopped(location) => Some(location),
@@ -134,6 +158,7 @@ impl LocalExecutor {
                             });
                         }
                         RestartDecision::Restart(delay) => {
+                            status.restarting(source.to_string(), restarts.restarts());
                             warn!(
                                 job = job_name,
                                 "job failed: {source}; restart {} in {} ms ({:?})",
@@ -202,6 +227,7 @@ impl LocalExecutor {
         mut restored: RestoredState,
         start: Instant,
         control: &Receiver<JobCommand>,
+        status: &JobStatus,
     ) -> Result<RunOutcome> {
         let confirmed_shared = std::mem::take(&mut restored.confirmed_shared);
         let (cancel, token) = CancelHandle::new();
@@ -266,11 +292,14 @@ impl LocalExecutor {
             progress: self.config.progress_interval(),
             last_progress: (Instant::now(), job.metrics.snapshot()),
             start,
+            status: status.clone(),
+            published: 0,
         };
         let channels = DriverChannels { done: &done, events: &events, control };
         driver.drive(channels, &mut coordinator, &job.storage, &job.metrics);
         threads.into_iter().for_each(|thread| drop(thread.join()));
         coordinator.finish();
+        driver.publish_checkpoints(&coordinator);
         job.next_checkpoint = coordinator.next_id();
         job.checkpoints.extend_from_slice(coordinator.history());
         Ok(match (driver.failures.into_iter().next(), coordinator.stopped_at()) {
@@ -308,6 +337,10 @@ struct Driver {
     progress: Option<Duration>,
     last_progress: (Instant, Vec<crate::OperatorSummary>),
     start: Instant,
+    /// The job's live status.
+    status: JobStatus,
+    /// Checkpoints of this run already in the status.
+    published: usize,
 }
 
 impl Driver {
@@ -358,6 +391,7 @@ impl Driver {
                 self.failures.push(weir_operators::Error::Runtime(failure.to_string()));
                 drop(self.cancel.take());
             }
+            self.publish_checkpoints(coordinator);
             if coordinator.stopped_at().is_some() && !self.stopping {
                 info!("savepoint complete; stopping the job");
                 self.stopping = true;
@@ -376,6 +410,13 @@ impl Driver {
                 self.last_progress = current;
             }
         }
+    }
+
+    /// Adds the checkpoints the coordinator recorded since the last call to the status.
+    fn publish_checkpoints(&mut self, coordinator: &CheckpointCoordinator) {
+        let history = coordinator.history();
+        self.status.checkpointed(&history[self.published..]);
+        self.published = history.len();
     }
 
     fn on_command(

@@ -5,7 +5,9 @@
 //! - [`plan`]: parallelism resolution and operator chaining;
 //! - [`exchange`]: channel writers (partitioners) and input gates (watermark alignment);
 //! - [`task`]: the single-threaded loop of each task;
-//! - [`executor`]: runs a planned job on threads in this process.
+//! - [`executor`]: runs a planned job on threads in this process;
+//! - [`JobClient`], [`JobControl`] and [`JobStatus`]: commands to a running job and its live
+//!   status, for callers in the process and for the REST API.
 
 pub mod checkpoint;
 mod client;
@@ -17,12 +19,13 @@ pub mod graph;
 pub mod plan;
 mod progress;
 mod restart;
+mod status;
 mod stream_type;
 pub mod task;
 mod wiring;
 
-pub use client::{JobClient, JobCommand};
-pub use config::ExecutionConfig;
+pub use client::{JobClient, JobCommand, JobControl};
+pub use config::{ExecutionConfig, RestConfig};
 pub use error::{Error, Result};
 pub use executor::LocalExecutor;
 pub use graph::{
@@ -31,4 +34,5 @@ pub use graph::{
 };
 pub use progress::{JobResult, OperatorSummary};
 pub use restart::{RestartDecision, RestartStrategy, RestartTracker};
+pub use status::{JobFailure, JobState, JobStatus, JobStatusSnapshot, SubtaskCounts, VertexStatus};
 pub use stream_type::{AnyOutput, AnyReceiver, AnySender, StreamType, TypedStream};

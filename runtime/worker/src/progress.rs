@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use weir_operators::OperatorMetrics;
 
-/// Counters of every subtask of every operator, in graph order.
+use crate::status::{SubtaskCounts, VertexStatus};
+
+/// Counters of every subtask of every operator, in graph order; clones share the counters.
+#[derive(Clone)]
 pub(crate) struct MetricsRegistry {
     operators: Vec<(String, Vec<Arc<OperatorMetrics>>)>,
 }
@@ -26,6 +29,23 @@ impl MetricsRegistry {
     /// The counters of one subtask.
     pub(crate) fn subtask(&self, operator: usize, subtask: usize) -> Arc<OperatorMetrics> {
         self.operators[operator].1[subtask].clone()
+    }
+
+    /// Every operator with the counts of each subtask now.
+    pub(crate) fn vertices(&self) -> Vec<VertexStatus> {
+        self.operators
+            .iter()
+            .map(|(name, subtasks)| VertexStatus {
+                name: name.clone(),
+                subtasks: subtasks
+                    .iter()
+                    .map(|m| SubtaskCounts {
+                        records_in: m.records_in(),
+                        records_out: m.records_out(),
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Totals per operator now.

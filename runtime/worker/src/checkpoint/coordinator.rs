@@ -64,6 +64,8 @@ pub struct CheckpointStats {
     pub in_flight_size: u64,
     /// `None` when complete, else why it failed.
     pub failure: Option<String>,
+    /// Where it is (or was being written, when it failed).
+    pub location: String,
 }
 
 /// What the storage runtime reports back about a write.
@@ -580,6 +582,7 @@ impl CheckpointCoordinator {
             unaligned: pending.unaligned,
             in_flight_size,
             failure: None,
+            location: pending.dir.url().to_string(),
         });
         if let Some(request) = pending.request {
             let _ = request.reply.send(Ok(pending.dir.url().to_string()));
@@ -653,6 +656,7 @@ impl CheckpointCoordinator {
             unaligned: pending.unaligned,
             in_flight_size: 0,
             failure: Some(reason),
+            location: pending.dir.url().to_string(),
         });
         self.broadcast(TaskCommand::Abort(id));
         self.shared_files.release(&pending.shared);
