@@ -2,6 +2,8 @@
 //! (a clap `Args` struct) and a `run` that writes to standard output; `main` parses, runs,
 //! and turns errors into `error: …` on standard error and an exit code.
 
+mod api;
+mod jobs;
 mod memory;
 
 use std::io::{self, Write};
@@ -23,12 +25,15 @@ enum Command {
     /// Print how a process's memory divides into runtime overhead, network, managed and task
     /// memory, or why the settings cannot work and how to fix them.
     Memory(memory::MemoryArgs),
+    /// List, inspect, savepoint, stop or cancel jobs through their REST API.
+    Jobs(jobs::JobsArgs),
 }
 
 impl Command {
     fn run(self, out: &mut dyn Write) -> anyhow::Result<()> {
         match self {
             Self::Memory(args) => args.run(out),
+            Self::Jobs(args) => args.run(out),
         }
     }
 }
