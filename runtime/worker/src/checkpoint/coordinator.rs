@@ -6,7 +6,6 @@
 //! on the storage runtime and report back through [`CheckpointCoordinator::results`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -159,7 +158,7 @@ pub struct CheckpointCoordinator {
     stopped_at: Option<String>,
     /// The shared files of the latest complete checkpoint: they are in storage and stay
     /// while a later checkpoint references them, so checkpoints reuse them without writing.
-    confirmed: Arc<HashSet<String>>,
+    confirmed: HashSet<String>,
     /// Shared files that checkpoints in progress reference, and the lock that keeps garbage
     /// collection apart from writes.
     shared_files: SharedFiles,
@@ -202,7 +201,7 @@ impl CheckpointCoordinator {
             final_complete,
             cleanups: Vec::new(),
             stopped_at: None,
-            confirmed: Arc::new(confirmed),
+            confirmed,
             shared_files: SharedFiles::default(),
         }
     }
@@ -424,24 +423,19 @@ impl CheckpointCoordinator {
         let (dir, storage) = (pending.dir.clone(), self.storage.clone());
         let (results, shared_files) = (self.results.0.clone(), self.shared_files.clone());
         self.runtime.spawn(async move {
-            let size = match (&target, storage) {
-                (NativeTarget::Private(path), _) => dir.put_local(path, &source).await,
+            let size: Result<u64> = match (&target, storage) {
+                (NativeTarget::Private(path), _) => {
+                    dir.put_local(path, &source).await.map_err(Error::from)
+                }
                 (NativeTarget::Shared(id), Some(storage)) => {
                     let _writing = shared_files.writing().await;
-                    storage.put_shared_local(id, &source).await
+                    storage.put_shared_local(id, &source).await.map_err(Error::from)
                 }
-                (NativeTarget::Shared(id), None) => {
-                    let _ = results.send(StorageResult(Written::NativeFile {
-                        checkpoint,
-                        size: Err(Error::InvalidConfig(format!(
-                            "shared file {id} needs the job's checkpoint storage"
-                        ))),
-                    }));
-                    return;
-                }
+                (NativeTarget::Shared(id), None) => Err(Error::InvalidConfig(format!(
+                    "shared file {id} needs the job's checkpoint storage"
+                ))),
             };
             drop(local); // the directory goes once every upload from it is done
-            let size = size.map_err(Error::from);
             let _ = results.send(StorageResult(Written::NativeFile { checkpoint, size }));
         });
     }
@@ -482,27 +476,14 @@ impl CheckpointCoordinator {
     pub fn on_result(&mut self, result: StorageResult) -> Result<()> {
         match result {
             StorageResult(Written::StateFile { checkpoint, operator, state }) => {
-                let Some(pending) = self.pending.get_mut(&checkpoint) else { return Ok(()) };
-                pending.uploads -= 1;
-                match state {
-                    Ok((state, size)) => {
-                        pending.written += size;
-                        pending.states.entry(operator).or_default().push(state);
-                    }
-                    Err(error) => return self.abort(checkpoint, format!("upload failed: {error}")),
-                }
-                self.maybe_complete(checkpoint);
-                Ok(())
+                let (size, state) = match state {
+                    Ok((state, size)) => (Ok(size), Some((operator, state))),
+                    Err(error) => (Err(error), None),
+                };
+                self.on_uploaded(checkpoint, size, state)
             }
             StorageResult(Written::NativeFile { checkpoint, size }) => {
-                let Some(pending) = self.pending.get_mut(&checkpoint) else { return Ok(()) };
-                pending.uploads -= 1;
-                match size {
-                    Ok(size) => pending.written += size,
-                    Err(error) => return self.abort(checkpoint, format!("upload failed: {error}")),
-                }
-                self.maybe_complete(checkpoint);
-                Ok(())
+                self.on_uploaded(checkpoint, size, None)
             }
             StorageResult(Written::Metadata { checkpoint, result: Ok(()) }) => {
                 self.complete(checkpoint);
@@ -512,6 +493,27 @@ impl CheckpointCoordinator {
                 self.abort(checkpoint, format!("writing the metadata failed: {error}"))
             }
         }
+    }
+
+    /// A file of `checkpoint` was uploaded (`size`), describing `state` if it is a state
+    /// file; a failed upload aborts the checkpoint.
+    fn on_uploaded(
+        &mut self,
+        checkpoint: CheckpointId,
+        size: Result<u64>,
+        state: Option<(OperatorKey, SubtaskState)>,
+    ) -> Result<()> {
+        let Some(pending) = self.pending.get_mut(&checkpoint) else { return Ok(()) };
+        pending.uploads -= 1;
+        match size {
+            Ok(size) => pending.written += size,
+            Err(error) => return self.abort(checkpoint, format!("upload failed: {error}")),
+        }
+        if let Some((operator, state)) = state {
+            pending.states.entry(operator).or_default().push(state);
+        }
+        self.maybe_complete(checkpoint);
+        Ok(())
     }
 
     fn maybe_complete(&mut self, id: CheckpointId) {
@@ -596,7 +598,7 @@ impl CheckpointCoordinator {
         }
         self.failures_in_row = 0;
         self.shared_files.release(&pending.shared);
-        self.confirmed = Arc::new(pending.shared);
+        self.confirmed = pending.shared;
         // Only a checkpoint triggered after the sources ended covers their last records; one
         // triggered before completes too early to be the final one, however late it completes.
         self.final_complete |= pending.after_end;
