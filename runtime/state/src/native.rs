@@ -47,8 +47,8 @@ pub struct NativeFile {
     pub shared_id: Option<String>,
 }
 
-/// A native checkpoint downloaded for a restore.
-#[derive(Debug)]
+/// A native checkpoint downloaded for a restore; clones share the download.
+#[derive(Debug, Clone)]
 pub struct NativeRestore {
     /// The local directory holding its files under their original names.
     pub dir: LocalDir,

@@ -117,22 +117,17 @@ pub async fn load(
                 KeyGroupRange::for_subtask(max_parallelism, operator.parallelism, subtask)
             })
             .collect();
-        let mut natives = download_natives(dir, stored, &ranges).await?;
+        let natives = download_natives(dir, stored, &ranges).await?;
         for (subtask, range) in ranges.into_iter().enumerate() {
             let mut keyed = read_key_groups(dir, stored, range).await?;
             for native in natives.iter().filter(|native| overlap(native.key_group_range, range)) {
-                keyed.add_native(NativeRestore {
-                    dir: native.dir.clone(),
-                    key_group_range: native.key_group_range,
-                    shared_ids: native.shared_ids.clone(),
-                });
+                keyed.add_native(native.clone());
             }
             let key = (operator.uid.clone(), subtask);
             restored
                 .states
                 .insert(key, StateRestore { keyed, operator: OperatorRestore::default() });
         }
-        natives.clear(); // the subtasks hold the downloads they need
         for (name, redistribution, elements) in read_lists(dir, stored).await? {
             for subtask in 0..operator.parallelism {
                 let share = match redistribution {
