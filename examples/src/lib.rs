@@ -3,14 +3,14 @@
 pub mod exactly_once;
 
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use weir::DataStream;
 use weir::functions::UserError;
 use weir::prelude::{
     GeneratorConfig, OperatorSettings, StreamExecutionEnvironment, TumblingEventTimeWindows,
     WatermarkStrategy,
 };
+use weir::{DataStream, ExecutionConfig, JobResult};
 
 /// Prints the lines a tool produced and exits 0, or prints its error and exits 1.
 pub fn print_lines(result: Result<Vec<String>, UserError>) -> ExitCode {
@@ -53,6 +53,25 @@ pub fn window_count(env: &mut StreamExecutionEnvironment, events: u64, keys: u64
         .window(TumblingEventTimeWindows::of(Duration::from_secs(10)))
         .reduce(|a, b| (a.0, a.1 + b.1))
         .discard();
+}
+
+/// Runs [`window_count`] with `config`; returns the job's result and its wall-clock seconds,
+/// or an error unless the window operator saw every event.
+pub fn run_window_count(
+    config: ExecutionConfig,
+    events: u64,
+    keys: u64,
+) -> Result<(JobResult, f64), UserError> {
+    let mut env = StreamExecutionEnvironment::new(config);
+    window_count(&mut env, events, keys);
+    let start = Instant::now();
+    let result = env.execute()?;
+    let secs = start.elapsed().as_secs_f64();
+    let windowed = result.operator("Window").map_or(0, |o| o.records_in);
+    if windowed != events {
+        return Err(format!("the window operator saw {windowed} of {events} events").into());
+    }
+    Ok((result, secs))
 }
 
 /// Splits a line into lower-case words the way Flink's WordCount example does: on every

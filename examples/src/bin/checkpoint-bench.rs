@@ -369,21 +369,14 @@ fn window_count_comparison(options: &Options) -> Result<(), UserError> {
             } else {
                 CheckpointConfig::default()
             };
-            let mut env = StreamExecutionEnvironment::new(ExecutionConfig {
+            let config = ExecutionConfig {
                 parallelism,
                 progress_interval_ms: 0,
                 checkpointing,
                 restart: Some(RestartStrategy::None),
                 ..Default::default()
-            });
-            weir_examples::window_count(&mut env, events, keys);
-            let start = Instant::now();
-            let result = env.execute()?;
-            let secs = start.elapsed().as_secs_f64();
-            let windowed = result.operator("Window").map_or(0, |o| o.records_in);
-            if windowed != events {
-                return Err(format!("the window operator saw {windowed} of {events} events").into());
-            }
+            };
+            let (result, secs) = weir_examples::run_window_count(config, events, keys)?;
             rates.push((events as f64 / secs, completed(&result)?.len()));
         }
     }

@@ -5,7 +5,6 @@
 //! `window-count EVENTS PARALLELISM KEYS`
 
 use std::process::ExitCode;
-use std::time::Instant;
 
 use weir::prelude::*;
 
@@ -21,15 +20,7 @@ fn run() -> Result<String, UserError> {
     let (events, parallelism, keys): (u64, usize, u64) =
         (events.parse()?, parallelism.parse()?, keys.parse()?);
     let config = ExecutionConfig { parallelism, progress_interval_ms: 0, ..Default::default() };
-    let mut env = StreamExecutionEnvironment::new(config);
-    weir_examples::window_count(&mut env, events, keys);
-    let start = Instant::now();
-    let result = env.execute()?;
-    let secs = start.elapsed().as_secs_f64();
-    let windowed = result.operator("Window").map_or(0, |o| o.records_in);
-    if windowed != events {
-        return Err(format!("the window operator saw {windowed} of {events} events").into());
-    }
+    let (_, secs) = weir_examples::run_window_count(config, events, keys)?;
     Ok(format!(
         "weir window-count events={events} parallelism={parallelism} keys={keys} secs={secs:.2} events_per_sec={:.0}",
         events as f64 / secs
