@@ -2,13 +2,26 @@
 //! EVENTS generated events, key = i % KEYS, event time = i ms, keyed tumbling 10 s
 //! event-time windows counting per key, results discarded.
 //!
-//! `window-count EVENTS PARALLELISM KEYS`
+//! `window-count EVENTS PARALLELISM KEYS` runs it embedded and prints one line of figures,
+//! as the Flink anchor does. With a role first, it runs as any job binary does, with the job's
+//! arguments `--events N --keys K`:
+//! `window-count coordinator --bind ADDR -p 2 --events N --keys K` and
+//! `window-count worker --coordinator ADDR --slots 1`.
 
 use std::process::ExitCode;
 
 use weir::prelude::*;
 
 fn main() -> ExitCode {
+    let role = std::env::args().nth(1);
+    if role.as_deref().is_some_and(|r| ["run", "coordinator", "worker"].contains(&r)) {
+        return weir::main(|env| {
+            let events = env.parameters().required("events")?.parse()?;
+            let keys = env.parameters().required("keys")?.parse()?;
+            weir_examples::window_count(env, events, keys);
+            Ok(())
+        });
+    }
     weir_examples::print_lines(run().map(|line| vec![line]))
 }
 

@@ -9,9 +9,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use std::time::Duration;
 use tracing::error;
 use weir_operators::function::UserError;
+
 use weir_worker::ExecutionConfig;
+use weir_worker::cluster::{CoordinatorOptions, Worker, WorkerOptions};
 
 use crate::{Error, Parameters, Result, StreamExecutionEnvironment};
 
@@ -29,6 +32,44 @@ struct Cli {
 enum Role {
     /// Runs the job embedded in this process (coordinator and workers in one).
     Run(RunArgs),
+    /// Coordinates the job across workers: waits for their slots, deploys the job's
+    /// subtasks, restarts it after failures, and exits with its result.
+    Coordinator(CoordinatorArgs),
+    /// Offers slots to a coordinator and runs the subtasks it deploys there.
+    Worker(WorkerArgs),
+}
+
+/// Options of `coordinator`, then those of `run`.
+#[derive(Args, Debug)]
+struct CoordinatorArgs {
+    /// Where workers connect (`host:port`).
+    #[arg(long, value_name = "ADDR")]
+    bind: String,
+    /// Seconds to wait for enough slots before the job fails.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    slot_timeout_secs: u64,
+    /// Seconds of silence after which a worker counts as lost.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    heartbeat_timeout_secs: u64,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Options of `worker`; the job's arguments and settings come from the coordinator.
+#[derive(Args, Debug)]
+struct WorkerArgs {
+    /// The coordinator's `host:port`.
+    #[arg(long, value_name = "ADDR")]
+    coordinator: String,
+    /// Slots offered: each runs one subtask of every operator.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    slots: u32,
+    /// Where the data plane listens for other workers (`host:port`; port 0 picks one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    data_bind: String,
+    /// The data plane's address as other workers reach it (default: the bound one).
+    #[arg(long, value_name = "ADDR")]
+    advertise: Option<String>,
 }
 
 /// Engine options of `run`; everything after them is passed to the job as parameters.
@@ -67,7 +108,12 @@ struct RunArgs {
     job_args: Vec<String>,
 }
 
-/// Runs a job binary: `JOB [run] [--parallelism N] [--config FILE] [--set k=v]… [JOB ARGS…]`.
+/// Runs a job binary in one of three roles:
+///
+/// - `JOB [run] [--parallelism N] [--config FILE] [--set k=v]… [JOB ARGS…]` runs it embedded;
+/// - `JOB coordinator --bind ADDR [options of run] [JOB ARGS…]` coordinates it across workers;
+/// - `JOB worker --coordinator ADDR --slots N` offers slots to a coordinator, and builds the
+///   job from the arguments and settings the coordinator hands it.
 ///
 /// `job` builds the job on the environment; `main` then executes it, prints a summary to
 /// standard error and returns the exit code (non-zero when the job failed).
@@ -88,11 +134,13 @@ where
 {
     init_logging();
     let cli = Cli::parse_from(hoist_engine_options(std::env::args().collect()));
-    let args = match cli.role {
-        Some(Role::Run(args)) => args,
-        None => cli.run,
+    let outcome = match cli.role {
+        Some(Role::Run(args)) => run(args, job),
+        None => run(cli.run, job),
+        Some(Role::Coordinator(args)) => coordinate(args, job),
+        Some(Role::Worker(args)) => work(&args, job),
     };
-    match run(args, job) {
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             error!("{failure}");
@@ -102,7 +150,8 @@ where
     }
 }
 
-fn run<F>(args: RunArgs, job: F) -> Result<(), UserError>
+/// Loads the settings in `args` and builds the job on an environment with them.
+fn build<F>(args: RunArgs, job: F) -> Result<StreamExecutionEnvironment, UserError>
 where
     F: FnOnce(&mut StreamExecutionEnvironment) -> Result<(), UserError>,
 {
@@ -110,7 +159,44 @@ where
     let parameters = Parameters::from_args(args.job_args)?;
     let mut env = StreamExecutionEnvironment::with_parameters(config, parameters);
     job(&mut env)?;
-    let result = env.execute()?;
+    Ok(env)
+}
+
+fn coordinate<F>(args: CoordinatorArgs, job: F) -> Result<(), UserError>
+where
+    F: FnOnce(&mut StreamExecutionEnvironment) -> Result<(), UserError>,
+{
+    let mut options = CoordinatorOptions::new(&args.bind, args.run.job_args.clone());
+    options.slot_timeout = Duration::from_secs(args.slot_timeout_secs);
+    options.heartbeat_timeout = Duration::from_secs(args.heartbeat_timeout_secs);
+    let result = build(args.run, job)?.execute_coordinated(options)?;
+    eprint!("{result}");
+    Ok(())
+}
+
+fn work<F>(args: &WorkerArgs, job: F) -> Result<(), UserError>
+where
+    F: FnOnce(&mut StreamExecutionEnvironment) -> Result<(), UserError>,
+{
+    let options = WorkerOptions {
+        coordinator: args.coordinator.clone(),
+        slots: args.slots,
+        data_bind: args.data_bind.clone(),
+        advertise: args.advertise.clone(),
+    };
+    let (worker, spec) = Worker::connect(&options).map_err(Error::from)?;
+    let parameters = Parameters::from_args(spec.job_args)?;
+    let mut env = StreamExecutionEnvironment::with_parameters(spec.config, parameters);
+    job(&mut env)?;
+    env.serve_as_worker(worker)?;
+    Ok(())
+}
+
+fn run<F>(args: RunArgs, job: F) -> Result<(), UserError>
+where
+    F: FnOnce(&mut StreamExecutionEnvironment) -> Result<(), UserError>,
+{
+    let result = build(args, job)?.execute()?;
     eprint!("{result}");
     Ok(())
 }
@@ -154,7 +240,10 @@ fn load_config(args: &RunArgs) -> Result<ExecutionConfig> {
 }
 
 /// Engine options that take a value, and those that do not.
-const ENGINE_OPTIONS_WITH_VALUE: [&str; 9] = [
+const ENGINE_OPTIONS_WITH_VALUE: [&str; 12] = [
+    "--bind",
+    "--slot-timeout-secs",
+    "--heartbeat-timeout-secs",
     "--parallelism",
     "-p",
     "--config",
@@ -174,7 +263,7 @@ fn hoist_engine_options(args: Vec<String>) -> Vec<String> {
     let mut args = args.into_iter();
     let mut front: Vec<String> = args.next().into_iter().collect();
     let mut rest: Vec<String> = args.collect();
-    if rest.first().is_some_and(|first| first == "run") {
+    if rest.first().is_some_and(|first| first == "run" || first == "coordinator") {
         front.push(rest.remove(0));
     }
     let mut job = Vec::new();

@@ -9,6 +9,7 @@ use weir_connectors::source::{
 };
 use weir_operators::{SourceFunction, SubtaskInfo};
 use weir_types::Data;
+use weir_worker::cluster::{ClusterCoordinator, CoordinatorOptions, Worker};
 use weir_worker::plan::JobPlan;
 use weir_worker::{
     ExecutionConfig, JobClient, JobResult, LocalExecutor, NodeFactory, StreamGraph, TypedStream,
@@ -189,10 +190,7 @@ impl StreamExecutionEnvironment {
     /// The tasks the job would run, one line each: chained operator names and parallelism
     /// (Flink's `getExecutionPlan`, as text).
     pub fn execution_plan(&self) -> Result<String> {
-        self.job.with_state(|s| {
-            let plan = JobPlan::new(&s.graph, &s.config)?;
-            Ok(plan.chains.iter().map(|c| format!("{} x{}\n", c.name, c.parallelism)).collect())
-        })
+        self.job.with_state(|s| Ok(JobPlan::new(&s.graph, &s.config)?.describe()))
     }
 
     /// Runs the job in this process until its input ends; fails with the first operator error.
@@ -207,6 +205,26 @@ impl StreamExecutionEnvironment {
         let result = client.wait();
         drop(server);
         Ok(result?)
+    }
+
+    /// Coordinates the job across the workers that register with it (`JOB coordinator`):
+    /// schedules its subtasks into their slots and restarts it after failures as the restart
+    /// strategy allows; returns when it ends. With `rest.bind` set, serves the REST API.
+    pub fn execute_coordinated(&mut self, options: CoordinatorOptions) -> Result<JobResult> {
+        let (graph, config, name) = self.take_job();
+        let listener = rest_listener(&config)?;
+        let client = ClusterCoordinator::new(config, options).execute_async(&name, graph)?;
+        let server = listener.map(|listener| serve_rest(listener, &client)).transpose()?;
+        let result = client.wait();
+        drop(server);
+        Ok(result?)
+    }
+
+    /// Runs this worker's share of the job (`JOB worker`) for every attempt its coordinator
+    /// deploys, until the coordinator shuts it down.
+    pub fn serve_as_worker(&mut self, worker: Worker) -> Result<()> {
+        let (graph, config, _) = self.take_job();
+        Ok(worker.serve(&graph, &config)?)
     }
 
     /// Starts the job in the background (Flink's `executeAsync`): the client takes

@@ -20,6 +20,12 @@ impl OperatorMetrics {
         self.records_out.fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// Replaces the counts with those the subtask reported from another process.
+    pub fn store(&self, records_in: u64, records_out: u64) {
+        self.records_in.store(records_in, Ordering::Relaxed);
+        self.records_out.store(records_out, Ordering::Relaxed);
+    }
+
     /// Records taken in so far.
     pub fn records_in(&self) -> u64 {
         self.records_in.load(Ordering::Relaxed)

@@ -33,7 +33,8 @@ impl<T> Record<T> {
 }
 
 /// What travels on one channel between two subtasks: batches of records and in-band control.
-#[derive(Debug)]
+/// Serialized (as a whole) only where a channel crosses a process boundary.
+#[derive(Debug, Serialize, Deserialize)]
 pub enum StreamMessage<T> {
     /// A batch of records, in order.
     Records(Vec<Record<T>>),

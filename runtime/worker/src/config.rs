@@ -109,6 +109,16 @@ impl ExecutionConfig {
         breakdown(&MemoryConfig { slots, ..memory.clone() }).map(Some)
     }
 
+    /// The configured restart strategy, or the default: none without checkpoints (as in
+    /// Flink), bounded exponential delay with them.
+    pub fn restart_strategy(&self) -> RestartStrategy {
+        match (&self.restart, self.checkpointing.interval()) {
+            (Some(strategy), _) => strategy.clone(),
+            (None, None) => RestartStrategy::None,
+            (None, Some(_)) => RestartStrategy::default_with_checkpointing(),
+        }
+    }
+
     /// The periodic watermark interval, or `None` when periodic emission is off.
     pub fn auto_watermark_interval(&self) -> Option<Duration> {
         (self.auto_watermark_interval_ms > 0)

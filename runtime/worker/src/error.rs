@@ -30,6 +30,27 @@ pub enum Error {
         /// The root cause.
         source: weir_operators::Error,
     },
+    /// The job's processes could not reach or understand each other.
+    #[error("cluster: {0}")]
+    Cluster(String),
+    /// The coordinator waited for slots longer than `cluster.slot_timeout_ms`.
+    #[error(
+        "job '{job}' needs {needed} slots but {offered} are offered by {workers} workers after \
+         waiting {waited_secs} s; start more workers (`JOB worker --coordinator ADDR --slots N`) \
+         or lower the parallelism"
+    )]
+    NotEnoughSlots {
+        /// The job's name.
+        job: String,
+        /// Slots the job needs: its widest operator's parallelism.
+        needed: usize,
+        /// Slots the registered workers offer.
+        offered: usize,
+        /// Workers registered.
+        workers: usize,
+        /// How long the coordinator waited.
+        waited_secs: u64,
+    },
     /// A task thread could not be started.
     #[error("cannot start task thread '{task}': {source}")]
     Spawn {

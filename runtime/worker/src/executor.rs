@@ -15,7 +15,7 @@ use crate::checkpoint::{
     BarrierMode, CheckpointCoordinator, CheckpointStats, JobStorage, OperatorToRestore,
     RestoredState, SavepointRequest, TaskControl, TaskEntry, TaskEvent,
 };
-use crate::exchange::CancelHandle;
+use crate::exchange::{CancelHandle, CancelToken};
 use crate::graph::StreamGraph;
 use crate::plan::JobPlan;
 use crate::progress::{MetricsRegistry, progress_line};
@@ -23,7 +23,7 @@ use crate::task::TaskContext;
 use crate::wiring::{BuiltTask, Wiring};
 use crate::{
     Error, ExecutionConfig, JobClient, JobCommand, JobResult, JobStatus, RestartDecision,
-    RestartStrategy, RestartTracker, Result,
+    RestartTracker, Result,
 };
 
 /// Executes jobs on threads of this process.
@@ -111,16 +111,14 @@ impl LocalExecutor {
         let plan = JobPlan::new(graph, &self.config)?;
         let checkpointing = &self.config.checkpointing;
         checkpointing.validate().map_err(Error::InvalidConfig)?;
-        let strategy = self.restart_strategy();
+        let strategy = self.config.restart_strategy();
         strategy.validate().map_err(Error::InvalidConfig)?;
         let storage = JobStorage::new(checkpointing, job_name)?;
         let mut restore_from = match &checkpointing.restore {
             Some(restore) => storage.initial_restore(restore)?,
             None => None,
         };
-        let metrics = MetricsRegistry::new(
-            graph.nodes.iter().map(|n| (n.name.clone(), plan.parallelism[n.id.0])),
-        );
+        let metrics = MetricsRegistry::for_plan(graph, &plan);
         status.planned(&metrics);
         let mut job = JobState {
             name: job_name,
@@ -184,16 +182,6 @@ impl LocalExecutor {
         }
     }
 
-    /// The configured restart strategy, or the default: none without checkpoints (as in
-    /// Flink), bounded exponential delay with them.
-    fn restart_strategy(&self) -> RestartStrategy {
-        match (&self.config.restart, self.config.checkpointing.interval()) {
-            (Some(strategy), _) => strategy.clone(),
-            (None, None) => RestartStrategy::None,
-            (None, Some(_)) => RestartStrategy::default_with_checkpointing(),
-        }
-    }
-
     /// The state every operator subtask starts from.
     fn restore(&self, job: &JobState<'_>, from: Option<&SnapshotDir>) -> Result<RestoredState> {
         let Some(dir) = from else { return Ok(RestoredState::default()) };
@@ -233,47 +221,16 @@ impl LocalExecutor {
         let (cancel, token) = CancelHandle::new();
         let wiring =
             Wiring::new(job.graph, &job.plan, &self.config, &job.metrics, token.clone(), restored);
-        let tasks = wiring.build_tasks();
+        let (tasks, _) = wiring.build_tasks();
         info!(job = job.name, tasks = tasks.len(), chains = job.plan.chains.len(), "job starting");
         for chain in &job.plan.chains {
             info!("  task '{}' x{}", chain.name, chain.parallelism);
         }
         let barriers = Some(BarrierMode::from(&self.config.checkpointing));
         let final_checkpoint = self.config.checkpointing.interval().is_some();
-        let (events_sender, events) = crossbeam_channel::unbounded();
-        let (done_sender, done) = crossbeam_channel::unbounded();
-        let mut entries = Vec::with_capacity(tasks.len());
-        let mut threads = Vec::with_capacity(tasks.len());
-        for (task, BuiltTask { name, body, source }) in tasks.into_iter().enumerate() {
-            let (commands_sender, commands) = crossbeam_channel::unbounded();
-            entries.push(TaskEntry { commands: commands_sender, source });
-            let context = TaskContext {
-                cancel: token.clone(),
-                batch_size: self.config.batch_size,
-                buffer_timeout: self.config.buffer_timeout(),
-                control: TaskControl {
-                    task,
-                    commands,
-                    events: events_sender.clone(),
-                    checkpointing: barriers,
-                    final_checkpoint,
-                },
-            };
-            let done_sender = done_sender.clone();
-            let task_name = name.clone();
-            let thread = std::thread::Builder::new()
-                .name(name.chars().take(15).collect())
-                .spawn(move || {
-                    let result = catch_unwind(AssertUnwindSafe(|| body.run(&context)))
-                        .unwrap_or_else(|panic| {
-                            Err(weir_operators::Error::Runtime(panic_message(panic.as_ref())))
-                        });
-                    let _ = done_sender.send((task, task_name, result));
-                })
-                .map_err(|source| Error::Spawn { task: name, source })?;
-            threads.push(thread);
-        }
-        drop((done_sender, events_sender, token));
+        let SpawnedTasks { threads, entries, done, events } =
+            spawn_tasks(tasks, &token, &self.config, barriers, final_checkpoint)?;
+        drop(token);
         let mut coordinator = CheckpointCoordinator::new(
             self.config.checkpointing.clone(),
             job.name,
@@ -312,6 +269,62 @@ impl LocalExecutor {
             (None, None) => RunOutcome::Finished,
         })
     }
+}
+
+/// Tasks running on threads of their own, and what they report.
+pub(crate) struct SpawnedTasks {
+    /// One thread per task.
+    pub(crate) threads: Vec<std::thread::JoinHandle<()>>,
+    /// The checkpoint coordinator's line to each task.
+    pub(crate) entries: Vec<TaskEntry>,
+    /// Tasks ending: index, name and result.
+    pub(crate) done: Receiver<(usize, String, weir_operators::Result<()>)>,
+    /// Checkpoint traffic from the tasks.
+    pub(crate) events: Receiver<TaskEvent>,
+}
+
+/// Starts every task of `tasks` on a thread of its own.
+pub(crate) fn spawn_tasks(
+    tasks: Vec<BuiltTask>,
+    token: &CancelToken,
+    config: &ExecutionConfig,
+    checkpointing: Option<BarrierMode>,
+    final_checkpoint: bool,
+) -> Result<SpawnedTasks> {
+    let (events_sender, events) = crossbeam_channel::unbounded();
+    let (done_sender, done) = crossbeam_channel::unbounded();
+    let mut entries = Vec::with_capacity(tasks.len());
+    let mut threads = Vec::with_capacity(tasks.len());
+    for (task, BuiltTask { name, body, source }) in tasks.into_iter().enumerate() {
+        let (commands_sender, commands) = crossbeam_channel::unbounded();
+        entries.push(TaskEntry { commands: commands_sender, source });
+        let context = TaskContext {
+            cancel: token.clone(),
+            batch_size: config.batch_size,
+            buffer_timeout: config.buffer_timeout(),
+            control: TaskControl {
+                task,
+                commands,
+                events: events_sender.clone(),
+                checkpointing,
+                final_checkpoint,
+            },
+        };
+        let done_sender = done_sender.clone();
+        let task_name = name.clone();
+        let thread = std::thread::Builder::new()
+            .name(name.chars().take(15).collect())
+            .spawn(move || {
+                let result =
+                    catch_unwind(AssertUnwindSafe(|| body.run(&context))).unwrap_or_else(|panic| {
+                        Err(weir_operators::Error::Runtime(panic_message(panic.as_ref())))
+                    });
+                let _ = done_sender.send((task, task_name, result));
+            })
+            .map_err(|source| Error::Spawn { task: name, source })?;
+        threads.push(thread);
+    }
+    Ok(SpawnedTasks { threads, entries, done, events })
 }
 
 /// What the driver listens to.

@@ -11,6 +11,7 @@
 
 pub mod checkpoint;
 mod client;
+pub mod cluster;
 mod config;
 mod error;
 pub mod exchange;

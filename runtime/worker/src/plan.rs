@@ -105,6 +105,19 @@ impl JobPlan {
         Ok(plan)
     }
 
+    /// One line per task (chained operator names and parallelism), as Flink's
+    /// `getExecutionPlan` in text; processes of a cluster compare it to check they built the
+    /// same job.
+    pub fn describe(&self) -> String {
+        self.chains.iter().map(|c| format!("{} x{}\n", c.name, c.parallelism)).collect()
+    }
+
+    /// The slots an attempt needs: the widest chain's parallelism (slot `i` holds subtask
+    /// `i` of every chain).
+    pub fn slots_needed(&self) -> usize {
+        self.chains.iter().map(|c| c.parallelism).max().unwrap_or(0)
+    }
+
     /// Whether input `edge` of `node` runs inside the task rather than over channels.
     pub fn is_chained(&self, node: NodeId, edge: usize) -> bool {
         self.chained[node.0][edge]

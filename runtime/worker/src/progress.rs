@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use weir_operators::OperatorMetrics;
 
+use crate::graph::StreamGraph;
+use crate::plan::JobPlan;
 use crate::status::{SubtaskCounts, VertexStatus};
 
 /// Counters of every subtask of every operator, in graph order; clones share the counters.
@@ -26,9 +28,21 @@ impl MetricsRegistry {
         MetricsRegistry { operators }
     }
 
+    /// Counters for every subtask of every node of `graph` as `plan` runs it.
+    pub(crate) fn for_plan(graph: &StreamGraph, plan: &JobPlan) -> Self {
+        Self::new(graph.nodes.iter().map(|n| (n.name.clone(), plan.parallelism[n.id.0])))
+    }
+
     /// The counters of one subtask.
     pub(crate) fn subtask(&self, operator: usize, subtask: usize) -> Arc<OperatorMetrics> {
         self.operators[operator].1[subtask].clone()
+    }
+
+    /// The counters of every subtask of every operator, as (operator, subtask, counters).
+    pub(crate) fn each_subtask(&self) -> impl Iterator<Item = (usize, usize, &OperatorMetrics)> {
+        self.operators.iter().enumerate().flat_map(|(operator, (_, subtasks))| {
+            subtasks.iter().enumerate().map(move |(subtask, m)| (operator, subtask, m.as_ref()))
+        })
     }
 
     /// Every operator with the counts of each subtask now.

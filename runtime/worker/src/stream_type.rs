@@ -11,6 +11,7 @@ use weir_operators::{DiscardOutput, FanOut, Output, OutputTag, SideOutput};
 use weir_types::{Data, StreamMessage};
 
 use crate::checkpoint::TaskInFlight;
+use crate::cluster::{FrameSink, FrameSource, TypedFrameSink, TypedFrameSource};
 use crate::exchange::{CancelToken, ChannelWriter};
 use crate::graph::Partitioning;
 use crate::task::{InputTask, TaskBody};
@@ -63,6 +64,12 @@ pub trait StreamType: Send + Sync {
         head: AnyOutput,
         in_flight: TaskInFlight,
     ) -> Box<dyn TaskBody>;
+    /// The network end of a channel whose consumer runs in another process: serializes what
+    /// arrives on `receiver`.
+    fn frame_source(&self, receiver: AnyReceiver) -> Box<dyn FrameSource>;
+    /// The network end of a channel whose producer runs in another process: deserializes
+    /// into `sender`.
+    fn frame_sink(&self, sender: AnySender) -> Box<dyn FrameSink>;
 }
 
 /// The [`StreamType`] of records of type `T`.
@@ -141,5 +148,15 @@ impl<T: Data> StreamType for TypedStream<T> {
             downcast_output::<T>(head),
             in_flight,
         ))
+    }
+
+    fn frame_source(&self, receiver: AnyReceiver) -> Box<dyn FrameSource> {
+        let receiver = *receiver.downcast().expect("receiver wired to a stream of its own type");
+        Box::new(TypedFrameSource::<T>(receiver))
+    }
+
+    fn frame_sink(&self, sender: AnySender) -> Box<dyn FrameSink> {
+        let sender = *sender.downcast().expect("sender wired to a stream of its own type");
+        Box::new(TypedFrameSink::<T>(sender))
     }
 }

@@ -1,14 +1,17 @@
 //! Wiring a planned job into tasks: a channel for every non-chained edge and subtask pair,
 //! chains assembled from tail to head, each operator subtask given its restored state and
-//! each task with network inputs its restored records in flight.
+//! each task with network inputs its restored records in flight. In a cluster, a process
+//! builds only the subtasks of its slots; a channel between two processes becomes a local
+//! channel on each side whose other end is handed to the data plane.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use weir_operators::{SideOutput, SubtaskInfo};
 
 use crate::ExecutionConfig;
 use crate::checkpoint::{RestoredState, TaskInFlight};
+use crate::cluster::{ChannelKey, FrameSink, FrameSource};
 use crate::exchange::CancelToken;
 use crate::graph::{InputSlot, NodeFactory, NodeId, StreamGraph, StreamNode};
 use crate::plan::{Chain, JobPlan};
@@ -39,6 +42,23 @@ pub(crate) struct Wiring<'a> {
     senders: HashMap<(NodeId, usize), Vec<Option<Vec<AnySender>>>>,
     /// Per (consumer, input slot): per consumer subtask, its receivers.
     receivers: HashMap<(NodeId, InputSlot), Vec<Vec<AnyReceiver>>>,
+    /// Which attempt of the job this is (names remote channels).
+    attempt: u64,
+    /// The slots this process runs (subtask `i` of every operator is in slot `i`); `None`
+    /// runs them all.
+    local_slots: Option<BTreeSet<usize>>,
+    /// Channels this process produces into for consumers elsewhere.
+    remote_outputs: Vec<(ChannelKey, Box<dyn FrameSource>)>,
+    /// Channels this process consumes from producers elsewhere.
+    remote_inputs: Vec<(ChannelKey, Box<dyn FrameSink>)>,
+}
+
+/// The ends of a process's channels that cross to other processes.
+pub(crate) struct RemoteChannels {
+    /// Local producers' channels to consumers elsewhere, to be sent.
+    pub(crate) outputs: Vec<(ChannelKey, Box<dyn FrameSource>)>,
+    /// Local consumers' channels from producers elsewhere, to be filled.
+    pub(crate) inputs: Vec<(ChannelKey, Box<dyn FrameSink>)>,
 }
 
 impl<'a> Wiring<'a> {
@@ -50,7 +70,7 @@ impl<'a> Wiring<'a> {
         cancel: CancelToken,
         restored: RestoredState,
     ) -> Self {
-        let mut wiring = Wiring {
+        Wiring {
             graph,
             plan,
             config,
@@ -59,15 +79,23 @@ impl<'a> Wiring<'a> {
             restored,
             senders: HashMap::new(),
             receivers: HashMap::new(),
-        };
-        for node in &graph.nodes {
-            for (index, edge) in node.inputs.iter().enumerate() {
-                if !plan.is_chained(node.id, index) {
-                    wiring.create_channels(node, index, edge.slot);
-                }
-            }
+            attempt: 0,
+            local_slots: None,
+            remote_outputs: Vec::new(),
+            remote_inputs: Vec::new(),
         }
-        wiring
+    }
+
+    /// Builds only the subtasks in `slots`, for attempt `attempt` of the job in a cluster.
+    pub(crate) fn only_slots(mut self, slots: BTreeSet<usize>, attempt: u64) -> Self {
+        self.local_slots = Some(slots);
+        self.attempt = attempt;
+        self
+    }
+
+    /// Whether subtask `subtask` (of any operator) runs in this process.
+    fn is_local(&self, subtask: usize) -> bool {
+        self.local_slots.as_ref().is_none_or(|slots| slots.contains(&subtask))
     }
 
     fn create_channels(&mut self, consumer: &StreamNode, edge_index: usize, slot: InputSlot) {
@@ -79,22 +107,43 @@ impl<'a> Wiring<'a> {
             self.plan.partitioning[consumer.id.0][edge_index],
             crate::Partitioning::Forward
         );
-        let receivers = self
+        let mut receivers: Vec<Vec<AnyReceiver>> = self
             .receivers
-            .entry((consumer.id, slot))
-            .or_insert_with(|| (0..consumers).map(|_| Vec::new()).collect());
+            .remove(&(consumer.id, slot))
+            .unwrap_or_else(|| (0..consumers).map(|_| Vec::new()).collect());
         let mut senders = Vec::with_capacity(producers);
         for producer in 0..producers {
             let targets: Vec<usize> =
                 if forward { vec![producer] } else { (0..consumers).collect() };
+            let local_producer = self.is_local(producer);
             let mut producer_senders = Vec::with_capacity(targets.len());
             for target in targets {
+                let local_consumer = self.is_local(target);
+                if !local_producer && !local_consumer {
+                    continue;
+                }
                 let (sender, receiver) = stream.channel(self.config.channel_capacity);
-                producer_senders.push(sender);
-                receivers[target].push(receiver);
+                let key = ChannelKey {
+                    attempt: self.attempt,
+                    consumer_node: consumer.id.0,
+                    edge: edge_index,
+                    producer,
+                    consumer: target,
+                };
+                if local_producer {
+                    producer_senders.push(sender);
+                } else {
+                    self.remote_inputs.push((key, stream.frame_sink(sender)));
+                }
+                if local_consumer {
+                    receivers[target].push(receiver);
+                } else {
+                    self.remote_outputs.push((key, stream.frame_source(receiver)));
+                }
             }
-            senders.push(Some(producer_senders));
+            senders.push(local_producer.then_some(producer_senders));
         }
+        self.receivers.insert((consumer.id, slot), receivers);
         self.senders.insert((consumer.id, edge_index), senders);
     }
 
@@ -107,17 +156,33 @@ impl<'a> Wiring<'a> {
             .clone()
     }
 
-    /// Every task of the job: its name, its body, and whether it heads a source.
-    pub(crate) fn build_tasks(mut self) -> Vec<BuiltTask> {
+    /// Every task of the job that runs in this process (its name, its body, and whether it
+    /// heads a source), with the ends of channels that cross to other processes.
+    pub(crate) fn build_tasks(mut self) -> (Vec<BuiltTask>, RemoteChannels) {
+        let graph = self.graph;
+        for node in &graph.nodes {
+            for (index, edge) in node.inputs.iter().enumerate() {
+                if !self.plan.is_chained(node.id, index) {
+                    self.create_channels(node, index, edge.slot);
+                }
+            }
+        }
         let mut tasks = Vec::new();
         for chain in &self.plan.chains {
             let source = matches!(self.graph.node(chain.head).factory, NodeFactory::Source(_));
             for subtask in 0..chain.parallelism {
+                if !self.is_local(subtask) {
+                    continue;
+                }
                 let name = format!("{} ({}/{})", chain.name, subtask + 1, chain.parallelism);
                 tasks.push(BuiltTask { name, body: self.build_task(chain, subtask), source });
             }
         }
-        tasks
+        let remote = RemoteChannels {
+            outputs: std::mem::take(&mut self.remote_outputs),
+            inputs: std::mem::take(&mut self.remote_inputs),
+        };
+        (tasks, remote)
     }
 
     fn build_task(&mut self, chain: &Chain, subtask: usize) -> Box<dyn TaskBody> {

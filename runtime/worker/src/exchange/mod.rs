@@ -8,3 +8,4 @@ mod writer;
 pub use cancel::{CancelHandle, CancelToken};
 pub use gate::InputGate;
 pub use writer::ChannelWriter;
+pub(crate) use writer::send_or_cancel;

@@ -59,23 +59,7 @@ impl<T: Clone + Send + 'static> ChannelWriter<T> {
     }
 
     fn send(&self, channel: usize, message: StreamMessage<T>) -> Result<()> {
-        let sender = &self.channels[channel];
-        match sender.try_send(message) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Disconnected(_)) => Err(Error::Cancelled),
-            Err(TrySendError::Full(message)) => {
-                let mut select = Select::new();
-                let send_index = select.send(sender);
-                select.recv(self.cancel.receiver());
-                let operation = select.select();
-                if operation.index() == send_index {
-                    operation.send(sender, message).map_err(|_| Error::Cancelled)
-                } else {
-                    let _ = operation.recv(self.cancel.receiver());
-                    Err(Error::Cancelled)
-                }
-            }
-        }
+        send_or_cancel(&self.channels[channel], message, &self.cancel)
     }
 
     fn send_buffer(&mut self, channel: usize) -> Result<()> {
@@ -101,6 +85,31 @@ impl<T: Clone + Send + 'static> ChannelWriter<T> {
             self.send(channel, message())?;
         }
         Ok(())
+    }
+}
+
+/// Sends `message`, blocking while the channel is full (backpressure) unless the job is
+/// cancelled; a closed channel or a cancel is [`Error::Cancelled`].
+pub(crate) fn send_or_cancel<M>(
+    sender: &Sender<M>,
+    message: M,
+    cancel: &CancelToken,
+) -> Result<()> {
+    match sender.try_send(message) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Disconnected(_)) => Err(Error::Cancelled),
+        Err(TrySendError::Full(message)) => {
+            let mut select = Select::new();
+            let send_index = select.send(sender);
+            select.recv(cancel.receiver());
+            let operation = select.select();
+            if operation.index() == send_index {
+                operation.send(sender, message).map_err(|_| Error::Cancelled)
+            } else {
+                let _ = operation.recv(cancel.receiver());
+                Err(Error::Cancelled)
+            }
+        }
     }
 }
 

@@ -1,0 +1,337 @@
+//! The worker role: registers its slots with the coordinator, learns the job from it, and
+//! runs the subtasks of its slots for each attempt the coordinator deploys, until the
+//! coordinator shuts it down. Heartbeats carry the counters of its subtasks.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, select};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tracing::{info, warn};
+use weir_rpc::tonic::transport::{Channel, Endpoint, Server};
+use weir_rpc::v1::coordinator_message::Kind as FromCoordinator;
+use weir_rpc::v1::exchange_server::ExchangeServer;
+use weir_rpc::v1::worker_message::Kind as ToCoordinator;
+use weir_rpc::v1::{
+    CoordinatorMessage, Deploy, Deployed, Heartbeat, Register, SubtaskMetrics, TaskEnded,
+    WorkerMessage,
+};
+
+use super::inbound::{ExchangeService, Inbound, InboundChannel};
+use super::outbound::send_channel;
+use super::{ChannelKey, connect_patiently, http2_windows, network_window};
+use crate::checkpoint::RestoredState;
+use crate::exchange::CancelHandle;
+use crate::executor::{SpawnedTasks, spawn_tasks};
+use crate::graph::StreamGraph;
+use crate::plan::JobPlan;
+use crate::progress::MetricsRegistry;
+use crate::wiring::Wiring;
+use crate::{Error, ExecutionConfig, Result};
+
+/// Options of `JOB worker`.
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// The coordinator's `host:port`.
+    pub coordinator: String,
+    /// Slots this worker offers (one subtask of every operator each).
+    pub slots: u32,
+    /// Where the data plane listens (`host:port`, port 0 picks one).
+    pub data_bind: String,
+    /// The data plane's address as other workers reach it; defaults to the bound address.
+    pub advertise: Option<String>,
+}
+
+/// The job as the coordinator runs it: what the worker builds.
+#[derive(Clone, Debug)]
+pub struct JobSpec {
+    /// The job's own arguments.
+    pub job_args: Vec<String>,
+    /// Its execution settings.
+    pub config: ExecutionConfig,
+}
+
+/// A worker registered with its coordinator.
+pub struct Worker {
+    runtime: tokio::runtime::Runtime,
+    to_coordinator: mpsc::Sender<WorkerMessage>,
+    from_coordinator: Receiver<Option<CoordinatorMessage>>,
+    inbound: Inbound,
+    heartbeat_interval: Duration,
+    name: String,
+}
+
+/// One attempt's tasks on this worker.
+struct LocalAttempt {
+    attempt: u64,
+    cancel: Option<CancelHandle>,
+    tasks: SpawnedTasks,
+    senders: Vec<std::thread::JoinHandle<()>>,
+    metrics: MetricsRegistry,
+    slots: BTreeSet<usize>,
+}
+
+impl Worker {
+    /// Starts the data plane, registers with the coordinator, and returns the job to build.
+    pub fn connect(options: &WorkerOptions) -> Result<(Worker, JobSpec)> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("weir-net")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Cluster(format!("cannot start the network runtime: {e}")))?;
+        let inbound = Inbound::default();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(&options.data_bind))
+            .map_err(|e| Error::Cluster(format!("cannot listen on {}: {e}", options.data_bind)))?;
+        let bound = listener.local_addr().map_err(|e| Error::Cluster(e.to_string()))?;
+        let data_address = options.advertise.clone().unwrap_or_else(|| bound.to_string());
+        let (stream_window, connection_window) = http2_windows();
+        let service = ExchangeServer::new(ExchangeService(inbound.clone()));
+        runtime.spawn(
+            Server::builder()
+                .initial_stream_window_size(stream_window)
+                .initial_connection_window_size(connection_window)
+                .add_service(service)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let name = format!("{}@{}", std::process::id(), data_address);
+        let register = Register { data_address, slots: options.slots, name: name.clone() };
+        let (to_coordinator, outgoing) = mpsc::channel(64);
+        let (forward, from_coordinator) = crossbeam_channel::unbounded();
+        let accepted = runtime.block_on(async {
+            let mut client = connect_patiently(&options.coordinator).await?;
+            to_coordinator
+                .send(WorkerMessage { kind: Some(ToCoordinator::Register(register)) })
+                .await
+                .map_err(|_| Error::Cluster("the session closed before registering".into()))?;
+            let mut incoming = client
+                .session(ReceiverStream::new(outgoing))
+                .await
+                .map_err(|s| Error::Cluster(format!("the coordinator refused the worker: {s}")))?
+                .into_inner();
+            let first = incoming.message().await.ok().flatten();
+            let Some(FromCoordinator::Accepted(accepted)) = first.and_then(|m| m.kind) else {
+                return Err(Error::Cluster("the coordinator did not accept the worker".into()));
+            };
+            tokio::spawn(async move {
+                while let Ok(Some(message)) = incoming.message().await {
+                    if forward.send(Some(message)).is_err() {
+                        return;
+                    }
+                }
+                let _ = forward.send(None);
+            });
+            Ok(accepted)
+        })?;
+        let config: ExecutionConfig = serde_json::from_str(&accepted.config).map_err(|e| {
+            Error::Cluster(format!("the coordinator's execution config does not parse: {e}"))
+        })?;
+        info!(worker = accepted.worker, slots = options.slots, "registered with the coordinator");
+        let worker = Worker {
+            runtime,
+            to_coordinator,
+            from_coordinator,
+            inbound,
+            heartbeat_interval: Duration::from_millis(accepted.heartbeat_interval_ms.max(10)),
+            name,
+        };
+        Ok((worker, JobSpec { job_args: accepted.job_args, config }))
+    }
+
+    /// Runs the attempts the coordinator deploys of `graph`, built with `config`, until it
+    /// shuts this worker down (`Ok`) or goes away (`Err`).
+    pub fn serve(self, graph: &StreamGraph, config: &ExecutionConfig) -> Result<()> {
+        let plan = JobPlan::new(graph, config)?;
+        let mut connections: HashMap<String, Channel> = HashMap::new();
+        let mut current: Option<LocalAttempt> = None;
+        let mut next_heartbeat = Instant::now();
+        loop {
+            let wait = next_heartbeat.saturating_duration_since(Instant::now());
+            let never = crossbeam_channel::never();
+            let done = current.as_ref().map_or(&never, |a| &a.tasks.done);
+            select! {
+                recv(self.from_coordinator) -> message => match message.ok().flatten() {
+                    Some(message) => match message.kind {
+                        Some(FromCoordinator::Deploy(deploy)) => {
+                            if let Some(previous) = current.take() {
+                                previous.stop();
+                            }
+                            let attempt = self.deploy(graph, config, &plan, deploy, &mut connections)?;
+                            current = Some(attempt);
+                        }
+                        Some(FromCoordinator::Cancel(cancel)) => {
+                            if let Some(attempt) = current.as_mut().filter(|a| a.attempt == cancel.attempt) {
+                                info!(attempt = attempt.attempt, "cancelling the attempt");
+                                drop(attempt.cancel.take());
+                            }
+                        }
+                        Some(FromCoordinator::Shutdown(shutdown)) => {
+                            info!("shutting down: {}", shutdown.reason);
+                            if let Some(attempt) = current.take() {
+                                attempt.stop();
+                            }
+                            return Ok(());
+                        }
+                        Some(FromCoordinator::Heartbeat(_) | FromCoordinator::Accepted(_)) | None => {}
+                    },
+                    None => {
+                        if let Some(attempt) = current.take() {
+                            attempt.stop();
+                        }
+                        return Err(Error::Cluster("lost the coordinator; the worker stops".into()));
+                    }
+                },
+                recv(done) -> ended => {
+                    let attempt = current.as_mut().expect("done is read only while an attempt runs");
+                    if let Ok((_, task, result)) = ended {
+                        self.send(ToCoordinator::Heartbeat(attempt.heartbeat()));
+                        self.send(ToCoordinator::TaskEnded(attempt.ended(task, result)));
+                    }
+                }
+                default(wait) => {
+                    let heartbeat = current.as_ref().map(LocalAttempt::heartbeat).unwrap_or_default();
+                    self.send(ToCoordinator::Heartbeat(heartbeat));
+                    next_heartbeat = Instant::now() + self.heartbeat_interval;
+                }
+            }
+        }
+    }
+
+    /// Builds and starts this worker's subtasks of `deploy`'s attempt.
+    fn deploy(
+        &self,
+        graph: &StreamGraph,
+        config: &ExecutionConfig,
+        plan: &JobPlan,
+        deploy: Deploy,
+        connections: &mut HashMap<String, Channel>,
+    ) -> Result<LocalAttempt> {
+        if !deploy.restore.is_empty() {
+            return Err(Error::Cluster(
+                "restoring state on workers is not supported yet; run the job embedded".into(),
+            ));
+        }
+        let slots: BTreeSet<usize> = deploy.local_slots.iter().map(|&s| s as usize).collect();
+        let metrics = MetricsRegistry::for_plan(graph, plan);
+        let (cancel, token) = CancelHandle::new();
+        let wiring =
+            Wiring::new(graph, plan, config, &metrics, token.clone(), RestoredState::default())
+                .only_slots(slots.clone(), deploy.attempt);
+        let (tasks, remote) = wiring.build_tasks();
+        info!(
+            attempt = deploy.attempt,
+            slots = ?slots,
+            tasks = tasks.len(),
+            remote_in = remote.inputs.len(),
+            remote_out = remote.outputs.len(),
+            "deploying"
+        );
+        let window = network_window(config, remote.inputs.len());
+        let inputs = remote
+            .inputs
+            .into_iter()
+            .map(|(key, sink)| (key, InboundChannel { sink, window, cancel: token.clone() }))
+            .collect();
+        self.inbound.deploy(deploy.attempt, inputs);
+        let mut senders = Vec::with_capacity(remote.outputs.len());
+        for (key, source) in remote.outputs {
+            let connection = self.connection(connections, &deploy.slot_addresses, key)?;
+            senders.push(send_channel(
+                self.runtime.handle(),
+                connection,
+                key,
+                source,
+                token.clone(),
+            )?);
+        }
+        let tasks = spawn_tasks(tasks, &token, config, None, false)?;
+        self.send(ToCoordinator::Deployed(Deployed {
+            attempt: deploy.attempt,
+            plan: plan.describe(),
+        }));
+        Ok(LocalAttempt {
+            attempt: deploy.attempt,
+            cancel: Some(cancel),
+            tasks,
+            senders,
+            metrics,
+            slots,
+        })
+    }
+
+    /// The connection to the worker holding the consumer of `key`, opened once per worker.
+    fn connection(
+        &self,
+        connections: &mut HashMap<String, Channel>,
+        addresses: &[String],
+        key: ChannelKey,
+    ) -> Result<Channel> {
+        let address = addresses.get(key.consumer).ok_or_else(|| {
+            Error::Cluster(format!("the deployment names no worker for slot {}", key.consumer))
+        })?;
+        if let Some(connection) = connections.get(address) {
+            return Ok(connection.clone());
+        }
+        let (stream_window, connection_window) = http2_windows();
+        let _runtime = self.runtime.enter(); // the connection's task runs on it
+        let connection = Endpoint::from_shared(format!("http://{address}"))
+            .map_err(|e| Error::Cluster(format!("bad worker address '{address}': {e}")))?
+            .initial_stream_window_size(stream_window)
+            .initial_connection_window_size(connection_window)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        connections.insert(address.clone(), connection.clone());
+        Ok(connection)
+    }
+
+    fn send(&self, kind: ToCoordinator) {
+        let message = WorkerMessage { kind: Some(kind) };
+        if self.to_coordinator.blocking_send(message).is_err() {
+            warn!(worker = %self.name, "the coordinator session closed");
+        }
+    }
+}
+
+impl LocalAttempt {
+    /// The counters of this worker's subtasks.
+    fn heartbeat(&self) -> Heartbeat {
+        let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let metrics = self
+            .metrics
+            .each_subtask()
+            .filter(|(_, subtask, _)| self.slots.contains(subtask))
+            .map(|(node, subtask, counters)| SubtaskMetrics {
+                node: narrow(node),
+                subtask: narrow(subtask),
+                records_in: counters.records_in(),
+                records_out: counters.records_out(),
+            })
+            .collect();
+        Heartbeat { metrics }
+    }
+
+    /// The report of a task that ended with `result`.
+    fn ended(&self, task: String, result: weir_operators::Result<()>) -> TaskEnded {
+        let cancelled = self.cancel.is_none();
+        let error = match result {
+            Ok(()) => String::new(),
+            Err(weir_operators::Error::Cancelled) if cancelled => "cancelled".to_string(),
+            Err(weir_operators::Error::Cancelled) => {
+                "an input or output channel closed before its end: a task it exchanges \
+                 records with failed"
+                    .to_string()
+            }
+            Err(failure) => failure.to_string(),
+        };
+        TaskEnded { attempt: self.attempt, task, error, cancelled }
+    }
+
+    /// Cancels the attempt and waits for its threads.
+    fn stop(mut self) {
+        drop(self.cancel.take());
+        self.tasks.threads.drain(..).for_each(|t| drop(t.join()));
+        self.senders.drain(..).for_each(|t| drop(t.join()));
+    }
+}
