@@ -26,6 +26,9 @@ pub enum Error {
         /// Why it failed.
         message: String,
     },
+    /// Adding or removing the finalizer failed.
+    #[error("finalizer: {0}")]
+    Finalizer(String),
     /// The StreamJob has no namespace (it is a namespaced resource).
     #[error("StreamJob {0} has no namespace")]
     NoNamespace(String),
@@ -39,6 +42,7 @@ impl Error {
             Error::InvalidSpec(_) => "InvalidSpec",
             Error::JobApi { .. } => "JobApiError",
             Error::Serialize { .. } => "SerializeError",
+            Error::Finalizer(_) => "FinalizerError",
             Error::NoNamespace(_) => "NoNamespace",
         }
     }

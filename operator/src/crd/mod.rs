@@ -26,6 +26,9 @@ pub use status::*;
     namespaced,
     shortname = "sj",
     category = "weir",
+    // The chart templates the CRD so that `helm upgrade` updates it; uninstalling keeps it
+    // (and every StreamJob).
+    annotation("helm.sh/resource-policy", "keep"),
     status = "StreamJobStatus",
     doc = "A Weir stream processing job: a coordinator and worker pods, upgraded through savepoints",
     scale(
