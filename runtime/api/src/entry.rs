@@ -13,6 +13,7 @@ use std::time::Duration;
 use tracing::error;
 use weir_operators::function::UserError;
 
+use weir_memory::MemoryConfig;
 use weir_worker::ExecutionConfig;
 use weir_worker::cluster::{CoordinatorOptions, Worker, WorkerOptions};
 
@@ -70,6 +71,13 @@ struct WorkerArgs {
     /// The data plane's address as other workers reach it (default: the bound one).
     #[arg(long, value_name = "ADDR")]
     advertise: Option<String>,
+    /// A TOML file whose `memory` section sizes this worker's process; every other setting
+    /// comes from the coordinator.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Overrides one setting of this worker's `memory` (`--set memory.processSize=2g`).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
 }
 
 /// Engine options of `run`; everything after them is passed to the job as parameters.
@@ -184,7 +192,17 @@ where
         data_bind: args.data_bind.clone(),
         advertise: args.advertise.clone(),
     };
-    let (worker, spec) = Worker::connect(&options).map_err(Error::from)?;
+    let local = RunArgs {
+        config: args.config.clone(),
+        overrides: args.overrides.clone(),
+        ..RunArgs::default()
+    };
+    let own_memory = load_config(&local)?.memory;
+    let (worker, mut spec) = Worker::connect(&options).map_err(Error::from)?;
+    if let Some(memory) = own_memory {
+        spec.config.memory =
+            Some(MemoryConfig { slots: memory.slots.or(Some(args.slots)), ..memory });
+    }
     let parameters = Parameters::from_args(spec.job_args)?;
     let mut env = StreamExecutionEnvironment::with_parameters(spec.config, parameters);
     job(&mut env)?;

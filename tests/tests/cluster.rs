@@ -1,0 +1,279 @@
+//! A job run as one coordinator and worker processes on 127.0.0.1: the same output as
+//! embedded, a clear wait for missing slots, recovery from a worker killed with SIGKILL, and
+//! a throttled sink slowing the sources on other workers with bounded memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const JOB: &str = env!("CARGO_BIN_EXE_cluster-job");
+
+/// A coordinator process with its standard error collected line by line.
+struct Coordinator {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    events: mpsc::Receiver<String>,
+}
+
+impl Coordinator {
+    /// Starts `cluster-job coordinator --bind 127.0.0.1:0 ARGS…` and waits for its address.
+    fn start(args: &[&str]) -> (Coordinator, String) {
+        let mut child = Command::new(JOB)
+            .args(["coordinator", "--bind", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the coordinator");
+        let stderr = BufReader::new(child.stderr.take().expect("piped"));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (sender, events) = mpsc::channel();
+        let collected = lines.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                collected.lock().unwrap().push(line.clone());
+                let _ = sender.send(line);
+            }
+        });
+        let mut coordinator = Coordinator { child, lines, events };
+        let line = coordinator.wait_for("coordinator: listening on ");
+        let address = line.rsplit(' ').next().expect("an address").to_string();
+        (coordinator, address)
+    }
+
+    /// Waits for a line of standard error containing `text` (or finds one already printed).
+    fn wait_for(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| l.contains(text)) {
+                return line.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.events.recv_timeout(left).is_err() {
+                panic!("no '{text}' from the coordinator:\n{}", self.log());
+            }
+        }
+    }
+
+    /// Waits for the coordinator to exit.
+    fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100)); // the last lines
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the coordinator did not end within {limit:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A worker process whose standard output (the job's printed records) goes to a file.
+struct Worker {
+    child: Child,
+    output: PathBuf,
+}
+
+impl Worker {
+    fn start(coordinator: &str, slots: u32, dir: &Path, index: usize) -> Worker {
+        let output = dir.join(format!("worker-{index}.out"));
+        let child = Command::new(JOB)
+            .args(["worker", "--coordinator", coordinator, "--slots", &slots.to_string()])
+            .stdout(std::fs::File::create(&output).unwrap())
+            .stderr(std::fs::File::create(dir.join(format!("worker-{index}.err"))).unwrap())
+            .spawn()
+            .expect("start a worker");
+        Worker { child, output }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.output).unwrap().lines().map(str::to_string).collect()
+    }
+
+    /// Resident memory in bytes, from /proc.
+    fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib * 1024
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sorted(mut lines: Vec<String>) -> Vec<String> {
+    lines.sort();
+    lines
+}
+
+#[test]
+fn cluster_output_equals_embedded_output() {
+    let job_args = ["-p", "3", "--events", "30000", "--keys", "50"];
+    let embedded = Command::new(JOB).arg("run").args(job_args).output().unwrap();
+    assert!(embedded.status.success(), "{}", String::from_utf8_lossy(&embedded.stderr));
+    let expected =
+        sorted(String::from_utf8(embedded.stdout).unwrap().lines().map(str::to_string).collect());
+    assert_eq!(expected.len(), 30_000);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut coordinator, address) = Coordinator::start(&job_args);
+    let mut workers: Vec<Worker> =
+        (0..2).map(|i| Worker::start(&address, 2, dir.path(), i)).collect();
+    assert!(coordinator.wait(Duration::from_secs(60)).success(), "{}", coordinator.log());
+    for worker in &mut workers {
+        assert!(worker.wait().success(), "a worker exits 0 when the job finished");
+    }
+    let printed: Vec<String> = workers.iter().flat_map(Worker::lines).collect();
+    assert!(workers.iter().all(|w| !w.lines().is_empty()), "both workers ran subtasks");
+    assert_eq!(sorted(printed), expected, "the cluster printed what the embedded job printed");
+}
+
+#[test]
+fn missing_slots_are_named_and_the_wait_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut coordinator, address) =
+        Coordinator::start(&["--slot-timeout-secs", "2", "-p", "3", "--events", "10"]);
+    let _worker = Worker::start(&address, 1, dir.path(), 0);
+    coordinator.wait_for("waiting for slots: 3 needed");
+    let status = coordinator.wait(Duration::from_secs(30));
+    assert!(!status.success());
+    let log = coordinator.log();
+    assert!(log.contains("needs 3 slots but 1 are offered by 1 workers"), "{log}");
+}
+
+#[test]
+fn a_killed_worker_is_detected_and_the_job_restarts_on_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, keys) = (40_000, 100);
+    let (mut coordinator, address) = Coordinator::start(&[
+        "-p",
+        "2",
+        "--heartbeat-timeout-secs",
+        "3",
+        "--set",
+        "restart.strategy=fixed-delay",
+        "--set",
+        "restart.attempts=3",
+        "--set",
+        "restart.delay_ms=100",
+        "--events",
+        &events.to_string(),
+        "--keys",
+        &keys.to_string(),
+        "--sink-rate",
+        "5000",
+    ]);
+    let mut victim = Worker::start(&address, 1, dir.path(), 0);
+    let survivor = Worker::start(&address, 1, dir.path(), 1);
+    coordinator.wait_for("deployed");
+    std::thread::sleep(Duration::from_millis(1500));
+    victim.child.kill().unwrap(); // SIGKILL
+    victim.child.wait().unwrap();
+    coordinator.wait_for("worker lost");
+    // The survivor alone has too few slots: the job waits for a new worker.
+    coordinator.wait_for("waiting for slots: 2 needed, 1 offered");
+    let replacement = Worker::start(&address, 1, dir.path(), 2);
+    let status = coordinator.wait(Duration::from_secs(90));
+    let log = coordinator.log();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("restart 1"), "{log}");
+    assert!(log.contains("finished"), "{log}");
+    // The second attempt ran everything again on the survivor and the replacement: every
+    // key reached its full count there.
+    let mut finals: HashMap<u64, u64> = HashMap::new();
+    for line in survivor.lines().into_iter().chain(replacement.lines()) {
+        // `N> "key count"`: the print sink prefixes the subtask, as Flink's does.
+        let record = line.split_once("> ").unwrap().1.trim_matches('"');
+        let fields: Vec<u64> = record.split(' ').map(|f| f.parse().unwrap()).collect();
+        let entry = finals.entry(fields[0]).or_default();
+        *entry = (*entry).max(fields[1]);
+    }
+    assert_eq!(finals.len(), keys as usize);
+    assert!(finals.values().all(|&count| count == events / keys), "{finals:?}");
+}
+
+#[test]
+fn a_throttled_sink_slows_sources_on_other_workers_and_memory_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut coordinator, address) = Coordinator::start(&[
+        "-p",
+        "2",
+        "--rest-bind",
+        "127.0.0.1:0",
+        "--keys",
+        "1000",
+        "--payload",
+        "1000",
+        "--sink-rate",
+        "2000",
+    ]);
+    let rest = coordinator.wait_for("REST API: http://");
+    let rest = rest[rest.find("http://").unwrap()..].trim_end_matches('/').to_string();
+    let workers: Vec<Worker> = (0..2).map(|i| Worker::start(&address, 1, dir.path(), i)).collect();
+    coordinator.wait_for("deployed");
+    std::thread::sleep(Duration::from_secs(3));
+    let early: Vec<u64> = workers.iter().map(Worker::rss).collect();
+    std::thread::sleep(Duration::from_secs(6));
+    let late: Vec<u64> = workers.iter().map(Worker::rss).collect();
+    let counts = records_per_operator(&rest);
+    let produced = counts["Source: Data Generator"].1;
+    let sunk = counts["KeyedProcess"].1;
+    // In flight at most, per channel: the producer's queue and the consumer's (8 batches of
+    // 1024 each) and 4 MiB of credit (~4000 records of 1 KB): 4 channels.
+    let bound = 4 * (2 * 8 * 1024 + 4_200);
+    assert!(sunk > 10_000, "the sinks ran: {counts:?}");
+    assert!(produced <= sunk + bound, "sources ran {} records ahead of the sinks", produced - sunk);
+    for (before, after) in early.iter().zip(&late) {
+        let growth = after.saturating_sub(*before);
+        assert!(growth < 64 << 20, "a worker grew by {} MiB in 6 s", growth >> 20);
+    }
+    eprintln!(
+        "worker RSS after 3 s {early:?}, after 9 s {late:?}; produced {produced}, sunk {sunk}"
+    );
+}
+
+/// (records in, records out) per operator, from the coordinator's REST API.
+fn records_per_operator(rest: &str) -> BTreeMap<String, (u64, u64)> {
+    let jobs: serde_json::Value =
+        reqwest::blocking::get(format!("{rest}/jobs")).unwrap().json().unwrap();
+    let name = jobs["jobs"][0]["name"].as_str().expect("one job").to_string();
+    let job: serde_json::Value =
+        reqwest::blocking::get(format!("{rest}/jobs/{name}")).unwrap().json().unwrap();
+    job["vertices"]
+        .as_array()
+        .expect("vertices")
+        .iter()
+        .map(|v| {
+            let count = |field: &str| v[field].as_u64().expect("a count");
+            (v["name"].as_str().unwrap().to_string(), (count("records_in"), count("records_out")))
+        })
+        .collect()
+}
