@@ -20,6 +20,8 @@
 //! | [`CollectSink`] | `executeAndCollect` (in-process) | yes |
 
 mod error;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod sink;
 pub mod source;
 #[cfg(test)]
