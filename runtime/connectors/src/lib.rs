@@ -18,6 +18,9 @@
 //! | [`TextFileSink`] | `writeAsText` | yes |
 //! | [`TransactionalFileSink`] | `FileSink` (row format, exactly-once) | yes |
 //! | [`CollectSink`] | `executeAndCollect` (in-process) | yes |
+//! | `kafka::KafkaSource` (feature `kafka`) | `KafkaSource` | yes, partitions as splits |
+//! | `kafka::KafkaSink` (feature `kafka`) | `KafkaSink`, at-least-once | yes |
+//! | `kafka::TransactionalKafkaSink` (feature `kafka`) | `KafkaSink`, exactly-once | yes |
 
 mod error;
 #[cfg(feature = "kafka")]

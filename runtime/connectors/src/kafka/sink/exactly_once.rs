@@ -36,6 +36,14 @@ fn take_left_open(transactional_id: &str) -> Option<KafkaProducer> {
     left_open().as_mut()?.remove(transactional_id)
 }
 
+/// Takes every producer dropped sink instances left with ids starting with `prefix`.
+fn take_all_left_open(prefix: &str) -> Vec<(String, KafkaProducer)> {
+    let mut left = left_open();
+    let Some(left) = left.as_mut() else { return Vec::new() };
+    let ids: Vec<String> = left.keys().filter(|id| id.starts_with(prefix)).cloned().collect();
+    ids.into_iter().filter_map(|id| left.remove_entry(&id)).collect()
+}
+
 /// A transaction of [`TransactionalKafkaSink`], as stored in checkpoints.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KafkaTransaction {
@@ -56,8 +64,10 @@ pub struct KafkaTransaction {
 /// On restore, the transaction that was open at the checkpoint is aborted by initializing
 /// its transactional id again (which also fences a zombie producer still using it), and
 /// numbering resumes there, so the ids of the failed run are reused in order and every
-/// transaction it left open is aborted as the new run reaches it (the rest time out after
-/// `transaction.timeout.ms`).
+/// transaction it left open is aborted as the new run reaches it. After a task failure in
+/// the same process, the transactions the failed instance began after the checkpoint are
+/// aborted at once; after a process died, those the new run does not reach time out after
+/// `transaction.timeout.ms`, holding back read_committed consumers until then.
 ///
 /// A transaction pre-committed for the restored checkpoint may not be committed yet (the
 /// failure came between the checkpoint's completion and the commit). After a task failure
@@ -80,6 +90,9 @@ pub struct TransactionalKafkaSink<T> {
     next: u64,
     /// Producers of the transactions begun and not finished, by transactional id.
     producers: HashMap<String, KafkaProducer>,
+    /// Whether the transactions failed instances of this subtask left open were aborted
+    /// (at the first `begin_transaction`, after the restored ones were finished).
+    lingering_aborted: bool,
 }
 
 impl<T> TransactionalKafkaSink<T> {
@@ -100,6 +113,7 @@ impl<T> TransactionalKafkaSink<T> {
             subtask: 0,
             next: 0,
             producers: HashMap::new(),
+            lingering_aborted: false,
         }
     }
 
@@ -164,6 +178,17 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
     }
 
     fn begin_transaction(&mut self) -> FnResult<KafkaTransaction> {
+        if !std::mem::replace(&mut self.lingering_aborted, true) {
+            // Transactions a failed instance began after the restored checkpoint would hold
+            // back read_committed consumers until they time out.
+            for (id, producer) in take_all_left_open(&format!("{}-{}-", self.prefix, self.subtask))
+            {
+                tracing::debug!(transactional_id = id, "aborting a lingering Kafka transaction");
+                producer.abort_transaction(BROKER_TIMEOUT).map_err(|source| {
+                    Error::kafka(format!("aborting lingering transaction {id}"), source)
+                })?;
+            }
+        }
         let number = self.next;
         self.next += 1;
         let transactional_id = format!("{}-{}-{number}", self.prefix, self.subtask);
