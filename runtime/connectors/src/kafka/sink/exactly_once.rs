@@ -265,3 +265,32 @@ impl<T> Drop for TransactionalKafkaSink<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::info;
+
+    fn sink(timeout_ms: Option<&str>, interval: Duration) -> TransactionalKafkaSink<String> {
+        let mut properties = KafkaProperties::new("127.0.0.1:1");
+        if let Some(timeout) = timeout_ms {
+            properties = properties.set("transaction.timeout.ms", timeout);
+        }
+        TransactionalKafkaSink::new(properties, "t", interval, |v: &String| {
+            ProducerRecord::new("out", v.as_bytes())
+        })
+    }
+
+    #[test]
+    fn a_transaction_timeout_below_the_checkpoint_interval_is_a_clear_error() {
+        let error = sink(Some("5000"), Duration::from_secs(10)).open(&info(0, 1)).unwrap_err();
+        let error = error.to_string();
+        assert!(error.contains("transaction.timeout.ms (5000 ms)"), "{error}");
+        assert!(error.contains("checkpoint interval (10000 ms)"), "{error}");
+        let error = sink(None, Duration::from_secs(60)).open(&info(0, 1)).unwrap_err();
+        assert!(error.to_string().contains("(60000 ms) must exceed"), "{error}");
+        let error = sink(Some("soon"), Duration::from_secs(1)).open(&info(0, 1)).unwrap_err();
+        assert!(error.to_string().contains("not a number: soon"), "{error}");
+        sink(Some("20000"), Duration::from_secs(10)).open(&info(0, 1)).unwrap();
+    }
+}
