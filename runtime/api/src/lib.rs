@@ -91,8 +91,11 @@ pub mod state {
     };
 }
 
-/// Connectors beyond the environment's shortcuts: sinks and their handles.
+/// Connectors beyond the environment's shortcuts: sinks and their handles, Kafka (feature
+/// `kafka`).
 pub mod connectors {
+    #[cfg(feature = "kafka")]
+    pub use weir_connectors::kafka;
     pub use weir_connectors::sink::CollectHandle;
 }
 

@@ -113,12 +113,45 @@ pub enum Error {
         /// Why the write failed.
         source: io::Error,
     },
+    /// A Kafka client call failed.
+    #[cfg(feature = "kafka")]
+    #[error("Kafka: {context}: {source}")]
+    Kafka {
+        /// What was being done.
+        context: String,
+        /// The client's error.
+        source: rdkafka::error::KafkaError,
+    },
+    /// A record sent to Kafka was not delivered.
+    #[error("Kafka: {0}")]
+    KafkaDelivery(String),
+    /// A Kafka connector is configured in a way that cannot work.
+    #[error("Kafka connector configuration: {0}")]
+    KafkaConfig(String),
+    /// A Kafka record could not be deserialized (policy: fail).
+    #[error("cannot deserialize the record of {topic}[{partition}] at offset {offset}: {reason}")]
+    Deserialize {
+        /// The record's topic.
+        topic: String,
+        /// The record's partition.
+        partition: i32,
+        /// The record's offset.
+        offset: i64,
+        /// What the deserializer said.
+        reason: String,
+    },
 }
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// A failed Kafka client call, with what was being done.
+    #[cfg(feature = "kafka")]
+    pub(crate) fn kafka(context: String, source: rdkafka::error::KafkaError) -> Self {
+        Error::Kafka { context, source }
+    }
+
     /// Fails unless a non-parallel `connector` runs with parallelism 1.
     pub(crate) fn check_not_parallel(connector: &'static str, parallelism: usize) -> Result<()> {
         if parallelism > 1 { Err(Error::NotParallel { connector, parallelism }) } else { Ok(()) }

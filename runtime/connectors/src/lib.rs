@@ -18,8 +18,13 @@
 //! | [`TextFileSink`] | `writeAsText` | yes |
 //! | [`TransactionalFileSink`] | `FileSink` (row format, exactly-once) | yes |
 //! | [`CollectSink`] | `executeAndCollect` (in-process) | yes |
+//! | `kafka::KafkaSource` (feature `kafka`) | `KafkaSource` | yes, partitions as splits |
+//! | `kafka::KafkaSink` (feature `kafka`) | `KafkaSink`, at-least-once | yes |
+//! | `kafka::TransactionalKafkaSink` (feature `kafka`) | `KafkaSink`, exactly-once | yes |
 
 mod error;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod sink;
 pub mod source;
 #[cfg(test)]

@@ -124,7 +124,7 @@ impl<S> Subtask<S> {
     where
         S: SourceFunction<T>,
     {
-        self.source.snapshot_state(&mut self.state)?;
+        self.source.snapshot_state(0, &mut self.state)?;
         Ok(self.state.snapshot()?)
     }
 }

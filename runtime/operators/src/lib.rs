@@ -36,6 +36,6 @@ pub use node::{
 };
 pub use output::{DiscardOutput, FanOut, Output};
 pub use snapshot::{OperatorSnapshot, StateRestore, SubtaskSnapshot, TaskSnapshot};
-pub use source::{SourceFunction, SourcePoll};
+pub use source::{SourceFunction, SourcePoll, SourceWatermark};
 pub use time::{TimeDomain, processing_time_now};
 pub use timers::TimerService;

@@ -10,8 +10,8 @@ use tracing::info;
 use weir_operators::processing_time_now;
 use weir_operators::{
     ChainedOperator, Error, OneInputOperator, OperatorMetrics, OperatorSnapshot, Output, Result,
-    RuntimeContext, SideOutput, SourceFunction, SourcePoll, StateRestore, SubtaskInfo,
-    TaskSnapshot, TwoInputNode, TwoInputOperator, run_guarded,
+    RuntimeContext, SideOutput, SourceFunction, SourcePoll, SourceWatermark, StateRestore,
+    SubtaskInfo, TaskSnapshot, TwoInputNode, TwoInputOperator, run_guarded,
 };
 use weir_state::OperatorStateStore;
 use weir_types::{
@@ -111,6 +111,7 @@ where
             metrics: context.metrics,
             operator_state,
             finished: false,
+            event_time: SourceEventTime::default(),
         })
     }
 }
@@ -176,6 +177,37 @@ struct SourceTask<T> {
     operator_state: OperatorStateStore,
     /// The input is exhausted; the task waits for its final checkpoint.
     finished: bool,
+    /// What was emitted of the source's own watermark.
+    event_time: SourceEventTime,
+}
+
+/// The watermark and idleness a source task emitted for its source's own event time.
+#[derive(Default)]
+struct SourceEventTime {
+    emitted: Option<Watermark>,
+    idle: bool,
+}
+
+impl SourceEventTime {
+    /// Emits into `head` what changed in `mark`: idleness, and a watermark that advanced.
+    fn update<T>(&mut self, mark: SourceWatermark, head: &mut dyn Output<T>) -> Result<()> {
+        let idle = mark == SourceWatermark::Idle;
+        if idle != self.idle {
+            self.idle = idle;
+            head.push_watermark_status(if idle {
+                WatermarkStatus::Idle
+            } else {
+                WatermarkStatus::Active
+            })?;
+        }
+        if let SourceWatermark::Watermark(watermark) = mark
+            && self.emitted.is_none_or(|emitted| watermark > emitted)
+        {
+            self.emitted = Some(watermark);
+            head.push_watermark(watermark)?;
+        }
+        Ok(())
+    }
 }
 
 impl<T: Data> TaskBody for SourceTask<T> {
@@ -201,6 +233,9 @@ impl<T: Data> TaskBody for SourceTask<T> {
             if !batch.is_empty() {
                 self.metrics.add_out(batch.len());
                 self.head.push_batch(&mut batch)?;
+            }
+            if let Some(mark) = self.source.watermark() {
+                self.event_time.update(mark, &mut *self.head)?;
             }
             let deadline = fire_due_processing_time(&mut self.head)?;
             match poll {
@@ -230,7 +265,7 @@ impl<T: Data> SourceTask<T> {
             TaskCommand::Trigger(barrier) => {
                 let mut task = TaskSnapshot::new(barrier);
                 let SourceTask { source, info, operator_state, .. } = self;
-                run_guarded(info, || source.snapshot_state(operator_state))?;
+                run_guarded(info, || source.snapshot_state(barrier.id, operator_state))?;
                 let lists = run_guarded(info, || Ok(operator_state.snapshot()?))?;
                 task.add(info, OperatorSnapshot { lists, ..Default::default() });
                 self.head.checkpoint(&mut task)?;

@@ -1,10 +1,5 @@
 //! S3: a moto server (PyPI `moto[server]`, in a venv under the cache folder) with one bucket.
-//!
-//! The first use installs moto (~100 s), holding a file lock so that tests starting in
-//! parallel wait for one install instead of racing; a marker file written after the install
-//! tells later runs that it is complete.
 
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -15,7 +10,8 @@ use anyhow::{Context, bail, ensure};
 use tempfile::NamedTempFile;
 use weir_checkpoint::StorageOptions;
 
-use super::{cache_dir, free_port};
+use super::free_port;
+use super::venv::pip_venv;
 
 const BUCKET: &str = "weir-test";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -113,46 +109,7 @@ impl Drop for S3Server {
 
 /// The `moto_server` executable, installed into `{cache}/moto` unless already there.
 fn install_moto() -> anyhow::Result<PathBuf> {
-    let cache = cache_dir()?;
-    let venv = cache.join("moto");
-    let moto_server = venv.join("bin/moto_server");
-    let installed = venv.join(".weir-installed");
-    if installed.exists() {
-        return Ok(moto_server);
-    }
-    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
-    let lock_path = cache.join("moto.lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("opening {}", lock_path.display()))?;
-    lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
-    if !installed.exists() {
-        eprintln!("installing moto into {} (about 100 s, once)", venv.display());
-        if venv.exists() {
-            // Left by an interrupted install.
-            std::fs::remove_dir_all(&venv)
-                .with_context(|| format!("removing {}", venv.display()))?;
-        }
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        run(Command::new(venv.join("bin/pip")).args(["install", "-q", "moto[server]"]))?;
-        File::create(&installed).with_context(|| format!("creating {}", installed.display()))?;
-    }
-    Ok(moto_server)
-}
-
-fn run(command: &mut Command) -> anyhow::Result<()> {
-    let output = command.output().with_context(|| format!("running {command:?}"))?;
-    ensure!(
-        output.status.success(),
-        "{command:?} failed with {}:\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(())
+    Ok(pip_venv("moto", "moto[server]", "about 100 s")?.join("bin/moto_server"))
 }
 
 /// Sends an empty HTTP/1.1 request to 127.0.0.1:`port`; returns the status and the body.

@@ -3,7 +3,7 @@
 use weir_operators::function::FnResult;
 use weir_operators::{RuntimeContext, SourceFunction, SourcePoll, SubtaskInfo};
 use weir_state::OperatorStateStore;
-use weir_types::Record;
+use weir_types::{CheckpointId, Record};
 
 use crate::Error;
 
@@ -57,7 +57,7 @@ impl<T: Send> SourceFunction<T> for CollectionSource<T> {
         Ok(if self.values.as_slice().is_empty() { SourcePoll::Finished } else { SourcePoll::Ready })
     }
 
-    fn snapshot_state(&mut self, state: &mut OperatorStateStore) -> FnResult {
+    fn snapshot_state(&mut self, _: CheckpointId, state: &mut OperatorStateStore) -> FnResult {
         state.list_state::<u64>(POSITION_STATE)?.update(state, vec![self.next]);
         Ok(())
     }

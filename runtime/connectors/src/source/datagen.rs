@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use weir_operators::function::FnResult;
 use weir_operators::{RuntimeContext, SourceFunction, SourcePoll, SubtaskInfo};
 use weir_state::OperatorStateStore;
-use weir_types::Record;
+use weir_types::{CheckpointId, Record};
 
 /// The longest a subtask waits before polling again (rate-limited, or left without a share of
 /// an unbounded source).
@@ -232,7 +232,7 @@ impl<T: Send> SourceFunction<T> for DataGeneratorSource<T> {
         Ok(if self.splits.is_empty() { self.without_splits() } else { SourcePoll::Ready })
     }
 
-    fn snapshot_state(&mut self, state: &mut OperatorStateStore) -> FnResult {
+    fn snapshot_state(&mut self, _: CheckpointId, state: &mut OperatorStateStore) -> FnResult {
         let stored = self.splits.iter().copied().map(StoredSplit::from).collect();
         state.list_state::<StoredSplit>(SPLITS_STATE)?.update(state, stored);
         Ok(())

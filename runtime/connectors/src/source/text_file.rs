@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use weir_operators::function::FnResult;
 use weir_operators::{RuntimeContext, SourceFunction, SourcePoll, SubtaskInfo};
 use weir_state::OperatorStateStore;
-use weir_types::Record;
+use weir_types::{CheckpointId, Record};
 
 use crate::{Error, Result};
 
@@ -227,7 +227,7 @@ impl SourceFunction<String> for TextFileSource {
         Ok(SourcePoll::Ready)
     }
 
-    fn snapshot_state(&mut self, state: &mut OperatorStateStore) -> FnResult {
+    fn snapshot_state(&mut self, _: CheckpointId, state: &mut OperatorStateStore) -> FnResult {
         let current = self.current.as_ref().map(SplitReader::remaining);
         let remaining = current.into_iter().chain(self.splits.as_slice().iter().cloned());
         let stored = remaining.filter(|split| !split.is_empty()).map(StoredSplit::from).collect();

@@ -3,8 +3,10 @@
 
 mod assigner;
 mod generator;
+mod splits;
 mod strategy;
 
 pub use assigner::TimestampsAndWatermarks;
 pub use generator::{BoundedOutOfOrderness, WatermarkGenerator, WatermarkOutput};
+pub use splits::SplitWatermarks;
 pub use strategy::WatermarkStrategy;

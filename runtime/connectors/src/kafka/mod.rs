@@ -1,0 +1,12 @@
+//! Kafka (cargo feature `kafka`): a source reading partitions as splits with their offsets in
+//! checkpoints, and a sink writing at-least-once or exactly-once through transactions.
+
+mod properties;
+mod sink;
+mod source;
+
+pub use properties::KafkaProperties;
+pub use sink::{KafkaSink, KafkaTransaction, ProducerRecord, TransactionalKafkaSink};
+pub use source::{
+    DeserializationErrorPolicy, KafkaMessage, KafkaSource, StartingOffsets, StoppingOffsets,
+};
