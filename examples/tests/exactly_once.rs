@@ -219,3 +219,89 @@ fn rocksdb_state_is_exactly_once_across_kills_and_rescaling() {
 fn rocksdb_state_is_exactly_once_across_panics() {
     survives_panics("rocksdb");
 }
+
+/// The job as `role` (`coordinator …` or `worker …`) of a cluster, logging into `work`.
+fn cluster_process(work: &Path, role: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_exactly-once"));
+    command.args(role).env("RUST_LOG", "info").stdout(Stdio::null()).stderr(log_file(work));
+    command
+}
+
+/// A port free on 127.0.0.1 right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs the job as a coordinator and two one-slot workers, kills one worker with SIGKILL at
+/// a random point and starts a new one: the coordinator notices, restores the job from its
+/// latest checkpoint on the survivor and the newcomer, and the committed output equals a
+/// run without failures.
+fn survives_worker_kills(backend: &str, seed: u64) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let want = expected();
+    for scenario in 0..3 {
+        let work = tempfile::tempdir().unwrap();
+        let address = format!("127.0.0.1:{}", free_port());
+        let (events, keys, rate) = (EVENTS.to_string(), KEYS.to_string(), RATE.to_string());
+        let output = work.path().join("out").display().to_string();
+        let checkpoints = work.path().join("chk").display().to_string();
+        let coordinator = cluster_process(
+            work.path(),
+            &[
+                "coordinator",
+                "--bind",
+                &address,
+                "--parallelism",
+                "2",
+                "--heartbeat-timeout-secs",
+                "3",
+                "--events",
+                &events,
+                "--keys",
+                &keys,
+                "--rate",
+                &rate,
+                "--output",
+                &output,
+                "--checkpoint-dir",
+                &checkpoints,
+                "--checkpoint-interval-ms",
+                "100",
+                "--state-backend",
+                backend,
+            ],
+        )
+        .spawn()
+        .unwrap();
+        let worker = ["worker", "--coordinator", &address, "--slots", "1"];
+        let mut workers: Vec<Child> =
+            (0..2).map(|_| cluster_process(work.path(), &worker).spawn().unwrap()).collect();
+        let after = Duration::from_millis(rng.u64(300..1_200));
+        std::thread::sleep(after);
+        let victim = rng.usize(0..2);
+        workers[victim].kill().unwrap();
+        workers[victim].wait().unwrap();
+        workers.push(cluster_process(work.path(), &worker).spawn().unwrap());
+        let context = format!("{backend} cluster scenario {scenario}: worker killed at {after:?}");
+        finish(coordinator, work.path(), &context);
+        for mut worker in workers {
+            let _ = worker.kill();
+            let _ = worker.wait();
+        }
+        let log = std::fs::read_to_string(work.path().join("job.log")).unwrap();
+        assert!(log.contains("worker lost"), "{context}: the kill went unnoticed:\n{log}");
+        let got = committed(&work.path().join("out"));
+        assert!(got == want, "{context}: {}", difference(&got, &want));
+    }
+}
+
+#[test]
+fn heap_state_is_exactly_once_across_worker_kills_in_a_cluster() {
+    survives_worker_kills("heap", 3);
+}
+
+#[cfg(feature = "rocksdb")]
+#[test]
+fn rocksdb_state_is_exactly_once_across_worker_kills_in_a_cluster() {
+    survives_worker_kills("rocksdb", 4);
+}

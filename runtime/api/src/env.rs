@@ -223,8 +223,8 @@ impl StreamExecutionEnvironment {
     /// Runs this worker's share of the job (`JOB worker`) for every attempt its coordinator
     /// deploys, until the coordinator shuts it down.
     pub fn serve_as_worker(&mut self, worker: Worker) -> Result<()> {
-        let (graph, config, _) = self.take_job();
-        Ok(worker.serve(&graph, &config)?)
+        let (graph, config, name) = self.take_job();
+        Ok(worker.serve(&name, &graph, &config)?)
     }
 
     /// Starts the job in the background (Flink's `executeAsync`): the client takes

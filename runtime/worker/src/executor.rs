@@ -185,26 +185,7 @@ impl LocalExecutor {
     /// The state every operator subtask starts from.
     fn restore(&self, job: &JobState<'_>, from: Option<&SnapshotDir>) -> Result<RestoredState> {
         let Some(dir) = from else { return Ok(RestoredState::default()) };
-        let operators: Vec<OperatorToRestore> = job
-            .graph
-            .nodes
-            .iter()
-            .map(|node| OperatorToRestore {
-                uid: node.operator_id(),
-                name: node.name.clone(),
-                parallelism: job.plan.parallelism[node.id.0],
-                reads_inputs: !node.inputs.is_empty()
-                    && job.plan.chains.iter().any(|chain| chain.head == node.id),
-            })
-            .collect();
-        let restored = job.storage.load(
-            dir,
-            &operators,
-            self.config.max_parallelism,
-            self.config.checkpointing.allow_non_restored_state,
-        )?;
-        info!(job = job.name, checkpoint = restored.checkpoint_id, "restoring from {}", dir.url());
-        Ok(restored)
+        restore_state(&job.storage, dir, job.graph, &job.plan, &self.config)
     }
 
     /// Runs the job's tasks once, from `restored`, until they all end, one fails, or
@@ -269,6 +250,36 @@ impl LocalExecutor {
             (None, None) => RunOutcome::Finished,
         })
     }
+}
+
+/// The state every operator subtask of `graph` (planned as `plan`) starts from when the job
+/// restores from `dir`.
+pub(crate) fn restore_state(
+    storage: &JobStorage,
+    dir: &SnapshotDir,
+    graph: &StreamGraph,
+    plan: &JobPlan,
+    config: &ExecutionConfig,
+) -> Result<RestoredState> {
+    let operators: Vec<OperatorToRestore> = graph
+        .nodes
+        .iter()
+        .map(|node| OperatorToRestore {
+            uid: node.operator_id(),
+            name: node.name.clone(),
+            parallelism: plan.parallelism[node.id.0],
+            reads_inputs: !node.inputs.is_empty()
+                && plan.chains.iter().any(|chain| chain.head == node.id),
+        })
+        .collect();
+    let restored = storage.load(
+        dir,
+        &operators,
+        config.max_parallelism,
+        config.checkpointing.allow_non_restored_state,
+    )?;
+    info!(checkpoint = restored.checkpoint_id, "restoring from {}", dir.url());
+    Ok(restored)
 }
 
 /// Tasks running on threads of their own, and what they report.

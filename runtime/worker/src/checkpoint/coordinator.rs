@@ -67,6 +67,42 @@ pub struct CheckpointStats {
     pub location: String,
 }
 
+/// A task's part of a checkpoint, as state files ready to upload.
+#[derive(Debug, Clone)]
+pub struct Acknowledgement {
+    /// Which task.
+    pub task: TaskId,
+    /// Which checkpoint.
+    pub checkpoint: CheckpointId,
+    /// One file per stateful operator of its chain, records in flight attached.
+    pub files: Vec<StateFile>,
+    /// How long its barriers aligned.
+    pub alignment: Duration,
+    /// The task had finished its input: this is its final state.
+    pub finished: bool,
+    /// It took the checkpoint unaligned.
+    pub unaligned: bool,
+}
+
+impl Acknowledgement {
+    /// Lays out what a task reported as state files.
+    pub fn of(
+        task: TaskId,
+        snapshot: TaskSnapshot,
+        alignment: Duration,
+        finished: bool,
+        in_flight: Option<InFlight>,
+    ) -> Self {
+        let mut files: Vec<StateFile> = snapshot.operators.iter().map(encode).collect();
+        let unaligned = in_flight.is_some();
+        if let Some(in_flight) = in_flight {
+            in_flight.attach_to(&mut files);
+        }
+        let checkpoint = snapshot.barrier.id;
+        Acknowledgement { task, checkpoint, files, alignment, finished, unaligned }
+    }
+}
+
 /// What the storage runtime reports back about a write.
 #[derive(Debug)]
 pub struct StorageResult(Written);
@@ -350,16 +386,21 @@ impl CheckpointCoordinator {
         finished: bool,
         in_flight: Option<InFlight>,
     ) -> Result<()> {
-        let mut files: Vec<StateFile> = snapshot.operators.iter().map(encode).collect();
-        let unaligned = in_flight.is_some();
-        if let Some(in_flight) = in_flight {
-            in_flight.attach_to(&mut files);
-        }
+        let acknowledgement = Acknowledgement::of(task, snapshot, alignment, finished, in_flight);
+        self.on_acknowledgement(acknowledgement);
+        Ok(())
+    }
+
+    /// Takes a task's state files for their checkpoint (from a task of this process, or
+    /// sent by a worker).
+    pub fn on_acknowledgement(&mut self, acknowledgement: Acknowledgement) {
+        let Acknowledgement { task, checkpoint, files, alignment, finished, unaligned } =
+            acknowledgement;
         if finished {
             self.finished_state.insert(task, files.clone());
         }
-        let Some(mut pending) = self.pending.remove(&snapshot.barrier.id) else {
-            return Ok(()); // aborted meanwhile
+        let Some(mut pending) = self.pending.remove(&checkpoint) else {
+            return; // aborted meanwhile
         };
         pending.awaiting.remove(&task);
         pending.alignment = pending.alignment.max(alignment);
@@ -367,9 +408,8 @@ impl CheckpointCoordinator {
         for file in files {
             self.upload(&mut pending, file);
         }
-        self.pending.insert(snapshot.barrier.id, pending);
-        self.maybe_complete(snapshot.barrier.id);
-        Ok(())
+        self.pending.insert(checkpoint, pending);
+        self.maybe_complete(checkpoint);
     }
 
     /// Uploads `file` for `pending`, and the files of its native checkpoint that storage does

@@ -15,8 +15,10 @@ mod store;
 pub use alignment::{Alignment, BarrierAligner};
 pub use config::{CheckpointConfig, CheckpointingMode};
 pub use coordinator::{
-    CheckpointCoordinator, CheckpointStats, SavepointRequest, StorageResult, TaskEntry,
+    Acknowledgement, CheckpointCoordinator, CheckpointStats, SavepointRequest, StorageResult,
+    TaskEntry,
 };
+pub use files::StateFile;
 pub use in_flight::{InFlight, InFlightBatch, InFlightLog, TaskInFlight};
 pub use protocol::{BarrierMode, TaskCommand, TaskControl, TaskEvent, TaskId};
 pub use restore::{OperatorToRestore, RestoredState};

@@ -11,9 +11,10 @@ use crate::exchange::send_or_cancel;
 
 /// Reads a local channel's messages and serializes them for the network.
 pub trait FrameSource: Send {
-    /// Blocks for the next message and returns it serialized, with whether it ends the
-    /// channel; `None` when the producer went away or the job was cancelled.
-    fn next_frame(&mut self, cancel: &CancelToken) -> Option<Result<(Vec<u8>, bool), String>>;
+    /// Blocks for the next message and returns it serialized; `None` once the producer
+    /// closed the channel (after its end of input and any final barrier) or the job was
+    /// cancelled.
+    fn next_frame(&mut self, cancel: &CancelToken) -> Option<Result<Vec<u8>, String>>;
 }
 
 /// Deserializes frames from the network into a local channel.
@@ -31,13 +32,12 @@ pub(crate) struct TypedFrameSource<T>(pub(crate) Receiver<StreamMessage<T>>);
 pub(crate) struct TypedFrameSink<T>(pub(crate) Sender<StreamMessage<T>>);
 
 impl<T: Data> FrameSource for TypedFrameSource<T> {
-    fn next_frame(&mut self, cancel: &CancelToken) -> Option<Result<(Vec<u8>, bool), String>> {
+    fn next_frame(&mut self, cancel: &CancelToken) -> Option<Result<Vec<u8>, String>> {
         let message = select! {
             recv(self.0) -> message => message.ok()?,
             recv(cancel.receiver()) -> _ => return None,
         };
-        let end = matches!(message, StreamMessage::EndOfInput);
-        Some(postcard::to_allocvec(&message).map(|bytes| (bytes, end)).map_err(|e| e.to_string()))
+        Some(postcard::to_allocvec(&message).map_err(|e| e.to_string()))
     }
 }
 
@@ -73,11 +73,10 @@ mod tests {
         producer.send(StreamMessage::EndOfInput).unwrap();
         let mut ends = Vec::new();
         for _ in 0..3 {
-            let (frame, end) = source.next_frame(&cancel).unwrap().unwrap();
-            assert_eq!(sink.deliver(&frame, &cancel).unwrap(), end);
-            ends.push(end);
+            let frame = source.next_frame(&cancel).unwrap().unwrap();
+            ends.push(sink.deliver(&frame, &cancel).unwrap());
         }
-        assert_eq!(ends, [false, false, true]);
+        assert_eq!(ends, [false, false, true], "the sink knows the end of input");
         assert!(matches!(consumer.recv().unwrap(), StreamMessage::Records(r) if r[0].value.1 == 1));
         assert!(matches!(consumer.recv().unwrap(), StreamMessage::Watermark(Watermark(7))));
         assert!(matches!(consumer.recv().unwrap(), StreamMessage::EndOfInput));

@@ -1,15 +1,18 @@
 //! The coordinator role: serves the workers' sessions, waits until they offer the slots the
-//! job needs (saying how many are missing), deploys an attempt, follows its tasks, and when a
-//! task fails or a worker is lost cancels the attempt and restarts the job as the restart
-//! strategy allows, on the workers still there or ones that register meanwhile.
+//! job needs (saying how many are missing), deploys an attempt, follows its tasks, runs its
+//! checkpoints (workers send their tasks' state files; the coordinator stores them and writes
+//! the metadata), and when a task fails or a worker is lost cancels the attempt and restarts
+//! the job from its latest checkpoint as the restart strategy allows, on the workers still
+//! there or ones that register meanwhile.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, select};
 use tracing::{error, info, warn};
+use weir_checkpoint::SnapshotDir;
 use weir_rpc::tonic::Status;
 use weir_rpc::tonic::transport::Server;
 use weir_rpc::v1::coordinator_message::Kind as FromCoordinator;
@@ -21,7 +24,12 @@ use weir_rpc::v1::{
 
 use super::placement::assign_slots;
 use super::session::{SessionEvent, SessionService, WorkerLine};
-use crate::graph::StreamGraph;
+use super::task_messages::{acknowledgement_of, command_message};
+use crate::checkpoint::{
+    CheckpointCoordinator, CheckpointStats, JobStorage, SavepointRequest, TaskCommand, TaskEntry,
+    TaskEvent,
+};
+use crate::graph::{NodeFactory, StreamGraph};
 use crate::plan::JobPlan;
 use crate::progress::MetricsRegistry;
 use crate::{
@@ -84,6 +92,10 @@ struct Attempt {
     id: u64,
     /// Tasks still running, per worker.
     running: BTreeMap<u32, usize>,
+    /// The worker of each task, by job-wide task id.
+    task_workers: Vec<u32>,
+    /// Its checkpoints.
+    checkpoints: CheckpointCoordinator,
     /// The first failure, which ends the attempt.
     failure: Option<String>,
     /// When the attempt was cancelled, if it was.
@@ -95,6 +107,7 @@ struct Attempt {
 /// How an attempt ended.
 enum AttemptEnd {
     Finished,
+    Stopped(String),
     Failed(String),
     Cancelled,
 }
@@ -105,8 +118,8 @@ impl ClusterCoordinator {
         ClusterCoordinator { config, options }
     }
 
-    /// Runs the job on a thread of its own; the client cancels it and waits for its result,
-    /// and the REST API reads its status.
+    /// Runs the job on a thread of its own; the client takes savepoints, stops or cancels
+    /// it and waits for its result, and the REST API reads its status.
     pub fn execute_async(self, job_name: &str, graph: StreamGraph) -> Result<JobClient> {
         let (commands, control) = crossbeam_channel::unbounded();
         let status = JobStatus::new(job_name);
@@ -130,26 +143,99 @@ impl ClusterCoordinator {
         control: &Receiver<JobCommand>,
         status: &JobStatus,
     ) -> Result<JobResult> {
-        let plan = JobPlan::new(graph, &self.config)?;
-        if self.config.checkpointing.interval().is_some()
-            || self.config.checkpointing.restore.is_some()
-        {
-            return Err(Error::InvalidConfig(
-                "checkpoints and restores are not supported across workers yet; run the job \
-                 embedded (`JOB run`) for exactly-once state"
-                    .into(),
-            ));
-        }
-        let strategy = self.config.restart_strategy();
+        let config = self.cluster_config();
+        let plan = JobPlan::new(graph, &config)?;
+        config.checkpointing.validate().map_err(Error::InvalidConfig)?;
+        let strategy = config.restart_strategy();
         strategy.validate().map_err(Error::InvalidConfig)?;
+        let storage = JobStorage::new(&config.checkpointing, job_name)?;
+        let mut restore_from = match &config.checkpointing.restore {
+            Some(restore) => storage.initial_restore(restore)?,
+            None => None,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("weir-rpc")
             .enable_all()
             .build()
             .map_err(|e| Error::Cluster(format!("cannot start the network runtime: {e}")))?;
+        let events = self.serve_sessions(&runtime, &config)?;
+        let metrics = MetricsRegistry::for_plan(graph, &plan);
+        status.planned(&metrics);
+        let mut driver = Driver {
+            job: job_name,
+            graph,
+            plan: &plan,
+            config: &config,
+            metrics: &metrics,
+            options: &self.options,
+            storage: &storage,
+            status,
+            workers: BTreeMap::new(),
+            next_attempt: 1,
+            next_checkpoint: 1,
+            checkpoints: Vec::new(),
+        };
+        let mut restarts = RestartTracker::new(strategy);
+        let start = Instant::now();
+        let savepoint = loop {
+            match driver.run_attempt(&events, control, restore_from.as_ref())? {
+                AttemptEnd::Finished => break None,
+                AttemptEnd::Stopped(location) => break Some(location),
+                AttemptEnd::Cancelled => {
+                    driver.shutdown(&events, "the job was cancelled");
+                    return Err(job_failed(job_name, &restarts, weir_operators::Error::Cancelled));
+                }
+                AttemptEnd::Failed(failure) => match restarts.on_failure(Instant::now()) {
+                    RestartDecision::Fail => {
+                        driver.shutdown(&events, "the job failed");
+                        let source = weir_operators::Error::Runtime(failure);
+                        return Err(job_failed(job_name, &restarts, source));
+                    }
+                    RestartDecision::Restart(delay) => {
+                        status.restarting(failure.clone(), restarts.restarts());
+                        warn!(
+                            job = job_name,
+                            "attempt failed: {failure}; restart {} in {} ms",
+                            restarts.restarts(),
+                            delay.as_millis()
+                        );
+                        std::thread::sleep(delay);
+                        restore_from = storage.latest()?.or(restore_from);
+                    }
+                },
+            }
+        };
+        driver.shutdown(&events, "the job finished");
+        Ok(JobResult {
+            job_name: job_name.to_string(),
+            duration: start.elapsed(),
+            operators: metrics.snapshot(),
+            restarts: restarts.restarts(),
+            checkpoints: driver.checkpoints,
+            savepoint,
+        })
+    }
+
+    /// The settings the job runs with across workers: state travels to the coordinator as
+    /// self-contained snapshots, so RocksDB checkpoints are full rather than incremental.
+    fn cluster_config(&self) -> ExecutionConfig {
+        let mut config = self.config.clone();
+        if config.checkpointing.incremental && config.checkpointing.interval().is_some() {
+            info!("checkpoints of jobs across workers are full snapshots, not incremental");
+        }
+        config.checkpointing.incremental = false;
+        config
+    }
+
+    /// Serves the workers' sessions on the configured address; returns what happens on them.
+    fn serve_sessions(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        config: &ExecutionConfig,
+    ) -> Result<Receiver<SessionEvent>> {
         let (events_sender, events) = crossbeam_channel::unbounded();
-        let config = serde_json::to_string(&self.config)
+        let config = serde_json::to_string(config)
             .map_err(|e| Error::Cluster(format!("cannot encode the execution config: {e}")))?;
         let service = SessionService {
             events: events_sender,
@@ -172,54 +258,7 @@ impl ClusterCoordinator {
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
         );
         eprintln!("coordinator: listening on {address}");
-        let metrics = MetricsRegistry::for_plan(graph, &plan);
-        status.planned(&metrics);
-        let mut driver = Driver {
-            job: job_name,
-            plan: &plan,
-            metrics: &metrics,
-            options: &self.options,
-            workers: BTreeMap::new(),
-            next_attempt: 1,
-        };
-        let mut restarts = RestartTracker::new(strategy);
-        let start = Instant::now();
-        loop {
-            let end = driver.run_attempt(&events, control, status)?;
-            match end {
-                AttemptEnd::Finished => break,
-                AttemptEnd::Cancelled => {
-                    driver.shutdown(&events, "the job was cancelled");
-                    return Err(job_failed(job_name, &restarts, weir_operators::Error::Cancelled));
-                }
-                AttemptEnd::Failed(failure) => match restarts.on_failure(Instant::now()) {
-                    RestartDecision::Fail => {
-                        driver.shutdown(&events, "the job failed");
-                        let source = weir_operators::Error::Runtime(failure);
-                        return Err(job_failed(job_name, &restarts, source));
-                    }
-                    RestartDecision::Restart(delay) => {
-                        status.restarting(failure.clone(), restarts.restarts());
-                        warn!(
-                            job = job_name,
-                            "attempt failed: {failure}; restart {} in {} ms",
-                            restarts.restarts(),
-                            delay.as_millis()
-                        );
-                        std::thread::sleep(delay);
-                    }
-                },
-            }
-        }
-        driver.shutdown(&events, "the job finished");
-        Ok(JobResult {
-            job_name: job_name.to_string(),
-            duration: start.elapsed(),
-            operators: metrics.snapshot(),
-            restarts: restarts.restarts(),
-            checkpoints: Vec::new(),
-            savepoint: None,
-        })
+        Ok(events)
     }
 }
 
@@ -227,55 +266,117 @@ fn job_failed(job: &str, restarts: &RestartTracker, source: weir_operators::Erro
     Error::JobFailed { job: job.to_string(), restarts: restarts.restarts(), source }
 }
 
-/// The coordinator's bookkeeping of workers and attempts.
+/// The coordinator's bookkeeping of workers, attempts and checkpoints.
 struct Driver<'a> {
     job: &'a str,
+    graph: &'a StreamGraph,
     plan: &'a JobPlan,
+    config: &'a ExecutionConfig,
     metrics: &'a MetricsRegistry,
     options: &'a CoordinatorOptions,
+    storage: &'a JobStorage,
+    status: &'a JobStatus,
     workers: BTreeMap<u32, WorkerEntry>,
     next_attempt: u64,
+    next_checkpoint: u64,
+    /// Checkpoints of earlier attempts.
+    checkpoints: Vec<CheckpointStats>,
 }
 
 impl Driver<'_> {
-    /// Waits for slots, deploys one attempt and follows it to its end.
+    /// Waits for slots, deploys one attempt from `restore` and follows it to its end.
     fn run_attempt(
         &mut self,
         events: &Receiver<SessionEvent>,
         control: &Receiver<JobCommand>,
-        status: &JobStatus,
+        restore: Option<&SnapshotDir>,
     ) -> Result<AttemptEnd> {
-        let mut attempt = self.wait_for_slots(events)?;
-        status.running();
+        let mut attempt = self.wait_for_slots(events, restore)?;
+        self.status.running();
+        let mut published = 0;
         loop {
             if let Some(end) = self.attempt_end(&attempt) {
+                attempt.checkpoints.finish();
+                self.publish(&attempt.checkpoints, &mut published);
+                self.next_checkpoint = attempt.checkpoints.next_id();
+                self.checkpoints.extend_from_slice(attempt.checkpoints.history());
                 return Ok(end);
             }
-            let grace = attempt
-                .cancelled_at
-                .map(|at| (at + CANCEL_GRACE).saturating_duration_since(Instant::now()));
+            let now = Instant::now();
+            let grace = attempt.cancelled_at.map(|at| at + CANCEL_GRACE);
+            let wake = [grace, attempt.checkpoints.next_deadline()].into_iter().flatten().min();
+            let timeout =
+                wake.map_or(Duration::from_secs(3600), |at| at.saturating_duration_since(now));
             select! {
                 recv(events) -> event => {
                     let event = event.expect("the session service holds a sender");
                     self.on_event(event, Some(&mut attempt));
                 }
-                recv(control) -> command => match command {
-                    Ok(JobCommand::Cancel) => {
-                        info!(job = self.job, "cancelling the job on request");
-                        attempt.cancel_requested = true;
-                        self.cancel(&mut attempt);
-                    }
-                    Ok(JobCommand::Savepoint { reply, .. }) => {
-                        let _ = reply.send(Err("savepoints of jobs that run across workers are not supported yet".into()));
-                    }
-                    Err(_) => {}
-                },
-                default(grace.unwrap_or(Duration::from_secs(3600))) => {
-                    if attempt.cancelled_at.is_some() {
-                        warn!(attempt = attempt.id, "tasks did not end within {} s of the cancel; going on", CANCEL_GRACE.as_secs());
-                        attempt.running.clear();
+                recv(attempt.checkpoints.results()) -> result => {
+                    if let Ok(result) = result
+                        && let Err(failure) = attempt.checkpoints.on_result(result)
+                    {
+                        self.fail(&mut attempt, format!("checkpointing failed: {failure}"));
                     }
                 }
+                recv(control) -> command => {
+                    if let Ok(command) = command {
+                        self.on_command(command, &mut attempt);
+                    }
+                }
+                default(timeout) => {}
+            }
+            self.step(&mut attempt, &mut published);
+        }
+    }
+
+    /// What follows any event: checkpoint timers, a completed stop-with-savepoint, the end
+    /// of a cancel's grace.
+    fn step(&mut self, attempt: &mut Attempt, published: &mut usize) {
+        let now = Instant::now();
+        if attempt.cancelled_at.is_none()
+            && let Err(failure) = attempt.checkpoints.tick(now)
+        {
+            self.fail(attempt, format!("checkpointing failed: {failure}"));
+        }
+        if attempt.checkpoints.stopped_at().is_some() && attempt.cancelled_at.is_none() {
+            info!("savepoint complete; stopping the job");
+            self.cancel(attempt);
+        }
+        if attempt.cancelled_at.is_some() {
+            attempt.checkpoints.stop();
+        }
+        if attempt.cancelled_at.is_some_and(|at| now >= at + CANCEL_GRACE) {
+            warn!(
+                attempt = attempt.id,
+                "tasks did not end within {} s of the cancel; going on",
+                CANCEL_GRACE.as_secs()
+            );
+            attempt.running.clear();
+        }
+        self.publish(&attempt.checkpoints, published);
+    }
+
+    /// Adds the attempt's checkpoints since the last call to the job's status.
+    fn publish(&self, checkpoints: &CheckpointCoordinator, published: &mut usize) {
+        let history = checkpoints.history();
+        self.status.checkpointed(&history[*published..]);
+        *published = history.len();
+    }
+
+    fn on_command(&mut self, command: JobCommand, attempt: &mut Attempt) {
+        match command {
+            JobCommand::Cancel => {
+                info!(job = self.job, "cancelling the job on request");
+                attempt.cancel_requested = true;
+                self.cancel(attempt);
+            }
+            JobCommand::Savepoint { dir, stop, reply } => {
+                let request = SavepointRequest { stop, reply };
+                let storage = self.storage;
+                attempt
+                    .checkpoints
+                    .trigger_savepoint(|id| storage.savepoint_dir(dir.as_deref(), id), request);
             }
         }
     }
@@ -285,15 +386,21 @@ impl Driver<'_> {
         if attempt.running.values().any(|&n| n > 0) {
             return None;
         }
-        Some(match (&attempt.failure, attempt.cancel_requested) {
-            (_, true) => AttemptEnd::Cancelled,
-            (Some(failure), false) => AttemptEnd::Failed(failure.clone()),
-            (None, false) => AttemptEnd::Finished,
+        let stopped = attempt.checkpoints.stopped_at().map(str::to_string);
+        Some(match (&attempt.failure, attempt.cancel_requested, stopped) {
+            (_, true, _) => AttemptEnd::Cancelled,
+            (Some(failure), false, _) => AttemptEnd::Failed(failure.clone()),
+            (None, false, Some(location)) => AttemptEnd::Stopped(location),
+            (None, false, None) => AttemptEnd::Finished,
         })
     }
 
     /// Collects registrations until the workers offer the slots the job needs, then deploys.
-    fn wait_for_slots(&mut self, events: &Receiver<SessionEvent>) -> Result<Attempt> {
+    fn wait_for_slots(
+        &mut self,
+        events: &Receiver<SessionEvent>,
+        restore: Option<&SnapshotDir>,
+    ) -> Result<Attempt> {
         let needed = self.plan.slots_needed();
         let start = Instant::now();
         let mut notice = start;
@@ -301,7 +408,7 @@ impl Driver<'_> {
             let offers: Vec<(u32, usize)> =
                 self.workers.iter().map(|(id, w)| (*id, w.slots)).collect();
             if let Some(placement) = assign_slots(needed, &offers) {
-                return Ok(self.deploy(&placement));
+                return self.deploy(&placement, restore);
             }
             let offered: usize = offers.iter().map(|(_, slots)| slots).sum();
             let waited = start.elapsed();
@@ -329,18 +436,28 @@ impl Driver<'_> {
         }
     }
 
-    /// Sends each worker its slots of a new attempt.
-    fn deploy(&mut self, placement: &[u32]) -> Attempt {
+    /// Sends each worker its slots of a new attempt, and starts the attempt's checkpoints.
+    fn deploy(&mut self, placement: &[u32], restore: Option<&SnapshotDir>) -> Result<Attempt> {
         let id = self.next_attempt;
         self.next_attempt += 1;
         let slot_addresses: Vec<String> =
             placement.iter().map(|w| self.workers[w].data_address.clone()).collect();
         let mut running = BTreeMap::new();
+        let mut task_workers = Vec::new();
+        let mut entries = Vec::new();
+        let mut commands = Vec::new();
         for chain in &self.plan.chains {
+            let source = matches!(self.graph.node(chain.head).factory, NodeFactory::Source(_));
             for worker in &placement[..chain.parallelism] {
                 *running.entry(*worker).or_insert(0) += 1;
+                let (sender, receiver) = crossbeam_channel::unbounded();
+                entries.push(TaskEntry { commands: sender, source });
+                commands.push((receiver, self.workers[worker].line.clone()));
+                task_workers.push(*worker);
             }
         }
+        forward_commands(id, commands)?;
+        let restore_url = restore.map(|dir| dir.url().to_string()).unwrap_or_default();
         for worker in running.keys() {
             let local_slots = (0..placement.len())
                 .filter(|&s| placement[s] == *worker)
@@ -350,18 +467,30 @@ impl Driver<'_> {
                 attempt: id,
                 local_slots,
                 slot_addresses: slot_addresses.clone(),
-                restore: String::new(),
+                restore: restore_url.clone(),
             };
             self.send(*worker, FromCoordinator::Deploy(deploy));
         }
-        info!(
-            job = self.job,
-            attempt = id,
-            workers = running.len(),
-            slots = placement.len(),
-            "deployed"
+        info!(job = self.job, attempt = id, workers = running.len(), slots = placement.len(), restore = %restore_url, "deployed");
+        let checkpoints = CheckpointCoordinator::new(
+            self.config.checkpointing.clone(),
+            self.job,
+            self.config.max_parallelism,
+            self.storage.checkpoints().cloned(),
+            self.storage.handle(),
+            entries,
+            self.next_checkpoint,
+            HashSet::new(),
         );
-        Attempt { id, running, failure: None, cancelled_at: None, cancel_requested: false }
+        Ok(Attempt {
+            id,
+            running,
+            task_workers,
+            checkpoints,
+            failure: None,
+            cancelled_at: None,
+            cancel_requested: false,
+        })
     }
 
     fn on_event(&mut self, event: SessionEvent, attempt: Option<&mut Attempt>) {
@@ -384,22 +513,53 @@ impl Driver<'_> {
                     self.fail(attempt, format!("worker {} was lost: {reason}", entry.name));
                 }
             }
-            SessionEvent::Reported { worker, message } => match (message, attempt) {
-                (ToCoordinator::Heartbeat(heartbeat), Some(attempt))
-                    if attempt.running.contains_key(&worker) =>
-                {
-                    self.record(&heartbeat);
+            SessionEvent::Reported { worker, message } => {
+                if let Some(attempt) = attempt.filter(|a| a.running.contains_key(&worker)) {
+                    self.on_report(worker, message, attempt);
                 }
-                (ToCoordinator::Deployed(deployed), Some(attempt))
-                    if deployed.attempt == attempt.id =>
-                {
-                    self.check_plan(worker, &deployed, attempt);
+            }
+        }
+    }
+
+    /// What a worker of the current attempt reported.
+    fn on_report(&mut self, worker: u32, message: ToCoordinator, attempt: &mut Attempt) {
+        let current = |reported: u64, task: u32| {
+            reported == attempt.id && attempt.task_workers.get(task as usize) == Some(&worker)
+        };
+        match message {
+            ToCoordinator::Heartbeat(heartbeat) => self.record(&heartbeat),
+            ToCoordinator::Deployed(deployed) if deployed.attempt == attempt.id => {
+                self.check_plan(worker, &deployed, attempt);
+            }
+            ToCoordinator::TaskEnded(ended) if current(ended.attempt, ended.task_id) => {
+                self.on_task_ended(worker, ended, attempt);
+            }
+            ToCoordinator::Acknowledged(acknowledged)
+                if current(acknowledged.attempt, acknowledged.task_id) =>
+            {
+                let task = acknowledged.task_id as usize;
+                match acknowledgement_of(acknowledged, task) {
+                    Ok(acknowledgement) => attempt.checkpoints.on_acknowledgement(acknowledgement),
+                    Err(failure) => self.fail(attempt, failure.to_string()),
                 }
-                (ToCoordinator::TaskEnded(ended), Some(attempt)) if ended.attempt == attempt.id => {
-                    self.on_task_ended(worker, ended, attempt);
+            }
+            ToCoordinator::Declined(declined) if current(declined.attempt, declined.task_id) => {
+                let event = TaskEvent::Declined {
+                    task: declined.task_id as usize,
+                    checkpoint: declined.checkpoint,
+                    reason: declined.reason,
+                };
+                if let Err(failure) = attempt.checkpoints.on_event(event) {
+                    self.fail(attempt, format!("checkpointing failed: {failure}"));
                 }
-                _ => {} // from an earlier attempt, or before any
-            },
+            }
+            ToCoordinator::EndOfData(end) if current(end.attempt, end.task_id) => {
+                let event = TaskEvent::EndOfData { task: end.task_id as usize };
+                if let Err(failure) = attempt.checkpoints.on_event(event) {
+                    self.fail(attempt, format!("checkpointing failed: {failure}"));
+                }
+            }
+            _ => {} // from an earlier attempt
         }
     }
 
@@ -407,7 +567,11 @@ impl Driver<'_> {
         if let Some(running) = attempt.running.get_mut(&worker) {
             *running = running.saturating_sub(1);
         }
-        if !ended.error.is_empty() && !ended.cancelled {
+        if ended.error.is_empty() {
+            if attempt.cancelled_at.is_none() {
+                attempt.checkpoints.on_task_finished(ended.task_id as usize);
+            }
+        } else if !ended.cancelled {
             let name = self.workers.get(&worker).map_or("?", |w| w.name.as_str());
             error!(task = %ended.task, worker = name, "task failed: {}", ended.error);
             self.fail(attempt, format!("task '{}' failed: {}", ended.task, ended.error));
@@ -456,9 +620,9 @@ impl Driver<'_> {
             return;
         }
         attempt.cancelled_at = Some(Instant::now());
-        let workers: Vec<u32> = attempt.running.keys().copied().collect();
-        for worker in workers {
-            self.send(worker, FromCoordinator::Cancel(Cancel { attempt: attempt.id }));
+        attempt.checkpoints.stop();
+        for worker in attempt.running.keys() {
+            self.send(*worker, FromCoordinator::Cancel(Cancel { attempt: attempt.id }));
         }
     }
 
@@ -480,11 +644,44 @@ impl Driver<'_> {
 
     fn send(&self, worker: u32, message: FromCoordinator) {
         if let Some(entry) = self.workers.get(&worker) {
-            let message: Result<CoordinatorMessage, Status> =
-                Ok(CoordinatorMessage { kind: Some(message) });
-            if entry.line.blocking_send(message).is_err() {
-                warn!(worker, "cannot reach the worker; its session closed");
-            }
+            send_line(&entry.line, message);
         }
     }
+}
+
+fn send_line(line: &WorkerLine, message: FromCoordinator) {
+    let message: std::result::Result<CoordinatorMessage, Status> =
+        Ok(CoordinatorMessage { kind: Some(message) });
+    if line.blocking_send(message).is_err() {
+        warn!("cannot reach a worker; its session closed");
+    }
+}
+
+/// Forwards the checkpoint coordinator's commands for each task (by job-wide id) to the
+/// worker running it, until the attempt's coordinator is dropped.
+fn forward_commands(attempt: u64, tasks: Vec<(Receiver<TaskCommand>, WorkerLine)>) -> Result<()> {
+    let forward = move || {
+        let mut open: Vec<usize> = (0..tasks.len()).collect();
+        while !open.is_empty() {
+            let mut select = crossbeam_channel::Select::new();
+            for &task in &open {
+                select.recv(&tasks[task].0);
+            }
+            let operation = select.select();
+            let task = open[operation.index()];
+            match operation.recv(&tasks[task].0) {
+                Ok(command) => {
+                    let task_id = u32::try_from(task).unwrap_or(u32::MAX);
+                    let message = command_message(attempt, task_id, command);
+                    send_line(&tasks[task].1, FromCoordinator::TaskCommand(message));
+                }
+                Err(_) => open.retain(|&t| t != task),
+            }
+        }
+    };
+    std::thread::Builder::new()
+        .name(format!("commands {attempt}"))
+        .spawn(forward)
+        .map(drop)
+        .map_err(|source| Error::Spawn { task: format!("command forwarder {attempt}"), source })
 }

@@ -105,8 +105,8 @@ impl Exchange for ExchangeService {
     }
 }
 
-/// Hands frames to the consuming task until the channel ends, granting each frame's bytes
-/// back once the task's queue took it.
+/// Hands frames to the consuming task until the producer closes the stream, granting each
+/// frame's bytes back once the task's queue took it.
 fn deliver(
     runtime: &tokio::runtime::Handle,
     key: ChannelKey,
@@ -114,18 +114,21 @@ fn deliver(
     mut channel: InboundChannel,
     credits: &mpsc::Sender<Result<Credit, Status>>,
 ) {
+    let mut ended = false;
     loop {
         let frame = match runtime.block_on(frames.message()) {
             Ok(Some(frame)) => frame,
-            // The producer went away without ending the channel: dropping the sink tells the
+            // Closed after its end of input: done. Closed before: dropping the sink tells the
             // consuming task its input failed.
+            Ok(None) if ended => return,
             Ok(None) => return debug!(channel = %key, "producer closed the channel early"),
             Err(status) => return debug!(channel = %key, "channel broke: {status}"),
         };
         let bytes = frame.payload.len() as u64;
         match channel.sink.deliver(&frame.payload, &channel.cancel) {
             Ok(end) => {
-                if credits.blocking_send(Ok(Credit { bytes })).is_err() || end {
+                ended |= end;
+                if credits.blocking_send(Ok(Credit { bytes })).is_err() {
                     return;
                 }
             }

@@ -16,6 +16,7 @@ mod inbound;
 mod outbound;
 mod placement;
 mod session;
+mod task_messages;
 pub mod worker;
 
 use std::time::Duration;

@@ -2,8 +2,10 @@
 //! producing task wrote, waits for credit, and streams the frame to the consumer's worker.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::{debug, warn};
 use weir_rpc::tonic::transport::Channel;
@@ -14,6 +16,9 @@ use super::credit::Credits;
 use super::{ChannelKey, FrameSource};
 use crate::exchange::CancelToken;
 use crate::{Error, Result};
+
+/// How often a sender whose stream is full looks for a cancel.
+const STALL_POLL: Duration = Duration::from_millis(2);
 
 /// Starts sending `source`'s channel `key` to the worker behind `connection`.
 pub(crate) fn send_channel(
@@ -54,9 +59,9 @@ pub(crate) fn send_channel(
         .map_err(|source| Error::Spawn { task: format!("sender of channel {key}"), source })
 }
 
-/// Moves frames until the channel ends, the consumer goes away or the attempt is cancelled;
-/// returning drops the local channel's receiver, which fails the producing task if it was
-/// still writing.
+/// Moves frames until the producer closes the channel, the consumer goes away or the
+/// attempt is cancelled; returning drops the local channel's receiver, which fails the
+/// producing task if it was still writing.
 fn send_frames(
     key: ChannelKey,
     mut source: Box<dyn FrameSource>,
@@ -65,18 +70,22 @@ fn send_frames(
     cancel: &CancelToken,
 ) {
     while let Some(frame) = source.next_frame(cancel) {
-        let (payload, end) = match frame {
-            Ok(frame) => frame,
+        let payload = match frame {
+            Ok(payload) => payload,
             Err(reason) => return warn!(channel = %key, "cannot serialize a message: {reason}"),
         };
         if !credits.acquire(payload.len() as u64, cancel) {
             return debug!(channel = %key, "no more credit: the consumer or the attempt ended");
         }
-        if frames.blocking_send(Frame { channel: None, payload }).is_err() {
-            return debug!(channel = %key, "the channel's stream closed");
-        }
-        if end {
-            return;
+        let mut frame = Frame { channel: None, payload };
+        // Credit covers the frame, so the stream takes it at once unless the connection
+        // stalls; polling keeps a cancel from waiting on a stalled connection.
+        loop {
+            match frames.try_send(frame) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) if !cancel.wait(STALL_POLL) => frame = back,
+                Err(_) => return debug!(channel = %key, "the channel's stream closed"),
+            }
         }
     }
 }

@@ -14,16 +14,17 @@ use weir_rpc::v1::coordinator_message::Kind as FromCoordinator;
 use weir_rpc::v1::exchange_server::ExchangeServer;
 use weir_rpc::v1::worker_message::Kind as ToCoordinator;
 use weir_rpc::v1::{
-    CoordinatorMessage, Deploy, Deployed, Heartbeat, Register, SubtaskMetrics, TaskEnded,
-    WorkerMessage,
+    CoordinatorMessage, Declined, Deploy, Deployed, EndOfData, Heartbeat, Register, SubtaskMetrics,
+    TaskEnded, WorkerMessage,
 };
 
 use super::inbound::{ExchangeService, Inbound, InboundChannel};
 use super::outbound::send_channel;
+use super::task_messages::{acknowledged_message, command_of};
 use super::{ChannelKey, connect_patiently, http2_windows, network_window};
-use crate::checkpoint::RestoredState;
+use crate::checkpoint::{Acknowledgement, BarrierMode, JobStorage, RestoredState, TaskEvent};
 use crate::exchange::CancelHandle;
-use crate::executor::{SpawnedTasks, spawn_tasks};
+use crate::executor::{SpawnedTasks, restore_state, spawn_tasks};
 use crate::graph::StreamGraph;
 use crate::plan::JobPlan;
 use crate::progress::MetricsRegistry;
@@ -62,6 +63,31 @@ pub struct Worker {
     name: String,
 }
 
+/// What every deployment of the job builds on.
+#[derive(Clone, Copy)]
+struct DeployedJob<'a> {
+    graph: &'a StreamGraph,
+    config: &'a ExecutionConfig,
+    plan: &'a JobPlan,
+    storage: &'a JobStorage,
+}
+
+/// The job-wide ids (chains in order, then subtasks) of the tasks in `slots`, in the order
+/// the wiring builds them.
+pub(crate) fn local_task_ids(plan: &JobPlan, slots: &BTreeSet<usize>) -> Vec<u32> {
+    let mut ids = Vec::new();
+    let mut id = 0u32;
+    for chain in &plan.chains {
+        for subtask in 0..chain.parallelism {
+            if slots.contains(&subtask) {
+                ids.push(id);
+            }
+            id += 1;
+        }
+    }
+    ids
+}
+
 /// One attempt's tasks on this worker.
 struct LocalAttempt {
     attempt: u64,
@@ -70,6 +96,8 @@ struct LocalAttempt {
     senders: Vec<std::thread::JoinHandle<()>>,
     metrics: MetricsRegistry,
     slots: BTreeSet<usize>,
+    /// The job-wide id of each local task, by local index.
+    task_ids: Vec<u32>,
 }
 
 impl Worker {
@@ -140,10 +168,11 @@ impl Worker {
         Ok((worker, JobSpec { job_args: accepted.job_args, config }))
     }
 
-    /// Runs the attempts the coordinator deploys of `graph`, built with `config`, until it
-    /// shuts this worker down (`Ok`) or goes away (`Err`).
-    pub fn serve(self, graph: &StreamGraph, config: &ExecutionConfig) -> Result<()> {
+    /// Runs the attempts the coordinator deploys of the job `name` (`graph`, built with
+    /// `config`) until it shuts this worker down (`Ok`) or goes away (`Err`).
+    pub fn serve(self, name: &str, graph: &StreamGraph, config: &ExecutionConfig) -> Result<()> {
         let plan = JobPlan::new(graph, config)?;
+        let storage = JobStorage::new(&config.checkpointing, name)?;
         let mut connections: HashMap<String, Channel> = HashMap::new();
         let mut current: Option<LocalAttempt> = None;
         let mut next_heartbeat = Instant::now();
@@ -151,6 +180,8 @@ impl Worker {
             let wait = next_heartbeat.saturating_duration_since(Instant::now());
             let never = crossbeam_channel::never();
             let done = current.as_ref().map_or(&never, |a| &a.tasks.done);
+            let never_events = crossbeam_channel::never();
+            let events = current.as_ref().map_or(&never_events, |a| &a.tasks.events);
             select! {
                 recv(self.from_coordinator) -> message => match message.ok().flatten() {
                     Some(message) => match message.kind {
@@ -158,8 +189,8 @@ impl Worker {
                             if let Some(previous) = current.take() {
                                 previous.stop();
                             }
-                            let attempt = self.deploy(graph, config, &plan, deploy, &mut connections)?;
-                            current = Some(attempt);
+                            let job = DeployedJob { graph, config, plan: &plan, storage: &storage };
+                            current = Some(self.deploy(&job, deploy, &mut connections)?);
                         }
                         Some(FromCoordinator::Cancel(cancel)) => {
                             if let Some(attempt) = current.as_mut().filter(|a| a.attempt == cancel.attempt) {
@@ -174,6 +205,11 @@ impl Worker {
                             }
                             return Ok(());
                         }
+                        Some(FromCoordinator::TaskCommand(message)) => {
+                            if let Some(attempt) = current.as_ref().filter(|a| a.attempt == message.attempt) {
+                                attempt.command(&message);
+                            }
+                        }
                         Some(FromCoordinator::Heartbeat(_) | FromCoordinator::Accepted(_)) | None => {}
                     },
                     None => {
@@ -185,9 +221,15 @@ impl Worker {
                 },
                 recv(done) -> ended => {
                     let attempt = current.as_mut().expect("done is read only while an attempt runs");
-                    if let Ok((_, task, result)) = ended {
+                    if let Ok((task, name, result)) = ended {
                         self.send(ToCoordinator::Heartbeat(attempt.heartbeat()));
-                        self.send(ToCoordinator::TaskEnded(attempt.ended(task, result)));
+                        self.send(ToCoordinator::TaskEnded(attempt.ended(task, name, result)));
+                    }
+                }
+                recv(events) -> event => {
+                    let attempt = current.as_ref().expect("events are read only while an attempt runs");
+                    if let Ok(event) = event {
+                        self.send(attempt.report(event)?);
                     }
                 }
                 default(wait) => {
@@ -202,23 +244,25 @@ impl Worker {
     /// Builds and starts this worker's subtasks of `deploy`'s attempt.
     fn deploy(
         &self,
-        graph: &StreamGraph,
-        config: &ExecutionConfig,
-        plan: &JobPlan,
+        job: &DeployedJob<'_>,
         deploy: Deploy,
         connections: &mut HashMap<String, Channel>,
     ) -> Result<LocalAttempt> {
-        if !deploy.restore.is_empty() {
-            return Err(Error::Cluster(
-                "restoring state on workers is not supported yet; run the job embedded".into(),
-            ));
-        }
+        let DeployedJob { graph, config, plan, storage } = *job;
+        let from = match deploy.restore.as_str() {
+            "" => None,
+            restore => storage.initial_restore(restore)?,
+        };
+        let restored = match from {
+            Some(dir) => restore_state(storage, &dir, graph, plan, config)?,
+            None => RestoredState::default(),
+        };
         let slots: BTreeSet<usize> = deploy.local_slots.iter().map(|&s| s as usize).collect();
+        let task_ids = local_task_ids(plan, &slots);
         let metrics = MetricsRegistry::for_plan(graph, plan);
         let (cancel, token) = CancelHandle::new();
-        let wiring =
-            Wiring::new(graph, plan, config, &metrics, token.clone(), RestoredState::default())
-                .only_slots(slots.clone(), deploy.attempt);
+        let wiring = Wiring::new(graph, plan, config, &metrics, token.clone(), restored)
+            .only_slots(slots.clone(), deploy.attempt);
         let (tasks, remote) = wiring.build_tasks();
         info!(
             attempt = deploy.attempt,
@@ -226,6 +270,7 @@ impl Worker {
             tasks = tasks.len(),
             remote_in = remote.inputs.len(),
             remote_out = remote.outputs.len(),
+            restore = %deploy.restore,
             "deploying"
         );
         let window = network_window(config, remote.inputs.len());
@@ -246,7 +291,9 @@ impl Worker {
                 token.clone(),
             )?);
         }
-        let tasks = spawn_tasks(tasks, &token, config, None, false)?;
+        let barriers = Some(BarrierMode::from(&config.checkpointing));
+        let final_checkpoint = config.checkpointing.interval().is_some();
+        let tasks = spawn_tasks(tasks, &token, config, barriers, final_checkpoint)?;
         self.send(ToCoordinator::Deployed(Deployed {
             attempt: deploy.attempt,
             plan: plan.describe(),
@@ -258,6 +305,7 @@ impl Worker {
             senders,
             metrics,
             slots,
+            task_ids,
         })
     }
 
@@ -313,7 +361,7 @@ impl LocalAttempt {
     }
 
     /// The report of a task that ended with `result`.
-    fn ended(&self, task: String, result: weir_operators::Result<()>) -> TaskEnded {
+    fn ended(&self, task: usize, name: String, result: weir_operators::Result<()>) -> TaskEnded {
         let cancelled = self.cancel.is_none();
         let error = match result {
             Ok(()) => String::new(),
@@ -325,7 +373,43 @@ impl LocalAttempt {
             }
             Err(failure) => failure.to_string(),
         };
-        TaskEnded { attempt: self.attempt, task, error, cancelled }
+        TaskEnded {
+            attempt: self.attempt,
+            task: name,
+            error,
+            cancelled,
+            task_id: self.task_ids[task],
+        }
+    }
+
+    /// Hands a checkpoint command from the coordinator to its task.
+    fn command(&self, message: &weir_rpc::v1::TaskCommand) {
+        let local = self.task_ids.iter().position(|&id| id == message.task_id);
+        if let (Some(local), Some(command)) = (local, command_of(message)) {
+            let _ = self.tasks.entries[local].commands.send(command);
+        }
+    }
+
+    /// A task's checkpoint traffic, for the coordinator.
+    fn report(&self, event: TaskEvent) -> Result<ToCoordinator> {
+        let (attempt, id) = (self.attempt, |task: usize| self.task_ids[task]);
+        Ok(match event {
+            TaskEvent::Acknowledged { task, snapshot, alignment, finished, in_flight } => {
+                let acknowledgement =
+                    Acknowledgement::of(task, snapshot, alignment, finished, in_flight);
+                ToCoordinator::Acknowledged(acknowledged_message(
+                    attempt,
+                    id(task),
+                    acknowledgement,
+                )?)
+            }
+            TaskEvent::Declined { task, checkpoint, reason } => {
+                ToCoordinator::Declined(Declined { attempt, task_id: id(task), checkpoint, reason })
+            }
+            TaskEvent::EndOfData { task } => {
+                ToCoordinator::EndOfData(EndOfData { attempt, task_id: id(task) })
+            }
+        })
     }
 
     /// Cancels the attempt and waits for its threads.
