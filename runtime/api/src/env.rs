@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tracing::info;
+use weir_connectors::source::nexmark::{self, Event, NexmarkConfig};
 use weir_connectors::source::{
     CollectionSource, DataGeneratorSource, SocketTextSource, TextFileSource,
 };
@@ -142,6 +143,13 @@ impl StreamExecutionEnvironment {
         let count = u64::try_from(to.saturating_sub(from).saturating_add(1)).unwrap_or(0);
         self.from_generator(GeneratorConfig::bounded(count), move |i| from + i as i64)
             .name("Sequence Source")
+    }
+
+    /// The Nexmark benchmark's events (people, auctions and bids), generated in parallel with
+    /// event-time timestamps and watermarks; fails when `config` cannot generate events.
+    pub fn nexmark(&mut self, config: NexmarkConfig) -> Result<DataStream<Event>> {
+        let source = nexmark::source(config)?;
+        Ok(self.add_source("Nexmark Source", false, move |_| source.clone()))
     }
 
     /// Lines of text from a TCP server (what `nc -lk PORT` feeds), until it closes.

@@ -128,6 +128,9 @@ pub enum Error {
     /// A Kafka connector is configured in a way that cannot work.
     #[error("Kafka connector configuration: {0}")]
     KafkaConfig(String),
+    /// A Nexmark source is configured in a way that cannot generate events.
+    #[error("invalid Nexmark configuration: {0}")]
+    NexmarkConfig(String),
     /// A Kafka record could not be deserialized (policy: fail).
     #[error("cannot deserialize the record of {topic}[{partition}] at offset {offset}: {reason}")]
     Deserialize {

@@ -2,10 +2,11 @@
 
 mod collection;
 mod datagen;
+pub mod nexmark;
 mod socket;
 mod text_file;
 
 pub use collection::CollectionSource;
-pub use datagen::DataGeneratorSource;
+pub use datagen::{DataGeneratorSource, EventTime};
 pub use socket::SocketTextSource;
 pub use text_file::TextFileSource;
