@@ -91,12 +91,15 @@ pub mod state {
     };
 }
 
-/// Connectors beyond the environment's shortcuts: sinks and their handles, Nexmark's events,
+/// Connectors beyond the environment's shortcuts: sinks and their handles, the file sink's
+/// settings, Nexmark's events,
 /// Kafka (feature `kafka`).
 pub mod connectors {
     #[cfg(feature = "kafka")]
     pub use weir_connectors::kafka;
-    pub use weir_connectors::sink::CollectHandle;
+    pub use weir_connectors::sink::{
+        BucketAssigner, BucketClock, CollectHandle, FileSink, RollingPolicy, StorageOptions,
+    };
     pub use weir_connectors::source::nexmark;
 }
 
