@@ -177,6 +177,17 @@ impl StreamExecutionEnvironment {
         self.add_source("Text File Source", false, move |_| TextFileSource::new(path.clone()))
     }
 
+    /// Lines of the files in the directory `path` and of every file moved into it later,
+    /// listed every `interval` (Flink's `FileSource.monitorContinuously`); never ends.
+    pub fn monitor_text_files(
+        &mut self,
+        path: impl Into<PathBuf>,
+        interval: std::time::Duration,
+    ) -> DataStream<String> {
+        let source = TextFileSource::new(path.into()).monitor_continuously(interval);
+        self.add_source("Text File Monitor", false, move |_| source.clone())
+    }
+
     /// A custom source: `make` builds one instance per subtask; `non_parallel` forces
     /// parallelism 1.
     pub fn add_source<T, S, M>(&mut self, name: &str, non_parallel: bool, make: M) -> DataStream<T>

@@ -13,7 +13,7 @@
 //! | [`DataGeneratorSource`] | `DataGeneratorSource` | yes |
 //! | [`source::nexmark::source`] | Nexmark's generator source | yes, event numbers in strides |
 //! | [`SocketTextSource`] | `socketTextStream` | no |
-//! | [`TextFileSource`] | `readTextFile` | yes |
+//! | [`TextFileSource`] | `readTextFile`, `FileSource` (`monitor_continuously`) | yes |
 //! | [`PrintSink`] | `print()` / `printToErr()` | yes |
 //! | [`DiscardSink`] | `DiscardingSink` | yes |
 //! | [`TextFileSink`] | `writeAsText` | yes |

@@ -2,6 +2,7 @@
 
 mod collection;
 mod datagen;
+mod file_monitor;
 pub mod nexmark;
 mod socket;
 mod text_file;
