@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tracing::info;
+use weir_connectors::source::nexmark::{self, Event, NexmarkConfig};
 use weir_connectors::source::{
     CollectionSource, DataGeneratorSource, SocketTextSource, TextFileSource,
 };
@@ -144,6 +145,13 @@ impl StreamExecutionEnvironment {
             .name("Sequence Source")
     }
 
+    /// The Nexmark benchmark's events (people, auctions and bids), generated in parallel with
+    /// event-time timestamps and watermarks; fails when `config` cannot generate events.
+    pub fn nexmark(&mut self, config: NexmarkConfig) -> Result<DataStream<Event>> {
+        let source = nexmark::source(config)?;
+        Ok(self.add_source("Nexmark Source", false, move |_| source.clone()))
+    }
+
     /// Lines of text from a TCP server (what `nc -lk PORT` feeds), until it closes.
     pub fn socket_text_stream(&mut self, host: &str, port: u16) -> DataStream<String> {
         self.socket_text_stream_with(host, port, b'\n', 0)
@@ -167,6 +175,17 @@ impl StreamExecutionEnvironment {
     pub fn read_text_file(&mut self, path: impl Into<PathBuf>) -> DataStream<String> {
         let path = path.into();
         self.add_source("Text File Source", false, move |_| TextFileSource::new(path.clone()))
+    }
+
+    /// Lines of the files in the directory `path` and of every file moved into it later,
+    /// listed every `interval` (Flink's `FileSource.monitorContinuously`); never ends.
+    pub fn monitor_text_files(
+        &mut self,
+        path: impl Into<PathBuf>,
+        interval: std::time::Duration,
+    ) -> DataStream<String> {
+        let source = TextFileSource::new(path.into()).monitor_continuously(interval);
+        self.add_source("Text File Monitor", false, move |_| source.clone())
     }
 
     /// A custom source: `make` builds one instance per subtask; `non_parallel` forces

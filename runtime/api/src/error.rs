@@ -28,6 +28,9 @@ pub enum Error {
     /// The job could not be planned or failed while running.
     #[error(transparent)]
     Execution(#[from] weir_worker::Error),
+    /// A connector was configured in a way that cannot work.
+    #[error(transparent)]
+    Connector(#[from] weir_connectors::Error),
 }
 
 /// Result with this crate's [`Error`].

@@ -91,12 +91,16 @@ pub mod state {
     };
 }
 
-/// Connectors beyond the environment's shortcuts: sinks and their handles, Kafka (feature
-/// `kafka`).
+/// Connectors beyond the environment's shortcuts: sinks and their handles, the file sink's
+/// settings, Nexmark's events,
+/// Kafka (feature `kafka`).
 pub mod connectors {
     #[cfg(feature = "kafka")]
     pub use weir_connectors::kafka;
-    pub use weir_connectors::sink::CollectHandle;
+    pub use weir_connectors::sink::{
+        BucketAssigner, BucketClock, CollectHandle, FileSink, RollingPolicy, StorageOptions,
+    };
+    pub use weir_connectors::source::nexmark;
 }
 
 pub use weir_state::StateBackendKind;

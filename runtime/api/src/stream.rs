@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use weir_connectors::sink::{
-    CollectHandle, CollectSink, DiscardSink, PrintSink, TextFileSink, TransactionalFileSink,
+    CollectHandle, CollectSink, DiscardSink, FileSink, PrintSink, TextFileSink,
 };
 use weir_operators::builtin::{
     Filter, FlatMap, Map, ProcessOperator, TryMap, TwoPhaseCommitSink, TwoPhaseCommitSinkOperator,
@@ -273,7 +273,13 @@ impl<T: Data> DataStream<T> {
         T: Display,
     {
         let dir = dir.into();
-        self.sink_to_two_phase("File Sink", move |_| TransactionalFileSink::new(dir.clone()))
+        self.sink_to_two_phase("File Sink", move |_| FileSink::text_lines(dir.clone()))
+    }
+
+    /// Writes records with `sink` exactly once: text or JSON lines, local or `s3://`, with
+    /// its buckets and rolling policy.
+    pub fn sink_to_file(&self, sink: FileSink<T>) -> DataStreamSink {
+        self.sink_to_two_phase("File Sink", move |_| sink.clone())
     }
 
     /// Prints every record with `{:?}` to standard output, prefixed `N> ` by subtask when

@@ -16,5 +16,6 @@ pub use metadata::{
     OperatorListBlock, OperatorState, Redistribution, SnapshotKind, SubtaskState,
 };
 pub use storage::{
-    CheckpointStorage, RetainReport, SnapshotDir, StorageOptions, resolve_restore, savepoint_dir,
+    CheckpointStorage, RetainReport, SnapshotDir, StorageOptions, resolve_restore, s3_client,
+    savepoint_dir,
 };

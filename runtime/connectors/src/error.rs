@@ -128,6 +128,43 @@ pub enum Error {
     /// A Kafka connector is configured in a way that cannot work.
     #[error("Kafka connector configuration: {0}")]
     KafkaConfig(String),
+    /// A file sink's location or settings cannot work.
+    #[error("file sink: {0}")]
+    FileSinkConfig(String),
+    /// A file sink's S3 location cannot be opened (bad URL, no endpoint or credentials).
+    #[error("file sink location: {0}")]
+    Location(weir_checkpoint::Error),
+    /// An object store request failed.
+    #[error("{url}: {source}")]
+    ObjectStore {
+        /// The object.
+        url: String,
+        /// What the store said.
+        source: object_store::Error,
+    },
+    /// The runtime that runs a connector's requests could not be started.
+    #[error("cannot start an I/O runtime: {source}")]
+    Runtime {
+        /// Why.
+        source: io::Error,
+    },
+    /// A record could not be encoded as JSON.
+    #[error("cannot encode a record as JSON: {source}")]
+    Encode {
+        /// What the encoder said.
+        source: serde_json::Error,
+    },
+    /// A bucket assigner named a bucket that cannot be a directory of part files.
+    #[error("invalid bucket '{bucket}': {reason}")]
+    InvalidBucket {
+        /// The bucket as named.
+        bucket: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A Nexmark source is configured in a way that cannot generate events.
+    #[error("invalid Nexmark configuration: {0}")]
+    NexmarkConfig(String),
     /// A Kafka record could not be deserialized (policy: fail).
     #[error("cannot deserialize the record of {topic}[{partition}] at offset {offset}: {reason}")]
     Deserialize {

@@ -11,12 +11,13 @@
 //! |---|---|---|
 //! | [`CollectionSource`] | `fromCollection` / `fromElements` | no |
 //! | [`DataGeneratorSource`] | `DataGeneratorSource` | yes |
+//! | [`source::nexmark::source`] | Nexmark's generator source | yes, event numbers in strides |
 //! | [`SocketTextSource`] | `socketTextStream` | no |
-//! | [`TextFileSource`] | `readTextFile` | yes |
+//! | [`TextFileSource`] | `readTextFile`, `FileSource` (`monitor_continuously`) | yes |
 //! | [`PrintSink`] | `print()` / `printToErr()` | yes |
 //! | [`DiscardSink`] | `DiscardingSink` | yes |
 //! | [`TextFileSink`] | `writeAsText` | yes |
-//! | [`TransactionalFileSink`] | `FileSink` (row format, exactly-once) | yes |
+//! | [`FileSink`] | `FileSink` (row format, buckets, rolling, exactly-once; local or S3) | yes |
 //! | [`CollectSink`] | `executeAndCollect` (in-process) | yes |
 //! | `kafka::KafkaSource` (feature `kafka`) | `KafkaSource` | yes, partitions as splits |
 //! | `kafka::KafkaSink` (feature `kafka`) | `KafkaSink`, at-least-once | yes |
@@ -31,7 +32,5 @@ pub mod source;
 mod test_util;
 
 pub use error::{Error, Result};
-pub use sink::{
-    CollectHandle, CollectSink, DiscardSink, PrintSink, TextFileSink, TransactionalFileSink,
-};
+pub use sink::{CollectHandle, CollectSink, DiscardSink, FileSink, PrintSink, TextFileSink};
 pub use source::{CollectionSource, DataGeneratorSource, SocketTextSource, TextFileSource};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload, WriteMultipart};
@@ -77,34 +77,8 @@ impl Location {
     }
 
     fn s3(parsed: &Url, url: &str, options: &StorageOptions) -> Result<Self> {
-        let bucket = parsed
-            .host_str()
-            .filter(|bucket| !bucket.is_empty())
-            .ok_or_else(|| invalid_url(url, "an s3 URL needs a bucket: s3://bucket/prefix"))?;
-        let path = Path::from_url_path(parsed.path())
-            .map_err(|error| invalid_url(url, error.to_string()))?;
-        let not_configured = |reason| Error::S3NotConfigured { url: url.to_owned(), reason };
-        let mut builder = AmazonS3Builder::new()
-            .with_bucket_name(bucket)
-            .with_region(options.region.as_deref().unwrap_or("us-east-1"))
-            .with_allow_http(options.allow_http)
-            .with_virtual_hosted_style_request(false);
-        if let Some(endpoint) = &options.endpoint {
-            builder = builder.with_endpoint(endpoint);
-        }
-        // Anonymous requests when only an endpoint is set: the client then never looks for
-        // credentials, so it cannot reach the instance metadata service.
-        builder = match (&options.access_key_id, &options.secret_access_key) {
-            (Some(key), Some(secret)) => builder
-                .with_access_key_id(key)
-                .with_secret_access_key(secret)
-                .with_skip_signature(false),
-            (None, None) if options.endpoint.is_some() => builder.with_skip_signature(true),
-            (None, None) => return Err(not_configured(NO_S3_CONFIG)),
-            _ => return Err(not_configured(PARTIAL_S3_CREDENTIALS)),
-        };
-        let store =
-            builder.build().map_err(|source| Error::Store { url: url.to_owned(), source })?;
+        let (store, path) = s3_store(parsed, url, options)?;
+        let bucket = parsed.host_str().unwrap_or_default();
         let url = Self::join_url(&format!("s3://{bucket}"), path.as_ref());
         Ok(Self { store: Arc::new(store), path, url })
     }
@@ -322,6 +296,54 @@ impl fmt::Debug for Location {
             .field("store", &self.store.to_string())
             .finish()
     }
+}
+
+/// The S3 client for the bucket of `s3://bucket/prefix` (`parsed`, given as `url`) and the
+/// object path of `prefix`, with the endpoint and credentials of `options` only.
+pub(crate) fn s3_store(
+    parsed: &Url,
+    url: &str,
+    options: &StorageOptions,
+) -> Result<(AmazonS3, Path)> {
+    let bucket = parsed
+        .host_str()
+        .filter(|bucket| !bucket.is_empty())
+        .ok_or_else(|| invalid_url(url, "an s3 URL needs a bucket: s3://bucket/prefix"))?;
+    let path =
+        Path::from_url_path(parsed.path()).map_err(|error| invalid_url(url, error.to_string()))?;
+    let not_configured = |reason| Error::S3NotConfigured { url: url.to_owned(), reason };
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_region(options.region.as_deref().unwrap_or("us-east-1"))
+        .with_allow_http(options.allow_http)
+        .with_virtual_hosted_style_request(false);
+    if let Some(endpoint) = &options.endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    // Anonymous requests when only an endpoint is set: the client then never looks for
+    // credentials, so it cannot reach the instance metadata service.
+    builder = match (&options.access_key_id, &options.secret_access_key) {
+        (Some(key), Some(secret)) => builder
+            .with_access_key_id(key)
+            .with_secret_access_key(secret)
+            .with_skip_signature(false),
+        (None, None) if options.endpoint.is_some() => builder.with_skip_signature(true),
+        (None, None) => return Err(not_configured(NO_S3_CONFIG)),
+        _ => return Err(not_configured(PARTIAL_S3_CREDENTIALS)),
+    };
+    let store = builder.build().map_err(|source| Error::Store { url: url.to_owned(), source })?;
+    Ok((store, path))
+}
+
+/// The S3 client and object path of an `s3://bucket/prefix` URL, built only from `options`
+/// (never from ambient AWS configuration): fails with a clear error when the URL is not an
+/// `s3://` URL or `options` has neither an endpoint nor credentials.
+pub fn s3_client(url: &str, options: &StorageOptions) -> Result<(AmazonS3, Path)> {
+    let parsed = Url::parse(url).map_err(|error| invalid_url(url, error.to_string()))?;
+    if parsed.scheme() != "s3" {
+        return Err(invalid_url(url, "not an s3:// URL"));
+    }
+    s3_store(&parsed, url, options)
 }
 
 fn invalid_url(url: &str, reason: impl Into<String>) -> Error {

@@ -13,6 +13,7 @@ mod tests;
 const SHARED_DIR: &str = "shared";
 
 pub use checkpoints::{CheckpointStorage, RetainReport, savepoint_dir};
+pub use location::s3_client;
 pub use options::StorageOptions;
 pub use restore::resolve_restore;
 pub use snapshot::SnapshotDir;

@@ -3,12 +3,15 @@
 
 mod collect;
 mod discard;
+mod file;
 mod print;
 mod text_file;
-mod transactional_file;
 
 pub use collect::{CollectHandle, CollectSink};
 pub use discard::DiscardSink;
+pub use file::{
+    BucketAssigner, BucketClock, DateField, FileSink, FileTransaction, PendingPart, RollingPolicy,
+    StorageOptions, Upload,
+};
 pub use print::PrintSink;
 pub use text_file::TextFileSink;
-pub use transactional_file::{PartFile, TransactionalFileSink};

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use weir_operators::function::FnResult;
-use weir_operators::{RuntimeContext, SourceFunction, SourcePoll, SubtaskInfo};
+use weir_operators::{RuntimeContext, SourceFunction, SourcePoll, SourceWatermark, SubtaskInfo};
 use weir_state::OperatorStateStore;
-use weir_types::{CheckpointId, Record};
+use weir_types::{CheckpointId, Record, Timestamp, Watermark};
 
 /// The longest a subtask waits before polling again (rate-limited, or left without a share of
 /// an unbounded source).
@@ -31,15 +31,26 @@ const SPLITS_STATE: &str = "datagen-splits";
 /// at another parallelism: the splits are dealt out over the new subtasks, and a subtask
 /// holding several emits their indices merged in ascending order. A bounded subtask left
 /// without a split finishes at once; an unbounded one stays idle.
+///
+/// [`Self::interleaved`] deals a bounded range out as the unbounded one is (`i, i + p, …`), and
+/// [`Self::with_event_time`] stamps each record with the event time of its index and makes
+/// the source emit watermarks (as the Nexmark source does).
 pub struct DataGeneratorSource<T> {
     count: Option<u64>,
     generator: Arc<dyn Fn(u64) -> T + Send + Sync>,
     rate_per_second: Option<f64>,
+    /// Whether a bounded range is dealt out in strides rather than contiguous shares.
+    interleaved: bool,
+    /// The event time of each index, non-decreasing in the index.
+    event_time: Option<EventTime>,
     /// This subtask's unfinished splits, set in `open`.
     splits: Vec<Split>,
     /// This subtask's rate schedule, set in `open`.
     schedule: Schedule,
 }
+
+/// The event time of each index of a [`DataGeneratorSource`].
+pub type EventTime = Arc<dyn Fn(u64) -> Timestamp + Send + Sync>;
 
 /// A share of the index space: `next, next + step, …`, below `end` if there is one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,9 +92,26 @@ impl<T> DataGeneratorSource<T> {
             count,
             generator,
             rate_per_second,
-            splits: Split::initial(count, 0, 1),
+            interleaved: false,
+            event_time: None,
+            splits: Split::initial(count, false, 0, 1),
             schedule: Schedule::new(rate_per_second, 1),
         }
+    }
+
+    /// Deals a bounded range out in strides: subtask `i` of `p` emits `i, i + p, … < count`,
+    /// so that subtasks advance through the indices (and their event times) together.
+    pub fn interleaved(mut self) -> Self {
+        self.interleaved = true;
+        self
+    }
+
+    /// Gives the record of index `i` the timestamp `event_time(i)`, which must not decrease
+    /// as `i` grows, and makes the source emit watermarks: one below the event time of the
+    /// next index a subtask will emit (idle while it has no split), so no record is late.
+    pub fn with_event_time(mut self, event_time: EventTime) -> Self {
+        self.event_time = Some(event_time);
+        self
     }
 
     /// What a subtask without splits reports: a bounded one is done, an unbounded one that
@@ -96,9 +124,18 @@ impl<T> DataGeneratorSource<T> {
 impl Split {
     /// The split of subtask `index` of `parallelism` on a fresh start; none if its share of a
     /// bounded range is empty.
-    fn initial(count: Option<u64>, index: usize, parallelism: usize) -> Vec<Split> {
+    /// With `interleaved`, a bounded share is a stride like an unbounded one.
+    fn initial(
+        count: Option<u64>,
+        interleaved: bool,
+        index: usize,
+        parallelism: usize,
+    ) -> Vec<Split> {
         let (index, parallelism) = (index as u64, parallelism.max(1) as u64);
         let split = match count {
+            Some(count) if interleaved => {
+                Split { next: index, end: Some(count), step: parallelism }
+            }
             Some(count) => {
                 let (share, extra) = (count / parallelism, count % parallelism);
                 let start = index * share + index.min(extra);
@@ -188,6 +225,8 @@ impl<T> Clone for DataGeneratorSource<T> {
             count: self.count,
             generator: Arc::clone(&self.generator),
             rate_per_second: self.rate_per_second,
+            interleaved: self.interleaved,
+            event_time: self.event_time.clone(),
             splits: self.splits.clone(),
             schedule: self.schedule.clone(),
         }
@@ -199,6 +238,8 @@ impl<T> fmt::Debug for DataGeneratorSource<T> {
         f.debug_struct("DataGeneratorSource")
             .field("count", &self.count)
             .field("rate_per_second", &self.rate_per_second)
+            .field("interleaved", &self.interleaved)
+            .field("event_time", &self.event_time.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -210,7 +251,7 @@ impl<T: Send> SourceFunction<T> for DataGeneratorSource<T> {
             let stored = stored.get(ctx.operator_state()).iter().copied().map(Split::from);
             stored.filter(|split| !split.is_finished()).collect()
         } else {
-            Split::initial(self.count, info.index, info.parallelism)
+            Split::initial(self.count, self.interleaved, info.index, info.parallelism)
         };
         self.schedule = Schedule::new(self.rate_per_second, info.parallelism);
         Ok(())
@@ -224,12 +265,24 @@ impl<T: Send> SourceFunction<T> for DataGeneratorSource<T> {
             Ok(due) => due,
             Err(wait) => return Ok(SourcePoll::Pending(wait)),
         };
-        let generator = &self.generator;
+        let (generator, event_time) = (&self.generator, &self.event_time);
         let emitted = take_indices(&mut self.splits, due.min(max as u64), |index| {
-            out.push(Record::new(generator(index)));
+            let value = generator(index);
+            out.push(match event_time {
+                Some(event_time) => Record::with_timestamp(value, event_time(index)),
+                None => Record::new(value),
+            });
         });
         self.schedule.emitted += emitted;
         Ok(if self.splits.is_empty() { self.without_splits() } else { SourcePoll::Ready })
+    }
+
+    fn watermark(&mut self) -> Option<SourceWatermark> {
+        let event_time = self.event_time.as_ref()?;
+        Some(match self.splits.iter().map(|split| split.next).min() {
+            Some(next) => SourceWatermark::Watermark(Watermark(event_time(next) - 1)),
+            None => SourceWatermark::Idle,
+        })
     }
 
     fn snapshot_state(&mut self, _: CheckpointId, state: &mut OperatorStateStore) -> FnResult {
@@ -277,6 +330,26 @@ mod tests {
             }
             assert_eq!(all, (0..count).collect::<Vec<_>>(), "count {count}, p {parallelism}");
         }
+    }
+
+    #[test]
+    fn interleaved_bounded_subtasks_stride_and_event_time_sets_watermarks() {
+        let source = identity(Some(10), None)
+            .interleaved()
+            .with_event_time(Arc::new(|i| i as Timestamp * 10));
+        let mut subtask = source.clone();
+        open_source(&mut subtask, &info(1, 3)).unwrap();
+        let watermark = |s: &mut DataGeneratorSource<u64>| s.watermark();
+        assert_eq!(watermark(&mut subtask), Some(SourceWatermark::Watermark(Watermark(9))));
+        let mut out = Vec::new();
+        assert_eq!(subtask.poll(&mut out, 2).unwrap(), SourcePoll::Ready);
+        let stamped: Vec<_> = out.iter().map(|r| (r.value, r.timestamp)).collect();
+        assert_eq!(stamped, [(1, Some(10)), (4, Some(40))]);
+        assert_eq!(watermark(&mut subtask), Some(SourceWatermark::Watermark(Watermark(69))));
+        assert_eq!(subtask.poll(&mut out, 10).unwrap(), SourcePoll::Finished);
+        assert_eq!(watermark(&mut subtask), Some(SourceWatermark::Idle));
+        assert_eq!(run_subtask(&source, 0, 3, 2).unwrap(), [0, 3, 6, 9]);
+        assert_eq!(identity(Some(10), None).watermark(), None, "no event time, no watermark");
     }
 
     #[test]
@@ -372,8 +445,10 @@ mod tests {
 
     #[test]
     fn bounded_restores_emit_every_index_once_at_any_parallelism() {
-        for count in [0, 1, 13, 40] {
+        for (count, interleaved) in [0, 1, 13, 40].into_iter().flat_map(|c| [(c, false), (c, true)])
+        {
             let source = identity(Some(count), None);
+            let source = if interleaved { source.interleaved() } else { source };
             for parallelisms in RESCALINGS {
                 for last in [1, 2, 3] {
                     for polls in 0..=8 {
@@ -382,7 +457,8 @@ mod tests {
                         assert_eq!(
                             sorted(output),
                             (0..count).collect::<Vec<_>>(),
-                            "count {count}, parallelisms {parallelisms:?} then {last}, {polls} polls"
+                            "count {count}, interleaved {interleaved}, parallelisms \
+                             {parallelisms:?} then {last}, {polls} polls"
                         );
                     }
                 }

@@ -1,15 +1,21 @@
 //! A parallel source reading lines of text files, like Flink's `readTextFile`.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use weir_operators::function::FnResult;
 use weir_operators::{RuntimeContext, SourceFunction, SourcePoll, SubtaskInfo};
 use weir_state::OperatorStateStore;
 use weir_types::{CheckpointId, Record};
 
+use super::file_monitor::FileMonitor;
 use crate::{Error, Result};
+
+/// The longest a watching subtask waits before polling again.
+const MAX_WAIT: Duration = Duration::from_millis(50);
 
 /// The operator list state holding a subtask's splits not read to their end, one element per
 /// split.
@@ -29,11 +35,20 @@ const SPLITS_STATE: &str = "text-file-splits";
 /// A restore reads on from there, also at another parallelism: the splits are dealt out over
 /// the new subtasks, and each still owns the lines that start in its range. The files are
 /// not listed again, and split paths must be valid UTF-8 to be stored.
+///
+/// With [`Self::monitor_continuously`] the source never ends: it lists the directory every
+/// interval (Flink's `FileSource.monitorContinuously`), and each file not seen before is read
+/// whole by the subtask its path hashes to. Files must appear complete (moved in, not
+/// written in place): a file is read up to the length it had when first listed. The files
+/// taken are kept in checkpoints (see `FileMonitor`), with the splits not read to their end.
 pub struct TextFileSource {
     path: PathBuf,
+    monitor_interval: Option<Duration>,
     /// This subtask's ranges, in the order they are read; set in `open`.
-    splits: std::vec::IntoIter<Split>,
+    splits: VecDeque<Split>,
     current: Option<SplitReader>,
+    /// Set in `open` when watching.
+    monitor: Option<FileMonitor>,
 }
 
 /// A byte range of one file, owning the lines that start in it.
@@ -69,14 +84,43 @@ impl From<Split> for StoredSplit {
 impl TextFileSource {
     /// A source reading the file or directory at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        TextFileSource { path: path.into(), splits: Vec::new().into_iter(), current: None }
+        TextFileSource {
+            path: path.into(),
+            monitor_interval: None,
+            splits: VecDeque::new(),
+            current: None,
+            monitor: None,
+        }
+    }
+
+    /// Keeps watching the directory for new files, listing it every `interval`.
+    pub fn monitor_continuously(mut self, interval: Duration) -> Self {
+        self.monitor_interval = Some(interval);
+        self
+    }
+
+    /// What a subtask that has read all its splits does: finish, or scan for new files when
+    /// due and wait otherwise.
+    fn without_splits(&mut self) -> Result<Option<SourcePoll>> {
+        let Some(monitor) = &mut self.monitor else { return Ok(Some(SourcePoll::Finished)) };
+        let now = Instant::now();
+        let wait = monitor.wait(now);
+        if !wait.is_zero() {
+            return Ok(Some(SourcePoll::Pending(wait.min(MAX_WAIT))));
+        }
+        let new = monitor.take_new(list_files(&self.path)?, now);
+        self.splits.extend(whole_files(new)?);
+        Ok(if self.splits.is_empty() { Some(SourcePoll::Pending(MAX_WAIT)) } else { None })
     }
 }
 
 impl Clone for TextFileSource {
     /// Clones the configuration; the clone has not started reading.
     fn clone(&self) -> Self {
-        TextFileSource::new(self.path.clone())
+        TextFileSource {
+            monitor_interval: self.monitor_interval,
+            ..TextFileSource::new(self.path.clone())
+        }
     }
 }
 
@@ -126,6 +170,11 @@ fn splits_for_subtask(files: Vec<PathBuf>, index: usize, parallelism: usize) -> 
             Ok(Split { path, start, end })
         })
         .collect()
+}
+
+/// One split per file, covering it whole.
+fn whole_files(files: Vec<PathBuf>) -> Result<Vec<Split>> {
+    splits_for_subtask(files, 0, 1)
 }
 
 /// Reads the lines of one split.
@@ -194,12 +243,23 @@ impl SplitReader {
 impl SourceFunction<String> for TextFileSource {
     fn open(&mut self, info: &SubtaskInfo, ctx: &mut RuntimeContext<'_>) -> FnResult {
         let stored = ctx.operator_state().list_state::<StoredSplit>(SPLITS_STATE)?;
+        self.monitor = match self.monitor_interval {
+            Some(interval) => Some(FileMonitor::open(
+                interval,
+                info.index,
+                info.parallelism,
+                ctx.operator_state(),
+            )?),
+            None => None,
+        };
         let splits = if ctx.is_restored() {
             stored.get(ctx.operator_state()).iter().cloned().map(Split::from).collect()
+        } else if let Some(monitor) = &mut self.monitor {
+            whole_files(monitor.take_new(list_files(&self.path)?, Instant::now()))?
         } else {
             splits_for_subtask(list_files(&self.path)?, info.index, info.parallelism)?
         };
-        self.splits = splits.into_iter();
+        self.splits = splits.into();
         self.current = None;
         Ok(())
     }
@@ -209,11 +269,15 @@ impl SourceFunction<String> for TextFileSource {
         while emitted < max {
             let reader = match &mut self.current {
                 Some(reader) => reader,
-                None => match self.splits.next() {
+                None => match self.splits.pop_front() {
                     // An empty range holds no line start: skip it without opening the file.
                     Some(split) if split.is_empty() => continue,
                     Some(split) => self.current.insert(SplitReader::open(split)?),
-                    None => return Ok(SourcePoll::Finished),
+                    None if emitted > 0 && self.monitor.is_some() => break,
+                    None => match self.without_splits()? {
+                        Some(poll) => return Ok(poll),
+                        None => continue,
+                    },
                 },
             };
             match reader.next_line()? {
@@ -229,9 +293,12 @@ impl SourceFunction<String> for TextFileSource {
 
     fn snapshot_state(&mut self, _: CheckpointId, state: &mut OperatorStateStore) -> FnResult {
         let current = self.current.as_ref().map(SplitReader::remaining);
-        let remaining = current.into_iter().chain(self.splits.as_slice().iter().cloned());
+        let remaining = current.into_iter().chain(self.splits.iter().cloned());
         let stored = remaining.filter(|split| !split.is_empty()).map(StoredSplit::from).collect();
         state.list_state::<StoredSplit>(SPLITS_STATE)?.update(state, stored);
+        if let Some(monitor) = &self.monitor {
+            monitor.snapshot(state)?;
+        }
         Ok(())
     }
 }
@@ -425,5 +492,46 @@ mod tests {
         }
         let mut subtask = Subtask::open(&source, 2, 3, restores.next()).unwrap();
         assert_eq!(drain(&mut subtask.source, 10).unwrap(), ["b", "c"]);
+    }
+
+    /// Moves a complete file into `dir`, as writers feeding a watched directory must.
+    fn move_in(dir: &Path, name: &str, content: &str) {
+        let staged = write_file(dir, &format!(".{name}"), content.as_bytes());
+        std::fs::rename(staged, dir.join(name)).unwrap();
+    }
+
+    #[test]
+    fn monitoring_reads_each_new_file_once_across_restores_and_rescaling() {
+        let dir = tempfile::tempdir().unwrap();
+        move_in(dir.path(), "a.txt", "a1\na2\n");
+        let source = TextFileSource::new(dir.path()).monitor_continuously(Duration::ZERO);
+        let mut subtasks: Vec<_> =
+            (0..2).map(|i| Subtask::open(&source, i, 2, None).unwrap()).collect();
+        let mut seen = Vec::new();
+        let poll_all = |subtasks: &mut Vec<Subtask<TextFileSource>>, seen: &mut Vec<String>| {
+            for subtask in subtasks.iter_mut() {
+                seen.extend(subtask.poll_times(3, 10).unwrap());
+            }
+        };
+        poll_all(&mut subtasks, &mut seen);
+        assert_eq!(sorted(seen.clone()), ["a1", "a2"], "a file is read by one subtask");
+        move_in(dir.path(), "b.txt", "b1\n");
+        poll_all(&mut subtasks, &mut seen);
+        assert_eq!(sorted(seen.clone()), ["a1", "a2", "b1"]);
+
+        // Checkpoint, then restore at parallelism 3: nothing is read again, new files are.
+        let checkpoint: Vec<_> = subtasks.iter_mut().map(|s| s.snapshot().unwrap()).collect();
+        let mut subtasks: Vec<_> = redistribute(&checkpoint, 3)
+            .into_iter()
+            .enumerate()
+            .map(|(i, restore)| Subtask::open(&source, i, 3, Some(restore)).unwrap())
+            .collect();
+        move_in(dir.path(), "c.txt", "c1\nc2\n");
+        let mut after = Vec::new();
+        poll_all(&mut subtasks, &mut after);
+        assert_eq!(sorted(after), ["c1", "c2"]);
+        let mut out = Vec::new();
+        let poll = subtasks[0].source.poll(&mut out, 10).unwrap();
+        assert!(matches!(poll, SourcePoll::Pending(_)), "a watching source waits: {poll:?}");
     }
 }
