@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tracing::info;
 use weir_connectors::source::{
     CollectionSource, DataGeneratorSource, SocketTextSource, TextFileSource,
 };
@@ -257,6 +256,7 @@ fn serve_rest(
     client: &JobClient,
 ) -> Result<weir_rest::RestServer> {
     let server = weir_rest::serve(listener, client.into()).inspect_err(|_| client.cancel())?;
-    info!("REST API: http://{}/", server.local_addr());
+    // The one line that tells a user where to look (the REST API is under the same address).
+    println!("web UI: http://{}/", server.local_addr());
     Ok(server)
 }
