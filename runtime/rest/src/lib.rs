@@ -34,7 +34,7 @@
 //! let client = env.execute_async().unwrap();
 //! let server = weir_rest::serve(weir_rest::bind("127.0.0.1:0").unwrap(), (&client).into())
 //!     .unwrap();
-//! println!("REST API: http://{}/jobs", server.local_addr());
+//! println!("web UI: http://{}/", server.local_addr());
 //! client.cancel();
 //! assert!(client.wait().is_err(), "a cancelled job ends with an error");
 //! ```

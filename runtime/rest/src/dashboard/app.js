@@ -49,7 +49,7 @@ const time = (ms) => new Date(ms).toISOString().replace("T", " ").replace("Z", "
 const watermark = (w) => w === null ? "none" : new Date(w).toISOString().slice(11, 23);
 
 function show(id, ...content) {
-  document.getElementById(id).replaceChildren(...content);
+  document.getElementById(id).replaceChildren(...content.flat().filter((c) => c !== null));
 }
 
 // ---- overview
