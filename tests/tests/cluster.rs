@@ -235,7 +235,7 @@ fn a_throttled_sink_slows_sources_on_other_workers_and_memory_stays_bounded() {
         "--sink-rate",
         "2000",
     ]);
-    let rest = coordinator.wait_for("REST API: http://");
+    let rest = coordinator.wait_for("web UI: http://");
     let rest = rest[rest.find("http://").unwrap()..].trim_end_matches('/').to_string();
     let workers: Vec<Worker> = (0..2).map(|i| Worker::start(&address, 1, dir.path(), i)).collect();
     coordinator.wait_for("deployed");

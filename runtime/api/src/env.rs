@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tracing::info;
 use weir_connectors::source::nexmark::{self, Event, NexmarkConfig};
 use weir_connectors::source::{
     CollectionSource, DataGeneratorSource, SocketTextSource, TextFileSource,
@@ -276,6 +275,8 @@ fn serve_rest(
     client: &JobClient,
 ) -> Result<weir_rest::RestServer> {
     let server = weir_rest::serve(listener, client.into()).inspect_err(|_| client.cancel())?;
-    info!("REST API: http://{}/", server.local_addr());
+    // The one line that tells a user where to look (the REST API is under the same address),
+    // on standard error beside the coordinator's own, away from the job's printed output.
+    eprintln!("web UI: http://{}/", server.local_addr());
     Ok(server)
 }

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use weir_types::{CheckpointId, Record, Timestamp, Watermark, WatermarkStatus};
 
-use crate::{Output, Result, TaskSnapshot};
+use crate::{OperatorMetrics, Output, Result, TaskSnapshot};
 
 /// Names a side output of type `T`. Two tags are the same side output when their names are.
 #[derive(Debug)]
@@ -146,8 +146,13 @@ impl<T> Collector<T> {
     }
 
     /// Sends everything collected to `main` and the side outputs' consumers, with each
-    /// watermark or status change after the main-output records emitted before it.
-    pub(crate) fn emit(&mut self, main: &mut dyn Output<T>) -> Result<usize> {
+    /// watermark or status change after the main-output records emitted before it; shows the
+    /// watermarks emitted in `metrics`.
+    pub(crate) fn emit(
+        &mut self,
+        main: &mut dyn Output<T>,
+        metrics: &OperatorMetrics,
+    ) -> Result<usize> {
         let emitted = self.records.len();
         let mut sent = 0;
         for (position, mark) in std::mem::take(&mut self.marks) {
@@ -161,7 +166,10 @@ impl<T> Collector<T> {
                 side.port.mark(mark)?;
             }
             match mark {
-                Mark::Watermark(watermark) => main.push_watermark(watermark)?,
+                Mark::Watermark(watermark) => {
+                    metrics.watermark_reached(watermark);
+                    main.push_watermark(watermark)?;
+                }
                 Mark::Status(status) => main.push_watermark_status(status)?,
             }
         }

@@ -286,7 +286,7 @@ impl<Out: Send> NodeCore<Out> {
     }
 
     fn emit(&mut self) -> Result<()> {
-        let emitted = self.collector.emit(self.output.as_mut())?;
+        let emitted = self.collector.emit(self.output.as_mut(), &self.metrics)?;
         self.metrics.add_out(emitted);
         Ok(())
     }
@@ -375,11 +375,13 @@ where
     }
 
     fn push_watermark(&mut self, watermark: Watermark) -> Result<()> {
+        self.core.metrics.watermark_reached(watermark);
         let operator = &mut self.operator;
         self.core.control(|out| operator.process_watermark(watermark, out))
     }
 
     fn push_watermark_status(&mut self, status: WatermarkStatus) -> Result<()> {
+        self.core.metrics.status_changed(status);
         let operator = &mut self.operator;
         self.core.control(|out| operator.process_watermark_status(status, out))
     }
@@ -471,12 +473,14 @@ where
 
     /// The combined watermark of both inputs advanced.
     pub fn push_watermark(&mut self, watermark: Watermark) -> Result<()> {
+        self.core.metrics.watermark_reached(watermark);
         let operator = &mut self.operator;
         self.core.control(|out| operator.process_watermark(watermark, out))
     }
 
     /// Both inputs became idle, or one became active again.
     pub fn push_watermark_status(&mut self, status: WatermarkStatus) -> Result<()> {
+        self.core.metrics.status_changed(status);
         let operator = &mut self.operator;
         self.core.control(|out| operator.process_watermark_status(status, out))
     }

@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use weir_types::SnapshotType;
 use weir_worker::checkpoint::CheckpointStats;
-use weir_worker::{JobFailure, JobState, JobStatusSnapshot, SubtaskCounts, VertexStatus};
+use weir_worker::{JobFailure, JobState, JobStatusSnapshot, WorkerStatus};
+
+use crate::graph::JobGraph;
 
 /// `GET /jobs`.
 #[derive(Debug, Serialize)]
@@ -28,6 +30,8 @@ pub struct JobOverview {
     pub duration_ms: u64,
     /// Restarts after failures.
     pub restarts: u32,
+    /// The widest operator's parallelism.
+    pub parallelism: usize,
 }
 
 /// `GET /jobs/{name}`.
@@ -38,38 +42,15 @@ pub struct JobDetails {
     pub overview: JobOverview,
     /// Where the savepoint is when the job was stopped with one.
     pub stopped_with_savepoint: Option<String>,
-    /// Operators in graph order.
-    pub vertices: Vec<Vertex>,
+    /// Vertices and edges.
+    #[serde(flatten)]
+    pub graph: JobGraph,
+    /// Restarts the restart strategy still allows.
+    pub restarts_remaining: u32,
     /// Failures so far, restarted after or not.
     pub failure_count: usize,
     /// The latest failure.
     pub last_failure: Option<Failure>,
-}
-
-/// One operator with totals and per-subtask counters.
-#[derive(Debug, Serialize)]
-pub struct Vertex {
-    /// The operator's name.
-    pub name: String,
-    /// Its parallelism.
-    pub parallelism: usize,
-    /// Records taken in, over all subtasks.
-    pub records_in: u64,
-    /// Records sent on, over all subtasks.
-    pub records_out: u64,
-    /// Per subtask, by index.
-    pub subtasks: Vec<Subtask>,
-}
-
-/// The counters of one subtask.
-#[derive(Debug, Serialize)]
-pub struct Subtask {
-    /// Its index.
-    pub subtask: usize,
-    /// Records taken in.
-    pub records_in: u64,
-    /// Records sent on.
-    pub records_out: u64,
 }
 
 /// A failure of the job.
@@ -77,8 +58,57 @@ pub struct Subtask {
 pub struct Failure {
     /// When it happened.
     pub time_ms: u64,
+    /// The operator subtask that failed, when known.
+    pub operator: Option<String>,
     /// The root cause.
     pub message: String,
+}
+
+/// `GET /jobs/{name}/exceptions`.
+#[derive(Debug, Serialize)]
+pub struct Exceptions {
+    /// Restarts so far.
+    pub restarts: u32,
+    /// Restarts the restart strategy still allows.
+    pub restarts_remaining: u32,
+    /// Every failure, newest first.
+    pub history: Vec<Failure>,
+}
+
+/// `GET /workers`.
+#[derive(Debug, Serialize)]
+pub struct Workers {
+    /// The processes running the jobs, each once.
+    pub workers: Vec<Worker>,
+}
+
+/// A process running subtasks.
+#[derive(Debug, Serialize)]
+pub struct Worker {
+    /// Its name.
+    pub name: String,
+    /// Slots it offers.
+    pub slots: usize,
+    /// Its memory split, when configured.
+    pub memory: Option<Memory>,
+}
+
+/// How a process's memory is split.
+#[derive(Debug, Serialize)]
+pub struct Memory {
+    /// The whole process.
+    pub process: u64,
+    /// Overhead, network, managed and task memory, in that order.
+    pub components: Vec<MemoryComponent>,
+}
+
+/// One part of a process's memory.
+#[derive(Debug, Serialize)]
+pub struct MemoryComponent {
+    /// `runtime overhead`, `network`, `managed` or `task`.
+    pub name: &'static str,
+    /// Its size.
+    pub bytes: u64,
 }
 
 /// `GET /jobs/{name}/checkpoints`.
@@ -136,6 +166,7 @@ impl From<&JobStatusSnapshot> for JobOverview {
             start_time_ms: epoch_ms(job.start_time),
             duration_ms: ms(job.duration),
             restarts: job.restarts,
+            parallelism: job.vertices.iter().map(|v| v.subtasks.len()).max().unwrap_or(0),
         }
     }
 }
@@ -149,35 +180,56 @@ impl From<&JobStatusSnapshot> for JobDetails {
         JobDetails {
             overview: job.into(),
             stopped_with_savepoint,
-            vertices: job.vertices.iter().map(Vertex::from).collect(),
+            graph: job.into(),
+            restarts_remaining: job.restarts_remaining,
             failure_count: job.failures.len(),
             last_failure: job.failures.last().map(Failure::from),
         }
     }
 }
 
-impl From<&VertexStatus> for Vertex {
-    fn from(vertex: &VertexStatus) -> Self {
-        let total = |count: fn(&SubtaskCounts) -> u64| vertex.subtasks.iter().map(count).sum();
-        Vertex {
-            name: vertex.name.clone(),
-            parallelism: vertex.subtasks.len(),
-            records_in: total(|s| s.records_in),
-            records_out: total(|s| s.records_out),
-            subtasks: (vertex.subtasks.iter().enumerate())
-                .map(|(subtask, s)| Subtask {
-                    subtask,
-                    records_in: s.records_in,
-                    records_out: s.records_out,
-                })
-                .collect(),
+impl From<&JobFailure> for Failure {
+    fn from(failure: &JobFailure) -> Self {
+        Failure {
+            time_ms: epoch_ms(failure.time),
+            operator: failure.operator.clone(),
+            message: failure.message.clone(),
         }
     }
 }
 
-impl From<&JobFailure> for Failure {
-    fn from(failure: &JobFailure) -> Self {
-        Failure { time_ms: epoch_ms(failure.time), message: failure.message.clone() }
+impl From<&JobStatusSnapshot> for Exceptions {
+    fn from(job: &JobStatusSnapshot) -> Self {
+        Exceptions {
+            restarts: job.restarts,
+            restarts_remaining: job.restarts_remaining,
+            history: job.failures.iter().rev().map(Failure::from).collect(),
+        }
+    }
+}
+
+impl Workers {
+    /// The workers of `jobs`, each named once.
+    pub fn of(jobs: &[JobStatusSnapshot]) -> Self {
+        let mut workers: Vec<Worker> = Vec::new();
+        for worker in jobs.iter().flat_map(|job| &job.workers) {
+            if workers.iter().all(|known| known.name != worker.name) {
+                workers.push(worker.into());
+            }
+        }
+        Workers { workers }
+    }
+}
+
+impl From<&WorkerStatus> for Worker {
+    fn from(worker: &WorkerStatus) -> Self {
+        let memory = worker.memory.as_ref().map(|memory| Memory {
+            process: memory.process.0,
+            components: (memory.components().into_iter())
+                .map(|(name, component)| MemoryComponent { name, bytes: component.size.0 })
+                .collect(),
+        });
+        Worker { name: worker.name.clone(), slots: worker.slots, memory }
     }
 }
 
@@ -225,7 +277,10 @@ fn epoch_ms(time: SystemTime) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use weir_worker::load::LoadRatios;
+    use weir_worker::{SubtaskCounts, VertexStatus};
+
     use super::*;
 
     fn stats(id: u64, kind: SnapshotType, failure: Option<&str>) -> CheckpointStats {
@@ -243,30 +298,37 @@ mod tests {
         }
     }
 
-    fn stopped_job() -> JobStatusSnapshot {
+    /// A stopped job with one failure, one vertex and three checkpoints.
+    pub(crate) fn stopped_job() -> JobStatusSnapshot {
         JobStatusSnapshot {
             name: "job".into(),
             state: JobState::Stopped("file:///s/sp-3".into()),
             start_time: UNIX_EPOCH + Duration::from_millis(1_000),
             duration: Duration::from_millis(2_500),
             restarts: 1,
+            restarts_remaining: 2,
             failures: vec![JobFailure {
                 time: UNIX_EPOCH + Duration::from_millis(2_000),
                 message: "boom".into(),
+                operator: Some("map (2/2)".into()),
             }],
             vertices: vec![VertexStatus {
                 name: "map".into(),
-                subtasks: vec![
-                    SubtaskCounts { records_in: 3, records_out: 2 },
-                    SubtaskCounts { records_in: 4, records_out: 1 },
-                ],
+                subtasks: vec![counts(3, 2), counts(4, 1)],
             }],
+            edges: Vec::new(),
+            workers: Vec::new(),
             checkpoints: vec![
                 stats(1, SnapshotType::Checkpoint, None),
                 stats(2, SnapshotType::Checkpoint, Some("timed out")),
                 stats(3, SnapshotType::Savepoint, None),
             ],
         }
+    }
+
+    fn counts(records_in: u64, records_out: u64) -> SubtaskCounts {
+        let load = LoadRatios { busy: 250, backpressured: 500, idle: 250 };
+        SubtaskCounts { records_in, records_out, watermark: None, idle: false, load }
     }
 
     #[test]
@@ -276,16 +338,24 @@ mod tests {
             json,
             serde_json::json!({
                 "name": "job", "state": "stopped", "start_time_ms": 1000, "duration_ms": 2500,
-                "restarts": 1, "stopped_with_savepoint": "file:///s/sp-3",
+                "restarts": 1, "parallelism": 2, "stopped_with_savepoint": "file:///s/sp-3",
+                "restarts_remaining": 2,
                 "vertices": [{
-                    "name": "map", "parallelism": 2, "records_in": 7, "records_out": 3,
+                    "id": 0, "name": "map", "parallelism": 2, "records_in": 7, "records_out": 3,
+                    "busy_ratio": 0.25, "backpressured_ratio": 0.5, "watermark": null,
+                    "idle": false, "watermark_held_back_by": null, "idle_inputs": [],
                     "subtasks": [
-                        { "subtask": 0, "records_in": 3, "records_out": 2 },
-                        { "subtask": 1, "records_in": 4, "records_out": 1 },
+                        { "subtask": 0, "records_in": 3, "records_out": 2, "busy_ratio": 0.25,
+                          "backpressured_ratio": 0.5, "idle_ratio": 0.25, "watermark": null,
+                          "idle": false },
+                        { "subtask": 1, "records_in": 4, "records_out": 1, "busy_ratio": 0.25,
+                          "backpressured_ratio": 0.5, "idle_ratio": 0.25, "watermark": null,
+                          "idle": false },
                     ],
                 }],
+                "edges": [],
                 "failure_count": 1,
-                "last_failure": { "time_ms": 2000, "message": "boom" },
+                "last_failure": { "time_ms": 2000, "operator": "map (2/2)", "message": "boom" },
             })
         );
     }

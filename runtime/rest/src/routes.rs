@@ -9,8 +9,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use tracing::info;
 
-use crate::model::{Checkpoints, JobDetails, JobList, JobOverview, SavepointTaken};
-use crate::{Error, Jobs, Result, metrics};
+use crate::model::{
+    Checkpoints, Exceptions, JobDetails, JobList, JobOverview, SavepointTaken, Workers,
+};
+use crate::{Error, Jobs, Result, dashboard, metrics};
 
 /// The API's routes over `jobs`.
 pub fn router(jobs: Jobs) -> Router {
@@ -21,7 +23,10 @@ pub fn router(jobs: Jobs) -> Router {
         .route("/jobs/{name}/checkpoints", get(checkpoints))
         .route("/jobs/{name}/savepoints", post(savepoint))
         .route("/jobs/{name}/cancel", post(cancel))
+        .route("/jobs/{name}/exceptions", get(exceptions))
+        .route("/workers", get(workers))
         .route("/metrics", get(prometheus))
+        .merge(dashboard::routes())
         .with_state(jobs)
 }
 
@@ -46,6 +51,18 @@ async fn checkpoints(
     Path(name): Path<String>,
 ) -> Result<Json<Checkpoints>> {
     Ok(Json(Checkpoints::from(&jobs.get(&name)?.status.snapshot())))
+}
+
+async fn exceptions(
+    State(jobs): State<Jobs>,
+    Path(name): Path<String>,
+) -> Result<Json<Exceptions>> {
+    Ok(Json(Exceptions::from(&jobs.get(&name)?.status.snapshot())))
+}
+
+async fn workers(State(jobs): State<Jobs>) -> Json<Workers> {
+    let snapshots: Vec<_> = jobs.all().iter().map(|job| job.status.snapshot()).collect();
+    Json(Workers::of(&snapshots))
 }
 
 /// The body of `POST /jobs/{name}/savepoints`; an empty body takes the defaults.

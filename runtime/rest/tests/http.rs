@@ -9,7 +9,7 @@ use reqwest::blocking::Client;
 use serde_json::{Value, json};
 use weir::{
     CheckpointConfig, ExecutionConfig, GeneratorConfig, RestConfig, RestartStrategy,
-    StreamExecutionEnvironment,
+    StreamExecutionEnvironment, time::WatermarkStrategy,
 };
 
 const JOB: &str = "rest-job";
@@ -267,6 +267,83 @@ fn a_restart_shows_in_the_state_restarts_failures_and_metrics() {
     assert!(
         api.text("/metrics").contains(&format!("weir_job_restarts_total{{job=\"{JOB}\"}} 1\n"))
     );
+    client.cancel();
+    assert!(client.wait().is_err());
+}
+
+#[test]
+fn load_watermarks_edges_exceptions_workers_and_the_dashboard_over_http() {
+    static FAILED: AtomicBool = AtomicBool::new(false);
+    let config = ExecutionConfig {
+        parallelism: 1,
+        batch_size: 64,
+        progress_interval_ms: 0,
+        restart: Some(RestartStrategy::FixedDelay { attempts: 3, delay_ms: 10 }),
+        ..Default::default()
+    };
+    let mut env = StreamExecutionEnvironment::new(config);
+    env.set_job_name(JOB);
+    let strategy = WatermarkStrategy::for_monotonous_timestamps()
+        .with_timestamp_assigner(|value: &u64, _| *value as i64);
+    // An unthrottled source feeding a sink that takes 1 ms per record: the source is
+    // backpressured and the sink busy.
+    env.from_generator(GeneratorConfig::unbounded(), |i| i)
+        .assign_timestamps_and_watermarks(strategy)
+        .rebalance()
+        .map(|value| {
+            if value == 100 && !FAILED.swap(true, Ordering::SeqCst) {
+                panic!("record 100 fails once");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            value
+        })
+        .discard();
+    let client = env.execute_async().unwrap();
+    let server =
+        weir_rest::serve(weir_rest::bind("127.0.0.1:0").unwrap(), (&client).into()).unwrap();
+    let api = Api::new(server.local_addr());
+    let path = format!("/jobs/{JOB}");
+    let job = api.until(&path, "a backpressured source, a busy sink and watermarks", |job| {
+        job["restarts"] == 1
+            && job["vertices"][0]["backpressured_ratio"].as_f64() > Some(0.5)
+            && job["vertices"][2]["busy_ratio"].as_f64() > Some(0.5)
+            && job["vertices"][2]["watermark"].as_i64() > Some(0)
+    });
+    let names: Vec<&str> =
+        job["vertices"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 4, "source, timestamps, map, sink: {names:?}");
+    let edges = &job["edges"];
+    assert_eq!(
+        edges[0],
+        json!({ "source": 0, "target": 1, "partitioning": "FORWARD", "chained": true })
+    );
+    assert_eq!(
+        edges[1],
+        json!({ "source": 1, "target": 2, "partitioning": "REBALANCE", "chained": false })
+    );
+    let map = &job["vertices"][2];
+    let subtask = &map["subtasks"][0];
+    let shares =
+        ["busy_ratio", "backpressured_ratio", "idle_ratio"].map(|r| subtask[r].as_f64().unwrap());
+    assert!((shares.iter().sum::<f64>() - 1.0).abs() < 0.01, "{subtask}");
+    assert_eq!(map["watermark_held_back_by"]["name"], names[1], "{map}");
+
+    let (status, exceptions) = api.get(&format!("{path}/exceptions"));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (exceptions["restarts"].as_u64(), exceptions["restarts_remaining"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let failure = &exceptions["history"][0];
+    assert!(failure["message"].as_str().unwrap().contains("record 100 fails once"), "{failure}");
+    assert_eq!(failure["operator"], "Map (1/1)");
+
+    let (_, workers) = api.get("/workers");
+    assert_eq!(workers["workers"].as_array().unwrap().len(), 1, "{workers}");
+    assert_eq!(workers["workers"][0]["slots"], 1);
+
+    assert!(api.text("/").contains("<title>Weir</title>"));
+    assert!(api.text("/app.js").contains("/jobs/"), "the page's script reads the API");
     client.cancel();
     assert!(client.wait().is_err());
 }

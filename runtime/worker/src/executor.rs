@@ -23,7 +23,7 @@ use crate::task::TaskContext;
 use crate::wiring::{BuiltTask, Wiring};
 use crate::{
     Error, ExecutionConfig, JobClient, JobCommand, JobResult, JobStatus, RestartDecision,
-    RestartTracker, Result,
+    RestartTracker, Result, WorkerStatus,
 };
 
 /// Executes jobs on threads of this process.
@@ -119,7 +119,13 @@ impl LocalExecutor {
             None => None,
         };
         let metrics = MetricsRegistry::for_plan(graph, &plan);
-        status.planned(&metrics);
+        let mut restarts = RestartTracker::new(strategy);
+        status.planned(&metrics, &restarts);
+        status.workers(vec![WorkerStatus {
+            name: format!("embedded (pid {})", std::process::id()),
+            slots: plan.slots_needed(),
+            memory: self.config.memory_breakdown().ok().flatten(),
+        }]);
         let mut job = JobState {
             name: job_name,
             graph,
@@ -129,7 +135,6 @@ impl LocalExecutor {
             next_checkpoint: 1,
             checkpoints: Vec::new(),
         };
-        let mut restarts = RestartTracker::new(strategy);
         let start = Instant::now();
         loop {
             let restored = self.restore(&job, restore_from.as_ref())?;
@@ -156,7 +161,7 @@ impl LocalExecutor {
                             });
                         }
                         RestartDecision::Restart(delay) => {
-                            status.restarting(source.to_string(), restarts.restarts());
+                            status.restarting(&source, &restarts);
                             warn!(
                                 job = job_name,
                                 "job failed: {source}; restart {} in {} ms ({:?})",
@@ -306,10 +311,11 @@ pub(crate) fn spawn_tasks(
     let (done_sender, done) = crossbeam_channel::unbounded();
     let mut entries = Vec::with_capacity(tasks.len());
     let mut threads = Vec::with_capacity(tasks.len());
-    for (task, BuiltTask { name, body, source }) in tasks.into_iter().enumerate() {
+    for (task, BuiltTask { name, body, source, load }) in tasks.into_iter().enumerate() {
         let (commands_sender, commands) = crossbeam_channel::unbounded();
         entries.push(TaskEntry { commands: commands_sender, source });
         let context = TaskContext {
+            load,
             cancel: token.clone(),
             batch_size: config.batch_size,
             buffer_timeout: config.buffer_timeout(),

@@ -4,7 +4,7 @@
 //! - [`graph`]: the logical graph the API builds, with type-erased operator factories;
 //! - [`plan`]: parallelism resolution and operator chaining;
 //! - [`exchange`]: channel writers (partitioners) and input gates (watermark alignment);
-//! - [`task`]: the single-threaded loop of each task;
+//! - [`task`]: the single-threaded loop of each task; [`load`]: where its time goes;
 //! - [`executor`]: runs a planned job on threads in this process;
 //! - [`JobClient`], [`JobControl`] and [`JobStatus`]: commands to a running job and its live
 //!   status, for callers in the process and for the REST API.
@@ -17,6 +17,7 @@ mod error;
 pub mod exchange;
 pub mod executor;
 pub mod graph;
+pub mod load;
 pub mod plan;
 mod progress;
 mod restart;
@@ -35,5 +36,8 @@ pub use graph::{
 };
 pub use progress::{JobResult, OperatorSummary};
 pub use restart::{RestartDecision, RestartStrategy, RestartTracker};
-pub use status::{JobFailure, JobState, JobStatus, JobStatusSnapshot, SubtaskCounts, VertexStatus};
+pub use status::{
+    EdgeStatus, JobFailure, JobState, JobStatus, JobStatusSnapshot, SubtaskCounts, VertexStatus,
+    WorkerStatus,
+};
 pub use stream_type::{AnyOutput, AnyReceiver, AnySender, StreamType, TypedStream};

@@ -7,70 +7,127 @@ use std::time::Duration;
 use weir_operators::OperatorMetrics;
 
 use crate::graph::StreamGraph;
+use crate::load::TaskLoad;
 use crate::plan::JobPlan;
-use crate::status::{SubtaskCounts, VertexStatus};
+use crate::status::{EdgeStatus, SubtaskCounts, VertexStatus};
 
-/// Counters of every subtask of every operator, in graph order; clones share the counters.
+/// Counters of every subtask of every operator, in graph order, with the time accounting of
+/// the task each subtask runs in, and the edges between operators; clones share them.
 #[derive(Clone)]
 pub(crate) struct MetricsRegistry {
-    operators: Vec<(String, Vec<Arc<OperatorMetrics>>)>,
+    operators: Vec<OperatorEntry>,
+    edges: Vec<EdgeStatus>,
+}
+
+/// One operator's counters, and per subtask the load of its task (shared along a chain).
+#[derive(Clone)]
+struct OperatorEntry {
+    name: String,
+    subtasks: Vec<Arc<OperatorMetrics>>,
+    loads: Vec<Arc<TaskLoad>>,
 }
 
 impl MetricsRegistry {
-    /// Counters for operators named `names` with the given parallelism each.
+    /// Counters for operators named `names` with the given parallelism each, each subtask a
+    /// task of its own.
+    #[cfg(test)]
     pub(crate) fn new(operators: impl IntoIterator<Item = (String, usize)>) -> Self {
         let operators = operators
             .into_iter()
-            .map(|(name, parallelism)| {
-                (name, (0..parallelism).map(|_| Arc::new(OperatorMetrics::default())).collect())
+            .map(|(name, parallelism)| OperatorEntry {
+                name,
+                subtasks: (0..parallelism).map(|_| Arc::default()).collect(),
+                loads: (0..parallelism).map(|_| Arc::default()).collect(),
             })
             .collect();
-        MetricsRegistry { operators }
+        MetricsRegistry { operators, edges: Vec::new() }
     }
 
-    /// Counters for every subtask of every node of `graph` as `plan` runs it.
+    /// Counters for every subtask of every node of `graph` as `plan` runs it; the operators
+    /// of a chain share their subtask's load.
     pub(crate) fn for_plan(graph: &StreamGraph, plan: &JobPlan) -> Self {
-        Self::new(graph.nodes.iter().map(|n| (n.name.clone(), plan.parallelism[n.id.0])))
+        let mut loads: Vec<Vec<Arc<TaskLoad>>> = vec![Vec::new(); graph.nodes.len()];
+        for chain in &plan.chains {
+            let shared: Vec<Arc<TaskLoad>> =
+                (0..chain.parallelism).map(|_| Arc::default()).collect();
+            for node in &chain.nodes {
+                loads[node.0] = shared.clone();
+            }
+        }
+        let operators = (graph.nodes.iter().zip(loads))
+            .map(|(node, loads)| OperatorEntry {
+                name: node.name.clone(),
+                subtasks: (0..plan.parallelism[node.id.0]).map(|_| Arc::default()).collect(),
+                loads,
+            })
+            .collect();
+        let edges = (graph.nodes.iter())
+            .flat_map(|node| {
+                node.inputs.iter().enumerate().map(|(index, edge)| EdgeStatus {
+                    source: edge.source.0,
+                    target: node.id.0,
+                    partitioning: plan.partitioning[node.id.0][index].name(),
+                    chained: plan.is_chained(node.id, index),
+                })
+            })
+            .collect();
+        MetricsRegistry { operators, edges }
     }
 
     /// The counters of one subtask.
     pub(crate) fn subtask(&self, operator: usize, subtask: usize) -> Arc<OperatorMetrics> {
-        self.operators[operator].1[subtask].clone()
+        self.operators[operator].subtasks[subtask].clone()
     }
 
-    /// The counters of every subtask of every operator, as (operator, subtask, counters).
-    pub(crate) fn each_subtask(&self) -> impl Iterator<Item = (usize, usize, &OperatorMetrics)> {
-        self.operators.iter().enumerate().flat_map(|(operator, (_, subtasks))| {
-            subtasks.iter().enumerate().map(move |(subtask, m)| (operator, subtask, m.as_ref()))
+    /// The load of the task one subtask runs in.
+    pub(crate) fn load(&self, operator: usize, subtask: usize) -> Arc<TaskLoad> {
+        self.operators[operator].loads[subtask].clone()
+    }
+
+    /// Every subtask of every operator, as (operator, subtask, counters, its task's load).
+    pub(crate) fn each_subtask(
+        &self,
+    ) -> impl Iterator<Item = (usize, usize, &OperatorMetrics, &TaskLoad)> {
+        self.operators.iter().enumerate().flat_map(|(operator, entry)| {
+            (entry.subtasks.iter().zip(&entry.loads))
+                .enumerate()
+                .map(move |(subtask, (m, load))| (operator, subtask, m.as_ref(), load.as_ref()))
         })
     }
 
-    /// Every operator with the counts of each subtask now.
+    /// Every operator with the figures of each subtask now.
     pub(crate) fn vertices(&self) -> Vec<VertexStatus> {
         self.operators
             .iter()
-            .map(|(name, subtasks)| VertexStatus {
-                name: name.clone(),
-                subtasks: subtasks
-                    .iter()
-                    .map(|m| SubtaskCounts {
+            .map(|entry| VertexStatus {
+                name: entry.name.clone(),
+                subtasks: (entry.subtasks.iter().zip(&entry.loads))
+                    .map(|(m, load)| SubtaskCounts {
                         records_in: m.records_in(),
                         records_out: m.records_out(),
+                        watermark: m.watermark(),
+                        idle: m.is_idle(),
+                        load: load.ratios(),
                     })
                     .collect(),
             })
             .collect()
     }
 
+    /// The edges between operators.
+    pub(crate) fn edges(&self) -> &[EdgeStatus] {
+        &self.edges
+    }
+
     /// Totals per operator now.
     pub(crate) fn snapshot(&self) -> Vec<OperatorSummary> {
         self.operators
             .iter()
-            .map(|(name, subtasks)| OperatorSummary {
-                name: name.clone(),
-                parallelism: subtasks.len(),
-                records_in: subtasks.iter().map(|m| m.records_in()).sum(),
-                records_out: subtasks.iter().map(|m| m.records_out()).sum(),
+            .map(|entry| OperatorSummary {
+                name: entry.name.clone(),
+                parallelism: entry.subtasks.len(),
+                records_in: entry.subtasks.iter().map(|m| m.records_in()).sum(),
+                records_out: entry.subtasks.iter().map(|m| m.records_out()).sum(),
             })
             .collect()
     }

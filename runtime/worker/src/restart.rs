@@ -171,6 +171,20 @@ impl RestartTracker {
         self.restarts
     }
 
+    /// Restarts the strategy still allows (failure rate: within the current interval).
+    pub fn remaining(&self) -> u32 {
+        match &self.strategy {
+            RestartStrategy::None => 0,
+            RestartStrategy::FixedDelay { attempts, .. }
+            | RestartStrategy::ExponentialDelay { attempts, .. } => {
+                attempts.saturating_sub(self.restarts)
+            }
+            RestartStrategy::FailureRate { max_failures, .. } => {
+                max_failures.saturating_sub(self.recent.len() as u32)
+            }
+        }
+    }
+
     /// The strategy in force.
     pub fn strategy(&self) -> &RestartStrategy {
         &self.strategy
@@ -207,7 +221,11 @@ mod tests {
     #[test]
     fn fixed_delay_is_bounded_by_attempts() {
         let strategy = RestartStrategy::FixedDelay { attempts: 2, delay_ms: 50 };
-        assert_eq!(decisions(strategy, &[0, 10, 10]), [ms(50), ms(50), Fail]);
+        assert_eq!(decisions(strategy.clone(), &[0, 10, 10]), [ms(50), ms(50), Fail]);
+        let mut tracker = RestartTracker::new(strategy);
+        assert_eq!(tracker.remaining(), 2);
+        tracker.on_failure(Instant::now());
+        assert_eq!(tracker.remaining(), 1);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::checkpoint::TaskInFlight;
 use crate::cluster::{FrameSink, FrameSource, TypedFrameSink, TypedFrameSource};
 use crate::exchange::{CancelToken, ChannelWriter};
 use crate::graph::Partitioning;
+use crate::load::TaskLoad;
 use crate::task::{InputTask, TaskBody};
 
 /// A `Sender<StreamMessage<T>>`, type-erased.
@@ -36,6 +37,8 @@ pub struct WriterSettings {
     pub cancel: CancelToken,
     /// Name of the consuming operator, for errors of its key selector.
     pub consumer: String,
+    /// The producing task's time accounting, charged with time blocked on full channels.
+    pub load: Arc<TaskLoad>,
 }
 
 /// Builds typed plumbing for one record type.

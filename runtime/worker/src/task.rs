@@ -25,6 +25,7 @@ use crate::checkpoint::{
     TaskEvent, TaskInFlight,
 };
 use crate::exchange::{CancelToken, InputGate};
+use crate::load::TaskLoad;
 use crate::stream_type::{
     AnyOutput, AnyReceiver, downcast_output, downcast_receivers, erase_output,
 };
@@ -40,6 +41,8 @@ pub struct TaskContext {
     pub buffer_timeout: Duration,
     /// The task's line to the checkpoint coordinator.
     pub control: TaskControl,
+    /// Its time accounting, charged with its waits for input.
+    pub load: Arc<TaskLoad>,
 }
 
 /// A built task, ready to run on its own thread.
@@ -190,20 +193,25 @@ struct SourceEventTime {
 
 impl SourceEventTime {
     /// Emits into `head` what changed in `mark`: idleness, and a watermark that advanced.
-    fn update<T>(&mut self, mark: SourceWatermark, head: &mut dyn Output<T>) -> Result<()> {
+    /// Shows the source's event time in its `metrics`.
+    fn update<T>(
+        &mut self,
+        mark: SourceWatermark,
+        head: &mut dyn Output<T>,
+        metrics: &OperatorMetrics,
+    ) -> Result<()> {
         let idle = mark == SourceWatermark::Idle;
         if idle != self.idle {
             self.idle = idle;
-            head.push_watermark_status(if idle {
-                WatermarkStatus::Idle
-            } else {
-                WatermarkStatus::Active
-            })?;
+            let status = if idle { WatermarkStatus::Idle } else { WatermarkStatus::Active };
+            metrics.status_changed(status);
+            head.push_watermark_status(status)?;
         }
         if let SourceWatermark::Watermark(watermark) = mark
             && self.emitted.is_none_or(|emitted| watermark > emitted)
         {
             self.emitted = Some(watermark);
+            metrics.watermark_reached(watermark);
             head.push_watermark(watermark)?;
         }
         Ok(())
@@ -235,7 +243,7 @@ impl<T: Data> TaskBody for SourceTask<T> {
                 self.head.push_batch(&mut batch)?;
             }
             if let Some(mark) = self.source.watermark() {
-                self.event_time.update(mark, &mut *self.head)?;
+                self.event_time.update(mark, &mut *self.head, &self.metrics)?;
             }
             let deadline = fire_due_processing_time(&mut self.head)?;
             match poll {
@@ -244,7 +252,7 @@ impl<T: Data> TaskBody for SourceTask<T> {
                 SourcePoll::Pending(wait) => {
                     self.head.flush()?;
                     flush_timer.reset();
-                    if context.cancel.wait(wait.min(until(deadline))) {
+                    if context.load.idle(|| context.cancel.wait(wait.min(until(deadline)))) {
                         return Err(Error::Cancelled);
                     }
                 }
@@ -527,7 +535,7 @@ impl<A: Data, B: Data, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
                     sink.flush()?;
                     flush_timer.reset();
                     let wait = until(deadline).min(channels.until_alignment_timeout());
-                    match select.select.select_timeout(wait) {
+                    match context.load.idle(|| select.select.select_timeout(wait)) {
                         Ok(operation) => operation,
                         Err(_) => continue, // processing time or the alignment timeout is due
                     }

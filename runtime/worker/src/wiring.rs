@@ -14,6 +14,7 @@ use crate::checkpoint::{RestoredState, TaskInFlight};
 use crate::cluster::{ChannelKey, FrameSink, FrameSource};
 use crate::exchange::CancelToken;
 use crate::graph::{InputSlot, NodeFactory, NodeId, StreamGraph, StreamNode};
+use crate::load::TaskLoad;
 use crate::plan::{Chain, JobPlan};
 use crate::progress::MetricsRegistry;
 use crate::stream_type::{AnyOutput, AnyReceiver, AnySender, StreamType, WriterSettings};
@@ -27,6 +28,8 @@ pub(crate) struct BuiltTask {
     pub(crate) body: Box<dyn TaskBody>,
     /// Whether it heads a source, where checkpoints are triggered.
     pub(crate) source: bool,
+    /// Its time accounting.
+    pub(crate) load: Arc<TaskLoad>,
 }
 
 /// Builds the tasks of a plan: creates a channel for every non-chained edge and subtask pair,
@@ -175,7 +178,9 @@ impl<'a> Wiring<'a> {
                     continue;
                 }
                 let name = format!("{} ({}/{})", chain.name, subtask + 1, chain.parallelism);
-                tasks.push(BuiltTask { name, body: self.build_task(chain, subtask), source });
+                let body = self.build_task(chain, subtask);
+                let load = self.metrics.load(chain.head.0, subtask);
+                tasks.push(BuiltTask { name, body, source, load });
             }
         }
         let remote = RemoteChannels {
@@ -245,7 +250,7 @@ impl<'a> Wiring<'a> {
                 let target = if self.plan.is_chained(consumer.id, index) {
                     self.build_chained(consumer, subtask)
                 } else {
-                    self.build_writer(consumer, index, subtask)
+                    self.build_writer(node, consumer, index, subtask)
                 };
                 match &edge.side_output {
                     None => main.push(target),
@@ -277,6 +282,7 @@ impl<'a> Wiring<'a> {
 
     fn build_writer(
         &mut self,
+        producer: &StreamNode,
         consumer: &StreamNode,
         edge_index: usize,
         subtask: usize,
@@ -292,6 +298,7 @@ impl<'a> Wiring<'a> {
             batch_size: self.config.batch_size,
             cancel: self.cancel.clone(),
             consumer: consumer.name.clone(),
+            load: self.metrics.load(producer.id.0, subtask),
         };
         self.edge_type(consumer, edge_index).writer(
             &self.plan.partitioning[consumer.id.0][edge_index],

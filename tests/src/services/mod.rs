@@ -1,10 +1,12 @@
 //! Real services the end-to-end tests start on 127.0.0.1 and stop by process id when dropped,
 //! installed on first use into a cache folder that later runs reuse.
 
+mod browser;
 mod kafka;
 mod s3;
 mod venv;
 
+pub use browser::Browser;
 pub use kafka::KafkaBroker;
 pub use s3::S3Server;
 

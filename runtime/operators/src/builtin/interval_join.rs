@@ -659,7 +659,7 @@ mod tests {
             "late records join nothing"
         );
         assert_eq!(buffered(&mut op, "a"), (vec![(55, 1), (100, 1)], vec![(50, 1), (95, 1)]));
-        out.emit(&mut DiscardOutput).unwrap();
+        out.emit(&mut DiscardOutput, &crate::OperatorMetrics::default()).unwrap();
         let values = |side: &Received| {
             side.lock().unwrap().iter().map(|r| (r.value.1, r.timestamp)).collect::<Vec<_>>()
         };

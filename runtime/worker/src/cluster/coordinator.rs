@@ -21,6 +21,7 @@ use weir_rpc::v1::worker_message::Kind as ToCoordinator;
 use weir_rpc::v1::{
     Accepted, Cancel, CoordinatorMessage, Deploy, Deployed, Heartbeat, Shutdown, TaskEnded,
 };
+use weir_types::Watermark;
 
 use super::placement::assign_slots;
 use super::session::{SessionEvent, SessionService, WorkerLine};
@@ -30,11 +31,12 @@ use crate::checkpoint::{
     TaskEvent,
 };
 use crate::graph::{NodeFactory, StreamGraph};
+use crate::load::LoadTotals;
 use crate::plan::JobPlan;
 use crate::progress::MetricsRegistry;
 use crate::{
     Error, ExecutionConfig, JobClient, JobCommand, JobResult, JobStatus, RestartDecision,
-    RestartTracker, Result,
+    RestartTracker, Result, WorkerStatus,
 };
 
 /// How long a cancelled attempt's tasks get to end before the next attempt starts anyway.
@@ -161,7 +163,8 @@ impl ClusterCoordinator {
             .map_err(|e| Error::Cluster(format!("cannot start the network runtime: {e}")))?;
         let events = self.serve_sessions(&runtime, &config)?;
         let metrics = MetricsRegistry::for_plan(graph, &plan);
-        status.planned(&metrics);
+        let mut restarts = RestartTracker::new(strategy);
+        status.planned(&metrics, &restarts);
         let mut driver = Driver {
             job: job_name,
             graph,
@@ -176,7 +179,6 @@ impl ClusterCoordinator {
             next_checkpoint: 1,
             checkpoints: Vec::new(),
         };
-        let mut restarts = RestartTracker::new(strategy);
         let start = Instant::now();
         let savepoint = loop {
             match driver.run_attempt(&events, control, restore_from.as_ref())? {
@@ -193,7 +195,10 @@ impl ClusterCoordinator {
                         return Err(job_failed(job_name, &restarts, source));
                     }
                     RestartDecision::Restart(delay) => {
-                        status.restarting(failure.clone(), restarts.restarts());
+                        status.restarting(
+                            &weir_operators::Error::Runtime(failure.clone()),
+                            &restarts,
+                        );
                         warn!(
                             job = job_name,
                             "attempt failed: {failure}; restart {} in {} ms",
@@ -504,9 +509,11 @@ impl Driver<'_> {
                     line,
                 };
                 self.workers.insert(worker, entry);
+                self.publish_workers();
             }
             SessionEvent::Lost { worker, reason } => {
                 let Some(entry) = self.workers.remove(&worker) else { return };
+                self.publish_workers();
                 warn!(worker, name = %entry.name, "worker lost: {reason}");
                 if let Some(attempt) = attempt.filter(|a| a.running.contains_key(&worker)) {
                     attempt.running.insert(worker, 0);
@@ -594,14 +601,26 @@ impl Driver<'_> {
         }
     }
 
+    /// Shows the registered workers in the job's status.
+    fn publish_workers(&self) {
+        let workers = self.workers.values();
+        let status =
+            |w: &WorkerEntry| WorkerStatus { name: w.name.clone(), slots: w.slots, memory: None };
+        self.status.workers(workers.map(status).collect());
+    }
+
     fn record(&self, heartbeat: &Heartbeat) {
         for m in &heartbeat.metrics {
-            if let Some(parallelism) = self.plan.parallelism.get(m.node as usize)
-                && (m.subtask as usize) < *parallelism
-            {
-                self.metrics
-                    .subtask(m.node as usize, m.subtask as usize)
-                    .store(m.records_in, m.records_out);
+            let (node, subtask) = (m.node as usize, m.subtask as usize);
+            if self.plan.parallelism.get(node).is_some_and(|parallelism| subtask < *parallelism) {
+                let watermark = m.watermark.map(Watermark);
+                let counters = self.metrics.subtask(node, subtask);
+                counters.store(m.records_in, m.records_out, watermark, m.idle);
+                self.metrics.load(node, subtask).store(LoadTotals {
+                    uptime_ns: m.uptime_ns,
+                    idle_ns: m.idle_ns,
+                    backpressured_ns: m.backpressured_ns,
+                });
             }
         }
     }

@@ -349,12 +349,20 @@ impl LocalAttempt {
         let metrics = self
             .metrics
             .each_subtask()
-            .filter(|(_, subtask, _)| self.slots.contains(subtask))
-            .map(|(node, subtask, counters)| SubtaskMetrics {
-                node: narrow(node),
-                subtask: narrow(subtask),
-                records_in: counters.records_in(),
-                records_out: counters.records_out(),
+            .filter(|(_, subtask, _, _)| self.slots.contains(subtask))
+            .map(|(node, subtask, counters, load)| {
+                let totals = load.totals();
+                SubtaskMetrics {
+                    node: narrow(node),
+                    subtask: narrow(subtask),
+                    records_in: counters.records_in(),
+                    records_out: counters.records_out(),
+                    watermark: counters.watermark().map(|watermark| watermark.0),
+                    idle: counters.is_idle(),
+                    uptime_ns: totals.uptime_ns,
+                    idle_ns: totals.idle_ns,
+                    backpressured_ns: totals.backpressured_ns,
+                }
             })
             .collect();
         Heartbeat { metrics }

@@ -2,6 +2,7 @@
 //! batches, blocking (backpressure) while a consumer's channel is full.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use crossbeam_channel::{Select, Sender, TrySendError};
 use weir_operators::{Error, Output, Result, TaskSnapshot, panic_message};
@@ -11,6 +12,7 @@ use weir_types::{
 
 use super::CancelToken;
 use crate::graph::{KeyGroupFn, Partitioning};
+use crate::load::TaskLoad;
 use crate::stream_type::WriterSettings;
 
 /// How a writer picks the channel of a record.
@@ -29,6 +31,7 @@ pub struct ChannelWriter<T> {
     route: Route<T>,
     batch_size: usize,
     cancel: CancelToken,
+    load: Arc<TaskLoad>,
 }
 
 impl<T: Clone + Send + 'static> ChannelWriter<T> {
@@ -38,7 +41,8 @@ impl<T: Clone + Send + 'static> ChannelWriter<T> {
         channels: Vec<Sender<StreamMessage<T>>>,
         settings: WriterSettings,
     ) -> Self {
-        let WriterSettings { subtask, max_parallelism, batch_size, cancel, consumer } = settings;
+        let WriterSettings { subtask, max_parallelism, batch_size, cancel, consumer, load } =
+            settings;
         let route = match partitioning {
             Partitioning::Forward | Partitioning::Default => Route::Forward,
             Partitioning::Rebalance => Route::RoundRobin { next: subtask % channels.len() },
@@ -55,11 +59,18 @@ impl<T: Clone + Send + 'static> ChannelWriter<T> {
             },
         };
         let buffers = channels.iter().map(|_| Vec::with_capacity(batch_size)).collect();
-        ChannelWriter { channels, buffers, route, batch_size, cancel }
+        ChannelWriter { channels, buffers, route, batch_size, cancel, load }
     }
 
+    /// Sends `message`, counting the time blocked on a full channel as backpressure.
     fn send(&self, channel: usize, message: StreamMessage<T>) -> Result<()> {
-        send_or_cancel(&self.channels[channel], message, &self.cancel)
+        let sender = &self.channels[channel];
+        match try_send(sender, message)? {
+            None => Ok(()),
+            Some(message) => {
+                self.load.backpressured(|| send_blocking(sender, message, &self.cancel))
+            }
+        }
     }
 
     fn send_buffer(&mut self, channel: usize) -> Result<()> {
@@ -95,21 +106,32 @@ pub(crate) fn send_or_cancel<M>(
     message: M,
     cancel: &CancelToken,
 ) -> Result<()> {
+    match try_send(sender, message)? {
+        None => Ok(()),
+        Some(message) => send_blocking(sender, message, cancel),
+    }
+}
+
+/// Sends `message` if the channel has room; hands it back when the channel is full.
+fn try_send<M>(sender: &Sender<M>, message: M) -> Result<Option<M>> {
     match sender.try_send(message) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(None),
         Err(TrySendError::Disconnected(_)) => Err(Error::Cancelled),
-        Err(TrySendError::Full(message)) => {
-            let mut select = Select::new();
-            let send_index = select.send(sender);
-            select.recv(cancel.receiver());
-            let operation = select.select();
-            if operation.index() == send_index {
-                operation.send(sender, message).map_err(|_| Error::Cancelled)
-            } else {
-                let _ = operation.recv(cancel.receiver());
-                Err(Error::Cancelled)
-            }
-        }
+        Err(TrySendError::Full(message)) => Ok(Some(message)),
+    }
+}
+
+/// Sends `message`, blocking until the channel has room or the job is cancelled.
+fn send_blocking<M>(sender: &Sender<M>, message: M, cancel: &CancelToken) -> Result<()> {
+    let mut select = Select::new();
+    let send_index = select.send(sender);
+    select.recv(cancel.receiver());
+    let operation = select.select();
+    if operation.index() == send_index {
+        operation.send(sender, message).map_err(|_| Error::Cancelled)
+    } else {
+        let _ = operation.recv(cancel.receiver());
+        Err(Error::Cancelled)
     }
 }
 
@@ -209,6 +231,7 @@ mod tests {
             batch_size,
             cancel,
             consumer: "c".into(),
+            load: Arc::default(),
         }
     }
 
@@ -280,13 +303,16 @@ mod tests {
     fn full_channel_blocks_until_cancelled() {
         let (sender, _receiver) = bounded(1);
         let (handle, token) = CancelHandle::new();
-        let mut writer =
-            ChannelWriter::new(&Partitioning::Forward, vec![sender], settings(1, token));
+        let settings = settings(1, token);
+        let load = settings.load.clone();
+        let mut writer = ChannelWriter::new(&Partitioning::Forward, vec![sender], settings);
         let blocked = std::thread::spawn(move || {
             (0..3u64).try_for_each(|i| writer.push_batch(&mut vec![Record::new(i)]))
         });
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert!(!blocked.is_finished(), "a full channel must block the producer");
+        let backpressured = load.totals().backpressured_ns;
+        assert!(backpressured >= 50_000_000, "the block counts as backpressure: {backpressured}");
         handle.cancel();
         assert!(matches!(blocked.join().unwrap(), Err(Error::Cancelled)));
     }

@@ -101,7 +101,9 @@ where
 
     /// Hands what was collected on, as the chain does after each call, and returns it.
     fn drain(&mut self) -> Vec<Seen<Op::Out>> {
-        self.out.emit(&mut self.main).expect("recording never fails");
+        self.out
+            .emit(&mut self.main, &crate::OperatorMetrics::default())
+            .expect("recording never fails");
         self.main.take()
     }
 
