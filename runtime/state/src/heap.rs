@@ -1,22 +1,24 @@
-//! The heap backend: live objects in one hash map per key group, keyed by the state's key;
-//! each key holds its few namespaces (windows) inline, newest last.
+//! The heap backend: live objects in one hash map per key group, keyed by namespace, each
+//! namespace holding a hash map from the state's key to its value.
 //!
-//! Keying by key alone keeps the hash maps as small as the key space (cache-resident for most
-//! jobs) however many windows are open; a key's namespaces sit in a [`SmallMap`].
+//! Namespace first, because the entries of one namespace live and die together: a window
+//! is created, updated and fired for all of its keys within one stretch of event time, so
+//! those accesses stay in one small map however many windows are open (out-of-order input,
+//! lagging watermarks), and firing a window empties its map instead of probing a large
+//! per-key map for each key. Keyed state without namespaces is one map per key group.
 
 use hashbrown::HashMap;
 use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
-use crate::{Result, SmallMap, StateTable, decode_entries, encode_entries};
+use crate::{Result, StateTable, decode_entries, encode_entries};
 
-/// Namespaces of one key with their values; one inline entry covers keyed state without
-/// namespaces.
-type Entries<N, V> = SmallMap<N, V>;
+/// The entries of one namespace in one key group, by key.
+type Entries<K, V> = HashMap<K, V>;
 
-/// A heap table: `groups[offset(group)]` maps a key to its `(namespace, value)` entries.
+/// A heap table: `groups[offset(group)]` maps a namespace to its entries.
 pub(crate) struct HeapTable<K, N, V> {
     range: KeyGroupRange,
-    groups: Vec<HashMap<K, Entries<N, V>>>,
+    groups: Vec<HashMap<N, Entries<K, V>>>,
 }
 
 impl<K, N, V> HeapTable<K, N, V> {
@@ -24,11 +26,11 @@ impl<K, N, V> HeapTable<K, N, V> {
         HeapTable { range, groups: (0..range.len()).map(|_| HashMap::new()).collect() }
     }
 
-    fn group(&self, group: KeyGroup) -> &HashMap<K, Entries<N, V>> {
+    fn group(&self, group: KeyGroup) -> &HashMap<N, Entries<K, V>> {
         &self.groups[self.range.offset(group)]
     }
 
-    fn group_mut(&mut self, group: KeyGroup) -> &mut HashMap<K, Entries<N, V>> {
+    fn group_mut(&mut self, group: KeyGroup) -> &mut HashMap<N, Entries<K, V>> {
         let offset = self.range.offset(group);
         &mut self.groups[offset]
     }
@@ -36,7 +38,7 @@ impl<K, N, V> HeapTable<K, N, V> {
 
 impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
     fn get(&self, group: KeyGroup, key: &K, namespace: &N) -> Result<Option<V>> {
-        Ok(self.group(group).get(key).and_then(|entries| entries.get(namespace)).cloned())
+        Ok(self.group(group).get(namespace).and_then(|entries| entries.get(key)).cloned())
     }
 
     fn modify(
@@ -46,7 +48,7 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
         namespace: &N,
         change: &mut dyn FnMut(&mut V),
     ) -> Result<bool> {
-        match self.group_mut(group).get_mut(key).and_then(|entries| entries.get_mut(namespace)) {
+        match self.group_mut(group).get_mut(namespace).and_then(|entries| entries.get_mut(key)) {
             Some(value) => {
                 change(value);
                 Ok(true)
@@ -57,34 +59,35 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
 
     fn put(&mut self, group: KeyGroup, key: &K, namespace: &N, value: V) -> Result<()> {
         let map = self.group_mut(group);
-        match map.get_mut(key) {
-            Some(entries) => match entries.get_mut(namespace) {
-                Some(slot) => *slot = value,
-                None => drop(entries.insert(namespace.clone(), value)),
-            },
-            None => drop(map.insert(key.clone(), SmallMap::one(namespace.clone(), value))),
+        let entries = match map.get_mut(namespace) {
+            Some(entries) => entries,
+            None => map.entry(namespace.clone()).or_default(),
+        };
+        match entries.get_mut(key) {
+            Some(slot) => *slot = value,
+            None => drop(entries.insert(key.clone(), value)),
         }
         Ok(())
     }
 
     fn remove(&mut self, group: KeyGroup, key: &K, namespace: &N) -> Result<Option<V>> {
         let map = self.group_mut(group);
-        let Some(entries) = map.get_mut(key) else { return Ok(None) };
-        let removed = entries.remove(namespace);
+        let Some(entries) = map.get_mut(namespace) else { return Ok(None) };
+        let removed = entries.remove(key);
         if entries.is_empty() {
-            map.remove(key);
+            map.remove(namespace);
         }
         Ok(removed)
     }
 
     fn snapshot_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool> {
         let map = self.group(group);
-        let count = map.values().map(SmallMap::len).sum();
+        let count = map.values().map(HashMap::len).sum();
         if count == 0 {
             return Ok(false);
         }
-        let entries = map.iter().flat_map(|(key, namespaces)| {
-            namespaces.iter().map(move |(namespace, value)| (key, namespace, value))
+        let entries = map.iter().flat_map(|(namespace, entries)| {
+            entries.iter().map(move |(key, value)| (key, namespace, value))
         });
         encode_entries(count, entries, out)?;
         Ok(true)
@@ -92,14 +95,13 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
 
     fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()> {
         let map = self.group_mut(group);
-        decode_entries(entries, |key: K, namespace: N, value: V| match map.get_mut(&key) {
-            Some(namespaces) => drop(namespaces.insert(namespace, value)),
-            None => drop(map.insert(key, SmallMap::one(namespace, value))),
+        decode_entries(entries, |key: K, namespace: N, value: V| {
+            map.entry(namespace).or_default().insert(key, value);
         })
     }
 
     fn len(&self) -> usize {
-        self.groups.iter().flat_map(|g| g.values()).map(|e| e.len()).sum()
+        self.groups.iter().flat_map(|g| g.values()).map(HashMap::len).sum()
     }
 }
 
@@ -121,7 +123,7 @@ mod tests {
         assert!(!table.modify(7, &"zz".into(), &(), &mut |v| *v += 10).unwrap());
         assert_eq!(table.remove(7, &"b".into(), &()).unwrap(), Some(12));
         assert_eq!(table.len(), 1);
-        assert!(table.groups[3].is_empty(), "a key without entries is dropped");
+        assert!(table.groups[3].is_empty(), "a namespace without entries is dropped");
     }
 
     #[test]
