@@ -7,30 +7,27 @@
 //! lagging watermarks), and firing a window empties its map instead of probing a large
 //! per-key map for each key. Keyed state without namespaces is one map per key group.
 
-use hashbrown::HashMap;
 use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
+use crate::namespaces::Namespaces;
 use crate::{Result, StateTable, decode_entries, encode_entries};
 
-/// The entries of one namespace in one key group, by key.
-type Entries<K, V> = HashMap<K, V>;
-
-/// A heap table: `groups[offset(group)]` maps a namespace to its entries.
+/// A heap table: `groups[offset(group)]` holds a key group's namespaces.
 pub(crate) struct HeapTable<K, N, V> {
     range: KeyGroupRange,
-    groups: Vec<HashMap<N, Entries<K, V>>>,
+    groups: Vec<Namespaces<K, N, V>>,
 }
 
 impl<K, N, V> HeapTable<K, N, V> {
     pub(crate) fn new(range: KeyGroupRange) -> Self {
-        HeapTable { range, groups: (0..range.len()).map(|_| HashMap::new()).collect() }
+        HeapTable { range, groups: (0..range.len()).map(|_| Namespaces::default()).collect() }
     }
 
-    fn group(&self, group: KeyGroup) -> &HashMap<N, Entries<K, V>> {
+    fn group(&self, group: KeyGroup) -> &Namespaces<K, N, V> {
         &self.groups[self.range.offset(group)]
     }
 
-    fn group_mut(&mut self, group: KeyGroup) -> &mut HashMap<N, Entries<K, V>> {
+    fn group_mut(&mut self, group: KeyGroup) -> &mut Namespaces<K, N, V> {
         let offset = self.range.offset(group);
         &mut self.groups[offset]
     }
@@ -58,11 +55,7 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
     }
 
     fn put(&mut self, group: KeyGroup, key: &K, namespace: &N, value: V) -> Result<()> {
-        let map = self.group_mut(group);
-        let entries = match map.get_mut(namespace) {
-            Some(entries) => entries,
-            None => map.entry(namespace.clone()).or_default(),
-        };
+        let entries = self.group_mut(group).get_or_insert(namespace);
         match entries.get_mut(key) {
             Some(slot) => *slot = value,
             None => drop(entries.insert(key.clone(), value)),
@@ -71,18 +64,12 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
     }
 
     fn remove(&mut self, group: KeyGroup, key: &K, namespace: &N) -> Result<Option<V>> {
-        let map = self.group_mut(group);
-        let Some(entries) = map.get_mut(namespace) else { return Ok(None) };
-        let removed = entries.remove(key);
-        if entries.is_empty() {
-            map.remove(namespace);
-        }
-        Ok(removed)
+        Ok(self.group_mut(group).remove(namespace, key))
     }
 
     fn snapshot_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool> {
         let map = self.group(group);
-        let count = map.values().map(HashMap::len).sum();
+        let count = map.iter().map(|(_, entries)| entries.len()).sum();
         if count == 0 {
             return Ok(false);
         }
@@ -96,12 +83,12 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
     fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()> {
         let map = self.group_mut(group);
         decode_entries(entries, |key: K, namespace: N, value: V| {
-            map.entry(namespace).or_default().insert(key, value);
+            map.get_or_insert(&namespace).insert(key, value);
         })
     }
 
     fn len(&self) -> usize {
-        self.groups.iter().flat_map(|g| g.values()).map(HashMap::len).sum()
+        self.groups.iter().flat_map(Namespaces::iter).map(|(_, entries)| entries.len()).sum()
     }
 }
 
@@ -115,15 +102,15 @@ mod tests {
         let mut table = HeapTable::<String, (), u32>::new(range);
         table.put(4, &"a".into(), &(), 1).unwrap();
         table.put(7, &"b".into(), &(), 2).unwrap();
-        assert_eq!(table.groups[0].len(), 1);
-        assert_eq!(table.groups[3].len(), 1);
+        assert_eq!(table.groups[0].iter().count(), 1);
+        assert_eq!(table.groups[3].iter().count(), 1);
         assert_eq!(table.get(4, &"a".into(), &()).unwrap(), Some(1));
         assert_eq!(table.get(7, &"a".into(), &()).unwrap(), None, "same key, other group");
         assert!(table.modify(7, &"b".into(), &(), &mut |v| *v += 10).unwrap());
         assert!(!table.modify(7, &"zz".into(), &(), &mut |v| *v += 10).unwrap());
         assert_eq!(table.remove(7, &"b".into(), &()).unwrap(), Some(12));
         assert_eq!(table.len(), 1);
-        assert!(table.groups[3].is_empty(), "a namespace without entries is dropped");
+        assert_eq!(table.groups[3].iter().count(), 0, "a namespace without entries ends");
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod error;
 mod handles;
 mod heap;
 mod keyed;
+mod namespaces;
 mod native;
 mod operator;
 #[cfg(feature = "rocksdb")]
