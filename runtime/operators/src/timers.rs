@@ -2,86 +2,120 @@
 //! processing-time timers when the wall clock does. One timer per (key, namespace,
 //! timestamp): registering it again changes nothing.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::hash::Hash;
 
-use hashbrown::HashMap;
-use weir_state::{KeyedRestore, KeyedSnapshot, SmallMap, decode_entries, encode_entries};
+use hashbrown::{HashMap, HashSet};
+use weir_state::{KeyedRestore, KeyedSnapshot, decode_entries, encode_entries};
 use weir_types::{Key, KeyGroup, KeyHasher, Timestamp, Watermark};
 
 use crate::TimeDomain;
 
-/// Timers of one time domain, ordered by time, then by registration. The registered set is
-/// keyed by key alone (each key lists its few `(namespace, time)` timers), so the per-record
-/// duplicate check touches a map no larger than the key space.
+/// Timers of one time domain, ordered by time, then by registration. Timers are kept per
+/// time, each time with its own registered set, so the per-record duplicate check touches
+/// only the timers of one time: for windows, those of the window's end, which the keys of a
+/// window share and which are all fired and dropped together.
 #[derive(Debug)]
 struct TimerQueue<K, N> {
-    by_time: BTreeMap<Timestamp, VecDeque<(K, N)>>,
-    active: HashMap<K, SmallMap<(N, Timestamp), ()>>,
+    slots: HashMap<Timestamp, Slot<K, N>>,
+    /// The times of `slots`, each once, earliest on top.
+    times: BinaryHeap<Reverse<Timestamp>>,
     len: usize,
+}
+
+/// The timers of one time: registration order (deleted ones are skipped when popped) and
+/// the registered set.
+#[derive(Debug)]
+struct Slot<K, N> {
+    order: VecDeque<(K, N)>,
+    registered: HashSet<(K, N)>,
+}
+
+/// A borrowed timer, to look up `(K, N)` without cloning them.
+struct TimerRef<'a, K, N>(&'a K, &'a N);
+
+impl<K: Hash, N: Hash> Hash for TimerRef<'_, K, N> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As the tuple `(K, N)` hashes.
+        self.0.hash(state);
+        self.1.hash(state);
+    }
+}
+
+impl<K: Eq, N: Eq> hashbrown::Equivalent<(K, N)> for TimerRef<'_, K, N> {
+    fn equivalent(&self, (key, namespace): &(K, N)) -> bool {
+        self.0 == key && self.1 == namespace
+    }
+}
+
+impl<K, N> Default for Slot<K, N> {
+    fn default() -> Self {
+        Slot { order: VecDeque::new(), registered: HashSet::new() }
+    }
 }
 
 impl<K, N> Default for TimerQueue<K, N> {
     fn default() -> Self {
-        TimerQueue { by_time: BTreeMap::new(), active: HashMap::new(), len: 0 }
+        TimerQueue { slots: HashMap::new(), times: BinaryHeap::new(), len: 0 }
     }
 }
 
 impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
     fn register(&mut self, key: &K, namespace: &N, time: Timestamp) {
-        let timers = match self.active.get_mut(key) {
-            Some(timers) => timers,
-            None => self.active.entry(key.clone()).or_default(),
+        let slot = match self.slots.get_mut(&time) {
+            Some(slot) => slot,
+            None => {
+                self.times.push(Reverse(time));
+                self.slots.entry(time).or_default()
+            }
         };
-        if timers.get(&(namespace.clone(), time)).is_some() {
+        if slot.registered.contains(&TimerRef(key, namespace)) {
             return;
         }
-        timers.insert((namespace.clone(), time), ());
+        slot.order.push_back((key.clone(), namespace.clone()));
+        slot.registered.insert((key.clone(), namespace.clone()));
         self.len += 1;
-        self.by_time.entry(time).or_default().push_back((key.clone(), namespace.clone()));
     }
 
     /// Removes the timer from the registered set; whether it was there.
     fn unregister(&mut self, key: &K, namespace: &N, time: Timestamp) -> bool {
-        let Some(timers) = self.active.get_mut(key) else { return false };
-        if timers.remove(&(namespace.clone(), time)).is_none() {
+        let Some(slot) = self.slots.get_mut(&time) else { return false };
+        if !slot.registered.remove(&TimerRef(key, namespace)) {
             return false;
-        }
-        if timers.is_empty() {
-            self.active.remove(key);
         }
         self.len -= 1;
         true
     }
 
     fn delete(&mut self, key: &K, namespace: &N, time: Timestamp) {
-        // Removed lazily from `by_time` when its time comes.
+        // Removed lazily from the slot's order when its time comes.
         self.unregister(key, namespace, time);
     }
 
     /// The earliest timer at or before `until`, removed.
     fn pop_due(&mut self, until: Timestamp) -> Option<(Timestamp, K, N)> {
         loop {
-            let mut earliest = self.by_time.first_entry()?;
-            let time = *earliest.key();
+            let &Reverse(time) = self.times.peek()?;
             if time > until {
                 return None;
             }
-            let Some((key, namespace)) = earliest.get_mut().pop_front() else {
-                earliest.remove();
-                continue;
-            };
-            if earliest.get().is_empty() {
-                earliest.remove();
+            let slot = self.slots.get_mut(&time).expect("every queued time has a slot");
+            let timer = slot.order.pop_front();
+            let registered = timer.as_ref().is_some_and(|timer| slot.registered.remove(timer));
+            if slot.order.is_empty() {
+                self.slots.remove(&time);
+                self.times.pop();
             }
-            if self.unregister(&key, &namespace, time) {
+            if let Some((key, namespace)) = timer.filter(|_| registered) {
+                self.len -= 1;
                 return Some((time, key, namespace));
             }
         }
     }
 
     fn next_time(&self) -> Option<Timestamp> {
-        self.by_time.first_key_value().map(|(time, _)| *time)
+        self.times.peek().map(|&Reverse(time)| time)
     }
 
     fn len(&self) -> usize {
@@ -99,10 +133,11 @@ impl<K: Key, N: Key> TimerQueue<K, N> {
     ) -> weir_state::Result<()> {
         let mut hasher = KeyHasher::new();
         let mut groups: BTreeMap<KeyGroup, Vec<(&K, &N, &Timestamp)>> = BTreeMap::new();
-        for (key, timers) in &self.active {
-            let group = hasher.key_group(key, max_parallelism)?;
-            let entries = groups.entry(group).or_default();
-            entries.extend(timers.iter().map(|((namespace, time), ())| (key, namespace, time)));
+        for (time, slot) in &self.slots {
+            for (key, namespace) in &slot.registered {
+                let group = hasher.key_group(key, max_parallelism)?;
+                groups.entry(group).or_default().push((key, namespace, time));
+            }
         }
         for (group, entries) in groups {
             let mut bytes = Vec::new();

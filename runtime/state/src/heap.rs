@@ -1,34 +1,33 @@
-//! The heap backend: live objects in one hash map per key group, keyed by the state's key;
-//! each key holds its few namespaces (windows) inline, newest last.
+//! The heap backend: live objects in one hash map per key group, keyed by namespace, each
+//! namespace holding a hash map from the state's key to its value.
 //!
-//! Keying by key alone keeps the hash maps as small as the key space (cache-resident for most
-//! jobs) however many windows are open; a key's namespaces sit in a [`SmallMap`].
+//! Namespace first, because the entries of one namespace live and die together: a window
+//! is created, updated and fired for all of its keys within one stretch of event time, so
+//! those accesses stay in one small map however many windows are open (out-of-order input,
+//! lagging watermarks), and firing a window empties its map instead of probing a large
+//! per-key map for each key. Keyed state without namespaces is one map per key group.
 
-use hashbrown::HashMap;
 use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
-use crate::{Result, SmallMap, StateTable, decode_entries, encode_entries};
+use crate::namespaces::Namespaces;
+use crate::{Result, StateTable, decode_entries, encode_entries};
 
-/// Namespaces of one key with their values; one inline entry covers keyed state without
-/// namespaces.
-type Entries<N, V> = SmallMap<N, V>;
-
-/// A heap table: `groups[offset(group)]` maps a key to its `(namespace, value)` entries.
+/// A heap table: `groups[offset(group)]` holds a key group's namespaces.
 pub(crate) struct HeapTable<K, N, V> {
     range: KeyGroupRange,
-    groups: Vec<HashMap<K, Entries<N, V>>>,
+    groups: Vec<Namespaces<K, N, V>>,
 }
 
 impl<K, N, V> HeapTable<K, N, V> {
     pub(crate) fn new(range: KeyGroupRange) -> Self {
-        HeapTable { range, groups: (0..range.len()).map(|_| HashMap::new()).collect() }
+        HeapTable { range, groups: (0..range.len()).map(|_| Namespaces::default()).collect() }
     }
 
-    fn group(&self, group: KeyGroup) -> &HashMap<K, Entries<N, V>> {
+    fn group(&self, group: KeyGroup) -> &Namespaces<K, N, V> {
         &self.groups[self.range.offset(group)]
     }
 
-    fn group_mut(&mut self, group: KeyGroup) -> &mut HashMap<K, Entries<N, V>> {
+    fn group_mut(&mut self, group: KeyGroup) -> &mut Namespaces<K, N, V> {
         let offset = self.range.offset(group);
         &mut self.groups[offset]
     }
@@ -36,7 +35,7 @@ impl<K, N, V> HeapTable<K, N, V> {
 
 impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
     fn get(&self, group: KeyGroup, key: &K, namespace: &N) -> Result<Option<V>> {
-        Ok(self.group(group).get(key).and_then(|entries| entries.get(namespace)).cloned())
+        Ok(self.group(group).get(namespace).and_then(|entries| entries.get(key)).cloned())
     }
 
     fn modify(
@@ -46,7 +45,7 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
         namespace: &N,
         change: &mut dyn FnMut(&mut V),
     ) -> Result<bool> {
-        match self.group_mut(group).get_mut(key).and_then(|entries| entries.get_mut(namespace)) {
+        match self.group_mut(group).get_mut(namespace).and_then(|entries| entries.get_mut(key)) {
             Some(value) => {
                 change(value);
                 Ok(true)
@@ -56,35 +55,26 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
     }
 
     fn put(&mut self, group: KeyGroup, key: &K, namespace: &N, value: V) -> Result<()> {
-        let map = self.group_mut(group);
-        match map.get_mut(key) {
-            Some(entries) => match entries.get_mut(namespace) {
-                Some(slot) => *slot = value,
-                None => drop(entries.insert(namespace.clone(), value)),
-            },
-            None => drop(map.insert(key.clone(), SmallMap::one(namespace.clone(), value))),
+        let entries = self.group_mut(group).get_or_insert(namespace);
+        match entries.get_mut(key) {
+            Some(slot) => *slot = value,
+            None => drop(entries.insert(key.clone(), value)),
         }
         Ok(())
     }
 
     fn remove(&mut self, group: KeyGroup, key: &K, namespace: &N) -> Result<Option<V>> {
-        let map = self.group_mut(group);
-        let Some(entries) = map.get_mut(key) else { return Ok(None) };
-        let removed = entries.remove(namespace);
-        if entries.is_empty() {
-            map.remove(key);
-        }
-        Ok(removed)
+        Ok(self.group_mut(group).remove(namespace, key))
     }
 
     fn snapshot_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool> {
         let map = self.group(group);
-        let count = map.values().map(SmallMap::len).sum();
+        let count = map.iter().map(|(_, entries)| entries.len()).sum();
         if count == 0 {
             return Ok(false);
         }
-        let entries = map.iter().flat_map(|(key, namespaces)| {
-            namespaces.iter().map(move |(namespace, value)| (key, namespace, value))
+        let entries = map.iter().flat_map(|(namespace, entries)| {
+            entries.iter().map(move |(key, value)| (key, namespace, value))
         });
         encode_entries(count, entries, out)?;
         Ok(true)
@@ -92,14 +82,13 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
 
     fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()> {
         let map = self.group_mut(group);
-        decode_entries(entries, |key: K, namespace: N, value: V| match map.get_mut(&key) {
-            Some(namespaces) => drop(namespaces.insert(namespace, value)),
-            None => drop(map.insert(key, SmallMap::one(namespace, value))),
+        decode_entries(entries, |key: K, namespace: N, value: V| {
+            map.get_or_insert(&namespace).insert(key, value);
         })
     }
 
     fn len(&self) -> usize {
-        self.groups.iter().flat_map(|g| g.values()).map(|e| e.len()).sum()
+        self.groups.iter().flat_map(Namespaces::iter).map(|(_, entries)| entries.len()).sum()
     }
 }
 
@@ -113,15 +102,15 @@ mod tests {
         let mut table = HeapTable::<String, (), u32>::new(range);
         table.put(4, &"a".into(), &(), 1).unwrap();
         table.put(7, &"b".into(), &(), 2).unwrap();
-        assert_eq!(table.groups[0].len(), 1);
-        assert_eq!(table.groups[3].len(), 1);
+        assert_eq!(table.groups[0].iter().count(), 1);
+        assert_eq!(table.groups[3].iter().count(), 1);
         assert_eq!(table.get(4, &"a".into(), &()).unwrap(), Some(1));
         assert_eq!(table.get(7, &"a".into(), &()).unwrap(), None, "same key, other group");
         assert!(table.modify(7, &"b".into(), &(), &mut |v| *v += 10).unwrap());
         assert!(!table.modify(7, &"zz".into(), &(), &mut |v| *v += 10).unwrap());
         assert_eq!(table.remove(7, &"b".into(), &()).unwrap(), Some(12));
         assert_eq!(table.len(), 1);
-        assert!(table.groups[3].is_empty(), "a key without entries is dropped");
+        assert_eq!(table.groups[3].iter().count(), 0, "a namespace without entries ends");
     }
 
     #[test]

@@ -30,11 +30,11 @@ mod error;
 mod handles;
 mod heap;
 mod keyed;
+mod namespaces;
 mod native;
 mod operator;
 #[cfg(feature = "rocksdb")]
 mod rocksdb;
-mod small_map;
 mod snapshot;
 #[cfg(test)]
 mod tests;
@@ -56,7 +56,6 @@ pub use native::{
     LocalDir, NativeCheckpoint, NativeFile, NativeRestore, remove_dirs_of_dead_processes,
 };
 pub use operator::{OperatorListState, OperatorStateStore};
-pub use small_map::SmallMap;
 pub use snapshot::{
     KeyedRestore, KeyedSnapshot, ListMode, ListSnapshot, OperatorRestore, decode_entries,
     encode_entries,

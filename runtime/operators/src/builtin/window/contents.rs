@@ -7,8 +7,8 @@ use std::sync::Arc;
 use weir_state::AggregateFunction;
 use weir_types::{Data, Timestamp};
 
-use crate::Collector;
 use crate::function::FnResult;
+use crate::{Collector, processing_time_now};
 
 /// How records accumulate into a window's contents.
 pub trait WindowContents<T>: Clone + Send + 'static {
@@ -124,12 +124,11 @@ impl<T: Data> WindowContents<T> for ListContents<T> {
 pub struct WindowContext<'a, W> {
     window: &'a W,
     watermark: Timestamp,
-    processing_time: Timestamp,
 }
 
 impl<'a, W> WindowContext<'a, W> {
-    pub(crate) fn new(window: &'a W, watermark: Timestamp, processing_time: Timestamp) -> Self {
-        WindowContext { window, watermark, processing_time }
+    pub(crate) fn new(window: &'a W, watermark: Timestamp) -> Self {
+        WindowContext { window, watermark }
     }
 
     /// The window being emitted.
@@ -142,9 +141,9 @@ impl<'a, W> WindowContext<'a, W> {
         self.watermark
     }
 
-    /// The wall clock when the window fired.
+    /// The wall clock, read when asked (most functions never ask: no clock read per firing).
     pub fn current_processing_time(&self) -> Timestamp {
-        self.processing_time
+        processing_time_now()
     }
 }
 

@@ -219,7 +219,7 @@ where
         if let Some(acc) = contents {
             let key = running.state.current_key().expect("key set").clone();
             out.set_timestamp(Some(window.max_timestamp()));
-            let ctx = WindowContext::new(window, watermark, processing_time_now());
+            let ctx = WindowContext::new(window, watermark);
             self.emit.emit(&key, &ctx, acc, out)?;
         }
         Ok(())

@@ -1,0 +1,116 @@
+//! The namespaces of one key group in a heap table, each with its entries by key, and a
+//! memo of the namespace last reached: consecutive records mostly share one (the window
+//! they fall into), so they skip the namespace lookup however many namespaces are open.
+
+use std::hash::Hash;
+
+use hashbrown::HashMap;
+
+/// Namespaces and their entries; a namespace exists while it has entries.
+pub(crate) struct Namespaces<K, N, V> {
+    /// Where each namespace's entries sit in `slots`.
+    index: HashMap<N, usize>,
+    /// Namespaces with their entries; those listed in `free` are unused (their namespace
+    /// ended) and keep their capacity for the next one, up to as many as are in use.
+    slots: Vec<(N, HashMap<K, V>)>,
+    free: Vec<usize>,
+    /// The slot last reached mutably, while its namespace exists.
+    last: Option<usize>,
+}
+
+impl<K, N, V> Default for Namespaces<K, N, V> {
+    fn default() -> Self {
+        Namespaces { index: HashMap::new(), slots: Vec::new(), free: Vec::new(), last: None }
+    }
+}
+
+impl<K: Hash + Eq, N: Hash + Eq + Clone, V> Namespaces<K, N, V> {
+    fn slot(&self, namespace: &N) -> Option<usize> {
+        match self.last {
+            Some(slot) if self.slots[slot].0 == *namespace => Some(slot),
+            _ => self.index.get(namespace).copied(),
+        }
+    }
+
+    /// The entries of `namespace`.
+    pub(crate) fn get(&self, namespace: &N) -> Option<&HashMap<K, V>> {
+        self.slot(namespace).map(|slot| &self.slots[slot].1)
+    }
+
+    /// The entries of `namespace`, mutably, remembered for the next access.
+    pub(crate) fn get_mut(&mut self, namespace: &N) -> Option<&mut HashMap<K, V>> {
+        let slot = self.slot(namespace)?;
+        self.last = Some(slot);
+        Some(&mut self.slots[slot].1)
+    }
+
+    /// The entries of `namespace`, created empty if it has none.
+    pub(crate) fn get_or_insert(&mut self, namespace: &N) -> &mut HashMap<K, V> {
+        let slot = match self.slot(namespace) {
+            Some(slot) => slot,
+            None => {
+                let slot = match self.free.pop() {
+                    Some(slot) => {
+                        self.slots[slot].0 = namespace.clone();
+                        slot
+                    }
+                    None => {
+                        self.slots.push((namespace.clone(), HashMap::new()));
+                        self.slots.len() - 1
+                    }
+                };
+                self.index.insert(namespace.clone(), slot);
+                slot
+            }
+        };
+        self.last = Some(slot);
+        &mut self.slots[slot].1
+    }
+
+    /// Removes `key` from `namespace`; the namespace ends with its last entry.
+    pub(crate) fn remove(&mut self, namespace: &N, key: &K) -> Option<V> {
+        let slot = self.slot(namespace)?;
+        let removed = self.slots[slot].1.remove(key);
+        if self.slots[slot].1.is_empty() {
+            self.index.remove(namespace);
+            if self.last == Some(slot) {
+                self.last = None;
+            }
+            if self.free.len() >= self.index.len() {
+                self.slots[slot].1 = HashMap::new(); // enough spare capacity kept already
+            }
+            self.free.push(slot);
+        }
+        removed
+    }
+
+    /// Every namespace with its entries.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&N, &HashMap<K, V>)> {
+        self.index.values().map(|&slot| (&self.slots[slot].0, &self.slots[slot].1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_end_with_their_last_entry_and_their_slots_are_reused() {
+        let mut namespaces = Namespaces::<&str, u32, u32>::default();
+        namespaces.get_or_insert(&1).insert("a", 10);
+        namespaces.get_or_insert(&2).insert("a", 20);
+        namespaces.get_or_insert(&1).insert("b", 11);
+        assert_eq!(namespaces.get(&1).map(HashMap::len), Some(2));
+        assert_eq!(namespaces.remove(&1, &"a"), Some(10));
+        assert_eq!(namespaces.remove(&1, &"b"), Some(11));
+        assert!(namespaces.get(&1).is_none(), "the memo does not outlive its namespace");
+        assert!(namespaces.get_mut(&1).is_none());
+        assert_eq!(namespaces.remove(&1, &"b"), None);
+        namespaces.get_or_insert(&3).insert("c", 30);
+        assert_eq!(namespaces.slots.len(), 2, "the ended namespace's slot is reused");
+        assert_eq!(namespaces.get(&2).and_then(|e| e.get("a")), Some(&20));
+        let mut all: Vec<_> = namespaces.iter().map(|(n, e)| (*n, e.len())).collect();
+        all.sort();
+        assert_eq!(all, vec![(2, 1), (3, 1)]);
+    }
+}
