@@ -75,13 +75,27 @@ pub struct JobClient {
 }
 
 impl JobClient {
-    pub(crate) fn new(
-        job_name: String,
-        commands: Sender<JobCommand>,
-        status: JobStatus,
-        thread: JoinHandle<Result<JobResult>>,
-    ) -> Self {
-        JobClient { control: JobControl { job_name, commands }, status, thread }
+    /// Runs `drive` on a thread named `thread`, with the commands this client sends and the
+    /// status it reads; records `drive`'s result in the status when the job ends.
+    pub(crate) fn spawn<F>(job_name: &str, thread: &str, drive: F) -> Result<Self>
+    where
+        F: FnOnce(&crossbeam_channel::Receiver<JobCommand>, &JobStatus) -> Result<JobResult>
+            + Send
+            + 'static,
+    {
+        let (commands, control) = crossbeam_channel::unbounded();
+        let status = JobStatus::new(job_name);
+        let driver_status = status.clone();
+        let thread = std::thread::Builder::new()
+            .name(thread.to_string())
+            .spawn(move || {
+                let result = drive(&control, &driver_status);
+                driver_status.ended(&result);
+                result
+            })
+            .map_err(|source| Error::Spawn { task: thread.to_string(), source })?;
+        let control = JobControl { job_name: job_name.to_string(), commands };
+        Ok(JobClient { control, status, thread })
     }
 
     /// Commands to the job that outlive this client's borrow.

@@ -64,40 +64,17 @@ impl LocalExecutor {
     /// Runs `graph` to completion (bounded input) or failure, restarting it from its latest
     /// checkpoint after failures as the restart strategy allows.
     pub fn execute(&self, job_name: &str, graph: &StreamGraph) -> Result<JobResult> {
-        self.execute_controlled(
-            job_name,
-            graph,
-            &crossbeam_channel::never(),
-            &JobStatus::new(job_name),
-        )
+        let status = JobStatus::new(job_name);
+        self.execute_restarting(job_name, graph, &crossbeam_channel::never(), &status)
     }
 
     /// Runs the job on a thread of its own; the returned client takes savepoints, stops or
     /// cancels it, and waits for its result.
     pub fn execute_async(self, job_name: &str, graph: StreamGraph) -> Result<JobClient> {
-        let (commands, control) = crossbeam_channel::unbounded();
         let name = job_name.to_string();
-        let status = JobStatus::new(job_name);
-        let driver_status = status.clone();
-        let thread = std::thread::Builder::new()
-            .name("job driver".into())
-            .spawn(move || self.execute_controlled(&name, &graph, &control, &driver_status))
-            .map_err(|source| Error::Spawn { task: "job driver".into(), source })?;
-        Ok(JobClient::new(job_name.to_string(), commands, status, thread))
-    }
-
-    /// Runs `graph`, taking commands from `control` while it runs and keeping `status` up to
-    /// date.
-    fn execute_controlled(
-        &self,
-        job_name: &str,
-        graph: &StreamGraph,
-        control: &Receiver<JobCommand>,
-        status: &JobStatus,
-    ) -> Result<JobResult> {
-        let result = self.execute_restarting(job_name, graph, control, status);
-        status.ended(&result);
-        result
+        JobClient::spawn(job_name, "job driver", move |control, status| {
+            self.execute_restarting(&name, &graph, control, status)
+        })
     }
 
     /// Runs `graph` until it ends, restarting it after failures as the strategy allows.

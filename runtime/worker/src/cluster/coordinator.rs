@@ -123,19 +123,10 @@ impl ClusterCoordinator {
     /// Runs the job on a thread of its own; the client takes savepoints, stops or cancels
     /// it and waits for its result, and the REST API reads its status.
     pub fn execute_async(self, job_name: &str, graph: StreamGraph) -> Result<JobClient> {
-        let (commands, control) = crossbeam_channel::unbounded();
-        let status = JobStatus::new(job_name);
-        let driver_status = status.clone();
         let name = job_name.to_string();
-        let thread = std::thread::Builder::new()
-            .name("coordinator".into())
-            .spawn(move || {
-                let result = self.execute(&name, &graph, &control, &driver_status);
-                driver_status.ended(&result);
-                result
-            })
-            .map_err(|source| Error::Spawn { task: "coordinator".into(), source })?;
-        Ok(JobClient::new(job_name.to_string(), commands, status, thread))
+        JobClient::spawn(job_name, "coordinator", move |control, status| {
+            self.execute(&name, &graph, control, status)
+        })
     }
 
     fn execute(
