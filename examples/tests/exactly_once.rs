@@ -242,7 +242,8 @@ fn survives_worker_kills(backend: &str, seed: u64) {
     for scenario in 0..3 {
         let work = tempfile::tempdir().unwrap();
         let address = format!("127.0.0.1:{}", free_port());
-        let (events, keys, rate) = (EVENTS.to_string(), KEYS.to_string(), RATE.to_string());
+        // A quarter of the usual rate: the run takes about 4 s, so the kill lands mid-run.
+        let (events, keys, rate) = (EVENTS.to_string(), KEYS.to_string(), (RATE / 4).to_string());
         let output = work.path().join("out").display().to_string();
         let checkpoints = work.path().join("chk").display().to_string();
         let coordinator = cluster_process(
@@ -276,7 +277,7 @@ fn survives_worker_kills(backend: &str, seed: u64) {
         let worker = ["worker", "--coordinator", &address, "--slots", "1"];
         let mut workers: Vec<Child> =
             (0..2).map(|_| cluster_process(work.path(), &worker).spawn().unwrap()).collect();
-        let after = Duration::from_millis(rng.u64(300..1_200));
+        let after = Duration::from_millis(rng.u64(300..2_500));
         std::thread::sleep(after);
         let victim = rng.usize(0..2);
         workers[victim].kill().unwrap();
