@@ -23,6 +23,7 @@ use weir_rpc::v1::{
 };
 use weir_types::Watermark;
 
+use super::network_runtime;
 use super::placement::assign_slots;
 use super::session::{SessionEvent, SessionService, WorkerLine};
 use super::task_messages::{acknowledgement_of, command_message};
@@ -146,12 +147,7 @@ impl ClusterCoordinator {
             Some(restore) => storage.initial_restore(restore)?,
             None => None,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("weir-rpc")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Cluster(format!("cannot start the network runtime: {e}")))?;
+        let runtime = network_runtime("weir-rpc")?;
         let events = self.serve_sessions(&runtime, &config)?;
         let metrics = MetricsRegistry::for_plan(graph, &plan);
         let mut restarts = RestartTracker::new(strategy);

@@ -55,6 +55,16 @@ pub(crate) fn http2_windows() -> (u32, u32) {
     (8 << 20, 64 << 20)
 }
 
+/// The runtime a process's gRPC traffic runs on (two threads named `name`).
+pub(crate) fn network_runtime(name: &str) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Cluster(format!("cannot start the network runtime: {e}")))
+}
+
 /// Connects to the coordinator, retrying for a while: workers may start before it.
 pub(crate) async fn connect_patiently(address: &str) -> Result<CoordinatorClient<Channel>> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

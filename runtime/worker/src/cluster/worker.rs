@@ -21,7 +21,7 @@ use weir_rpc::v1::{
 use super::inbound::{ExchangeService, Inbound, InboundChannel};
 use super::outbound::send_channel;
 use super::task_messages::{acknowledged_message, command_of};
-use super::{ChannelKey, connect_patiently, http2_windows, network_window};
+use super::{ChannelKey, connect_patiently, http2_windows, network_runtime, network_window};
 use crate::checkpoint::{Acknowledgement, BarrierMode, JobStorage, RestoredState, TaskEvent};
 use crate::exchange::CancelHandle;
 use crate::executor::{SpawnedTasks, restore_state, spawn_tasks};
@@ -103,12 +103,7 @@ struct LocalAttempt {
 impl Worker {
     /// Starts the data plane, registers with the coordinator, and returns the job to build.
     pub fn connect(options: &WorkerOptions) -> Result<(Worker, JobSpec)> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("weir-net")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Cluster(format!("cannot start the network runtime: {e}")))?;
+        let runtime = network_runtime("weir-net")?;
         let inbound = Inbound::default();
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(&options.data_bind))
