@@ -184,7 +184,7 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
             for (id, producer) in take_all_left_open(&format!("{}-{}-", self.prefix, self.subtask))
             {
                 tracing::debug!(transactional_id = id, "aborting a lingering Kafka transaction");
-                producer.abort_transaction(BROKER_TIMEOUT).map_err(|source| {
+                producer::abort(&producer).map_err(|source| {
                     Error::kafka(format!("aborting lingering transaction {id}"), source)
                 })?;
             }
@@ -238,11 +238,18 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
         let producer = match self.take_producer(&txn) {
             Some(producer) => producer,
             // Initializing the id is what aborts it.
-            None => return self.init_producer(&txn.transactional_id).map(drop).map_err(Into::into),
+            None => {
+                tracing::debug!(
+                    transactional_id = txn.transactional_id,
+                    "aborting a Kafka transaction by initializing its id"
+                );
+                return self.init_producer(&txn.transactional_id).map(drop).map_err(Into::into);
+            }
         };
-        producer.abort_transaction(BROKER_TIMEOUT).map_err(|source| {
+        producer::abort(&producer).map_err(|source| {
             Error::kafka(format!("aborting transaction {}", txn.transactional_id), source)
         })?;
+        tracing::debug!(transactional_id = txn.transactional_id, "Kafka transaction aborted");
         Ok(())
     }
 

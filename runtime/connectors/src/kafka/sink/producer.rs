@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rdkafka::ClientContext;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 
@@ -84,4 +84,13 @@ pub(crate) fn flush(producer: &KafkaProducer) -> Result<()> {
         Some(failure) => Err(Error::KafkaDelivery(failure)),
         None => Ok(()),
     }
+}
+
+/// Aborts the producer's transaction. What it still holds is delivered first (into the
+/// transaction being aborted), serving the delivery reports: librdkafka's abort waits for
+/// those reports and nothing else polls a [`BaseProducer`], so an abort with records still
+/// queued would otherwise hang until its timeout and fail.
+pub(crate) fn abort(producer: &KafkaProducer) -> KafkaResult<()> {
+    producer.flush(BROKER_TIMEOUT)?;
+    producer.abort_transaction(BROKER_TIMEOUT)
 }
