@@ -223,11 +223,10 @@ fn a_killed_worker_is_detected_and_the_job_restarts_on_the_others() {
 #[test]
 fn a_throttled_sink_slows_sources_on_other_workers_and_memory_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();
+    // No --rest-bind: a coordinator serves its REST API beside its gRPC port (both 0: any).
     let (mut coordinator, address) = Coordinator::start(&[
         "-p",
         "2",
-        "--rest-bind",
-        "127.0.0.1:0",
         "--keys",
         "1000",
         "--payload",

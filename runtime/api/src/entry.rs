@@ -163,8 +163,19 @@ fn build<F>(args: RunArgs, job: F) -> Result<StreamExecutionEnvironment, UserErr
 where
     F: FnOnce(&mut StreamExecutionEnvironment) -> Result<(), UserError>,
 {
-    let config = load_config(&args)?;
-    let parameters = Parameters::from_args(args.job_args)?;
+    build_with(load_config(&args)?, args.job_args, job)
+}
+
+/// Builds the job on an environment with `config` and the job's own arguments.
+fn build_with<F>(
+    config: ExecutionConfig,
+    job_args: Vec<String>,
+    job: F,
+) -> Result<StreamExecutionEnvironment, UserError>
+where
+    F: FnOnce(&mut StreamExecutionEnvironment) -> Result<(), UserError>,
+{
+    let parameters = Parameters::from_args(job_args)?;
     let mut env = StreamExecutionEnvironment::with_parameters(config, parameters);
     job(&mut env)?;
     Ok(env)
@@ -177,9 +188,28 @@ where
     let mut options = CoordinatorOptions::new(&args.bind, args.run.job_args.clone());
     options.slot_timeout = Duration::from_secs(args.slot_timeout_secs);
     options.heartbeat_timeout = Duration::from_secs(args.heartbeat_timeout_secs);
-    let result = build(args.run, job)?.execute_coordinated(options)?;
+    let mut config = load_config(&args.run)?;
+    if config.rest.bind.is_none() {
+        config.rest.bind = Some(rest_bind_beside(&args.bind)?);
+    }
+    let result = build_with(config, args.run.job_args, job)?.execute_coordinated(options)?;
     eprint!("{result}");
     Ok(())
+}
+
+/// Where a coordinator bound to `bind` serves its REST API and web UI unless told: the same
+/// host, the next port (`0.0.0.0:6123` → `0.0.0.0:6124`; port 0 picks any free port).
+fn rest_bind_beside(bind: &str) -> Result<String, UserError> {
+    let invalid = || format!("--bind {bind}: expected host:port");
+    let (host, port) = bind.rsplit_once(':').ok_or_else(invalid)?;
+    let port: u16 = port.parse().map_err(|_| invalid())?;
+    let next = match port {
+        0 => 0,
+        port => port.checked_add(1).ok_or_else(|| {
+            format!("--bind {bind}: no port after it for the REST API; pass --rest-bind")
+        })?,
+    };
+    Ok(format!("{host}:{next}"))
 }
 
 fn work<F>(args: &WorkerArgs, job: F) -> Result<(), UserError>
@@ -317,6 +347,17 @@ fn init_logging() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_coordinator_serves_its_rest_api_on_the_port_after_its_grpc_port() {
+        assert_eq!(rest_bind_beside("0.0.0.0:6123").unwrap(), "0.0.0.0:6124");
+        assert_eq!(rest_bind_beside("[::1]:7000").unwrap(), "[::1]:7001");
+        assert_eq!(rest_bind_beside("127.0.0.1:0").unwrap(), "127.0.0.1:0");
+        let error = rest_bind_beside("127.0.0.1:65535").unwrap_err().to_string();
+        assert!(error.contains("pass --rest-bind"), "{error}");
+        let error = rest_bind_beside("localhost").unwrap_err().to_string();
+        assert!(error.contains("expected host:port"), "{error}");
+    }
 
     fn args(parallelism: Option<usize>, overrides: &[&str]) -> RunArgs {
         RunArgs {
