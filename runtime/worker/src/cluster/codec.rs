@@ -1,5 +1,10 @@
 //! The bytes of a remote channel: each frame is one [`StreamMessage`] serialized with
-//! `postcard` (compact, serde-based, already the format of state and in-flight records).
+//! `bitcode`. Measured against postcard (the format of state and in-flight records in
+//! checkpoints, where a stable format matters), bincode and JSON by
+//! `cargo bench -p weir-types --bench codec`, it encodes and decodes batches faster in total
+//! for every record shape tried and writes the fewest bytes (4.4 bytes per `(u64, i64, u64)`
+//! record against postcard's 10.9); both ends of a channel run the same binary, so its
+//! format need not be stable across versions.
 //! The typed ends are built per channel by [`crate::StreamType`], so the data plane itself
 //! never knows record types.
 
@@ -37,13 +42,13 @@ impl<T: Data> FrameSource for TypedFrameSource<T> {
             recv(self.0) -> message => message.ok()?,
             recv(cancel.receiver()) -> _ => return None,
         };
-        Some(postcard::to_allocvec(&message).map_err(|e| e.to_string()))
+        Some(bitcode::serialize(&message).map_err(|e| e.to_string()))
     }
 }
 
 impl<T: Data> FrameSink for TypedFrameSink<T> {
     fn deliver(&mut self, frame: &[u8], cancel: &CancelToken) -> Result<bool, String> {
-        let message: StreamMessage<T> = postcard::from_bytes(frame).map_err(|e| {
+        let message: StreamMessage<T> = bitcode::deserialize(frame).map_err(|e| {
             format!("a frame of {} bytes does not decode as a message of {}: {e}", frame.len(), {
                 std::any::type_name::<T>()
             })
