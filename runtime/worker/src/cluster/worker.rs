@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, select};
+use crossbeam_channel::{Receiver, RecvTimeoutError, select};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::{info, warn};
@@ -249,7 +249,12 @@ impl Worker {
             restore => storage.initial_restore(restore)?,
         };
         let restored = match from {
-            Some(dir) => restore_state(storage, &dir, graph, plan, config)?,
+            // Loading a large state takes a while: the coordinator must still hear from us.
+            Some(dir) => keeping_alive(
+                self.heartbeat_interval,
+                || self.send(ToCoordinator::Heartbeat(Heartbeat::default())),
+                || restore_state(storage, &dir, graph, plan, config),
+            )?,
             None => RestoredState::default(),
         };
         let slots: BTreeSet<usize> = deploy.local_slots.iter().map(|&s| s as usize).collect();
@@ -337,6 +342,21 @@ impl Worker {
     }
 }
 
+/// Runs `work` while another thread calls `beat` every `interval`, until `work` returns.
+fn keeping_alive<R>(interval: Duration, beat: impl Fn() + Sync, work: impl FnOnce() -> R) -> R {
+    let (done, finished) = crossbeam_channel::bounded::<()>(0);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while finished.recv_timeout(interval) == Err(RecvTimeoutError::Timeout) {
+                beat();
+            }
+        });
+        let result = work();
+        drop(done);
+        result
+    })
+}
+
 impl LocalAttempt {
     /// The counters of this worker's subtasks.
     fn heartbeat(&self) -> Heartbeat {
@@ -420,5 +440,27 @@ impl LocalAttempt {
         drop(self.cancel.take());
         self.tasks.threads.drain(..).for_each(|t| drop(t.join()));
         self.senders.drain(..).for_each(|t| drop(t.join()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn heartbeats_go_on_while_a_restore_runs_and_stop_with_it() {
+        let beats = AtomicUsize::new(0);
+        let beat = || drop(beats.fetch_add(1, Ordering::SeqCst));
+        let result = keeping_alive(Duration::from_millis(20), beat, || {
+            std::thread::sleep(Duration::from_millis(210));
+            7
+        });
+        assert_eq!(result, 7);
+        let during = beats.load(Ordering::SeqCst);
+        assert!((5..=11).contains(&during), "{during} beats in 210 ms at one per 20 ms");
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(beats.load(Ordering::SeqCst), during, "no beat after the work ended");
     }
 }
