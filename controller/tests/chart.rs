@@ -2,6 +2,8 @@
 //! `helm-python-sdk`, installed into a venv under `$WEIR_CACHE` on first use), and every
 //! rendered object parsed as the Kubernetes type its `kind` names.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -49,7 +51,7 @@ fn helm_python() -> PathBuf {
 }
 
 fn render() -> Value {
-    let chart = format!("{}/../charts/weir-operator", env!("CARGO_MANIFEST_DIR"));
+    let chart = format!("{}/../charts/weir-operator", support::manifest_dir());
     let output = Command::new(helm_python()).args(["-c", RENDER, &chart]).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()

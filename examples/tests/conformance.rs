@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn cases_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/cases");
+    let dir = Path::new(&weir_tests::manifest_dir()).join("../../shared/conformance/cases");
     dir.is_dir().then_some(dir)
 }
 

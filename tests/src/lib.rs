@@ -2,12 +2,20 @@
 
 use weir::ExecutionConfig;
 
+pub mod cluster;
 pub mod services;
 
 /// An execution config for tests: `parallelism`, small batches so that several batches and
 /// channels are exercised, and no progress lines.
 pub fn config(parallelism: usize) -> ExecutionConfig {
     ExecutionConfig { parallelism, batch_size: 16, progress_interval_ms: 0, ..Default::default() }
+}
+
+/// The directory of the package whose test is running, read when it runs (set by cargo and
+/// nextest): a test binary reused from a build cache shared with another checkout must read
+/// this checkout, which the compile-time `env!("CARGO_MANIFEST_DIR")` would not.
+pub fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo test")
 }
 
 /// `values` sorted, for comparing outputs whose order depends on scheduling.

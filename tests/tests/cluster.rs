@@ -3,135 +3,21 @@
 //! a throttled sink slowing the sources on other workers with bounded memory.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use weir_tests::cluster::{Coordinator, Worker};
+use weir_tests::sorted;
 
 const JOB: &str = env!("CARGO_BIN_EXE_cluster-job");
 
-/// A coordinator process with its standard error collected line by line.
-struct Coordinator {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    events: mpsc::Receiver<String>,
+fn coordinator(args: &[&str]) -> (Coordinator, String) {
+    Coordinator::start(Path::new(JOB), args)
 }
 
-impl Coordinator {
-    /// Starts `cluster-job coordinator --bind 127.0.0.1:0 ARGS…` and waits for its address.
-    fn start(args: &[&str]) -> (Coordinator, String) {
-        let mut child = Command::new(JOB)
-            .args(["coordinator", "--bind", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the coordinator");
-        let stderr = BufReader::new(child.stderr.take().expect("piped"));
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (sender, events) = mpsc::channel();
-        let collected = lines.clone();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                collected.lock().unwrap().push(line.clone());
-                let _ = sender.send(line);
-            }
-        });
-        let mut coordinator = Coordinator { child, lines, events };
-        let line = coordinator.wait_for("coordinator: listening on ");
-        let address = line.rsplit(' ').next().expect("an address").to_string();
-        (coordinator, address)
-    }
-
-    /// Waits for a line of standard error containing `text` (or finds one already printed).
-    fn wait_for(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| l.contains(text)) {
-                return line.clone();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if self.events.recv_timeout(left).is_err() {
-                panic!("no '{text}' from the coordinator:\n{}", self.log());
-            }
-        }
-    }
-
-    /// Waits for the coordinator to exit.
-    fn wait(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100)); // the last lines
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("the coordinator did not end within {limit:?}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Coordinator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A worker process whose standard output (the job's printed records) goes to a file.
-struct Worker {
-    child: Child,
-    output: PathBuf,
-}
-
-impl Worker {
-    fn start(coordinator: &str, slots: u32, dir: &Path, index: usize) -> Worker {
-        let output = dir.join(format!("worker-{index}.out"));
-        let child = Command::new(JOB)
-            .args(["worker", "--coordinator", coordinator, "--slots", &slots.to_string()])
-            .stdout(std::fs::File::create(&output).unwrap())
-            .stderr(std::fs::File::create(dir.join(format!("worker-{index}.err"))).unwrap())
-            .spawn()
-            .expect("start a worker");
-        Worker { child, output }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.output).unwrap().lines().map(str::to_string).collect()
-    }
-
-    /// Resident memory in bytes, from /proc.
-    fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
-        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        kib * 1024
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sorted(mut lines: Vec<String>) -> Vec<String> {
-    lines.sort();
-    lines
+fn worker(coordinator: &str, slots: u32, dir: &Path, index: usize) -> Worker {
+    Worker::start(Path::new(JOB), coordinator, slots, dir, index)
 }
 
 #[test]
@@ -144,9 +30,8 @@ fn cluster_output_equals_embedded_output() {
     assert_eq!(expected.len(), 30_000);
 
     let dir = tempfile::tempdir().unwrap();
-    let (mut coordinator, address) = Coordinator::start(&job_args);
-    let mut workers: Vec<Worker> =
-        (0..2).map(|i| Worker::start(&address, 2, dir.path(), i)).collect();
+    let (mut coordinator, address) = coordinator(&job_args);
+    let mut workers: Vec<Worker> = (0..2).map(|i| worker(&address, 2, dir.path(), i)).collect();
     assert!(coordinator.wait(Duration::from_secs(60)).success(), "{}", coordinator.log());
     for worker in &mut workers {
         assert!(worker.wait().success(), "a worker exits 0 when the job finished");
@@ -160,8 +45,8 @@ fn cluster_output_equals_embedded_output() {
 fn missing_slots_are_named_and_the_wait_times_out() {
     let dir = tempfile::tempdir().unwrap();
     let (mut coordinator, address) =
-        Coordinator::start(&["--slot-timeout-secs", "2", "-p", "3", "--events", "10"]);
-    let _worker = Worker::start(&address, 1, dir.path(), 0);
+        coordinator(&["--slot-timeout-secs", "2", "-p", "3", "--events", "10"]);
+    let _worker = worker(&address, 1, dir.path(), 0);
     coordinator.wait_for("waiting for slots: 3 needed");
     let status = coordinator.wait(Duration::from_secs(30));
     assert!(!status.success());
@@ -173,7 +58,7 @@ fn missing_slots_are_named_and_the_wait_times_out() {
 fn a_killed_worker_is_detected_and_the_job_restarts_on_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let (events, keys) = (40_000, 100);
-    let (mut coordinator, address) = Coordinator::start(&[
+    let (mut coordinator, address) = coordinator(&[
         "-p",
         "2",
         "--heartbeat-timeout-secs",
@@ -191,16 +76,15 @@ fn a_killed_worker_is_detected_and_the_job_restarts_on_the_others() {
         "--sink-rate",
         "5000",
     ]);
-    let mut victim = Worker::start(&address, 1, dir.path(), 0);
-    let survivor = Worker::start(&address, 1, dir.path(), 1);
+    let mut victim = worker(&address, 1, dir.path(), 0);
+    let survivor = worker(&address, 1, dir.path(), 1);
     coordinator.wait_for("deployed");
     std::thread::sleep(Duration::from_millis(1500));
-    victim.child.kill().unwrap(); // SIGKILL
-    victim.child.wait().unwrap();
+    victim.kill();
     coordinator.wait_for("worker lost");
     // The survivor alone has too few slots: the job waits for a new worker.
     coordinator.wait_for("waiting for slots: 2 needed, 1 offered");
-    let replacement = Worker::start(&address, 1, dir.path(), 2);
+    let replacement = worker(&address, 1, dir.path(), 2);
     let status = coordinator.wait(Duration::from_secs(90));
     let log = coordinator.log();
     assert!(status.success(), "{log}");
@@ -224,19 +108,11 @@ fn a_killed_worker_is_detected_and_the_job_restarts_on_the_others() {
 fn a_throttled_sink_slows_sources_on_other_workers_and_memory_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();
     // No --rest-bind: a coordinator serves its REST API beside its gRPC port (both 0: any).
-    let (mut coordinator, address) = Coordinator::start(&[
-        "-p",
-        "2",
-        "--keys",
-        "1000",
-        "--payload",
-        "1000",
-        "--sink-rate",
-        "2000",
-    ]);
+    let (mut coordinator, address) =
+        coordinator(&["-p", "2", "--keys", "1000", "--payload", "1000", "--sink-rate", "2000"]);
     let rest = coordinator.wait_for("web UI: http://");
     let rest = rest[rest.find("http://").unwrap()..].trim_end_matches('/').to_string();
-    let workers: Vec<Worker> = (0..2).map(|i| Worker::start(&address, 1, dir.path(), i)).collect();
+    let workers: Vec<Worker> = (0..2).map(|i| worker(&address, 1, dir.path(), i)).collect();
     coordinator.wait_for("deployed");
     std::thread::sleep(Duration::from_secs(3));
     let early: Vec<u64> = workers.iter().map(Worker::rss).collect();

@@ -25,7 +25,7 @@ const LIMIT: Duration = Duration::from_secs(15);
 
 fn screenshots() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"), PathBuf::from);
+        .map_or_else(|| PathBuf::from(weir_tests::manifest_dir()).join("../target"), PathBuf::from);
     let dir = target.join("dashboard-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
