@@ -129,27 +129,14 @@ impl LocalExecutor {
                     });
                 }
                 RunOutcome::Failed(source) => {
-                    match restarts.on_failure(Instant::now()) {
-                        RestartDecision::Fail => {
-                            return Err(Error::JobFailed {
-                                job: job_name.to_string(),
-                                restarts: restarts.restarts(),
-                                source,
-                            });
-                        }
-                        RestartDecision::Restart(delay) => {
-                            status.restarting(&source, &restarts);
-                            warn!(
-                                job = job_name,
-                                "job failed: {source}; restart {} in {} ms ({:?})",
-                                restarts.restarts(),
-                                delay.as_millis(),
-                                restarts.strategy()
-                            );
-                            std::thread::sleep(delay);
-                            restore_from = job.storage.latest()?.or(restore_from);
-                        }
-                    }
+                    restore_from = restart_after(
+                        source,
+                        job_name,
+                        &mut restarts,
+                        status,
+                        &job.storage,
+                        restore_from,
+                    )?;
                     continue;
                 }
             };
@@ -231,6 +218,38 @@ impl LocalExecutor {
             }
             (None, None) => RunOutcome::Finished,
         })
+    }
+}
+
+/// After a failed attempt: waits the restart strategy's delay and returns where the next
+/// attempt restores from (the latest complete checkpoint, else `restore_from`), or fails
+/// the job with `failure` when the strategy allows no more restarts.
+pub(crate) fn restart_after(
+    failure: weir_operators::Error,
+    job: &str,
+    restarts: &mut RestartTracker,
+    status: &JobStatus,
+    storage: &JobStorage,
+    restore_from: Option<SnapshotDir>,
+) -> Result<Option<SnapshotDir>> {
+    match restarts.on_failure(Instant::now()) {
+        RestartDecision::Fail => Err(Error::JobFailed {
+            job: job.to_string(),
+            restarts: restarts.restarts(),
+            source: failure,
+        }),
+        RestartDecision::Restart(delay) => {
+            status.restarting(&failure, restarts);
+            warn!(
+                job,
+                "job failed: {failure}; restart {} in {} ms ({:?})",
+                restarts.restarts(),
+                delay.as_millis(),
+                restarts.strategy()
+            );
+            std::thread::sleep(delay);
+            Ok(storage.latest()?.or(restore_from))
+        }
     }
 }
 

@@ -31,13 +31,14 @@ use crate::checkpoint::{
     CheckpointCoordinator, CheckpointStats, JobStorage, SavepointRequest, TaskCommand, TaskEntry,
     TaskEvent,
 };
+use crate::executor::restart_after;
 use crate::graph::{NodeFactory, StreamGraph};
 use crate::load::LoadTotals;
 use crate::plan::JobPlan;
 use crate::progress::MetricsRegistry;
 use crate::{
-    Error, ExecutionConfig, JobClient, JobCommand, JobResult, JobStatus, RestartDecision,
-    RestartTracker, Result, WorkerStatus,
+    Error, ExecutionConfig, JobClient, JobCommand, JobResult, JobStatus, RestartTracker, Result,
+    WorkerStatus,
 };
 
 /// How long a cancelled attempt's tasks get to end before the next attempt starts anyway.
@@ -175,27 +176,23 @@ impl ClusterCoordinator {
                     driver.shutdown(&events, "the job was cancelled");
                     return Err(job_failed(job_name, &restarts, weir_operators::Error::Cancelled));
                 }
-                AttemptEnd::Failed(failure) => match restarts.on_failure(Instant::now()) {
-                    RestartDecision::Fail => {
-                        driver.shutdown(&events, "the job failed");
-                        let source = weir_operators::Error::Runtime(failure);
-                        return Err(job_failed(job_name, &restarts, source));
+                AttemptEnd::Failed(failure) => {
+                    let failure = weir_operators::Error::Runtime(failure);
+                    match restart_after(
+                        failure,
+                        job_name,
+                        &mut restarts,
+                        status,
+                        &storage,
+                        restore_from,
+                    ) {
+                        Ok(next) => restore_from = next,
+                        Err(error) => {
+                            driver.shutdown(&events, "the job failed");
+                            return Err(error);
+                        }
                     }
-                    RestartDecision::Restart(delay) => {
-                        status.restarting(
-                            &weir_operators::Error::Runtime(failure.clone()),
-                            &restarts,
-                        );
-                        warn!(
-                            job = job_name,
-                            "attempt failed: {failure}; restart {} in {} ms",
-                            restarts.restarts(),
-                            delay.as_millis()
-                        );
-                        std::thread::sleep(delay);
-                        restore_from = storage.latest()?.or(restore_from);
-                    }
-                },
+                }
             }
         };
         driver.shutdown(&events, "the job finished");
