@@ -85,19 +85,8 @@ impl LocalExecutor {
         control: &Receiver<JobCommand>,
         status: &JobStatus,
     ) -> Result<JobResult> {
-        let plan = JobPlan::new(graph, &self.config)?;
-        let checkpointing = &self.config.checkpointing;
-        checkpointing.validate().map_err(Error::InvalidConfig)?;
-        let strategy = self.config.restart_strategy();
-        strategy.validate().map_err(Error::InvalidConfig)?;
-        let storage = JobStorage::new(checkpointing, job_name)?;
-        let mut restore_from = match &checkpointing.restore {
-            Some(restore) => storage.initial_restore(restore)?,
-            None => None,
-        };
-        let metrics = MetricsRegistry::for_plan(graph, &plan);
-        let mut restarts = RestartTracker::new(strategy);
-        status.planned(&metrics, &restarts);
+        let JobSetup { plan, storage, mut restore_from, metrics, mut restarts } =
+            JobSetup::new(job_name, graph, &self.config, status)?;
         status.workers(vec![WorkerStatus {
             name: format!("embedded (pid {})", std::process::id()),
             slots: plan.slots_needed(),
@@ -218,6 +207,41 @@ impl LocalExecutor {
             }
             (None, None) => RunOutcome::Finished,
         })
+    }
+}
+
+/// What a job driver starts from: the plan, the checkpoint storage with the first restore
+/// point, metrics and the restart strategy's bookkeeping, all checked and published.
+pub(crate) struct JobSetup {
+    pub(crate) plan: JobPlan,
+    pub(crate) storage: JobStorage,
+    pub(crate) restore_from: Option<SnapshotDir>,
+    pub(crate) metrics: MetricsRegistry,
+    pub(crate) restarts: RestartTracker,
+}
+
+impl JobSetup {
+    /// Plans `graph` with `config`, checks the checkpoint and restart settings, finds the
+    /// configured restore point and tells `status` the job is planned.
+    pub(crate) fn new(
+        job_name: &str,
+        graph: &StreamGraph,
+        config: &ExecutionConfig,
+        status: &JobStatus,
+    ) -> Result<JobSetup> {
+        let plan = JobPlan::new(graph, config)?;
+        config.checkpointing.validate().map_err(Error::InvalidConfig)?;
+        let strategy = config.restart_strategy();
+        strategy.validate().map_err(Error::InvalidConfig)?;
+        let storage = JobStorage::new(&config.checkpointing, job_name)?;
+        let restore_from = match &config.checkpointing.restore {
+            Some(restore) => storage.initial_restore(restore)?,
+            None => None,
+        };
+        let metrics = MetricsRegistry::for_plan(graph, &plan);
+        let restarts = RestartTracker::new(strategy);
+        status.planned(&metrics, &restarts);
+        Ok(JobSetup { plan, storage, restore_from, metrics, restarts })
     }
 }
 

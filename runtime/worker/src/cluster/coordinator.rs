@@ -31,7 +31,7 @@ use crate::checkpoint::{
     CheckpointCoordinator, CheckpointStats, JobStorage, SavepointRequest, TaskCommand, TaskEntry,
     TaskEvent,
 };
-use crate::executor::restart_after;
+use crate::executor::{JobSetup, restart_after};
 use crate::graph::{NodeFactory, StreamGraph};
 use crate::load::LoadTotals;
 use crate::plan::JobPlan;
@@ -139,20 +139,10 @@ impl ClusterCoordinator {
         status: &JobStatus,
     ) -> Result<JobResult> {
         let config = self.cluster_config();
-        let plan = JobPlan::new(graph, &config)?;
-        config.checkpointing.validate().map_err(Error::InvalidConfig)?;
-        let strategy = config.restart_strategy();
-        strategy.validate().map_err(Error::InvalidConfig)?;
-        let storage = JobStorage::new(&config.checkpointing, job_name)?;
-        let mut restore_from = match &config.checkpointing.restore {
-            Some(restore) => storage.initial_restore(restore)?,
-            None => None,
-        };
+        let JobSetup { plan, storage, mut restore_from, metrics, mut restarts } =
+            JobSetup::new(job_name, graph, &config, status)?;
         let runtime = network_runtime("weir-rpc")?;
         let events = self.serve_sessions(&runtime, &config)?;
-        let metrics = MetricsRegistry::for_plan(graph, &plan);
-        let mut restarts = RestartTracker::new(strategy);
-        status.planned(&metrics, &restarts);
         let mut driver = Driver {
             job: job_name,
             graph,
