@@ -93,9 +93,22 @@ pub struct Worker {
 impl Worker {
     /// Starts `JOB worker --coordinator ADDR --slots N`, its output in `dir`.
     pub fn start(job: &Path, coordinator: &str, slots: u32, dir: &Path, index: usize) -> Worker {
+        Worker::start_with(job, coordinator, slots, dir, index, &[])
+    }
+
+    /// Starts `JOB worker --coordinator ADDR --slots N EXTRA…`, its output in `dir`.
+    pub fn start_with(
+        job: &Path,
+        coordinator: &str,
+        slots: u32,
+        dir: &Path,
+        index: usize,
+        extra: &[&str],
+    ) -> Worker {
         let output = dir.join(format!("worker-{index}.out"));
         let child = Command::new(job)
             .args(["worker", "--coordinator", coordinator, "--slots", &slots.to_string()])
+            .args(extra)
             .stdout(std::fs::File::create(&output).unwrap())
             .stderr(std::fs::File::create(dir.join(format!("worker-{index}.err"))).unwrap())
             .spawn()

@@ -112,8 +112,23 @@ fn a_throttled_sink_slows_sources_on_other_workers_and_memory_stays_bounded() {
         coordinator(&["-p", "2", "--keys", "1000", "--payload", "1000", "--sink-rate", "2000"]);
     let rest = coordinator.wait_for("web UI: http://");
     let rest = rest[rest.find("http://").unwrap()..].trim_end_matches('/').to_string();
-    let workers: Vec<Worker> = (0..2).map(|i| worker(&address, 1, dir.path(), i)).collect();
+    // The first worker sizes its memory itself; the second has no memory settings.
+    let sized = ["--set", "memory.processSize=1g"];
+    let workers = vec![
+        Worker::start_with(Path::new(JOB), &address, 1, dir.path(), 0, &sized),
+        worker(&address, 1, dir.path(), 1),
+    ];
     coordinator.wait_for("deployed");
+    let listed: serde_json::Value =
+        reqwest::blocking::get(format!("{rest}/workers")).unwrap().json().unwrap();
+    let mut processes: Vec<serde_json::Value> = listed["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .map(|w| w["memory"]["process"].clone())
+        .collect();
+    processes.sort_by_key(|p| p.as_u64());
+    assert_eq!(processes, [serde_json::Value::Null, serde_json::json!(1u64 << 30)], "{listed}");
     std::thread::sleep(Duration::from_secs(3));
     let early: Vec<u64> = workers.iter().map(Worker::rss).collect();
     std::thread::sleep(Duration::from_secs(6));

@@ -216,22 +216,24 @@ fn work<F>(args: &WorkerArgs, job: F) -> Result<(), UserError>
 where
     F: FnOnce(&mut StreamExecutionEnvironment) -> Result<(), UserError>,
 {
-    let options = WorkerOptions {
-        coordinator: args.coordinator.clone(),
-        slots: args.slots,
-        data_bind: args.data_bind.clone(),
-        advertise: args.advertise.clone(),
-    };
     let local = RunArgs {
         config: args.config.clone(),
         overrides: args.overrides.clone(),
         ..RunArgs::default()
     };
-    let own_memory = load_config(&local)?.memory;
+    let own_memory = load_config(&local)?
+        .memory
+        .map(|memory| MemoryConfig { slots: memory.slots.or(Some(args.slots)), ..memory });
+    let options = WorkerOptions {
+        coordinator: args.coordinator.clone(),
+        slots: args.slots,
+        data_bind: args.data_bind.clone(),
+        advertise: args.advertise.clone(),
+        memory: own_memory.clone(),
+    };
     let (worker, mut spec) = Worker::connect(&options).map_err(Error::from)?;
-    if let Some(memory) = own_memory {
-        spec.config.memory =
-            Some(MemoryConfig { slots: memory.slots.or(Some(args.slots)), ..memory });
+    if own_memory.is_some() {
+        spec.config.memory = own_memory;
     }
     let parameters = Parameters::from_args(spec.job_args)?;
     let mut env = StreamExecutionEnvironment::with_parameters(spec.config, parameters);
@@ -311,7 +313,8 @@ fn hoist_engine_options(args: Vec<String>) -> Vec<String> {
     let mut args = args.into_iter();
     let mut front: Vec<String> = args.next().into_iter().collect();
     let mut rest: Vec<String> = args.collect();
-    if rest.first().is_some_and(|first| first == "run" || first == "coordinator") {
+    if rest.first().is_some_and(|first| ["run", "coordinator", "worker"].contains(&first.as_str()))
+    {
         front.push(rest.remove(0));
     }
     let mut job = Vec::new();
@@ -421,6 +424,16 @@ mod tests {
             config.restart,
             Some(weir_worker::RestartStrategy::FixedDelay { attempts: 4, delay_ms: 5 })
         );
+    }
+
+    #[test]
+    fn a_worker_takes_its_memory_settings_after_its_other_options() {
+        let argv = ["job", "worker", "--coordinator", "127.0.0.1:6123", "--slots", "2"];
+        let argv = argv.into_iter().chain(["--set", "memory.processSize=1g"]).map(String::from);
+        let cli = Cli::parse_from(hoist_engine_options(argv.collect()));
+        let Some(Role::Worker(worker)) = cli.role else { panic!("the worker role is kept") };
+        assert_eq!((worker.coordinator.as_str(), worker.slots), ("127.0.0.1:6123", 2));
+        assert_eq!(worker.overrides, ["memory.processSize=1g"]);
     }
 
     #[test]

@@ -13,13 +13,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, select};
 use tracing::{error, info, warn};
 use weir_checkpoint::SnapshotDir;
+use weir_memory::{MemoryBreakdown, MemoryConfig, breakdown};
 use weir_rpc::tonic::Status;
 use weir_rpc::tonic::transport::Server;
 use weir_rpc::v1::coordinator_message::Kind as FromCoordinator;
 use weir_rpc::v1::coordinator_server::CoordinatorServer;
 use weir_rpc::v1::worker_message::Kind as ToCoordinator;
 use weir_rpc::v1::{
-    Accepted, Cancel, CoordinatorMessage, Deploy, Deployed, Heartbeat, Shutdown, TaskEnded,
+    Accepted, Cancel, CoordinatorMessage, Deploy, Deployed, Heartbeat, Register, Shutdown,
+    TaskEnded,
 };
 use weir_types::Watermark;
 
@@ -88,6 +90,8 @@ struct WorkerEntry {
     name: String,
     slots: usize,
     data_address: String,
+    /// How its memory is split: by its own settings, else the job's.
+    memory: Option<MemoryBreakdown>,
     line: WorkerLine,
 }
 
@@ -476,10 +480,12 @@ impl Driver<'_> {
         match event {
             SessionEvent::Registered { worker, register, line } => {
                 info!(worker, name = %register.name, slots = register.slots, "worker registered");
+                let memory = self.worker_memory(&register);
                 let entry = WorkerEntry {
                     name: register.name,
                     slots: register.slots as usize,
                     data_address: register.data_address,
+                    memory,
                     line,
                 };
                 self.workers.insert(worker, entry);
@@ -578,9 +584,28 @@ impl Driver<'_> {
     /// Shows the registered workers in the job's status.
     fn publish_workers(&self) {
         let workers = self.workers.values();
-        let status =
-            |w: &WorkerEntry| WorkerStatus { name: w.name.clone(), slots: w.slots, memory: None };
+        let status = |w: &WorkerEntry| WorkerStatus {
+            name: w.name.clone(),
+            slots: w.slots,
+            memory: w.memory.clone(),
+        };
         self.status.workers(workers.map(status).collect());
+    }
+
+    /// The memory breakdown of a registering worker: from the settings it sent, or the job's,
+    /// for its slots; `None` without settings (or, logged, when they do not hold).
+    fn worker_memory(&self, register: &Register) -> Option<MemoryBreakdown> {
+        let settings = if register.memory.is_empty() {
+            self.config.memory.clone()?
+        } else {
+            serde_json::from_str::<MemoryConfig>(&register.memory)
+                .map_err(|e| warn!(name = %register.name, "unreadable memory settings: {e}"))
+                .ok()?
+        };
+        let slots = settings.slots.or(Some(register.slots));
+        breakdown(&MemoryConfig { slots, ..settings })
+            .map_err(|e| warn!(name = %register.name, "memory settings do not hold: {e}"))
+            .ok()
     }
 
     fn record(&self, heartbeat: &Heartbeat) {

@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, select};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::{info, warn};
+use weir_memory::MemoryConfig;
 use weir_rpc::tonic::transport::{Channel, Endpoint, Server};
 use weir_rpc::v1::coordinator_message::Kind as FromCoordinator;
 use weir_rpc::v1::exchange_server::ExchangeServer;
@@ -42,6 +43,8 @@ pub struct WorkerOptions {
     pub data_bind: String,
     /// The data plane's address as other workers reach it; defaults to the bound address.
     pub advertise: Option<String>,
+    /// Memory settings of its own, instead of the coordinator's.
+    pub memory: Option<MemoryConfig>,
 }
 
 /// The job as the coordinator runs it: what the worker builds.
@@ -120,7 +123,13 @@ impl Worker {
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
         );
         let name = format!("{}@{}", std::process::id(), data_address);
-        let register = Register { data_address, slots: options.slots, name: name.clone() };
+        let memory = match &options.memory {
+            Some(memory) => serde_json::to_string(memory).map_err(|e| {
+                Error::Cluster(format!("the memory settings do not serialize: {e}"))
+            })?,
+            None => String::new(),
+        };
+        let register = Register { data_address, slots: options.slots, name: name.clone(), memory };
         let (to_coordinator, outgoing) = mpsc::channel(64);
         let (forward, from_coordinator) = crossbeam_channel::unbounded();
         let accepted = runtime.block_on(async {
