@@ -114,7 +114,7 @@ fn a_throttled_sink_slows_sources_on_other_workers_and_memory_stays_bounded() {
     let rest = rest[rest.find("http://").unwrap()..].trim_end_matches('/').to_string();
     // The first worker sizes its memory itself; the second has no memory settings.
     let sized = ["--set", "memory.processSize=1g"];
-    let workers = vec![
+    let workers = [
         Worker::start_with(Path::new(JOB), &address, 1, dir.path(), 0, &sized),
         worker(&address, 1, dir.path(), 1),
     ];
