@@ -62,3 +62,23 @@ pub fn measure(
     }
     Ok(Throughput { query, events, secs, cpu_secs })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_a_bounded_run_and_refuses_an_endless_one() {
+        let config =
+            ExecutionConfig { parallelism: 2, progress_interval_ms: 0, ..Default::default() };
+        let nexmark = NexmarkConfig { max_events: Some(5_000), ..Default::default() };
+        let throughput = measure(Query::Q5, config.clone(), nexmark.clone()).unwrap();
+        assert_eq!((throughput.query, throughput.events), (Query::Q5, 5_000));
+        let row = throughput.row();
+        assert_eq!(row.split_whitespace().count(), Throughput::HEADER.split_whitespace().count());
+        assert!(row.starts_with("q5 5000 "), "{row}");
+        let endless = NexmarkConfig { max_events: None, ..nexmark };
+        let error = measure(Query::Q0, config, endless).unwrap_err().to_string();
+        assert!(error.contains("bounded number of events"), "{error}");
+    }
+}
