@@ -1,6 +1,7 @@
 //! Pieces shared by the example jobs.
 
 pub mod exactly_once;
+pub mod nexmark;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
