@@ -276,5 +276,13 @@ fn extra(rng: &mut Rng, size: usize, average: usize) -> String {
     let missing = average - size;
     let delta = (missing as f64 * 0.2).round() as usize;
     let len = missing - delta + rng.usize(..=2 * delta);
-    (0..len).map(|_| rng.lowercase()).collect()
+    // Eight letters from each random word: a letter per call of the generator was the
+    // largest single cost of generating events (perf, BENCHMARKS.md).
+    let mut letters = Vec::with_capacity(len);
+    while letters.len() < len {
+        let bytes = rng.u64(..).to_le_bytes();
+        let wanted = (len - letters.len()).min(bytes.len());
+        letters.extend(bytes[..wanted].iter().map(|&b| b'a' + ((u16::from(b) * 26) >> 8) as u8));
+    }
+    String::from_utf8(letters).expect("lowercase ASCII letters")
 }
