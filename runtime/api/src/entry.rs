@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use std::time::Duration;
-use tracing::error;
+use tracing::{error, warn};
 use weir_operators::function::UserError;
 
 use weir_memory::MemoryConfig;
@@ -190,7 +190,7 @@ where
     options.heartbeat_timeout = Duration::from_secs(args.heartbeat_timeout_secs);
     let mut config = load_config(&args.run)?;
     if config.rest.bind.is_none() {
-        config.rest.bind = Some(rest_bind_beside(&args.bind)?);
+        config.rest.bind = Some(default_rest_bind(&args.bind)?);
     }
     let result = build_with(config, args.run.job_args, job)?.execute_coordinated(options)?;
     eprint!("{result}");
@@ -210,6 +210,18 @@ fn rest_bind_beside(bind: &str) -> Result<String, UserError> {
         })?,
     };
     Ok(format!("{host}:{next}"))
+}
+
+/// The REST address of a coordinator not told one: beside its gRPC port, or any free port
+/// of the same host (with a warning) when that one is taken.
+fn default_rest_bind(bind: &str) -> Result<String, UserError> {
+    let beside = rest_bind_beside(bind)?;
+    if std::net::TcpListener::bind(&beside).is_ok() {
+        return Ok(beside);
+    }
+    let (host, _) = beside.rsplit_once(':').expect("host:port");
+    warn!("{beside} is taken: the REST API and web UI take another port (see 'web UI:')");
+    Ok(format!("{host}:0"))
 }
 
 fn work<F>(args: &WorkerArgs, job: F) -> Result<(), UserError>
@@ -424,6 +436,16 @@ mod tests {
             config.restart,
             Some(weir_worker::RestartStrategy::FixedDelay { attempts: 4, delay_ms: 5 })
         );
+    }
+
+    #[test]
+    fn a_taken_port_beside_the_grpc_port_gives_way_to_any_free_port() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let bind = format!("127.0.0.1:{}", port - 1);
+        assert_eq!(default_rest_bind(&bind).unwrap(), "127.0.0.1:0");
+        drop(taken);
+        assert_eq!(default_rest_bind(&bind).unwrap(), format!("127.0.0.1:{port}"));
     }
 
     #[test]
