@@ -4,6 +4,7 @@
 
 mod apiserver;
 mod cluster;
+mod harness;
 mod support;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
@@ -13,7 +14,8 @@ use kube::api::{DeleteParams, ListParams};
 use weir_operator::crd::{Phase, StreamJob, UpgradeStep};
 use weir_operator::reconcile::FINALIZER;
 
-use cluster::{Cluster, eventually};
+use cluster::{Cluster, PATIENCE};
+use harness::eventually;
 
 /// `examples/NAME.yaml`.
 fn example(name: &str) -> StreamJob {
@@ -181,7 +183,7 @@ async fn a_deleted_job_is_stopped_with_a_savepoint_before_it_and_its_objects_go(
 
     cluster.jobs().delete("exactly-once", &DeleteParams::default()).await.unwrap();
     let jobs = cluster.jobs();
-    eventually("the job is gone", || async {
+    eventually("the job is gone", PATIENCE, || async {
         jobs.get_opt("exactly-once").await.unwrap().is_none().then_some(())
     })
     .await;
@@ -201,7 +203,7 @@ async fn a_restarted_controller_finishes_an_upgrade_without_a_second_savepoint()
     let held = cluster.job_api.savepoint_gate.clone().write_owned().await;
     cluster.patch_spec("exactly-once", serde_json::json!({ "parallelism": 3 })).await;
     let job_api = cluster.job_api.clone();
-    eventually("the savepoint is in flight", || async {
+    eventually("the savepoint is in flight", PATIENCE, || async {
         (!job_api.calls().is_empty()).then_some(())
     })
     .await;

@@ -6,7 +6,7 @@
 //! It covers what the operator uses, the way the API server does it:
 //! - namespaced create, get, list (every namespace too), replace, patch and delete of
 //!   StreamJobs (with the `/status` subresource), Pods and Services (with `/status`),
-//!   ConfigMaps, Events (core and `events.k8s.io/v1`) and Leases;
+//!   ConfigMaps, Secrets, Events (core and `events.k8s.io/v1`) and Leases;
 //! - `labelSelector` (equality and set-based) and `fieldSelector` on `metadata.name` and
 //!   `metadata.namespace`;
 //! - `?watch=true`: `ADDED`/`MODIFIED`/`DELETED` in version order, resumed after a

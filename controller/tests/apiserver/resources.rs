@@ -44,6 +44,7 @@ pub static RESOURCES: &[Resource] = &[
     resource("", "v1", "pods", "Pod", (true, false)),
     resource("", "v1", "services", "Service", (true, false)),
     resource("", "v1", "configmaps", "ConfigMap", (false, false)),
+    resource("", "v1", "secrets", "Secret", (false, false)),
     resource("", "v1", "events", "Event", (false, false)),
     resource("events.k8s.io", "v1", "events", "Event", (false, false)),
     resource("coordination.k8s.io", "v1", "leases", "Lease", (false, false)),

@@ -3,7 +3,6 @@
 
 pub mod kubelet;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,18 +11,17 @@ use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::Value;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
-use weir_operator::context::{Context, Settings};
+use weir_operator::context::Settings;
 use weir_operator::crd::StreamJob;
-use weir_operator::metrics::Metrics;
 
 use crate::apiserver::ApiServer;
+use crate::harness;
 use crate::support::FakeJobApi;
 
 /// The namespace the tests' jobs live in.
 pub const NAMESPACE: &str = "jobs";
 /// How long a condition may take to hold.
-const PATIENCE: Duration = Duration::from_secs(20);
+pub const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The emulated cluster and the controller running against it.
 pub struct Cluster {
@@ -39,10 +37,7 @@ pub struct Cluster {
 impl Cluster {
     /// An empty cluster with its kubelet running, and the controller.
     pub async fn start() -> Cluster {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
+        harness::init_logging();
         let server = ApiServer::start().await;
         let client = server.client();
         let job_api = FakeJobApi::default();
@@ -61,10 +56,7 @@ impl Cluster {
             ..Settings::default()
         };
         let job_api = Arc::new(self.job_api.clone());
-        let metrics = Arc::new(Metrics::default());
-        let ctx =
-            Context::new(self.client.clone(), job_api, metrics, settings, Some("test".into()));
-        self.controller = Some(tokio::spawn(weir_operator::controller::run(Arc::new(ctx), None)));
+        self.controller = Some(harness::run_controller(self.client.clone(), job_api, settings));
     }
 
     /// Stops the controller wherever it is, as a crash would.
@@ -122,8 +114,10 @@ impl Cluster {
         condition: impl Fn(&StreamJob) -> bool,
     ) -> StreamJob {
         let jobs = self.jobs();
-        eventually(what, || async { jobs.get_opt(job).await.unwrap().filter(|j| condition(j)) })
-            .await
+        harness::eventually(what, PATIENCE, || async {
+            jobs.get_opt(job).await.unwrap().filter(|j| condition(j))
+        })
+        .await
     }
 }
 
@@ -133,21 +127,5 @@ impl Drop for Cluster {
         if let Some(controller) = &self.controller {
             controller.abort();
         }
-    }
-}
-
-/// Waits until `check` returns something, looking again every 20 ms; fails after 20 s.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

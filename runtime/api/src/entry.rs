@@ -276,8 +276,12 @@ const ENGINE_FLAGS: [&str; 1] = ["--allow-non-restored-state"];
 
 /// Engine options may also come after the job's own arguments (`--events 10
 /// --checkpoint-dir /tmp/c`): moves them (with their values) in front of the job's
-/// arguments, keeping the role and everything else in order.
+/// arguments, keeping the role and everything else in order. A worker takes no job
+/// arguments, so its options (`--config`, `--set`) stay behind its role.
 fn hoist_engine_options(args: Vec<String>) -> Vec<String> {
+    if args.get(1).is_some_and(|role| role == "worker") {
+        return args;
+    }
     let mut args = args.into_iter();
     let mut front: Vec<String> = args.next().into_iter().collect();
     let mut rest: Vec<String> = args.collect();
@@ -380,6 +384,18 @@ mod tests {
             config.restart,
             Some(weir_worker::RestartStrategy::FixedDelay { attempts: 4, delay_ms: 5 })
         );
+    }
+
+    #[test]
+    fn a_worker_keeps_its_config_and_settings() {
+        let argv = ["job", "worker", "--coordinator", "c:6123", "--slots", "2"];
+        let argv = [&argv[..], &["--config", "/etc/weir/weir.toml", "--set", "memory.slots=2"]];
+        let cli = Cli::parse_from(hoist_engine_options(
+            argv.concat().into_iter().map(String::from).collect(),
+        ));
+        let Some(Role::Worker(worker)) = cli.role else { panic!("the worker role is kept") };
+        assert_eq!(worker.config, Some(PathBuf::from("/etc/weir/weir.toml")));
+        assert_eq!((worker.slots, worker.overrides), (2, vec!["memory.slots=2".to_string()]));
     }
 
     #[test]
