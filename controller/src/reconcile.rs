@@ -31,19 +31,41 @@ pub async fn reconcile(job: Arc<StreamJob>, ctx: Arc<Context>) -> Result<Action>
     ctx.metrics.reconcile_started();
     let namespace = job.namespace().ok_or_else(|| Error::NoNamespace(job.name_any()))?;
     let api: Api<StreamJob> = Api::namespaced(ctx.client.clone(), &namespace);
-    let result = finalizer::finalizer(&api, FINALIZER, job, |event| async {
-        match event {
-            Event::Apply(job) => run(&job, &ctx, false).await,
-            Event::Cleanup(job) => run(&job, &ctx, true).await,
-        }
-    })
-    .await
-    .map_err(|e| match e {
-        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
-    });
+    let being_deleted = job.metadata.deletion_timestamp.is_some()
+        && job.finalizers().iter().any(|f| f == FINALIZER);
+    let result = if being_deleted {
+        take_down(&api, job, &ctx).await
+    } else {
+        finalizer::finalizer(&api, FINALIZER, job, |event| async {
+            let deleting = matches!(event, Event::Cleanup(_));
+            let (Event::Apply(job) | Event::Cleanup(job)) = event;
+            run(&job, &ctx, deleting).await.map(|(action, _)| action)
+        })
+        .await
+        .map_err(finalizer_error)
+    };
     ctx.metrics.reconcile_finished(started.elapsed());
     result
+}
+
+/// One step of taking a deleted job down. kube's `finalizer()` removes the finalizer as soon
+/// as one cleanup succeeds, but stopping the job and deleting its pods takes several
+/// reconciles, so the finalizer goes through it only once the machine releases the job.
+async fn take_down(api: &Api<StreamJob>, job: Arc<StreamJob>, ctx: &Context) -> Result<Action> {
+    let (action, released) = run(&job, ctx, true).await?;
+    if !released {
+        return Ok(action);
+    }
+    finalizer::finalizer(api, FINALIZER, job, |_| async { Ok(Action::await_change()) })
+        .await
+        .map_err(finalizer_error)
+}
+
+fn finalizer_error(error: finalizer::Error<Error>) -> Error {
+    match error {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    }
 }
 
 /// What the controller does after a failed reconcile: count it and retry soon.
@@ -53,8 +75,8 @@ pub fn error_policy(job: Arc<StreamJob>, error: &Error, ctx: Arc<Context>) -> Ac
     Action::requeue(ctx.settings.step_interval * 5)
 }
 
-/// One step for `job`, then its status.
-async fn run(job: &StreamJob, ctx: &Context, deleting: bool) -> Result<Action> {
+/// One step for `job`, then its status; with whether the job is released for deletion.
+async fn run(job: &StreamJob, ctx: &Context, deleting: bool) -> Result<(Action, bool)> {
     let namespace = job.namespace().ok_or_else(|| Error::NoNamespace(job.name_any()))?;
     let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
     let listed = pod_api.list(&ListParams::default().labels(&names::job_selector(job))).await?;
@@ -102,7 +124,7 @@ async fn run(job: &StreamJob, ctx: &Context, deleting: bool) -> Result<Action> {
         Ok(Outcome { health, action }) => {
             status.last_error = (health.phase == Phase::Failed).then(|| health.message.clone());
             write_status(job, ctx, status, &health).await?;
-            Ok(if released { Action::await_change() } else { action })
+            Ok(if released { (Action::await_change(), true) } else { (action, false) })
         }
         Err(error) => {
             status.last_error = Some(error.to_string());

@@ -28,6 +28,9 @@ pub struct FakeJobApi {
     pub view: Arc<Mutex<Option<JobView>>>,
     /// Calls made: `savepoint stop=…` and `cancel`.
     pub calls: Arc<Mutex<Vec<String>>>,
+    /// Savepoints complete only while this is not write-locked (a test holds it to keep a
+    /// savepoint in flight).
+    pub savepoint_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl FakeJobApi {
@@ -40,8 +43,13 @@ impl FakeJobApi {
 
     /// Sets the job's state.
     pub fn set_state(&self, state: &str) {
+        self.start_as("window-count", state);
+    }
+
+    /// A new job `name` in `state`, as a coordinator that starts reports it.
+    pub fn start_as(&self, name: &str, state: &str) {
         *self.view.lock().unwrap() = Some(JobView {
-            name: "window-count".into(),
+            name: name.into(),
             state: state.into(),
             stopped_with_savepoint: None,
             last_checkpoint: None,
@@ -65,6 +73,7 @@ impl JobApi for FakeJobApi {
 
     async fn savepoint(&self, _: &str, name: &str, stop: bool) -> Result<String> {
         self.calls.lock().unwrap().push(format!("savepoint {name} stop={stop}"));
+        let _open = self.savepoint_gate.read().await;
         let location = "s3://b/savepoints/sp-1".to_string();
         if stop {
             let mut view = self.view.lock().unwrap();

@@ -320,13 +320,16 @@ const ENGINE_FLAGS: [&str; 1] = ["--allow-non-restored-state"];
 
 /// Engine options may also come after the job's own arguments (`--events 10
 /// --checkpoint-dir /tmp/c`): moves them (with their values) in front of the job's
-/// arguments, keeping the role and everything else in order.
+/// arguments, keeping the role and everything else in order. A worker takes no job
+/// arguments, so its options (`--config`, `--set`) stay behind its role.
 fn hoist_engine_options(args: Vec<String>) -> Vec<String> {
+    if args.get(1).is_some_and(|role| role == "worker") {
+        return args;
+    }
     let mut args = args.into_iter();
     let mut front: Vec<String> = args.next().into_iter().collect();
     let mut rest: Vec<String> = args.collect();
-    if rest.first().is_some_and(|first| ["run", "coordinator", "worker"].contains(&first.as_str()))
-    {
+    if rest.first().is_some_and(|first| first == "run" || first == "coordinator") {
         front.push(rest.remove(0));
     }
     let mut job = Vec::new();
@@ -449,13 +452,15 @@ mod tests {
     }
 
     #[test]
-    fn a_worker_takes_its_memory_settings_after_its_other_options() {
-        let argv = ["job", "worker", "--coordinator", "127.0.0.1:6123", "--slots", "2"];
-        let argv = argv.into_iter().chain(["--set", "memory.processSize=1g"]).map(String::from);
-        let cli = Cli::parse_from(hoist_engine_options(argv.collect()));
+    fn a_worker_keeps_its_config_and_settings() {
+        let argv = ["job", "worker", "--coordinator", "c:6123", "--slots", "2"];
+        let argv = [&argv[..], &["--config", "/etc/weir/weir.toml", "--set", "memory.slots=2"]];
+        let cli = Cli::parse_from(hoist_engine_options(
+            argv.concat().into_iter().map(String::from).collect(),
+        ));
         let Some(Role::Worker(worker)) = cli.role else { panic!("the worker role is kept") };
-        assert_eq!((worker.coordinator.as_str(), worker.slots), ("127.0.0.1:6123", 2));
-        assert_eq!(worker.overrides, ["memory.processSize=1g"]);
+        assert_eq!(worker.config, Some(PathBuf::from("/etc/weir/weir.toml")));
+        assert_eq!((worker.slots, worker.overrides), (2, vec!["memory.slots=2".to_string()]));
     }
 
     #[test]
