@@ -2,8 +2,6 @@
 //! `helm-python-sdk`, installed into a venv under `$WEIR_CACHE` on first use), and every
 //! rendered object parsed as the Kubernetes type its `kind` names.
 
-mod support;
-
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -51,7 +49,7 @@ fn helm_python() -> PathBuf {
 }
 
 fn render() -> Value {
-    let chart = format!("{}/../charts/weir-operator", support::manifest_dir());
+    let chart = format!("{}/../charts/weir-operator", weir_tests::manifest_dir());
     let output = Command::new(helm_python()).args(["-c", RENDER, &chart]).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()

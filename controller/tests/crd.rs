@@ -1,15 +1,13 @@
 //! The generated CustomResourceDefinition: the committed YAML is current, and its schema and
 //! CEL rules accept the examples and refuse what can be refused statically.
 
-mod support;
-
 use kube::CustomResourceExt;
 use kube::core::cel::Validator;
 use serde_json::{Value, json};
 use weir_operator::crd::{StreamJob, crd_yaml};
 
 fn workspace_file(path: &str) -> String {
-    let path = format!("{}/../{path}", support::manifest_dir());
+    let path = format!("{}/../{path}", weir_tests::manifest_dir());
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
 }
 
@@ -45,7 +43,7 @@ fn spec() -> Value {
 
 #[test]
 fn every_example_manifest_passes_the_rules() {
-    let dir = format!("{}/../examples", support::manifest_dir());
+    let dir = format!("{}/../examples", weir_tests::manifest_dir());
     let mut seen = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();

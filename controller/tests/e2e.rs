@@ -69,7 +69,7 @@ fn binaries() -> PathBuf {
 /// `examples/exactly-once-s3.yaml` with its storage in `s3` and its output in `output`, on
 /// heap state (the binary may be built without RocksDB) and at a test's pace.
 fn job(s3: &S3Server, output: &str) -> Value {
-    let path = format!("{}/../examples/exactly-once-s3.yaml", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../examples/exactly-once-s3.yaml", weir_tests::manifest_dir());
     let mut job: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let spec = &mut job["spec"];
     spec["args"] = json!(["--events", "100000000", "--rate", "2000", "--output", output]);

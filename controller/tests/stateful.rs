@@ -19,7 +19,7 @@ use harness::eventually;
 
 /// `examples/NAME.yaml`.
 fn example(name: &str) -> StreamJob {
-    let path = format!("{}/../examples/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../examples/{name}.yaml", weir_tests::manifest_dir());
     serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

@@ -12,7 +12,7 @@ use weir_operator::jobapi::{JobApi, JobView};
 
 /// `examples/window-count.yaml` in namespace `jobs`, as the API server returns it.
 pub fn window_count() -> StreamJob {
-    let path = format!("{}/../examples/window-count.yaml", manifest_dir());
+    let path = format!("{}/../examples/window-count.yaml", weir_tests::manifest_dir());
     let mut job: StreamJob = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     job.metadata.namespace = Some("jobs".into());
     job.metadata.uid = Some("uid-7".into());
@@ -92,10 +92,4 @@ impl JobApi for FakeJobApi {
         }
         Ok(())
     }
-}
-
-/// This package's directory, read when the test runs (set by cargo and nextest): a test
-/// binary reused from a build cache shared with another checkout must read this checkout.
-pub fn manifest_dir() -> String {
-    std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo test")
 }
