@@ -333,3 +333,53 @@ mod tests {
         assert_eq!(timers.watermark(), Watermark(10));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn timer_queue_matches_a_plain_set_under_random_operations() {
+        for seed in 0..300u64 {
+            let mut state: u64 = seed * 2_654_435_761 + 1;
+            let mut next = |bound: u64| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (state >> 33) % bound
+            };
+            let mut queue = TimerQueue::<u64, u64>::default();
+            let mut model: BTreeSet<(Timestamp, u64, u64)> = BTreeSet::new();
+            let mut floor = 0;
+            for _ in 0..3000 {
+                let (key, ns) = (next(5), next(3));
+                let time = floor + next(8) as Timestamp;
+                match next(3) {
+                    0 => {
+                        queue.register(&key, &ns, time);
+                        model.insert((time, key, ns));
+                    }
+                    1 => {
+                        queue.delete(&key, &ns, time);
+                        model.remove(&(time, key, ns));
+                    }
+                    _ => {
+                        let until = floor + next(4) as Timestamp;
+                        let mut popped = BTreeSet::new();
+                        while let Some((t, k, n)) = queue.pop_due(until) {
+                            assert!(popped.insert((t, k, n)), "seed {seed}: fired twice");
+                        }
+                        let due: BTreeSet<_> =
+                            model.iter().filter(|(t, _, _)| *t <= until).copied().collect();
+                        assert_eq!(popped, due, "seed {seed}");
+                        model.retain(|(t, _, _)| *t > until);
+                        floor = until;
+                    }
+                }
+                assert_eq!(queue.len(), model.len(), "seed {seed}");
+            }
+        }
+    }
+}

@@ -114,3 +114,50 @@ mod tests {
         assert_eq!(all, vec![(2, 1), (3, 1)]);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use std::collections::HashMap as Model;
+
+    use super::*;
+
+    #[test]
+    fn namespaces_match_a_plain_map_under_random_operations() {
+        for seed in 0..200u64 {
+            let mut state: u64 = seed * 2_654_435_761 + 1;
+            let mut next = |bound: u8| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                ((state >> 33) % u64::from(bound)) as u8
+            };
+            let mut namespaces = Namespaces::<u8, u8, u32>::default();
+            let mut model: Model<(u8, u8), u32> = Model::new();
+            for step in 0..2000u32 {
+                let (n, k) = (next(6), next(4));
+                match next(4) {
+                    0 => {
+                        namespaces.get_or_insert(&n).insert(k, step);
+                        model.insert((n, k), step);
+                    }
+                    1 => {
+                        assert_eq!(namespaces.remove(&n, &k), model.remove(&(n, k)), "seed {seed}")
+                    }
+                    2 => {
+                        if let Some(v) = namespaces.get_mut(&n).and_then(|e| e.get_mut(&k)) {
+                            *v += 1;
+                        }
+                        if let Some(v) = model.get_mut(&(n, k)) {
+                            *v += 1;
+                        }
+                    }
+                    _ => assert_eq!(
+                        namespaces.get(&n).and_then(|e| e.get(&k)),
+                        model.get(&(n, k)),
+                        "seed {seed} step {step}"
+                    ),
+                }
+            }
+        }
+    }
+}
