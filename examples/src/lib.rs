@@ -15,13 +15,17 @@ use weir::{DataStream, ExecutionConfig, JobResult};
 
 /// Prints the lines a tool produced and exits 0, or prints its error and exits 1.
 pub fn print_lines(result: Result<Vec<String>, UserError>) -> ExitCode {
-    match result {
-        Ok(lines) => {
-            for line in lines {
-                println!("{line}");
-            }
-            ExitCode::SUCCESS
+    exit_code(result.map(|lines| {
+        for line in lines {
+            println!("{line}");
         }
+    }))
+}
+
+/// The exit code of a binary whose work ended with `result`, printing the error if any.
+pub fn exit_code(result: Result<(), UserError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE

@@ -142,18 +142,29 @@ impl Apply<'_> {
 
 /// Every path in `value`: each object field, recursing into objects (lists are leaves).
 fn field_set(value: &Value) -> BTreeSet<Path> {
-    fn walk(value: &Value, path: &mut Path, out: &mut BTreeSet<Path>) {
-        if let Value::Object(fields) = value {
-            for (key, child) in fields {
-                path.push(key.clone());
+    paths(value, |key| Some(key))
+}
+
+/// The paths of the object fields of `value` whose keys `field` names (`None` skips a key
+/// and what is below it), recursing into objects.
+fn paths(value: &Value, field: fn(&str) -> Option<&str>) -> BTreeSet<Path> {
+    fn walk(
+        value: &Value,
+        field: fn(&str) -> Option<&str>,
+        path: &mut Path,
+        out: &mut BTreeSet<Path>,
+    ) {
+        for (key, child) in value.as_object().into_iter().flatten() {
+            if let Some(name) = field(key) {
+                path.push(name.to_string());
                 out.insert(path.clone());
-                walk(child, path, out);
+                walk(child, field, path, out);
                 path.pop();
             }
         }
     }
     let mut out = BTreeSet::new();
-    walk(value, &mut Vec::new(), &mut out);
+    walk(value, field, &mut Vec::new(), &mut out);
     out
 }
 
@@ -175,19 +186,7 @@ fn to_fields_v1(fields: &BTreeSet<Path>) -> Value {
 
 /// The field set of a `FieldsV1` value.
 fn from_fields_v1(value: &Value) -> BTreeSet<Path> {
-    fn walk(value: &Value, path: &mut Path, out: &mut BTreeSet<Path>) {
-        for (key, child) in value.as_object().into_iter().flatten() {
-            if let Some(field) = key.strip_prefix("f:") {
-                path.push(field.to_string());
-                out.insert(path.clone());
-                walk(child, path, out);
-                path.pop();
-            }
-        }
-    }
-    let mut out = BTreeSet::new();
-    walk(value, &mut Vec::new(), &mut out);
-    out
+    paths(value, |key| key.strip_prefix("f:"))
 }
 
 /// Removes the field at `path`, if there.

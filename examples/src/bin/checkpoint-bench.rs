@@ -34,13 +34,7 @@ use weir::prelude::*;
 use weir::{CheckpointConfig, CheckpointStats, JobResult, RestartStrategy, StateBackendKind};
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    weir_examples::exit_code(run())
 }
 
 /// What to measure.

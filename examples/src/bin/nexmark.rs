@@ -13,13 +13,7 @@ use weir::prelude::*;
 use weir_examples::nexmark::{Query, Throughput, measure};
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    weir_examples::exit_code(run())
 }
 
 /// Prints each query's row as soon as it is measured.
