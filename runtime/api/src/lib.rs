@@ -60,7 +60,7 @@ pub mod functions {
     };
     pub use weir_operators::{
         Collector, KeyedContext, KeyedRuntimeContext, KeyedTimers, OutputTag, ProcessContext,
-        RuntimeContext, SourceFunction, SourcePoll, SubtaskInfo, TimeDomain,
+        RuntimeContext, SourceFunction, SourcePoll, SourceWatermark, SubtaskInfo, TimeDomain,
     };
 }
 

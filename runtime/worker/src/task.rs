@@ -24,7 +24,7 @@ use crate::checkpoint::{
     Alignment, BarrierAligner, InFlight, InFlightBatch, InFlightLog, TaskCommand, TaskControl,
     TaskEvent, TaskInFlight,
 };
-use crate::exchange::{CancelToken, InputGate};
+use crate::exchange::{CancelToken, Delivery, GateProgress, InputGate, TaskEventTime, TimeEvent};
 use crate::load::TaskLoad;
 use crate::stream_type::{
     AnyOutput, AnyReceiver, downcast_output, downcast_receivers, erase_output,
@@ -518,7 +518,7 @@ impl<A: Data, B: Data, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
             replay_in_flight(&records, &in_flight.head, sink)?;
         }
         let mut gates = [InputGate::new(first.len()), InputGate::new(second.len())];
-        let mut event_time = EventTimeProgress::default();
+        let mut event_time = TaskEventTime::new(gates.each_ref().map(InputGate::has_channels));
         let head = in_flight.head.clone();
         let mut channels = ChannelStates::new(first.len() + second.len(), &context.control, head);
         let mut flush_timer = FlushTimer::new(context.buffer_timeout);
@@ -552,27 +552,32 @@ impl<A: Data, B: Data, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
                 },
                 Readable::Channel(channel) if channel < first.len() => {
                     let message = operation.recv(&first[channel]);
-                    let received =
-                        channels.receive(channel, &mut gates[0], channel, message, sink)?;
-                    if let Some(mut batch) = received {
-                        channels.log_in_flight(channel, InputSlot::First, &batch)?;
-                        sink.first(&mut batch)?;
-                        continue;
+                    match channels.receive(channel, &mut gates[0], channel, message, sink)? {
+                        Delivery::Records(mut batch) => {
+                            channels.log_in_flight(channel, InputSlot::First, &batch)?;
+                            sink.first(&mut batch)?;
+                            continue;
+                        }
+                        Delivery::Progress(progress) => {
+                            event_time.on_progress(0, progress, &mut |e| pass_on(sink, e))?;
+                        }
                     }
                 }
                 Readable::Channel(channel) => {
                     let local = channel - first.len();
                     let message = operation.recv(&second[local]);
-                    let received =
-                        channels.receive(channel, &mut gates[1], local, message, sink)?;
-                    if let Some(mut batch) = received {
-                        channels.log_in_flight(channel, InputSlot::Second, &batch)?;
-                        sink.second(&mut batch)?;
-                        continue;
+                    match channels.receive(channel, &mut gates[1], local, message, sink)? {
+                        Delivery::Records(mut batch) => {
+                            channels.log_in_flight(channel, InputSlot::Second, &batch)?;
+                            sink.second(&mut batch)?;
+                            continue;
+                        }
+                        Delivery::Progress(progress) => {
+                            event_time.on_progress(1, progress, &mut |e| pass_on(sink, e))?;
+                        }
                     }
                 }
             }
-            event_time.update(&gates, sink)?;
             if !channels.finished && gates.iter().all(InputGate::is_finished) {
                 sink.finish()?;
                 channels.finished = true;
@@ -581,6 +586,14 @@ impl<A: Data, B: Data, S: InputSink<A, B>> TaskBody for InputTask<A, B, S> {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Passes a change of the task's event time on to its chain head.
+fn pass_on<A, B>(sink: &mut impl InputSink<A, B>, event: TimeEvent) -> Result<()> {
+    match event {
+        TimeEvent::Watermark(watermark) => sink.watermark(watermark),
+        TimeEvent::Status(status) => sink.watermark_status(status),
     }
 }
 
@@ -709,8 +722,8 @@ impl<'c> ChannelStates<'c> {
         TaskSelect { select, sources }
     }
 
-    /// Handles what arrived on `channel` (`local` within its input's `gate`); hands back
-    /// the records when it carried some.
+    /// Handles what arrived on `channel` (`local` within its input's `gate`): the records it
+    /// carried, or what it changed in event time.
     fn receive<T, A, B>(
         &mut self,
         channel: usize,
@@ -718,7 +731,7 @@ impl<'c> ChannelStates<'c> {
         local: usize,
         message: Result<StreamMessage<T>, crossbeam_channel::RecvError>,
         sink: &mut impl InputSink<A, B>,
-    ) -> Result<Option<Vec<Record<T>>>> {
+    ) -> Result<Delivery<T>> {
         match message {
             // A channel that disconnects without ending means its producer failed.
             Err(_) if !self.ended[channel] => Err(Error::Cancelled),
@@ -729,7 +742,7 @@ impl<'c> ChannelStates<'c> {
                     let outcome = aligner.on_channel_closed(|c| !closed[c], Instant::now());
                     self.on_alignment(outcome, sink)?;
                 }
-                Ok(None)
+                Ok(Delivery::Progress(GateProgress::default()))
             }
             Ok(StreamMessage::Barrier(barrier)) => {
                 if let Some(aligner) = &mut self.aligner {
@@ -748,7 +761,7 @@ impl<'c> ChannelStates<'c> {
                     }
                     self.on_alignment(outcome, sink)?;
                 }
-                Ok(None)
+                Ok(Delivery::Progress(GateProgress::default()))
             }
             Ok(message) => {
                 if matches!(message, StreamMessage::EndOfInput) {
@@ -884,45 +897,5 @@ impl<'c> ChannelStates<'c> {
             && (!self.control.final_checkpoint
                 || (self.closed.iter().all(|&closed| closed)
                     && (self.final_complete || !self.coordinator_alive)))
-    }
-}
-
-/// The watermark and status a task has passed on, advanced from its input gates.
-#[derive(Default)]
-struct EventTimeProgress {
-    emitted: Option<Watermark>,
-    idle: bool,
-}
-
-impl EventTimeProgress {
-    /// Passes on the combined watermark of the active inputs if it advanced, and status
-    /// changes. When every input goes idle, event time moves to the highest watermark any
-    /// channel reached (as Flink's `StatusWatermarkValve` does) and the task goes idle.
-    fn update<A, B>(
-        &mut self,
-        gates: &[InputGate; 2],
-        sink: &mut impl InputSink<A, B>,
-    ) -> Result<()> {
-        let idle = gates.iter().any(InputGate::is_idle)
-            && gates.iter().all(|g| g.is_idle() || g.is_finished());
-        if !idle && self.idle {
-            self.idle = false;
-            sink.watermark_status(WatermarkStatus::Active)?;
-        }
-        let target = if idle {
-            gates.iter().filter(|g| g.is_idle()).map(InputGate::max_watermark).max()
-        } else {
-            gates.iter().filter(|g| !g.is_idle()).map(InputGate::watermark).min()
-        }
-        .unwrap_or(Watermark::MAX);
-        if target > Watermark::MIN && self.emitted.is_none_or(|emitted| target > emitted) {
-            self.emitted = Some(target);
-            sink.watermark(target)?;
-        }
-        if idle && !self.idle {
-            self.idle = true;
-            sink.watermark_status(WatermarkStatus::Idle)?;
-        }
-        Ok(())
     }
 }

@@ -1,11 +1,13 @@
-//! Moving batches between tasks: bounded channels, partitioning writers, input gates, and the
+//! Moving batches between tasks: bounded channels, partitioning writers, input gates with their event time, and the
 //! cancellation signal every blocking step listens to.
 
 mod cancel;
+mod combined;
 mod gate;
 mod writer;
 
 pub use cancel::{CancelHandle, CancelToken};
-pub use gate::InputGate;
+pub use combined::{TaskEventTime, TimeEvent};
+pub use gate::{Delivery, GateProgress, InputGate};
 pub use writer::ChannelWriter;
 pub(crate) use writer::send_or_cancel;
