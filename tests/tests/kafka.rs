@@ -14,8 +14,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use weir::connectors::CollectHandle;
 use weir::connectors::kafka::{
-    DeserializationErrorPolicy, KafkaMessage, KafkaProperties, KafkaSink, KafkaSource,
+    DeadLetter, DeserializationErrorPolicy, KafkaMessage, KafkaProperties, KafkaSink, KafkaSource,
     KafkaTransaction, ProducerRecord, StoppingOffsets, TransactionalKafkaSink,
 };
 use weir::prelude::*;
@@ -359,21 +360,98 @@ fn kafka_empty_partition_does_not_stall_windows_with_idleness() {
 }
 
 #[test]
-fn kafka_deserialization_errors_fail_naming_the_record_or_are_skipped() {
+fn kafka_deserialization_errors_fail_naming_the_record_are_skipped_or_dead_lettered() {
     let broker = KafkaBroker::start().unwrap();
-    create_topic(&broker, "mixed", 1);
-    let stop = produce(&broker, "mixed", ["1,10", "garbage", "2,20"].map(|v| (0, v.to_string())));
+    create_topic(&broker, "mixed", 2);
+    let records = [(0, "1,10"), (0, "garbage"), (1, "2,20"), (1, "3,x"), (0, "4,40")];
+    let stop = produce(&broker, "mixed", records.map(|(p, v)| (p, v.to_string())));
+    let dead_letters = OutputTag::<DeadLetter>::new("dead-letters");
     let run = |policy| {
-        let mut env = StreamExecutionEnvironment::new(config(1));
+        let mut env = StreamExecutionEnvironment::new(config(2));
         let source = KafkaSource::new(properties(&broker), &["mixed"], key_and_time)
             .bounded(stop.clone())
             .on_deserialization_error(policy);
-        let output = env.add_source("Kafka", false, move |_| source.clone()).collect();
-        env.execute().map(|_| output.take())
+        let stream = env.add_source("Kafka", false, move |_| source.clone());
+        let rejected = stream.get_side_output(&dead_letters).collect();
+        let output = stream.collect();
+        env.execute().map(|_| (sorted(output.take()), rejected.take()))
     };
     let error = run(DeserializationErrorPolicy::Fail).unwrap_err().to_string();
-    assert!(error.contains("mixed[0] at offset 1") && error.contains("garbage"), "{error}");
-    assert_eq!(run(DeserializationErrorPolicy::Skip).unwrap(), [(1, 10), (2, 20)]);
+    assert!(
+        error.contains("mixed[0] at offset 1") && error.contains("garbage")
+            || error.contains("mixed[1] at offset 1") && error.contains("bad time"),
+        "{error}"
+    );
+    let expected = [(1, 10), (2, 20), (4, 40)];
+    let (output, rejected) = run(DeserializationErrorPolicy::Skip).unwrap();
+    assert_eq!(output, expected);
+    assert!(rejected.is_empty(), "skipped records go nowhere: {rejected:?}");
+
+    let (output, rejected) =
+        run(DeserializationErrorPolicy::DeadLetter(dead_letters.clone())).unwrap();
+    assert_eq!(output, expected, "the good records are read as before");
+    let mut rejected: Vec<(String, i32, i64, Option<Vec<u8>>, Vec<u8>, String)> = rejected
+        .into_iter()
+        .map(|d| {
+            assert!(d.timestamp.is_some(), "the Kafka timestamp is kept: {d:?}");
+            (d.topic, d.partition, d.offset, d.key, d.value.unwrap(), d.error)
+        })
+        .collect();
+    rejected.sort();
+    assert_eq!(
+        rejected,
+        [
+            ("mixed".into(), 0, 1, None, b"garbage".to_vec(), "not key,time: \"garbage\"".into()),
+            ("mixed".into(), 1, 1, None, b"3,x".to_vec(), "bad time \"x\"".into()),
+        ],
+        "each rejected record once, with its bytes, position and error"
+    );
+}
+
+/// Reads the job's output until `expected` values arrived or the timeout passed.
+fn collect_until(output: &CollectHandle<String>, expected: usize) -> Vec<String> {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline && seen.len() < expected {
+        std::thread::sleep(Duration::from_millis(100));
+        seen.extend(output.take());
+    }
+    sorted(seen)
+}
+
+/// Partitions added to an existing topic are found the same way (a partition no subtask
+/// reads yet), but tansu cannot add partitions (CreatePartitions: UnsupportedFeature), so
+/// the test discovers the partitions of a new topic.
+#[test]
+fn kafka_topic_pattern_discovers_new_topics_and_partitions_from_earliest() {
+    let broker = KafkaBroker::start().unwrap();
+    create_topic(&broker, "metrics-a", 2);
+    create_topic(&broker, "other", 1);
+    produce(&broker, "metrics-a", [(0, "a0".to_string()), (1, "a1".to_string())]);
+    produce(&broker, "other", [(0, "not matched".to_string())]);
+    let mut env = StreamExecutionEnvironment::new(config(3));
+    let payload = |message: &KafkaMessage<'_>| {
+        Ok(String::from_utf8_lossy(message.payload.unwrap_or_default()).into_owned())
+    };
+    let source = KafkaSource::with_topic_pattern(properties(&broker), "metrics-.*", payload)
+        .unwrap()
+        .partition_discovery(Some(Duration::from_millis(300)));
+    let output = env.add_source("Kafka", false, move |_| source.clone()).collect();
+    let client = env.execute_async().unwrap();
+    assert_eq!(collect_until(&output, 2), ["a0", "a1"], "the matching topic at the start");
+
+    // Written before the source finds them: discovered partitions start at the earliest.
+    create_topic(&broker, "metrics-b", 3);
+    produce(&broker, "metrics-b", (0..3).map(|p| (p, format!("b{p}"))));
+    create_topic(&broker, "metricsx", 1);
+    produce(&broker, "metricsx", [(0, "not matched either".to_string())]);
+    assert_eq!(collect_until(&output, 3), ["b0", "b1", "b2"], "the new topic's partitions");
+    produce(&broker, "metrics-a", [(1, "a1 again".to_string())]);
+    assert_eq!(collect_until(&output, 1), ["a1 again"], "old partitions keep being read");
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(output.take(), Vec::<String>::new(), "nothing else, nothing twice");
+    client.cancel();
+    let _ = client.wait();
 }
 
 #[test]

@@ -8,5 +8,6 @@ mod source;
 pub use properties::KafkaProperties;
 pub use sink::{KafkaSink, KafkaTransaction, ProducerRecord, TransactionalKafkaSink};
 pub use source::{
-    DeserializationErrorPolicy, KafkaMessage, KafkaSource, StartingOffsets, StoppingOffsets,
+    DeadLetter, DeserializationErrorPolicy, KafkaMessage, KafkaSource, StartingOffsets,
+    StoppingOffsets,
 };
