@@ -3,9 +3,14 @@
 
 #![cfg(feature = "kafka")]
 
+#[path = "kafka/tagging.rs"]
+mod tagging;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -17,12 +22,14 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use weir::connectors::CollectHandle;
 use weir::connectors::kafka::{
     DeadLetter, DeserializationErrorPolicy, KafkaMessage, KafkaProperties, KafkaSink, KafkaSource,
-    KafkaTransaction, ProducerRecord, StoppingOffsets, TransactionalKafkaSink,
+    ProducerRecord, StoppingOffsets, TransactionalKafkaSink,
 };
 use weir::prelude::*;
 use weir::{CheckpointConfig, RestartStrategy};
 use weir_tests::services::KafkaBroker;
 use weir_tests::{config, sorted};
+
+use tagging::{Ledger, Tagging, split_committed};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -33,7 +40,11 @@ fn client(broker: &KafkaBroker) -> ClientConfig {
 }
 
 fn properties(broker: &KafkaBroker) -> KafkaProperties {
-    KafkaProperties::new(&broker.bootstrap()).set("session.timeout.ms", "6000")
+    properties_at(&broker.bootstrap())
+}
+
+fn properties_at(bootstrap: &str) -> KafkaProperties {
+    KafkaProperties::new(bootstrap).set("session.timeout.ms", "6000")
 }
 
 fn create_topic(broker: &KafkaBroker, topic: &str, partitions: i32) {
@@ -141,59 +152,6 @@ fn checkpointed(parallelism: usize, interval_ms: u64, dir: &std::path::Path) -> 
     }
 }
 
-/// Transactions the tagging sink committed, by token, over every restart of the job.
-static COMMITTED: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
-static NEXT_TOKEN: AtomicU64 = AtomicU64::new(0);
-
-/// Works around two bugs of tansu's read_committed isolation: its consumers get the records
-/// of aborted transactions too, and after some runs of aborts and restarts (all of them
-/// ended by an EndTxn this test logs at debug level) its last stable offset stops moving,
-/// hiding every later committed transaction for good. The wrapper tags every record with a
-/// token unique to the transaction (and to this attempt of it) that wrote it, and records
-/// the tokens of the transactions it committed (after `commit_transaction` returned). The
-/// test then reads every record the broker holds and keeps those of committed tokens, which
-/// is what read_committed returns from a correct broker; what it asserts about them (each
-/// expected result exactly once) depends on neither bug.
-struct Tagging(TransactionalKafkaSink<String>);
-
-impl TwoPhaseCommitSink<(u64, i64, u64)> for Tagging {
-    type Transaction = (KafkaTransaction, u64);
-
-    fn open(&mut self, info: &SubtaskInfo) -> FnResult {
-        self.0.open(info)
-    }
-    fn begin_transaction(&mut self) -> FnResult<Self::Transaction> {
-        Ok((self.0.begin_transaction()?, NEXT_TOKEN.fetch_add(1, Ordering::SeqCst)))
-    }
-    fn write(
-        &mut self,
-        (txn, token): &mut Self::Transaction,
-        (key, window, count): (u64, i64, u64),
-        ts: Option<Timestamp>,
-    ) -> FnResult {
-        self.0.write(txn, format!("{token}|{key},{window},{count}"), ts)
-    }
-    fn pre_commit(&mut self, (txn, _): &mut Self::Transaction) -> FnResult {
-        self.0.pre_commit(txn)
-    }
-    fn commit(&mut self, (txn, token): Self::Transaction) -> FnResult {
-        self.0.commit(txn)?;
-        COMMITTED.lock().unwrap().get_or_insert_with(HashSet::new).insert(token);
-        Ok(())
-    }
-    fn abort(&mut self, (txn, _): Self::Transaction) -> FnResult {
-        self.0.abort(txn)
-    }
-    fn recover_and_commit(&mut self, (txn, token): Self::Transaction) -> FnResult {
-        self.0.recover_and_commit(txn)?;
-        COMMITTED.lock().unwrap().get_or_insert_with(HashSet::new).insert(token);
-        Ok(())
-    }
-    fn recover_and_abort(&mut self, (txn, _): Self::Transaction) -> FnResult {
-        self.0.recover_and_abort(txn)
-    }
-}
-
 #[test]
 fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
     const EVENTS: u64 = 3_000;
@@ -226,6 +184,7 @@ fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
     let kills = Arc::new(AtomicU64::new(0));
 
     let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::new(&dir.path().join("committed"));
     let interval = Duration::from_millis(150);
     let mut env = StreamExecutionEnvironment::new(checkpointed(2, 150, dir.path()));
     let source =
@@ -235,7 +194,7 @@ fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
             Duration::from_millis(50),
         );
     let (kill_at, seen_in_map, killed) = (kill_points.clone(), seen.clone(), kills.clone());
-    let sink_properties = properties(&broker);
+    let (sink_properties, sink_ledger) = (properties(&broker), ledger.clone());
     env.add_source("Kafka", false, move |_| source.clone())
         .map(move |(key, ts): (u64, i64)| {
             std::thread::sleep(Duration::from_micros(500));
@@ -249,32 +208,137 @@ fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
         .key_by(|(key, _, _): &(u64, i64, u64)| *key)
         .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
         .reduce(|(key, window, a), (_, _, b)| (key, window, a + b))
-        .sink_to_two_phase("Kafka", move |_| {
-            Tagging(TransactionalKafkaSink::new(
+        .map(|(key, window, count)| format!("{key},{window},{count}"))
+        .sink_to_two_phase("Kafka", move |_| Tagging {
+            sink: TransactionalKafkaSink::new(
                 sink_properties.clone(),
                 "weir-test-counts",
                 interval,
                 |value: &String| ProducerRecord::new("counts", value.as_bytes()),
-            ))
+            ),
+            ledger: sink_ledger.clone(),
         });
     env.execute().unwrap();
 
-    let committed = COMMITTED.lock().unwrap().clone().unwrap_or_default();
-    let (mut kept, mut dropped) = (Vec::new(), 0);
-    for value in read_all(&broker, "counts", 2, Isolation::ReadUncommitted) {
-        let (token, result) = value.split_once('|').unwrap();
-        if committed.contains(&token.parse().unwrap()) {
-            kept.push(result.to_string());
-        } else {
-            dropped += 1;
-        }
-    }
+    let written = read_all(&broker, "counts", 2, Isolation::ReadUncommitted);
+    let (kept, dropped) = split_committed(written, &ledger.committed());
     eprintln!(
-        "{} results from committed transactions, {dropped} from aborted ones left out",
-        kept.len()
+        "{} results from committed transactions, {} from aborted ones left out",
+        kept.len(),
+        dropped.len()
     );
     assert_eq!(sorted(kept), sorted(expected), "each window result exactly once");
     assert!(kills.load(Ordering::SeqCst) >= 10, "killed {} times", kills.load(Ordering::SeqCst));
+}
+
+/// The process-death test's name, for its child process to run it.
+const DEATH_TEST: &str =
+    "kafka_exactly_once_sink_after_process_death_loses_only_what_it_could_not_commit";
+/// Set in the child process of the process-death test: its checkpoint directory.
+const DEATH_DIR: &str = "WEIR_TEST_KAFKA_DEATH_DIR";
+/// Set in the child process of the process-death test: the broker.
+const DEATH_BOOTSTRAP: &str = "WEIR_TEST_KAFKA_DEATH_BOOTSTRAP";
+/// Records in `numbers` (half in each of its two partitions).
+const NUMBERS: u64 = 800;
+
+/// The process-death test's job: the numbers of `numbers`, slowly, into `numbers-out`
+/// through the tagging exactly-once sink, checkpointing every 100 ms into `dir`; from the
+/// latest checkpoint there when `restore`.
+fn numbers_job(bootstrap: &str, dir: &Path, ledger: Ledger, restore: bool) -> weir::Result<()> {
+    let config = checkpointed(1, 100, dir);
+    let config = ExecutionConfig {
+        restart: Some(RestartStrategy::None),
+        checkpointing: CheckpointConfig {
+            restore: restore.then(|| "latest".to_string()),
+            ..config.checkpointing
+        },
+        ..config
+    };
+    let mut env = StreamExecutionEnvironment::new(config);
+    env.set_job_name("numbers-to-kafka");
+    let ends = (0..2).map(|partition| (("numbers".to_string(), partition), NUMBERS as i64 / 2));
+    let stop = StoppingOffsets::Explicit(ends.collect());
+    let props = properties_at(bootstrap);
+    let source = KafkaSource::new(props.clone(), &["numbers"], key_and_time).bounded(stop);
+    env.add_source("Kafka", false, move |_| source.clone())
+        .map(|(i, _)| {
+            std::thread::sleep(Duration::from_millis(1));
+            i
+        })
+        .sink_to_two_phase("Kafka", move |_| Tagging {
+            sink: TransactionalKafkaSink::new(
+                props.clone(),
+                "weir-test-death",
+                Duration::from_millis(100),
+                |value: &String| ProducerRecord::new("numbers-out", value.as_bytes()),
+            ),
+            ledger: ledger.clone(),
+        });
+    env.execute().map(drop)
+}
+
+/// The process dies (aborts) between a checkpoint's completion and the sink's commit of the
+/// transaction pre-committed for it; the job is restored from that checkpoint in a new
+/// process. librdkafka cannot commit the dead producer's transaction (see
+/// `TransactionalKafkaSink`), so its records are lost: this test pins down that guarantee,
+/// and that everything else arrives exactly once (the transactions the dead process left
+/// open are aborted, what followed the checkpoint is written again once).
+///
+/// The child process is this test binary running this test with `DEATH_DIR` set.
+#[test]
+fn kafka_exactly_once_sink_after_process_death_loses_only_what_it_could_not_commit() {
+    if let Ok(dir) = std::env::var(DEATH_DIR) {
+        let bootstrap = std::env::var(DEATH_BOOTSTRAP).unwrap();
+        let ledger = Ledger::new(&Path::new(&dir).join("committed")).dying_at_commit(4);
+        let result = numbers_job(&bootstrap, Path::new(&dir), ledger, false);
+        panic!("the child process should have died at its 4th commit: {result:?}");
+    }
+    let broker = KafkaBroker::start().unwrap();
+    create_topic(&broker, "numbers", 2);
+    create_topic(&broker, "numbers-out", 2);
+    produce(&broker, "numbers", (0..NUMBERS).map(|i| ((i % 2) as i32, format!("{i},0"))));
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", DEATH_TEST, "--nocapture", "--test-threads", "1"])
+        .env(DEATH_DIR, dir.path())
+        .env(DEATH_BOOTSTRAP, broker.bootstrap())
+        .output()
+        .unwrap();
+    let ledger = Ledger::new(&dir.path().join("committed"));
+    let child_output = String::from_utf8_lossy(&child.stderr);
+    let dying = ledger.dying_token().unwrap_or_else(|| panic!("no death:\n{child_output}"));
+    assert!(!child.status.success(), "the child died: {:?}", child.status);
+    assert_eq!(ledger.committed().len(), 3, "the child committed three transactions");
+
+    numbers_job(&broker.bootstrap(), dir.path(), ledger.clone().in_a_new_process(), true).unwrap();
+
+    let written = read_all(&broker, "numbers-out", 2, Isolation::ReadUncommitted);
+    let (kept, dropped) = split_committed(written, &ledger.committed());
+    let kept: Vec<u64> = sorted(kept.iter().map(|n| n.parse().unwrap()).collect());
+    let mut unique = kept.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), kept.len(), "no number committed twice");
+    let lost: Vec<u64> = (dropped.iter().filter(|(token, _)| *token == dying))
+        .map(|(_, n)| n.parse().unwrap())
+        .collect();
+    assert!(!lost.is_empty(), "the transaction the process died committing had records");
+    assert!(
+        lost.iter().all(|n| kept.binary_search(n).is_err()),
+        "the records of the transaction the process died committing are not written again"
+    );
+    let uncommitted: HashSet<u64> = dropped.iter().map(|(_, n)| n.parse().unwrap()).collect();
+    let missing: Vec<u64> = (0..NUMBERS).filter(|n| kept.binary_search(n).is_err()).collect();
+    assert!(
+        missing.iter().all(|n| uncommitted.contains(n)),
+        "every number missing was written, in a transaction that did not commit"
+    );
+    eprintln!(
+        "{} numbers committed once, {} lost ({} in the transaction the process died \
+         committing)",
+        kept.len(),
+        missing.len(),
+        lost.len()
+    );
 }
 
 /// Aborting a transaction whose records are still queued in the producer (a failed task's
