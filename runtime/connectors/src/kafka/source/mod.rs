@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use weir_operators::function::FnResult;
 use weir_operators::watermark::{SplitWatermarks, WatermarkStrategy};
 use weir_operators::{
@@ -221,7 +221,8 @@ impl<T> fmt::Debug for KafkaSource<T> {
 }
 
 impl<T: 'static> KafkaSource<T> {
-    fn consumer(&self) -> Result<BaseConsumer> {
+    /// The consumer's configuration: the user's properties, with the connector's on top.
+    fn consumer_config(&self) -> ClientConfig {
         let mut config = self.properties.client_config();
         config.set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
         // librdkafka needs a group to assign partitions; without the user's, offsets are
@@ -232,7 +233,12 @@ impl<T: 'static> KafkaSource<T> {
         if self.properties.get("isolation.level").is_none() {
             config.set("isolation.level", "read_committed");
         }
-        config.create().map_err(|source| Error::kafka("creating a consumer".into(), source))
+        config
+    }
+
+    fn consumer(&self) -> Result<BaseConsumer> {
+        (self.consumer_config().create())
+            .map_err(|source| Error::kafka("creating a consumer".into(), source))
     }
 
     /// This subtask's partitions with where they start and stop.
@@ -419,5 +425,46 @@ impl<T: Send + 'static> SourceFunction<T> for KafkaSource<T> {
             tracing::warn!(%error, checkpoint, "committing offsets to the Kafka group failed");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(properties: KafkaProperties) -> KafkaSource<()> {
+        KafkaSource::new(properties, &["events"], |_| Ok(()))
+    }
+
+    #[test]
+    fn consumer_properties_pass_through_under_the_connectors_own() {
+        let properties = KafkaProperties::new("127.0.0.1:1")
+            .set("session.timeout.ms", "6000")
+            .set("fetch.max.bytes", "1000000")
+            .set("enable.auto.commit", "true");
+        let config = source(properties).consumer_config();
+        assert_eq!(config.get("bootstrap.servers"), Some("127.0.0.1:1"));
+        assert_eq!(config.get("session.timeout.ms"), Some("6000"));
+        assert_eq!(config.get("fetch.max.bytes"), Some("1000000"));
+        assert_eq!(config.get("enable.auto.commit"), Some("false"), "offsets go by checkpoints");
+        assert_eq!(config.get("isolation.level"), Some("read_committed"));
+        assert_eq!(config.get("group.id"), Some("weir-uncommitted"));
+
+        let properties = KafkaProperties::new("127.0.0.1:1")
+            .set("isolation.level", "read_uncommitted")
+            .set("group.id", "mine");
+        let config = source(properties).consumer_config();
+        assert_eq!(config.get("isolation.level"), Some("read_uncommitted"), "the user's wins");
+        assert_eq!(config.get("group.id"), Some("mine"));
+    }
+
+    #[test]
+    fn an_unknown_consumer_property_reaches_librdkafka_and_fails_clearly() {
+        let properties = KafkaProperties::new("127.0.0.1:1").set("no.such.property", "1");
+        let error = source(properties).consumer().map(drop).unwrap_err().to_string();
+        assert!(
+            error.contains("creating a consumer") && error.contains("no.such.property"),
+            "{error}"
+        );
     }
 }
