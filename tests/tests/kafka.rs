@@ -3,9 +3,14 @@
 
 #![cfg(feature = "kafka")]
 
+#[path = "kafka/tagging.rs"]
+mod tagging;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -14,14 +19,17 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use weir::connectors::CollectHandle;
 use weir::connectors::kafka::{
-    DeserializationErrorPolicy, KafkaMessage, KafkaProperties, KafkaSink, KafkaSource,
-    KafkaTransaction, ProducerRecord, StoppingOffsets, TransactionalKafkaSink,
+    DeadLetter, DeserializationErrorPolicy, KafkaMessage, KafkaProperties, KafkaSink, KafkaSource,
+    ProducerRecord, StoppingOffsets, TransactionalKafkaSink,
 };
 use weir::prelude::*;
 use weir::{CheckpointConfig, RestartStrategy};
 use weir_tests::services::KafkaBroker;
 use weir_tests::{config, sorted};
+
+use tagging::{Ledger, Tagging, split_committed};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -32,7 +40,11 @@ fn client(broker: &KafkaBroker) -> ClientConfig {
 }
 
 fn properties(broker: &KafkaBroker) -> KafkaProperties {
-    KafkaProperties::new(&broker.bootstrap()).set("session.timeout.ms", "6000")
+    properties_at(&broker.bootstrap())
+}
+
+fn properties_at(bootstrap: &str) -> KafkaProperties {
+    KafkaProperties::new(bootstrap).set("session.timeout.ms", "6000")
 }
 
 fn create_topic(broker: &KafkaBroker, topic: &str, partitions: i32) {
@@ -140,59 +152,6 @@ fn checkpointed(parallelism: usize, interval_ms: u64, dir: &std::path::Path) -> 
     }
 }
 
-/// Transactions the tagging sink committed, by token, over every restart of the job.
-static COMMITTED: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
-static NEXT_TOKEN: AtomicU64 = AtomicU64::new(0);
-
-/// Works around two bugs of tansu's read_committed isolation: its consumers get the records
-/// of aborted transactions too, and after some runs of aborts and restarts (all of them
-/// ended by an EndTxn this test logs at debug level) its last stable offset stops moving,
-/// hiding every later committed transaction for good. The wrapper tags every record with a
-/// token unique to the transaction (and to this attempt of it) that wrote it, and records
-/// the tokens of the transactions it committed (after `commit_transaction` returned). The
-/// test then reads every record the broker holds and keeps those of committed tokens, which
-/// is what read_committed returns from a correct broker; what it asserts about them (each
-/// expected result exactly once) depends on neither bug.
-struct Tagging(TransactionalKafkaSink<String>);
-
-impl TwoPhaseCommitSink<(u64, i64, u64)> for Tagging {
-    type Transaction = (KafkaTransaction, u64);
-
-    fn open(&mut self, info: &SubtaskInfo) -> FnResult {
-        self.0.open(info)
-    }
-    fn begin_transaction(&mut self) -> FnResult<Self::Transaction> {
-        Ok((self.0.begin_transaction()?, NEXT_TOKEN.fetch_add(1, Ordering::SeqCst)))
-    }
-    fn write(
-        &mut self,
-        (txn, token): &mut Self::Transaction,
-        (key, window, count): (u64, i64, u64),
-        ts: Option<Timestamp>,
-    ) -> FnResult {
-        self.0.write(txn, format!("{token}|{key},{window},{count}"), ts)
-    }
-    fn pre_commit(&mut self, (txn, _): &mut Self::Transaction) -> FnResult {
-        self.0.pre_commit(txn)
-    }
-    fn commit(&mut self, (txn, token): Self::Transaction) -> FnResult {
-        self.0.commit(txn)?;
-        COMMITTED.lock().unwrap().get_or_insert_with(HashSet::new).insert(token);
-        Ok(())
-    }
-    fn abort(&mut self, (txn, _): Self::Transaction) -> FnResult {
-        self.0.abort(txn)
-    }
-    fn recover_and_commit(&mut self, (txn, token): Self::Transaction) -> FnResult {
-        self.0.recover_and_commit(txn)?;
-        COMMITTED.lock().unwrap().get_or_insert_with(HashSet::new).insert(token);
-        Ok(())
-    }
-    fn recover_and_abort(&mut self, (txn, _): Self::Transaction) -> FnResult {
-        self.0.recover_and_abort(txn)
-    }
-}
-
 #[test]
 fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
     const EVENTS: u64 = 3_000;
@@ -225,6 +184,7 @@ fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
     let kills = Arc::new(AtomicU64::new(0));
 
     let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::new(&dir.path().join("committed"));
     let interval = Duration::from_millis(150);
     let mut env = StreamExecutionEnvironment::new(checkpointed(2, 150, dir.path()));
     let source =
@@ -234,7 +194,7 @@ fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
             Duration::from_millis(50),
         );
     let (kill_at, seen_in_map, killed) = (kill_points.clone(), seen.clone(), kills.clone());
-    let sink_properties = properties(&broker);
+    let (sink_properties, sink_ledger) = (properties(&broker), ledger.clone());
     env.add_source("Kafka", false, move |_| source.clone())
         .map(move |(key, ts): (u64, i64)| {
             std::thread::sleep(Duration::from_micros(500));
@@ -248,32 +208,137 @@ fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
         .key_by(|(key, _, _): &(u64, i64, u64)| *key)
         .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
         .reduce(|(key, window, a), (_, _, b)| (key, window, a + b))
-        .sink_to_two_phase("Kafka", move |_| {
-            Tagging(TransactionalKafkaSink::new(
+        .map(|(key, window, count)| format!("{key},{window},{count}"))
+        .sink_to_two_phase("Kafka", move |_| Tagging {
+            sink: TransactionalKafkaSink::new(
                 sink_properties.clone(),
                 "weir-test-counts",
                 interval,
                 |value: &String| ProducerRecord::new("counts", value.as_bytes()),
-            ))
+            ),
+            ledger: sink_ledger.clone(),
         });
     env.execute().unwrap();
 
-    let committed = COMMITTED.lock().unwrap().clone().unwrap_or_default();
-    let (mut kept, mut dropped) = (Vec::new(), 0);
-    for value in read_all(&broker, "counts", 2, Isolation::ReadUncommitted) {
-        let (token, result) = value.split_once('|').unwrap();
-        if committed.contains(&token.parse().unwrap()) {
-            kept.push(result.to_string());
-        } else {
-            dropped += 1;
-        }
-    }
+    let written = read_all(&broker, "counts", 2, Isolation::ReadUncommitted);
+    let (kept, dropped) = split_committed(written, &ledger.committed());
     eprintln!(
-        "{} results from committed transactions, {dropped} from aborted ones left out",
-        kept.len()
+        "{} results from committed transactions, {} from aborted ones left out",
+        kept.len(),
+        dropped.len()
     );
     assert_eq!(sorted(kept), sorted(expected), "each window result exactly once");
     assert!(kills.load(Ordering::SeqCst) >= 10, "killed {} times", kills.load(Ordering::SeqCst));
+}
+
+/// The process-death test's name, for its child process to run it.
+const DEATH_TEST: &str =
+    "kafka_exactly_once_sink_after_process_death_loses_only_what_it_could_not_commit";
+/// Set in the child process of the process-death test: its checkpoint directory.
+const DEATH_DIR: &str = "WEIR_TEST_KAFKA_DEATH_DIR";
+/// Set in the child process of the process-death test: the broker.
+const DEATH_BOOTSTRAP: &str = "WEIR_TEST_KAFKA_DEATH_BOOTSTRAP";
+/// Records in `numbers` (half in each of its two partitions).
+const NUMBERS: u64 = 800;
+
+/// The process-death test's job: the numbers of `numbers`, slowly, into `numbers-out`
+/// through the tagging exactly-once sink, checkpointing every 100 ms into `dir`; from the
+/// latest checkpoint there when `restore`.
+fn numbers_job(bootstrap: &str, dir: &Path, ledger: Ledger, restore: bool) -> weir::Result<()> {
+    let config = checkpointed(1, 100, dir);
+    let config = ExecutionConfig {
+        restart: Some(RestartStrategy::None),
+        checkpointing: CheckpointConfig {
+            restore: restore.then(|| "latest".to_string()),
+            ..config.checkpointing
+        },
+        ..config
+    };
+    let mut env = StreamExecutionEnvironment::new(config);
+    env.set_job_name("numbers-to-kafka");
+    let ends = (0..2).map(|partition| (("numbers".to_string(), partition), NUMBERS as i64 / 2));
+    let stop = StoppingOffsets::Explicit(ends.collect());
+    let props = properties_at(bootstrap);
+    let source = KafkaSource::new(props.clone(), &["numbers"], key_and_time).bounded(stop);
+    env.add_source("Kafka", false, move |_| source.clone())
+        .map(|(i, _)| {
+            std::thread::sleep(Duration::from_millis(1));
+            i
+        })
+        .sink_to_two_phase("Kafka", move |_| Tagging {
+            sink: TransactionalKafkaSink::new(
+                props.clone(),
+                "weir-test-death",
+                Duration::from_millis(100),
+                |value: &String| ProducerRecord::new("numbers-out", value.as_bytes()),
+            ),
+            ledger: ledger.clone(),
+        });
+    env.execute().map(drop)
+}
+
+/// The process dies (aborts) between a checkpoint's completion and the sink's commit of the
+/// transaction pre-committed for it; the job is restored from that checkpoint in a new
+/// process. librdkafka cannot commit the dead producer's transaction (see
+/// `TransactionalKafkaSink`), so its records are lost: this test pins down that guarantee,
+/// and that everything else arrives exactly once (the transactions the dead process left
+/// open are aborted, what followed the checkpoint is written again once).
+///
+/// The child process is this test binary running this test with `DEATH_DIR` set.
+#[test]
+fn kafka_exactly_once_sink_after_process_death_loses_only_what_it_could_not_commit() {
+    if let Ok(dir) = std::env::var(DEATH_DIR) {
+        let bootstrap = std::env::var(DEATH_BOOTSTRAP).unwrap();
+        let ledger = Ledger::new(&Path::new(&dir).join("committed")).dying_at_commit(4);
+        let result = numbers_job(&bootstrap, Path::new(&dir), ledger, false);
+        panic!("the child process should have died at its 4th commit: {result:?}");
+    }
+    let broker = KafkaBroker::start().unwrap();
+    create_topic(&broker, "numbers", 2);
+    create_topic(&broker, "numbers-out", 2);
+    produce(&broker, "numbers", (0..NUMBERS).map(|i| ((i % 2) as i32, format!("{i},0"))));
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", DEATH_TEST, "--nocapture", "--test-threads", "1"])
+        .env(DEATH_DIR, dir.path())
+        .env(DEATH_BOOTSTRAP, broker.bootstrap())
+        .output()
+        .unwrap();
+    let ledger = Ledger::new(&dir.path().join("committed"));
+    let child_output = String::from_utf8_lossy(&child.stderr);
+    let dying = ledger.dying_token().unwrap_or_else(|| panic!("no death:\n{child_output}"));
+    assert!(!child.status.success(), "the child died: {:?}", child.status);
+    assert_eq!(ledger.committed().len(), 3, "the child committed three transactions");
+
+    numbers_job(&broker.bootstrap(), dir.path(), ledger.clone().in_a_new_process(), true).unwrap();
+
+    let written = read_all(&broker, "numbers-out", 2, Isolation::ReadUncommitted);
+    let (kept, dropped) = split_committed(written, &ledger.committed());
+    let kept: Vec<u64> = sorted(kept.iter().map(|n| n.parse().unwrap()).collect());
+    let mut unique = kept.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), kept.len(), "no number committed twice");
+    let lost: Vec<u64> = (dropped.iter().filter(|(token, _)| *token == dying))
+        .map(|(_, n)| n.parse().unwrap())
+        .collect();
+    assert!(!lost.is_empty(), "the transaction the process died committing had records");
+    assert!(
+        lost.iter().all(|n| kept.binary_search(n).is_err()),
+        "the records of the transaction the process died committing are not written again"
+    );
+    let uncommitted: HashSet<u64> = dropped.iter().map(|(_, n)| n.parse().unwrap()).collect();
+    let missing: Vec<u64> = (0..NUMBERS).filter(|n| kept.binary_search(n).is_err()).collect();
+    assert!(
+        missing.iter().all(|n| uncommitted.contains(n)),
+        "every number missing was written, in a transaction that did not commit"
+    );
+    eprintln!(
+        "{} numbers committed once, {} lost ({} in the transaction the process died \
+         committing)",
+        kept.len(),
+        missing.len(),
+        lost.len()
+    );
 }
 
 /// Aborting a transaction whose records are still queued in the producer (a failed task's
@@ -359,21 +424,107 @@ fn kafka_empty_partition_does_not_stall_windows_with_idleness() {
 }
 
 #[test]
-fn kafka_deserialization_errors_fail_naming_the_record_or_are_skipped() {
+fn kafka_deserialization_errors_fail_naming_the_record_are_skipped_or_dead_lettered() {
     let broker = KafkaBroker::start().unwrap();
-    create_topic(&broker, "mixed", 1);
-    let stop = produce(&broker, "mixed", ["1,10", "garbage", "2,20"].map(|v| (0, v.to_string())));
+    create_topic(&broker, "mixed", 2);
+    let records = [(0, "1,10"), (0, "garbage"), (1, "2,20"), (1, "3,x"), (0, "4,40")];
+    let stop = produce(&broker, "mixed", records.map(|(p, v)| (p, v.to_string())));
+    let dead_letters = OutputTag::<DeadLetter>::new("dead-letters");
     let run = |policy| {
-        let mut env = StreamExecutionEnvironment::new(config(1));
+        let mut env = StreamExecutionEnvironment::new(config(2));
         let source = KafkaSource::new(properties(&broker), &["mixed"], key_and_time)
             .bounded(stop.clone())
             .on_deserialization_error(policy);
-        let output = env.add_source("Kafka", false, move |_| source.clone()).collect();
-        env.execute().map(|_| output.take())
+        let stream = env.add_source("Kafka", false, move |_| source.clone());
+        let rejected = stream.get_side_output(&dead_letters).collect();
+        let output = stream.collect();
+        env.execute().map(|_| (sorted(output.take()), rejected.take()))
     };
     let error = run(DeserializationErrorPolicy::Fail).unwrap_err().to_string();
-    assert!(error.contains("mixed[0] at offset 1") && error.contains("garbage"), "{error}");
-    assert_eq!(run(DeserializationErrorPolicy::Skip).unwrap(), [(1, 10), (2, 20)]);
+    assert!(
+        error.contains("mixed[0] at offset 1") && error.contains("garbage")
+            || error.contains("mixed[1] at offset 1") && error.contains("bad time"),
+        "{error}"
+    );
+    let expected = [(1, 10), (2, 20), (4, 40)];
+    let (output, rejected) = run(DeserializationErrorPolicy::Skip).unwrap();
+    assert_eq!(output, expected);
+    assert!(rejected.is_empty(), "skipped records go nowhere: {rejected:?}");
+
+    let (output, rejected) =
+        run(DeserializationErrorPolicy::DeadLetter(dead_letters.clone())).unwrap();
+    assert_eq!(output, expected, "the good records are read as before");
+    let mut rejected = rejected;
+    rejected.sort_by_key(|letter| letter.partition);
+    assert!(rejected.iter().all(|d| d.timestamp.is_some()), "Kafka timestamps kept: {rejected:?}");
+    let letter = |partition, value: &str, error: &str, timestamp| DeadLetter {
+        topic: "mixed".into(),
+        partition,
+        offset: 1,
+        key: None,
+        value: Some(value.as_bytes().to_vec()),
+        timestamp,
+        error: error.into(),
+    };
+    assert_eq!(
+        rejected,
+        [
+            letter(
+                0,
+                "garbage",
+                "not key,time: \"garbage\"",
+                rejected.first().and_then(|d| d.timestamp)
+            ),
+            letter(1, "3,x", "bad time \"x\"", rejected.get(1).and_then(|d| d.timestamp)),
+        ],
+        "each rejected record once, with its bytes, position and error"
+    );
+}
+
+/// Reads the job's output until `expected` values arrived or the timeout passed.
+fn collect_until(output: &CollectHandle<String>, expected: usize) -> Vec<String> {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline && seen.len() < expected {
+        std::thread::sleep(Duration::from_millis(100));
+        seen.extend(output.take());
+    }
+    sorted(seen)
+}
+
+/// Partitions added to an existing topic are found the same way (a partition no subtask
+/// reads yet), but tansu cannot add partitions (CreatePartitions: UnsupportedFeature), so
+/// the test discovers the partitions of a new topic.
+#[test]
+fn kafka_topic_pattern_discovers_new_topics_and_partitions_from_earliest() {
+    let broker = KafkaBroker::start().unwrap();
+    create_topic(&broker, "metrics-a", 2);
+    create_topic(&broker, "other", 1);
+    produce(&broker, "metrics-a", [(0, "a0".to_string()), (1, "a1".to_string())]);
+    produce(&broker, "other", [(0, "not matched".to_string())]);
+    let mut env = StreamExecutionEnvironment::new(config(3));
+    let payload = |message: &KafkaMessage<'_>| {
+        Ok(String::from_utf8_lossy(message.payload.unwrap_or_default()).into_owned())
+    };
+    let source = KafkaSource::with_topic_pattern(properties(&broker), "metrics-.*", payload)
+        .unwrap()
+        .partition_discovery(Some(Duration::from_millis(300)));
+    let output = env.add_source("Kafka", false, move |_| source.clone()).collect();
+    let client = env.execute_async().unwrap();
+    assert_eq!(collect_until(&output, 2), ["a0", "a1"], "the matching topic at the start");
+
+    // Written before the source finds them: discovered partitions start at the earliest.
+    create_topic(&broker, "metrics-b", 3);
+    produce(&broker, "metrics-b", (0..3).map(|p| (p, format!("b{p}"))));
+    create_topic(&broker, "metricsx", 1);
+    produce(&broker, "metricsx", [(0, "not matched either".to_string())]);
+    assert_eq!(collect_until(&output, 3), ["b0", "b1", "b2"], "the new topic's partitions");
+    produce(&broker, "metrics-a", [(1, "a1 again".to_string())]);
+    assert_eq!(collect_until(&output, 1), ["a1 again"], "old partitions keep being read");
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(output.take(), Vec::<String>::new(), "nothing else, nothing twice");
+    client.cancel();
+    let _ = client.wait();
 }
 
 #[test]

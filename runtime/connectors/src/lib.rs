@@ -19,7 +19,7 @@
 //! | [`TextFileSink`] | `writeAsText` | yes |
 //! | [`FileSink`] | `FileSink` (row format, buckets, rolling, exactly-once; local or S3) | yes |
 //! | [`CollectSink`] | `executeAndCollect` (in-process) | yes |
-//! | `kafka::KafkaSource` (feature `kafka`) | `KafkaSource` | yes, partitions as splits |
+//! | `kafka::KafkaSource` (feature `kafka`) | `KafkaSource` (topic lists or patterns, partition discovery, dead letters) | yes, partitions as splits |
 //! | `kafka::KafkaSink` (feature `kafka`) | `KafkaSink`, at-least-once | yes |
 //! | `kafka::TransactionalKafkaSink` (feature `kafka`) | `KafkaSink`, exactly-once | yes |
 

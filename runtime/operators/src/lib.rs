@@ -21,6 +21,7 @@ mod node;
 mod output;
 mod snapshot;
 mod source;
+mod source_output;
 mod time;
 mod timers;
 pub mod watermark;
@@ -37,5 +38,6 @@ pub use node::{
 pub use output::{DiscardOutput, FanOut, Output};
 pub use snapshot::{OperatorSnapshot, StateRestore, SubtaskSnapshot, TaskSnapshot};
 pub use source::{SourceFunction, SourcePoll, SourceWatermark};
+pub use source_output::SourceOutput;
 pub use time::{TimeDomain, processing_time_now};
 pub use timers::TimerService;

@@ -4,7 +4,7 @@ use weir_state::OperatorStateStore;
 use weir_types::{CheckpointId, Record, Watermark};
 
 use crate::function::FnResult;
-use crate::{RuntimeContext, SubtaskInfo};
+use crate::{Collector, RuntimeContext, SubtaskInfo};
 
 /// What a poll produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,12 @@ pub trait SourceFunction<T>: Send {
     }
     /// Appends up to `max` records to `out`.
     fn poll(&mut self, out: &mut Vec<Record<T>>, max: usize) -> FnResult<SourcePoll>;
+    /// Emits with [`Collector::output`] what the source set aside for side outputs since the
+    /// last call (say, a Kafka source's records that cannot be deserialized); called after
+    /// every poll. Records `collect`ed into `out` go nowhere. Most sources have none.
+    fn side_outputs(&mut self, _out: &mut Collector<()>) -> FnResult {
+        Ok(())
+    }
     /// The barrier of `checkpoint` is about to follow the records polled so far: store the
     /// position reached in `state` (list states registered in `open`, where a restored
     /// position is read back), so that a restore replays exactly what came after it.

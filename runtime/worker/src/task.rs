@@ -10,8 +10,8 @@ use tracing::info;
 use weir_operators::processing_time_now;
 use weir_operators::{
     ChainedOperator, Error, OneInputOperator, OperatorMetrics, OperatorSnapshot, Output, Result,
-    RuntimeContext, SideOutput, SourceFunction, SourcePoll, SourceWatermark, StateRestore,
-    SubtaskInfo, TaskSnapshot, TwoInputNode, TwoInputOperator, run_guarded,
+    RuntimeContext, SideOutput, SourceFunction, SourceOutput, SourcePoll, SourceWatermark,
+    StateRestore, SubtaskInfo, TaskSnapshot, TwoInputNode, TwoInputOperator, run_guarded,
 };
 use weir_state::OperatorStateStore;
 use weir_types::{
@@ -109,7 +109,7 @@ where
         operator_state.restore(context.restore.operator);
         Box::new(SourceTask {
             source: Box::new((self.0)(&context.info)),
-            head: downcast_output::<T>(context.output),
+            head: SourceOutput::new(downcast_output::<T>(context.output), context.side_outputs),
             info: context.info,
             metrics: context.metrics,
             operator_state,
@@ -174,7 +174,7 @@ where
 /// Polls a source and pushes what it produces into its chain.
 struct SourceTask<T> {
     source: Box<dyn SourceFunction<T>>,
-    head: Box<dyn Output<T>>,
+    head: SourceOutput<T>,
     info: SubtaskInfo,
     metrics: Arc<OperatorMetrics>,
     operator_state: OperatorStateStore,
@@ -242,8 +242,9 @@ impl<T: Data> TaskBody for SourceTask<T> {
                 self.metrics.add_out(batch.len());
                 self.head.push_batch(&mut batch)?;
             }
+            self.head.emit_side_outputs(&mut *self.source, &self.info)?;
             if let Some(mark) = self.source.watermark() {
-                self.event_time.update(mark, &mut *self.head, &self.metrics)?;
+                self.event_time.update(mark, &mut self.head, &self.metrics)?;
             }
             let deadline = fire_due_processing_time(&mut self.head)?;
             match poll {
@@ -436,6 +437,15 @@ impl<T> ProcessingTime for Box<dyn Output<T>> {
     }
     fn next_processing_deadline(&self) -> Option<Timestamp> {
         (**self).next_processing_deadline()
+    }
+}
+
+impl<T: Send + 'static> ProcessingTime for SourceOutput<T> {
+    fn on_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        Output::on_processing_time(self, now)
+    }
+    fn next_processing_deadline(&self) -> Option<Timestamp> {
+        Output::next_processing_deadline(self)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Kafka (cargo feature `kafka`): a source reading partitions as splits with their offsets in
-//! checkpoints, and a sink writing at-least-once or exactly-once through transactions.
+//! checkpoints (topic lists or patterns, partition discovery, dead letters), and a sink writing
+//! at-least-once or exactly-once through transactions.
 
 mod properties;
 mod sink;
@@ -8,5 +9,6 @@ mod source;
 pub use properties::KafkaProperties;
 pub use sink::{KafkaSink, KafkaTransaction, ProducerRecord, TransactionalKafkaSink};
 pub use source::{
-    DeserializationErrorPolicy, KafkaMessage, KafkaSource, StartingOffsets, StoppingOffsets,
+    DeadLetter, DeserializationErrorPolicy, KafkaMessage, KafkaSource, StartingOffsets,
+    StoppingOffsets,
 };

@@ -66,15 +66,24 @@ pub struct KafkaTransaction {
 /// numbering resumes there, so the ids of the failed run are reused in order and every
 /// transaction it left open is aborted as the new run reaches it. After a task failure in
 /// the same process, the transactions the failed instance began after the checkpoint are
-/// aborted at once; after a process died, those the new run does not reach time out after
-/// `transaction.timeout.ms`, holding back read_committed consumers until then.
+/// aborted at once; after a process died, those the new run does not reach (the failed run
+/// got further than the new one goes, say at the end of a bounded input) time out after
+/// `transaction.timeout.ms`, holding back read_committed consumers until then: librdkafka
+/// cannot tell whether an id was ever used (Flink probes ids upwards until it finds one
+/// whose producer epoch is 0), so the sink does not guess how far to look.
 ///
 /// A transaction pre-committed for the restored checkpoint may not be committed yet (the
 /// failure came between the checkpoint's completion and the commit). After a task failure
 /// in the same process, the restored sink commits it with the producer the failed instance
-/// left behind. After the process died, it cannot: librdkafka cannot resume another
-/// producer's transaction (Flink does so through the Java client's internals), so the
-/// transaction times out and the sink logs its id with a warning.
+/// left behind. After the process died, it cannot: committing needs the dead producer's id
+/// and epoch, which librdkafka neither exposes nor accepts (Flink sets them through the Java
+/// client's internals), and initializing the transactional id again aborts the transaction.
+/// So the restored sink ends it at once by initializing its id (which commits nothing and
+/// aborts it if it is still open, instead of leaving read_committed consumers stuck until
+/// it times out) and logs an error naming it: **its records are lost** unless its commit
+/// reached the broker before the process died. That is the one gap in exactly-once: a
+/// process dying in the moment between a checkpoint's completion and its commits loses
+/// the output of that checkpoint interval of the subtasks whose commit had not gone out.
 ///
 /// `transaction.timeout.ms` (default 60 s) must exceed the checkpoint interval, or the
 /// broker would abort transactions before their checkpoint completes: `open` fails
@@ -148,6 +157,12 @@ impl<T> TransactionalKafkaSink<T> {
         Ok(producer)
     }
 
+    /// Ends `txn`, whose producer is gone, by initializing its transactional id: aborts it if
+    /// it is still open and fences the producer that began it.
+    fn end_by_initializing(&self, txn: &KafkaTransaction) -> Result<()> {
+        self.init_producer(&txn.transactional_id).map(drop)
+    }
+
     /// The producer of `txn`: this instance's, or one a failed instance left.
     fn take_producer(&mut self, txn: &KafkaTransaction) -> Option<KafkaProducer> {
         let id = &txn.transactional_id;
@@ -219,13 +234,14 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
 
     fn commit(&mut self, txn: KafkaTransaction) -> FnResult {
         let Some(producer) = self.take_producer(&txn) else {
-            tracing::warn!(
+            tracing::error!(
                 transactional_id = txn.transactional_id,
-                "a restored pre-committed Kafka transaction cannot be resumed with librdkafka: \
-                 it is committed if its commit ran before the process failed, otherwise it \
-                 times out"
+                "a Kafka transaction pre-committed for the restored checkpoint cannot be \
+                 committed: the process that began it died, and librdkafka cannot resume \
+                 another producer's transaction; aborting it, so its records are lost unless \
+                 its commit reached the broker before the process died"
             );
-            return Ok(());
+            return Ok(self.end_by_initializing(&txn)?);
         };
         producer.commit_transaction(BROKER_TIMEOUT).map_err(|source| {
             Error::kafka(format!("committing transaction {}", txn.transactional_id), source)
@@ -237,13 +253,12 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
     fn abort(&mut self, txn: KafkaTransaction) -> FnResult {
         let producer = match self.take_producer(&txn) {
             Some(producer) => producer,
-            // Initializing the id is what aborts it.
             None => {
                 tracing::debug!(
                     transactional_id = txn.transactional_id,
                     "aborting a Kafka transaction by initializing its id"
                 );
-                return self.init_producer(&txn.transactional_id).map(drop).map_err(Into::into);
+                return Ok(self.end_by_initializing(&txn)?);
             }
         };
         producer::abort(&producer).map_err(|source| {

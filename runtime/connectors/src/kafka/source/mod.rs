@@ -1,8 +1,12 @@
 //! The Kafka source: partitions spread over subtasks, offsets in checkpoints and committed to
 //! the group when they complete, per-partition watermarks, bounded mode.
 
+mod dead_letter;
+mod discovery;
 mod offsets;
 mod partitions;
+mod splits;
+mod subscription;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,22 +14,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use weir_operators::function::FnResult;
 use weir_operators::watermark::{SplitWatermarks, WatermarkStrategy};
 use weir_operators::{
-    RuntimeContext, SourceFunction, SourcePoll, SourceWatermark, SubtaskInfo, processing_time_now,
+    Collector, RuntimeContext, SourceFunction, SourcePoll, SourceWatermark, SubtaskInfo,
+    processing_time_now,
 };
 use weir_state::{OperatorListState, OperatorStateStore};
 use weir_types::{CheckpointId, Record};
 
+use dead_letter::Rejects;
+pub use dead_letter::{DeadLetter, DeserializationErrorPolicy};
+use discovery::Discovery;
 use offsets::partition_list;
 pub use offsets::{StartingOffsets, StoppingOffsets};
 use partitions::{Partition, PartitionReader, StoredOffset};
+use splits::Splits;
+use subscription::Subscription;
 
 use super::KafkaProperties;
-use super::properties::BROKER_TIMEOUT;
 use crate::{Error, Result};
 
 /// The union list state holding every partition's next offset.
@@ -50,23 +58,19 @@ pub struct KafkaMessage<'a> {
     pub timestamp: Option<i64>,
 }
 
-/// What happens to a record the deserializer rejects.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum DeserializationErrorPolicy {
-    /// The job fails with an error naming the topic, partition and offset (the default).
-    #[default]
-    Fail,
-    /// The record is skipped with a warning naming it, and counted.
-    Skip,
-}
-
 type Deserializer<T> = Arc<dyn Fn(&KafkaMessage<'_>) -> Result<T, String> + Send + Sync>;
 
 /// Reads Kafka topics (Flink's `KafkaSource`).
 ///
+/// - **Topics** are a list ([`Self::new`]) or every topic whose name matches a regular
+///   expression ([`Self::with_topic_pattern`]).
 /// - **Splits.** Each partition of the topics is read by one subtask, assigned as Flink
 ///   does (round-robin from a start subtask that depends on the topic name); a subtask
 ///   without a partition is idle.
+/// - **Partition discovery.** An unbounded source looks for new partitions (and, with a
+///   pattern, new topics) every [`Self::partition_discovery`] interval (5 minutes by default,
+///   as Flink's `partition.discovery.interval.ms`); each subtask takes the new partitions the
+///   assignment above gives it and reads them from their earliest offset.
 /// - **Checkpoints.** Every partition's next offset is stored in the union list state
 ///   `kafka-partition-offsets`; a restore at any parallelism hands each partition to its new
 ///   owner at the stored offset, so each record is read once into the job's state. When a
@@ -79,19 +83,23 @@ type Deserializer<T> = Arc<dyn Fn(&KafkaMessage<'_>) -> Result<T, String> + Send
 ///   without records for that long stops holding the watermark back, so an empty partition
 ///   cannot stall windows.
 /// - **Bounded mode.** With [`Self::bounded`], each partition stops at its stopping offset
-///   and the source finishes when all have.
+///   and the source finishes when all have; partitions are not discovered.
+/// - **Records that cannot be deserialized** fail the job naming their partition and offset,
+///   are skipped, or go to a dead-letter side output
+///   ([`Self::on_deserialization_error`]).
 /// - **Properties** are passed to librdkafka unchanged; the source turns off auto-commit
 ///   (offsets are committed on checkpoints) and reads committed records only
 ///   (`isolation.level=read_committed`) unless told otherwise.
 pub struct KafkaSource<T> {
     properties: KafkaProperties,
-    topics: Vec<String>,
+    subscription: Subscription,
     start: StartingOffsets,
     stop: Option<StoppingOffsets>,
     deserializer: Deserializer<T>,
     on_error: DeserializationErrorPolicy,
     watermarks: Option<WatermarkStrategy<T>>,
     watermark_interval: Duration,
+    discovery_interval: Option<Duration>,
     /// Set in `open`.
     reader: Option<Reader<T>>,
 }
@@ -104,14 +112,10 @@ struct Reader<T> {
     /// The offsets of each checkpoint not yet complete, to commit when it completes.
     uncommitted: BTreeMap<CheckpointId, TopicPartitionList>,
     has_group: bool,
-}
-
-/// The partitions a subtask reads and their watermarks.
-struct Splits<T> {
-    partitions: Vec<PartitionReader>,
-    watermarks: Option<SplitWatermarks<T, usize>>,
-    /// Records skipped by the deserialization error policy.
-    skipped: u64,
+    /// When to look for new partitions (unbounded, with discovery on).
+    discovery: Option<Discovery>,
+    /// The subtask, to tell which discovered partitions are its own.
+    info: SubtaskInfo,
 }
 
 impl<T> KafkaSource<T> {
@@ -123,15 +127,38 @@ impl<T> KafkaSource<T> {
         topics: &[&str],
         deserializer: impl Fn(&KafkaMessage<'_>) -> Result<T, String> + Send + Sync + 'static,
     ) -> Self {
+        let topics = topics.iter().map(|topic| topic.to_string()).collect();
+        KafkaSource::subscribed(properties, Subscription::Topics(topics), Arc::new(deserializer))
+    }
+
+    /// A source reading every topic whose whole name matches the regular expression
+    /// `pattern` (Flink's `setTopicPattern`; internal topics, `__…`, excepted), as [`Self::new`]
+    /// otherwise. Topics created later are found by partition discovery. Fails if `pattern`
+    /// is not a regular expression.
+    pub fn with_topic_pattern(
+        properties: KafkaProperties,
+        pattern: &str,
+        deserializer: impl Fn(&KafkaMessage<'_>) -> Result<T, String> + Send + Sync + 'static,
+    ) -> Result<Self> {
+        let subscription = Subscription::pattern(pattern)?;
+        Ok(KafkaSource::subscribed(properties, subscription, Arc::new(deserializer)))
+    }
+
+    fn subscribed(
+        properties: KafkaProperties,
+        subscription: Subscription,
+        deserializer: Deserializer<T>,
+    ) -> Self {
         KafkaSource {
             properties,
-            topics: topics.iter().map(|topic| topic.to_string()).collect(),
+            subscription,
             start: StartingOffsets::Earliest,
             stop: None,
-            deserializer: Arc::new(deserializer),
+            deserializer,
             on_error: DeserializationErrorPolicy::Fail,
             watermarks: None,
             watermark_interval: Duration::from_millis(200),
+            discovery_interval: Some(discovery::DEFAULT_INTERVAL),
             reader: None,
         }
     }
@@ -146,7 +173,14 @@ impl<T> KafkaSource<T> {
         KafkaSource { stop: Some(stop), ..self }
     }
 
-    /// What to do with records the deserializer rejects.
+    /// Looks for new partitions and topics every `interval` (Flink's
+    /// `partition.discovery.interval.ms`; 5 minutes by default); `None` turns discovery off.
+    /// A bounded source never discovers.
+    pub fn partition_discovery(self, interval: Option<Duration>) -> Self {
+        KafkaSource { discovery_interval: interval, ..self }
+    }
+
+    /// What to do with records the deserializer rejects (by default, fail).
     pub fn on_deserialization_error(self, on_error: DeserializationErrorPolicy) -> Self {
         KafkaSource { on_error, ..self }
     }
@@ -163,13 +197,14 @@ impl<T> Clone for KafkaSource<T> {
     fn clone(&self) -> Self {
         KafkaSource {
             properties: self.properties.clone(),
-            topics: self.topics.clone(),
+            subscription: self.subscription.clone(),
             start: self.start.clone(),
             stop: self.stop.clone(),
             deserializer: Arc::clone(&self.deserializer),
-            on_error: self.on_error,
+            on_error: self.on_error.clone(),
             watermarks: self.watermarks.clone(),
             watermark_interval: self.watermark_interval,
+            discovery_interval: self.discovery_interval,
             reader: None,
         }
     }
@@ -178,7 +213,7 @@ impl<T> Clone for KafkaSource<T> {
 impl<T> fmt::Debug for KafkaSource<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KafkaSource")
-            .field("topics", &self.topics)
+            .field("subscription", &self.subscription)
             .field("start", &self.start)
             .field("stop", &self.stop)
             .finish_non_exhaustive()
@@ -186,7 +221,8 @@ impl<T> fmt::Debug for KafkaSource<T> {
 }
 
 impl<T: 'static> KafkaSource<T> {
-    fn consumer(&self) -> Result<BaseConsumer> {
+    /// The consumer's configuration: the user's properties, with the connector's on top.
+    fn consumer_config(&self) -> ClientConfig {
         let mut config = self.properties.client_config();
         config.set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
         // librdkafka needs a group to assign partitions; without the user's, offsets are
@@ -197,28 +233,12 @@ impl<T: 'static> KafkaSource<T> {
         if self.properties.get("isolation.level").is_none() {
             config.set("isolation.level", "read_committed");
         }
-        config.create().map_err(|source| Error::kafka("creating a consumer".into(), source))
+        config
     }
 
-    /// Every partition of the topics.
-    fn all_partitions(&self, consumer: &BaseConsumer) -> Result<Vec<Partition>> {
-        let mut all = Vec::new();
-        for topic in &self.topics {
-            let metadata = consumer
-                .fetch_metadata(Some(topic), BROKER_TIMEOUT)
-                .map_err(|source| Error::kafka(format!("reading metadata of {topic}"), source))?;
-            let partitions = metadata
-                .topics()
-                .iter()
-                .filter(|t| t.name() == topic && t.error().is_none())
-                .flat_map(|t| t.partitions().iter().map(|p| p.id()));
-            let before = all.len();
-            all.extend(partitions.map(|partition| Partition { topic: topic.clone(), partition }));
-            if all.len() == before {
-                return Err(Error::KafkaConfig(format!("topic {topic} has no partitions")));
-            }
-        }
-        Ok(all)
+    fn consumer(&self) -> Result<BaseConsumer> {
+        (self.consumer_config().create())
+            .map_err(|source| Error::kafka("creating a consumer".into(), source))
     }
 
     /// This subtask's partitions with where they start and stop.
@@ -228,9 +248,7 @@ impl<T: 'static> KafkaSource<T> {
         info: &SubtaskInfo,
         restored: Option<&[StoredOffset]>,
     ) -> Result<Vec<PartitionReader>> {
-        let owned: Vec<Partition> = (self.all_partitions(consumer)?.into_iter())
-            .filter(|partition| partition.owner(info.parallelism) == info.index)
-            .collect();
+        let owned = self.owned_partitions(consumer, info)?;
         let starts = match restored {
             // Partitions new since the checkpoint start at the earliest offset.
             Some(stored) => {
@@ -261,6 +279,40 @@ impl<T: 'static> KafkaSource<T> {
             .map(|((partition, next), stop)| PartitionReader { partition, next, stop })
             .collect())
     }
+
+    /// The partitions of the subscribed topics that subtask `info` reads.
+    fn owned_partitions(
+        &self,
+        consumer: &BaseConsumer,
+        info: &SubtaskInfo,
+    ) -> Result<Vec<Partition>> {
+        let all = self.subscription.partitions(consumer)?.into_iter();
+        Ok(all.filter(|partition| partition.owner(info.parallelism) == info.index).collect())
+    }
+
+    /// Starts reading the partitions of this subtask that appeared since it last looked,
+    /// from their earliest offsets. A failed look is retried at the next interval.
+    fn discover(&mut self, now: i64) -> Result<()> {
+        let reader = self.reader.as_ref().expect("KafkaSource polled before open");
+        let owned = match self.owned_partitions(&reader.consumer, &reader.info) {
+            Ok(owned) => owned,
+            Err(error) => {
+                tracing::warn!(%error, "Kafka partition discovery failed; retrying later");
+                return Ok(());
+            }
+        };
+        let new: Vec<Partition> =
+            owned.into_iter().filter(|p| !reader.splits.contains(p)).collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let starts = StartingOffsets::Earliest.resolve(&reader.consumer, &new, false)?;
+        let readers = new.into_iter().zip(starts);
+        let readers =
+            readers.map(|(partition, next)| PartitionReader { partition, next, stop: None });
+        let Reader { consumer, splits, .. } = self.reader.as_mut().expect("checked");
+        splits.add(consumer, readers.collect(), now)
+    }
 }
 
 impl<T: Send + 'static> SourceFunction<T> for KafkaSource<T> {
@@ -288,32 +340,38 @@ impl<T: Send + 'static> SourceFunction<T> for KafkaSource<T> {
             restored = restored.is_some(),
             "Kafka source opened"
         );
+        let discovery = match (&self.stop, self.discovery_interval) {
+            (None, Some(interval)) => Some(Discovery::every(interval)),
+            _ => None,
+        };
         self.reader = Some(Reader {
             consumer,
-            splits: Splits { partitions, watermarks, skipped: 0 },
+            splits: Splits { partitions, watermarks, rejects: Rejects::new(self.on_error.clone()) },
             state,
             uncommitted: BTreeMap::new(),
             has_group: self.properties.get("group.id").is_some(),
+            discovery,
+            info: info.clone(),
         });
         Ok(())
     }
 
     fn poll(&mut self, out: &mut Vec<Record<T>>, max: usize) -> FnResult<SourcePoll> {
-        let Reader { consumer, splits, .. } =
-            self.reader.as_mut().expect("KafkaSource polled before open");
+        let now = processing_time_now();
+        let reader = self.reader.as_mut().expect("KafkaSource polled before open");
+        if reader.discovery.as_mut().is_some_and(Discovery::due) {
+            self.discover(now)?;
+        }
+        let Reader { consumer, splits, .. } = self.reader.as_mut().expect("checked");
         if self.stop.is_some() && splits.partitions.iter().all(PartitionReader::is_finished) {
             return Ok(SourcePoll::Finished);
         }
-        let now = processing_time_now();
         let mut wait = POLL_WAIT;
         while out.len() < max {
             let Some(result) = consumer.poll(wait) else { break };
             wait = Duration::ZERO;
             match result {
-                Ok(message) => {
-                    let policy = self.on_error;
-                    splits.emit(consumer, &message, &self.deserializer, policy, now, out)?;
-                }
+                Ok(message) => splits.emit(consumer, &message, &self.deserializer, now, out)?,
                 // librdkafka retries by itself; report what it says and go on.
                 Err(error) => tracing::warn!(%error, "Kafka consumer"),
             }
@@ -325,6 +383,13 @@ impl<T: Send + 'static> SourceFunction<T> for KafkaSource<T> {
             return Ok(SourcePoll::Pending(Duration::ZERO));
         }
         Ok(SourcePoll::Ready)
+    }
+
+    fn side_outputs(&mut self, out: &mut Collector<()>) -> FnResult {
+        if let Some(reader) = &mut self.reader {
+            reader.splits.rejects.emit(out);
+        }
+        Ok(())
     }
 
     fn watermark(&mut self) -> Option<SourceWatermark> {
@@ -363,111 +428,43 @@ impl<T: Send + 'static> SourceFunction<T> for KafkaSource<T> {
     }
 }
 
-impl<T: 'static> Splits<T> {
-    /// Emits `message` of one of this subtask's partitions, deserialized, unless it lies
-    /// outside what the partition still has to read.
-    fn emit(
-        &mut self,
-        consumer: &BaseConsumer,
-        message: &BorrowedMessage<'_>,
-        deserializer: &Deserializer<T>,
-        on_error: DeserializationErrorPolicy,
-        now: i64,
-        out: &mut Vec<Record<T>>,
-    ) -> Result<()> {
-        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-        let Some(index) = self
-            .partitions
-            .iter()
-            .position(|r| r.partition.partition == partition && r.partition.topic == topic)
-        else {
-            return Ok(());
-        };
-        let reader = &mut self.partitions[index];
-        if offset < reader.next || reader.is_finished() {
-            return Ok(());
-        }
-        if reader.stop.is_some_and(|stop| offset >= stop) {
-            reader.next = reader.stop.expect("checked");
-            return self.finish(consumer, index);
-        }
-        reader.next = offset + 1;
-        let view = KafkaMessage {
-            topic,
-            partition,
-            offset,
-            key: message.key(),
-            payload: message.payload(),
-            timestamp: message.timestamp().to_millis(),
-        };
-        match deserializer(&view) {
-            Ok(value) => {
-                let timestamp = match &mut self.watermarks {
-                    Some(watermarks) => {
-                        Some(watermarks.on_event(&index, &value, view.timestamp, now))
-                    }
-                    None => view.timestamp,
-                };
-                out.push(match timestamp {
-                    Some(timestamp) => Record::with_timestamp(value, timestamp),
-                    None => Record::new(value),
-                });
-            }
-            Err(reason) if on_error == DeserializationErrorPolicy::Fail => {
-                return Err(Error::Deserialize { topic: topic.into(), partition, offset, reason });
-            }
-            Err(reason) => {
-                self.skipped += 1;
-                tracing::warn!(
-                    topic,
-                    partition,
-                    offset,
-                    reason,
-                    skipped = self.skipped,
-                    "skipping a record that cannot be deserialized"
-                );
-            }
-        }
-        if self.partitions[index].is_finished() {
-            self.finish(consumer, index)?;
-        }
-        Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(properties: KafkaProperties) -> KafkaSource<()> {
+        KafkaSource::new(properties, &["events"], |_| Ok(()))
     }
 
-    /// Stops reading the finished partition `index`.
-    fn finish(&mut self, consumer: &BaseConsumer, index: usize) -> Result<()> {
-        let reader = &self.partitions[index];
-        tracing::debug!(partition = reader.partition.describe(), "Kafka partition finished");
-        if let Some(watermarks) = &mut self.watermarks {
-            watermarks.remove_split(&index);
-        }
-        let list = partition_list([(&reader.partition, Offset::Invalid)])?;
-        consumer.pause(&list).map_err(|source| {
-            Error::kafka(format!("pausing {}", reader.partition.describe()), source)
-        })
+    #[test]
+    fn consumer_properties_pass_through_under_the_connectors_own() {
+        let properties = KafkaProperties::new("127.0.0.1:1")
+            .set("session.timeout.ms", "6000")
+            .set("fetch.max.bytes", "1000000")
+            .set("enable.auto.commit", "true");
+        let config = source(properties).consumer_config();
+        assert_eq!(config.get("bootstrap.servers"), Some("127.0.0.1:1"));
+        assert_eq!(config.get("session.timeout.ms"), Some("6000"));
+        assert_eq!(config.get("fetch.max.bytes"), Some("1000000"));
+        assert_eq!(config.get("enable.auto.commit"), Some("false"), "offsets go by checkpoints");
+        assert_eq!(config.get("isolation.level"), Some("read_committed"));
+        assert_eq!(config.get("group.id"), Some("weir-uncommitted"));
+
+        let properties = KafkaProperties::new("127.0.0.1:1")
+            .set("isolation.level", "read_uncommitted")
+            .set("group.id", "mine");
+        let config = source(properties).consumer_config();
+        assert_eq!(config.get("isolation.level"), Some("read_uncommitted"), "the user's wins");
+        assert_eq!(config.get("group.id"), Some("mine"));
     }
 
-    /// Finishes bounded partitions whose fetch position passed their stopping offset
-    /// without a record there (transaction markers occupy offsets too).
-    fn finish_by_position(&mut self, consumer: &BaseConsumer) -> Result<()> {
-        let positions = consumer
-            .position()
-            .map_err(|source| Error::kafka("reading positions".into(), source))?;
-        for index in 0..self.partitions.len() {
-            let reader = &mut self.partitions[index];
-            if reader.is_finished() {
-                continue;
-            }
-            let position =
-                positions.find_partition(&reader.partition.topic, reader.partition.partition);
-            if let Some(Offset::Offset(position)) = position.map(|p| p.offset())
-                && let Some(stop) = reader.stop
-                && position >= stop
-            {
-                reader.next = stop;
-                self.finish(consumer, index)?;
-            }
-        }
-        Ok(())
+    #[test]
+    fn an_unknown_consumer_property_reaches_librdkafka_and_fails_clearly() {
+        let properties = KafkaProperties::new("127.0.0.1:1").set("no.such.property", "1");
+        let error = source(properties).consumer().map(drop).unwrap_err().to_string();
+        assert!(
+            error.contains("creating a consumer") && error.contains("no.such.property"),
+            "{error}"
+        );
     }
 }
