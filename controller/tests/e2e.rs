@@ -1,14 +1,15 @@
 //! End to end: the real controller against the emulated API server, a node running the
 //! pods it creates as processes of the real `exactly-once` job binary on 127.0.0.1, the job
 //! REST API reached over HTTP through the Service, and checkpoints and savepoints in a real
-//! S3-compatible server (moto). The job binary is the one built next to this test
-//! (`cargo build -p weir-examples --bin exactly-once`, in the same profile).
+//! S3-compatible server (moto). The job runs to its end through every upgrade, and its
+//! committed output must equal that of an uninterrupted run. The job binary is the one built
+//! next to this test (`cargo build -p weir-examples --bin exactly-once`, in the same profile).
 
 mod apiserver;
 mod harness;
 mod node;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
+use weir_examples::exactly_once::{ExactlyOnceJob, committed_lines, difference};
 use weir_operator::context::Settings;
 use weir_operator::crd::{Phase, StreamJob};
 use weir_operator::jobapi::{HttpJobApi, JobApi, JobView};
@@ -30,6 +32,13 @@ const NAMESPACE: &str = "jobs";
 const JOB: &str = "exactly-once";
 /// Starting processes, taking savepoints and restoring them takes a while.
 const PATIENCE: Duration = Duration::from_secs(90);
+/// The job's events: at [`STEP_RATE`] it runs 100 s, far longer than the upgrades take, so
+/// it is still running when the last one speeds it up.
+const EVENTS: u64 = 200_000;
+/// Events per second while the test upgrades, kills and suspends the job.
+const STEP_RATE: f64 = 2_000.0;
+/// Events per second of the last revision, which runs the job to its end in a few seconds.
+const FINAL_RATE: f64 = 50_000.0;
 
 /// The job REST API through the cluster network: `http://SERVICE.NAMESPACE.svc:PORT`
 /// resolved to the Service's port on 127.0.0.1.
@@ -66,13 +75,40 @@ fn binaries() -> PathBuf {
     dir
 }
 
-/// `examples/exactly-once-s3.yaml` with its storage in `s3` and its output in `output`, on
-/// heap state (the binary may be built without RocksDB) and at a test's pace.
-fn job(s3: &S3Server, output: &str) -> Value {
+/// What the job does: [`EVENTS`] events at [`STEP_RATE`], committed into `output`.
+fn definition(output: &Path) -> ExactlyOnceJob {
+    ExactlyOnceJob {
+        events: EVENTS,
+        keys: 10,
+        rate: Some(STEP_RATE),
+        output: output.to_path_buf(),
+        fail_at: Default::default(),
+    }
+}
+
+/// The job binary's arguments for `job`.
+fn args(job: &ExactlyOnceJob) -> Value {
+    let rate = job.rate.expect("the test's job has a rate");
+    let output = job.output.display();
+    json!([
+        "--events",
+        job.events.to_string(),
+        "--keys",
+        job.keys.to_string(),
+        "--rate",
+        rate.to_string(),
+        "--output",
+        output.to_string(),
+    ])
+}
+
+/// `examples/exactly-once-s3.yaml` running `definition` with its storage in `s3`, on heap
+/// state (the binary may be built without RocksDB) and at a test's pace.
+fn job(s3: &S3Server, definition: &ExactlyOnceJob) -> Value {
     let path = format!("{}/../examples/exactly-once-s3.yaml", weir_tests::manifest_dir());
     let mut job: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let spec = &mut job["spec"];
-    spec["args"] = json!(["--events", "100000000", "--rate", "2000", "--output", output]);
+    spec["args"] = args(definition);
     spec["stateBackend"] = "heap".into();
     spec["worker"]["memory"] = json!({ "processSize": "1g" });
     spec["checkpointing"]["intervalMs"] = 500.into();
@@ -85,7 +121,8 @@ struct World {
     client: Client,
     node: Node,
     _s3: S3Server,
-    _output: tempfile::TempDir,
+    /// Where the job's sink commits its files.
+    output: tempfile::TempDir,
     controller: tokio::task::JoinHandle<()>,
     _server: apiserver::ApiServer,
 }
@@ -135,6 +172,11 @@ impl World {
         names
     }
 
+    /// What the job does, writing into this world's output directory.
+    fn definition(&self) -> ExactlyOnceJob {
+        definition(&self.output.path().join("out"))
+    }
+
     /// The restore location the coordinator of `revision` last reported deploying from.
     fn restored(&self, revision: u32) -> Option<String> {
         let log = self.node.log(&format!("{JOB}-r{revision}-coordinator"));
@@ -177,8 +219,8 @@ async fn start() -> World {
     };
     let controller = harness::run_controller(client.clone(), job_api, settings);
     let output = tempfile::tempdir().unwrap();
-    let world = World { client, node, _s3: s3, _output: output, controller, _server: server };
-    let body = job(&world._s3, &world._output.path().join("out").display().to_string());
+    let world = World { client, node, _s3: s3, output, controller, _server: server };
+    let body = job(&world._s3, &world.definition());
     world.jobs().patch(JOB, &PatchParams::apply("kubectl"), &Patch::Apply(body)).await.unwrap();
     world
 }
@@ -234,6 +276,23 @@ async fn a_job_runs_rescales_through_a_savepoint_recovers_from_a_crash_and_suspe
         restored.starts_with("s3://weir-test/exactly-once/") && restored.contains("/chk-"),
         "{restored}"
     );
+
+    // A faster rate (in last-state mode, a new revision from the latest checkpoint) runs the
+    // job to its end: what it committed through all of the above is what an uninterrupted
+    // run commits, every line exactly once.
+    let fast = ExactlyOnceJob { rate: Some(FINAL_RATE), ..world.definition() };
+    world.patch_spec(json!({ "args": args(&fast) })).await;
+    let job = world
+        .job_when("the job finishes", |j| {
+            j.status.as_ref().and_then(|s| s.phase) == Some(Phase::Finished)
+        })
+        .await;
+    assert_eq!(job.status.unwrap().deployment.map(|d| d.revision), Some(4));
+    let restored = world.restored(4).unwrap();
+    assert!(restored.contains("/chk-"), "{restored}");
+    let got = committed_lines(&fast.output).expect("the output directory is readable");
+    let want = fast.expected_lines();
+    assert!(got == want, "{} of {} lines: {}", got.len(), want.len(), difference(&got, &want));
 }
 
 /// The latest checkpoint the controller recorded.

@@ -5,7 +5,7 @@
 //! The generator runs as one subtask, so each key sees its events in order and the lines are
 //! the same in every run; the job's parallelism applies to the keyed function and the sink.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -58,7 +58,7 @@ impl ExactlyOnceJob {
 
     /// The lines a run without failures commits, sorted.
     pub fn expected_lines(&self) -> Vec<String> {
-        let mut totals = std::collections::BTreeMap::<u64, (u64, u64)>::new();
+        let mut totals = BTreeMap::<u64, (u64, u64)>::new();
         let mut lines: Vec<String> = (0..self.events)
             .map(|i| {
                 let (count, sum) = totals.entry(i % self.keys).or_default();
@@ -85,6 +85,25 @@ pub fn committed_lines(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
     }
     lines.sort();
     Ok(lines)
+}
+
+/// Says briefly what differs between the committed lines `got` and the expected `want`
+/// (both sorted): a few missing, duplicated and unexpected lines.
+pub fn difference(got: &[String], want: &[String]) -> String {
+    let (got, want) = (counts(got), counts(want));
+    let missing: Vec<_> = want.keys().filter(|line| !got.contains_key(*line)).take(3).collect();
+    let duplicated: Vec<_> = got.iter().filter(|(_, n)| **n > 1).take(3).collect();
+    let unexpected: Vec<_> = got.keys().filter(|line| !want.contains_key(*line)).take(3).collect();
+    format!(
+        "missing e.g. {missing:?}, duplicated e.g. {duplicated:?}, unexpected e.g. {unexpected:?}"
+    )
+}
+
+/// How often each line occurs.
+fn counts(lines: &[String]) -> BTreeMap<&str, usize> {
+    let mut counts = BTreeMap::new();
+    lines.iter().for_each(|line| *counts.entry(line.as_str()).or_default() += 1);
+    counts
 }
 
 /// Count and sum of one key's values so far.

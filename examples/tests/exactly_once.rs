@@ -3,12 +3,11 @@
 //! S3-compatible server the test starts), restored each time at a random parallelism, its
 //! committed output equals that of a run without failures, line for line.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use weir_examples::exactly_once::{ExactlyOnceJob, committed_lines};
+use weir_examples::exactly_once::{ExactlyOnceJob, committed_lines, difference};
 
 const EVENTS: u64 = 20_000;
 const KEYS: u64 = 7;
@@ -34,24 +33,6 @@ fn expected() -> Vec<String> {
 /// The lines of the committed (visible) files in `dir`, sorted.
 fn committed(dir: &Path) -> Vec<String> {
     committed_lines(dir).expect("the output directory is readable")
-}
-
-/// Says what differs between `got` and `want` (both sorted), briefly.
-fn difference(got: &[String], want: &[String]) -> String {
-    let (got, want) = (counts(got), counts(want));
-    let missing: Vec<_> = want.keys().filter(|line| !got.contains_key(*line)).take(3).collect();
-    let duplicated: Vec<_> = got.iter().filter(|(_, n)| **n > 1).take(3).collect();
-    let unexpected: Vec<_> = got.keys().filter(|line| !want.contains_key(*line)).take(3).collect();
-    format!(
-        "missing e.g. {missing:?}, duplicated e.g. {duplicated:?}, unexpected e.g. {unexpected:?}"
-    )
-}
-
-/// How often each line occurs.
-fn counts(lines: &[String]) -> BTreeMap<&str, usize> {
-    let mut counts = BTreeMap::new();
-    lines.iter().for_each(|line| *counts.entry(line.as_str()).or_default() += 1);
-    counts
 }
 
 /// The job on `backend`, writing to `work/out` with checkpoints in `work/chk`, resuming

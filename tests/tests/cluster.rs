@@ -1,6 +1,7 @@
 //! A job run as one coordinator and worker processes on 127.0.0.1: the same output as
-//! embedded, a clear wait for missing slots, recovery from a worker killed with SIGKILL, and
-//! a throttled sink slowing the sources on other workers with bounded memory.
+//! embedded, a clear wait for missing slots, recovery from a worker killed with SIGKILL, a
+//! throttled sink slowing the sources on other workers with bounded memory, and checkpoint
+//! ids continuing across a restore.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -102,6 +103,44 @@ fn a_killed_worker_is_detected_and_the_job_restarts_on_the_others() {
     }
     assert_eq!(finals.len(), keys as usize);
     assert!(finals.values().all(|&count| count == events / keys), "{finals:?}");
+}
+
+/// A coordinator killed and started again with `--restore latest` numbers its checkpoints
+/// after the one it restored: starting again at 1 overwrote older checkpoints and left a
+/// stale one with the highest id for the next restore of `latest` (whose sink then
+/// committed the same records again).
+#[test]
+fn a_restored_cluster_job_numbers_its_checkpoints_after_the_restored_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = dir.path().join("chk").display().to_string();
+    let args = [
+        "--checkpoint-dir",
+        &checkpoints,
+        "--checkpoint-interval-ms",
+        "100",
+        "--restore",
+        "latest",
+        "--sink-rate",
+        "5000",
+    ];
+    {
+        let (mut first, address) = coordinator(&args);
+        let _worker = worker(&address, 2, dir.path(), 0);
+        first.wait_for("/chk-3 ");
+    } // both killed
+    let (mut second, address) = coordinator(&args);
+    let _worker = worker(&address, 2, dir.path(), 1);
+    let deployed = second.wait_for(" deployed ");
+    let restored: u64 = deployed
+        .split("/chk-")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("restored from a checkpoint: {deployed}"));
+    assert!(restored >= 3, "{deployed}");
+    let first_checkpoint = second.wait_for("checkpoint complete at ");
+    let next = format!("/chk-{} ", restored + 1);
+    assert!(first_checkpoint.contains(&next), "after chk-{restored}: {first_checkpoint}");
 }
 
 #[test]

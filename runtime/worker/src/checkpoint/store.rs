@@ -92,6 +92,12 @@ impl JobStorage {
         Ok(latest.map(|(dir, _)| dir))
     }
 
+    /// The id of the checkpoint or savepoint in `dir`.
+    pub fn snapshot_id(&self, dir: &SnapshotDir) -> Result<CheckpointId> {
+        let metadata = self.runtime.block_on(dir.read_metadata())?;
+        Ok(metadata.checkpoint_id)
+    }
+
     /// Whether `dir` is one of this job's checkpoints, beside the `shared/` folder its
     /// checkpoints write to.
     fn is_own_checkpoint(&self, dir: &SnapshotDir) -> bool {

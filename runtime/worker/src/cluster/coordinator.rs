@@ -440,6 +440,13 @@ impl Driver<'_> {
             }
         }
         forward_commands(id, commands)?;
+        if let Some(dir) = restore {
+            // Number checkpoints after the restored one, as an embedded job does: starting
+            // again at 1 would overwrite older checkpoints of this job and leave a stale one
+            // with the highest id, which a later restore of `latest` would take.
+            let restored = self.storage.snapshot_id(dir)?;
+            self.next_checkpoint = self.next_checkpoint.max(restored + 1);
+        }
         let restore_url = restore.map(|dir| dir.url().to_string()).unwrap_or_default();
         for worker in running.keys() {
             let local_slots = (0..placement.len())
