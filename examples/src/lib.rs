@@ -1,6 +1,7 @@
 //! Pieces shared by the example jobs.
 
 pub mod exactly_once;
+pub mod keyed_state;
 pub mod nexmark;
 
 use std::process::ExitCode;
@@ -77,6 +78,31 @@ pub fn run_window_count(
         return Err(format!("the window operator saw {windowed} of {events} events").into());
     }
     Ok((result, secs))
+}
+
+/// Reads a benchmark's command line: `--quick` alone, every other option with a value; `set`
+/// takes each (`None` for `--quick`) and says whether it knows it.
+pub fn parse_bench_args(
+    args: &[String],
+    mut set: impl FnMut(&str, Option<&str>) -> Result<bool, UserError>,
+) -> Result<(), UserError> {
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let value = match arg.as_str() {
+            "--quick" => None,
+            _ => Some(args.next().ok_or_else(|| format!("{arg} needs a value"))?.as_str()),
+        };
+        if !set(arg, value)? {
+            let value = value.unwrap_or_default();
+            return Err(format!("unknown option {arg} {value} (see the doc)").into());
+        }
+    }
+    Ok(())
+}
+
+/// The items of a comma-separated option value, trimmed, empty ones left out.
+pub fn list_items(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Splits a line into lower-case words the way Flink's WordCount example does: on every

@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 
 use weir::prelude::*;
 use weir::{CheckpointConfig, CheckpointStats, JobResult, RestartStrategy, StateBackendKind};
+use weir_examples::keyed_state::{KEYED_STATE, keyed_state_job};
+use weir_examples::{list_items, parse_bench_args};
 
 fn main() -> ExitCode {
     weir_examples::exit_code(run())
@@ -68,20 +70,20 @@ impl Options {
             window_rounds: 2,
             only: None,
         };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            if arg == "--quick" {
+        parse_bench_args(args, |arg, value| {
+            let Some(value) = value else {
                 options.sizes_mb = vec![10];
                 options.update_secs = 2;
                 options.window_events = 2_000_000;
                 options.window_rounds = 1;
-                continue;
-            }
-            let value = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
-            let list = || value.split(',').map(str::trim).filter(|s| !s.is_empty());
-            match arg.as_str() {
-                "--sizes" => options.sizes_mb = list().map(str::parse).collect::<Result<_, _>>()?,
-                "--backends" => options.backends = list().map(str::to_string).collect(),
+                return Ok(true);
+            };
+            match arg {
+                "--sizes" => {
+                    options.sizes_mb =
+                        list_items(value).map(str::parse).collect::<Result<_, _>>()?
+                }
+                "--backends" => options.backends = list_items(value).map(str::to_string).collect(),
                 "--value-bytes" => options.value_bytes = value.parse()?,
                 "--update-secs" => options.update_secs = value.parse()?,
                 "--interval-ms" => options.interval_ms = value.parse()?,
@@ -91,11 +93,12 @@ impl Options {
                 "--window-keys" => options.window_keys = value.parse()?,
                 "--window-rounds" => options.window_rounds = value.parse()?,
                 "--only" if value == "state" || value == "window" => {
-                    options.only = Some(value.clone());
+                    options.only = Some(value.to_string());
                 }
-                _ => return Err(format!("unknown option {arg} {value} (see the doc)").into()),
+                _ => return Ok(false),
             }
-        }
+            Ok(true)
+        })?;
         if options.value_bytes < 8 {
             return Err("--value-bytes must be at least 8 (the update counter)".into());
         }
@@ -189,18 +192,12 @@ fn keyed_state_row(
     });
     let update_for = Duration::from_secs(options.update_secs);
     let active = Arc::new(Mutex::new(Duration::ZERO));
-    let source_active = Arc::clone(&active);
-    env.add_source("Keys", true, move |_| {
-        KeySource::new(keys, update_for, Arc::clone(&source_active))
-    })
-    .key_by(|key: &u64| *key)
-    .process(GrowAndUpdate { value_bytes: options.value_bytes as usize, state: None })
-    .name("Keyed State")
-    .discard();
+    let value_bytes = options.value_bytes as usize;
+    keyed_state_job(&mut env, keys, value_bytes, update_for, Arc::clone(&active));
     let start = Instant::now();
     let result = env.execute()?;
     let secs = start.elapsed().as_secs_f64();
-    let events = result.operator("Keyed State").map_or(0, |o| o.records_in);
+    let events = result.operator(KEYED_STATE).map_or(0, |o| o.records_in);
     let active = active.lock().map_err(|_| "poisoned")?.as_secs_f64();
     let completed = completed(&result)?;
     let last = completed.last().ok_or("no checkpoint completed")?.state_size;
@@ -258,88 +255,6 @@ fn dir_bytes(dir: &Path) -> std::io::Result<u64> {
         total += if kind.is_dir() { dir_bytes(&entry.path())? } else { entry.metadata()?.len() };
     }
     Ok(total)
-}
-
-/// Emits keys `0..keys` once, then again round-robin until `update_for` has passed; stores
-/// the time from its first poll to its end in `active`.
-struct KeySource {
-    keys: u64,
-    update_for: Duration,
-    next: u64,
-    started: Option<Instant>,
-    updating_since: Option<Instant>,
-    active: Arc<Mutex<Duration>>,
-}
-
-impl KeySource {
-    fn new(keys: u64, update_for: Duration, active: Arc<Mutex<Duration>>) -> Self {
-        KeySource { keys, update_for, next: 0, started: None, updating_since: None, active }
-    }
-}
-
-impl SourceFunction<u64> for KeySource {
-    fn poll(&mut self, out: &mut Vec<Record<u64>>, max: usize) -> FnResult<SourcePoll> {
-        let started = *self.started.get_or_insert_with(Instant::now);
-        if self.updating_since.is_some_and(|since| since.elapsed() >= self.update_for) {
-            *self.active.lock().map_err(|_| "poisoned")? = started.elapsed();
-            return Ok(SourcePoll::Finished);
-        }
-        out.extend((self.next..self.next + max as u64).map(|i| Record::new(i % self.keys)));
-        self.next += max as u64;
-        if self.updating_since.is_none() && self.next >= self.keys {
-            self.updating_since = Some(Instant::now());
-        }
-        Ok(SourcePoll::Ready)
-    }
-}
-
-/// Creates each key's value of `value_bytes` pseudo-random bytes on its first event; bumps
-/// the counter in its first 8 bytes on every later one.
-#[derive(Clone)]
-struct GrowAndUpdate {
-    value_bytes: usize,
-    state: Option<ValueState<Vec<u8>>>,
-}
-
-impl KeyedProcessFunction<u64, u64, ()> for GrowAndUpdate {
-    fn open(&mut self, ctx: &mut KeyedRuntimeContext<'_, u64>) -> FnResult {
-        self.state = Some(ctx.value_state(&ValueStateDescriptor::new("value"))?);
-        Ok(())
-    }
-
-    fn process_element(
-        &mut self,
-        key: u64,
-        ctx: &mut KeyedContext<'_, u64>,
-        _out: &mut Collector<()>,
-    ) -> FnResult {
-        let state = self.state.as_ref().ok_or("state not registered")?;
-        let value = match state.value(ctx)? {
-            Some(mut value) => {
-                let (counter, _) = value.split_first_chunk_mut::<8>().ok_or("short value")?;
-                *counter = (u64::from_le_bytes(*counter) + 1).to_le_bytes();
-                value
-            }
-            None => random_bytes(key, self.value_bytes),
-        };
-        state.update(ctx, value)?;
-        Ok(())
-    }
-}
-
-/// `len` bytes from a SplitMix64 stream seeded with `seed` (incompressible, reproducible).
-fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed;
-    let mut bytes = Vec::with_capacity(len + 8);
-    while bytes.len() < len {
-        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        bytes.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    bytes.truncate(len);
-    bytes
 }
 
 /// Runs window-count without checkpoints and with them, alternating, and prints the best

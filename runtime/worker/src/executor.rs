@@ -2,6 +2,7 @@
 //! progress while it runs, checkpoints when configured, and on failure a restart from the
 //! latest complete checkpoint as the restart strategy allows.
 
+use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
@@ -143,7 +144,7 @@ impl LocalExecutor {
     /// The state every operator subtask starts from.
     fn restore(&self, job: &JobState<'_>, from: Option<&SnapshotDir>) -> Result<RestoredState> {
         let Some(dir) = from else { return Ok(RestoredState::default()) };
-        restore_state(&job.storage, dir, job.graph, &job.plan, &self.config)
+        restore_state(&job.storage, dir, job.graph, &job.plan, &self.config, None)
     }
 
     /// Runs the job's tasks once, from `restored`, until they all end, one fails, or
@@ -278,13 +279,15 @@ pub(crate) fn restart_after(
 }
 
 /// The state every operator subtask of `graph` (planned as `plan`) starts from when the job
-/// restores from `dir`.
+/// restores from `dir`; only the keyed state of subtasks in `slots` when given (subtask `i`
+/// of every operator runs in slot `i`).
 pub(crate) fn restore_state(
     storage: &JobStorage,
     dir: &SnapshotDir,
     graph: &StreamGraph,
     plan: &JobPlan,
     config: &ExecutionConfig,
+    slots: Option<&BTreeSet<usize>>,
 ) -> Result<RestoredState> {
     let operators: Vec<OperatorToRestore> = graph
         .nodes
@@ -295,6 +298,9 @@ pub(crate) fn restore_state(
             parallelism: plan.parallelism[node.id.0],
             reads_inputs: !node.inputs.is_empty()
                 && plan.chains.iter().any(|chain| chain.head == node.id),
+            subtasks: (0..plan.parallelism[node.id.0])
+                .filter(|subtask| slots.is_none_or(|slots| slots.contains(subtask)))
+                .collect(),
         })
         .collect();
     let restored = storage.load(

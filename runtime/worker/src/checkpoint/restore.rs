@@ -32,6 +32,9 @@ pub struct OperatorToRestore {
     /// Whether it heads a task reading other tasks' output, the only place where records in
     /// flight can be replayed.
     pub reads_inputs: bool,
+    /// The subtasks whose keyed state is read: those running here (a worker reads only its
+    /// own, not the whole job's).
+    pub subtasks: Vec<usize>,
 }
 
 /// State read back for every operator subtask of a job.
@@ -112,13 +115,11 @@ pub async fn load(
         for (subtask, bytes) in read_in_flight(dir, metadata, stored, operator).await? {
             restored.in_flight.insert((operator.uid.clone(), subtask), bytes);
         }
-        let ranges: Vec<_> = (0..operator.parallelism)
-            .map(|subtask| {
-                KeyGroupRange::for_subtask(max_parallelism, operator.parallelism, subtask)
-            })
-            .collect();
+        let range_of =
+            |subtask| KeyGroupRange::for_subtask(max_parallelism, operator.parallelism, subtask);
+        let ranges: Vec<_> = operator.subtasks.iter().map(|&subtask| range_of(subtask)).collect();
         let natives = download_natives(dir, stored, &ranges).await?;
-        for (subtask, range) in ranges.into_iter().enumerate() {
+        for (&subtask, range) in operator.subtasks.iter().zip(ranges) {
             let mut keyed = read_key_groups(dir, stored, range).await?;
             for native in natives.iter().filter(|native| overlap(native.key_group_range, range)) {
                 keyed.add_native(native.clone());
@@ -445,6 +446,7 @@ mod tests {
             name: "Count".into(),
             parallelism,
             reads_inputs: true,
+            subtasks: (0..parallelism).collect(),
         };
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(load(dir, metadata, &[operator], 128, false))

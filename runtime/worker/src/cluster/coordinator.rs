@@ -235,9 +235,13 @@ impl ClusterCoordinator {
             .block_on(tokio::net::TcpListener::bind(&self.options.bind))
             .map_err(|e| Error::Cluster(format!("cannot listen on {}: {e}", self.options.bind)))?;
         let address = listener.local_addr().map_err(|e| Error::Cluster(e.to_string()))?;
+        // A checkpoint acknowledgement carries the subtask's state files in one message, as
+        // large as its state: tonic's default limit (4 MiB) broke the session of any worker
+        // whose subtask held more.
+        let server = CoordinatorServer::new(service).max_decoding_message_size(usize::MAX);
         runtime.spawn(
             Server::builder()
-                .add_service(CoordinatorServer::new(service))
+                .add_service(server)
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
         );
         eprintln!("coordinator: listening on {address}");

@@ -257,16 +257,16 @@ impl Worker {
             "" => None,
             restore => storage.initial_restore(restore)?,
         };
+        let slots: BTreeSet<usize> = deploy.local_slots.iter().map(|&s| s as usize).collect();
         let restored = match from {
             // Loading a large state takes a while: the coordinator must still hear from us.
             Some(dir) => keeping_alive(
                 self.heartbeat_interval,
                 || self.send(ToCoordinator::Heartbeat(Heartbeat::default())),
-                || restore_state(storage, &dir, graph, plan, config),
+                || restore_state(storage, &dir, graph, plan, config, Some(&slots)),
             )?,
             None => RestoredState::default(),
         };
-        let slots: BTreeSet<usize> = deploy.local_slots.iter().map(|&s| s as usize).collect();
         let task_ids = local_task_ids(plan, &slots);
         let metrics = MetricsRegistry::for_plan(graph, plan);
         let (cancel, token) = CancelHandle::new();
