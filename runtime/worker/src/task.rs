@@ -281,7 +281,7 @@ impl<T: Data> SourceTask<T> {
                 self.head.flush()?;
                 control.report(TaskEvent::Acknowledged {
                     task: control.task,
-                    snapshot: task,
+                    snapshot: Box::new(task),
                     alignment: Duration::ZERO,
                     finished: self.finished,
                     in_flight: None,
@@ -813,7 +813,7 @@ impl<'c> ChannelStates<'c> {
                 };
                 self.control.report(TaskEvent::Acknowledged {
                     task: self.control.task,
-                    snapshot,
+                    snapshot: Box::new(snapshot),
                     alignment,
                     finished,
                     in_flight,

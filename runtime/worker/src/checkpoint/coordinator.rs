@@ -366,7 +366,7 @@ impl CheckpointCoordinator {
     pub fn on_event(&mut self, event: TaskEvent) -> Result<()> {
         match event {
             TaskEvent::Acknowledged { task, snapshot, alignment, finished, in_flight } => {
-                self.on_acknowledged(task, snapshot, alignment, finished, in_flight)
+                self.on_acknowledged(task, *snapshot, alignment, finished, in_flight)
             }
             TaskEvent::Declined { task, checkpoint, reason } => {
                 self.abort(checkpoint, format!("task {task} declined: {reason}"))
@@ -784,7 +784,7 @@ mod tests {
         let snapshot = TaskSnapshot::new(barrier);
         let ack = TaskEvent::Acknowledged {
             task: 0,
-            snapshot,
+            snapshot: Box::new(snapshot),
             alignment: Duration::ZERO,
             finished: false,
             in_flight: None,

@@ -29,8 +29,8 @@ pub enum TaskEvent {
     Acknowledged {
         /// Which task.
         task: TaskId,
-        /// The states of its operators.
-        snapshot: TaskSnapshot,
+        /// The states of its operators (boxed: the other events are small).
+        snapshot: Box<TaskSnapshot>,
         /// How long the barrier waited for alignment.
         alignment: Duration,
         /// Whether the task had reached the end of its input: its state is final.

@@ -428,7 +428,7 @@ impl LocalAttempt {
         Ok(match event {
             TaskEvent::Acknowledged { task, snapshot, alignment, finished, in_flight } => {
                 let acknowledgement =
-                    Acknowledgement::of(task, snapshot, alignment, finished, in_flight);
+                    Acknowledgement::of(task, *snapshot, alignment, finished, in_flight);
                 ToCoordinator::Acknowledged(acknowledged_message(
                     attempt,
                     id(task),
