@@ -3,7 +3,7 @@
 //! timestamp): registering it again changes nothing.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::hash::Hash;
 
 use hashbrown::{HashMap, HashSet};
@@ -131,17 +131,35 @@ impl<K: Key, N: Key> TimerQueue<K, N> {
         max_parallelism: usize,
         snapshot: &mut KeyedSnapshot,
     ) -> weir_state::Result<()> {
+        // Keys usually have many timers (one per window): each key is hashed once and
+        // remembers the bucket of its key group, so a timer costs one lookup and a push. The
+        // buckets hold copies, read while the set is walked in memory order: encoding from
+        // references into the set afterwards missed the cache on nearly every timer.
         let mut hasher = KeyHasher::new();
-        let mut groups: BTreeMap<KeyGroup, Vec<(&K, &N, &Timestamp)>> = BTreeMap::new();
+        let mut bucket_of_key: HashMap<&K, usize> = HashMap::new();
+        let mut bucket_of_group: HashMap<KeyGroup, usize> = HashMap::new();
+        let mut buckets: Vec<(KeyGroup, Vec<(K, N, Timestamp)>)> = Vec::new();
         for (time, slot) in &self.slots {
             for (key, namespace) in &slot.registered {
-                let group = hasher.key_group(key, max_parallelism)?;
-                groups.entry(group).or_default().push((key, namespace, time));
+                let bucket = match bucket_of_key.get(key) {
+                    Some(&bucket) => bucket,
+                    None => {
+                        let group = hasher.key_group(key, max_parallelism)?;
+                        let bucket = *bucket_of_group.entry(group).or_insert_with(|| {
+                            buckets.push((group, Vec::new()));
+                            buckets.len() - 1
+                        });
+                        bucket_of_key.insert(key, bucket);
+                        bucket
+                    }
+                };
+                buckets[bucket].1.push((key.clone(), namespace.clone(), *time));
             }
         }
-        for (group, entries) in groups {
+        buckets.sort_unstable_by_key(|(group, _)| *group);
+        for (group, entries) in buckets {
             let mut bytes = Vec::new();
-            encode_entries(entries.len(), entries.into_iter(), &mut bytes)?;
+            encode_entries(entries.len(), entries.iter().map(|(k, n, t)| (k, n, t)), &mut bytes)?;
             snapshot.add(group, name, bytes);
         }
         Ok(())
