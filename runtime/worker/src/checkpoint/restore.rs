@@ -1,6 +1,6 @@
 //! Reading a snapshot back for a job about to start: each operator subtask gets the key
-//! groups it now owns and its share of the operator list states, whatever the parallelism
-//! was when the snapshot was taken; a task's records in flight (unaligned checkpoints) go
+//! groups it now owns and its share of the operator list states (its own elements at the
+//! same parallelism), whatever the parallelism was when the snapshot was taken; a task's records in flight (unaligned checkpoints) go
 //! back to the same subtask, so they need the same parallelism.
 
 use std::collections::{HashMap, HashSet};
@@ -129,14 +129,22 @@ pub async fn load(
                 .states
                 .insert(key, StateRestore { keyed, operator: OperatorRestore::default() });
         }
-        for (name, redistribution, elements) in read_lists(dir, stored).await? {
+        let rescaled = stored.parallelism != operator.parallelism;
+        for (name, redistribution, by_subtask) in read_lists(dir, stored).await? {
+            let all: Vec<Vec<u8>> =
+                by_subtask.iter().flat_map(|(_, e)| e.iter().cloned()).collect();
             for subtask in 0..operator.parallelism {
                 let share = match redistribution {
-                    Redistribution::Union => elements.clone(),
+                    Redistribution::Union => all.clone(),
+                    // As Flink: at the same parallelism each subtask gets its own elements back
+                    // (sinks name transactions after their subtask, see TransactionalKafkaSink).
+                    Redistribution::Split if !rescaled => (by_subtask.iter())
+                        .filter(|(old, _)| *old == subtask)
+                        .flat_map(|(_, elements)| elements.iter().cloned())
+                        .collect(),
                     Redistribution::Split => {
-                        let n = elements.len();
-                        let p = operator.parallelism;
-                        elements[subtask * n / p..(subtask + 1) * n / p].to_vec()
+                        let (n, p) = (all.len(), operator.parallelism);
+                        all[subtask * n / p..(subtask + 1) * n / p].to_vec()
                     }
                 };
                 let key = (operator.uid.clone(), subtask);
@@ -300,11 +308,14 @@ fn new_download_dir(dir: &SnapshotDir) -> Result<PathBuf> {
 }
 
 /// Every operator list state of `stored`: its elements over all stored subtasks, in order.
+/// Elements of one operator list state, by the subtask that stored them.
+type ListsBySubtask = Vec<(usize, Vec<Vec<u8>>)>;
+
 async fn read_lists(
     dir: &SnapshotDir,
     stored: &OperatorState,
-) -> Result<Vec<(String, Redistribution, Vec<Vec<u8>>)>> {
-    let mut lists: Vec<(String, Redistribution, Vec<Vec<u8>>)> = Vec::new();
+) -> Result<Vec<(String, Redistribution, ListsBySubtask)>> {
+    let mut lists: Vec<(String, Redistribution, ListsBySubtask)> = Vec::new();
     for subtask in &stored.subtasks {
         if subtask.operator_lists.is_empty() {
             continue;
@@ -320,9 +331,10 @@ async fn read_lists(
                 url: dir.url().to_string(),
                 reason: format!("operator list state '{}': {source}", list.name),
             })?;
+            let elements = (subtask.subtask, elements);
             match lists.iter_mut().find(|(name, _, _)| *name == list.name) {
-                Some((_, _, all)) => all.extend(elements),
-                None => lists.push((list.name.clone(), list.redistribution, elements)),
+                Some((_, _, all)) => all.push(elements),
+                None => lists.push((list.name.clone(), list.redistribution, vec![elements])),
             }
         }
     }
@@ -332,36 +344,46 @@ async fn read_lists(
 #[cfg(test)]
 mod tests {
     use weir_checkpoint::{
-        Block, CheckpointStorage, FORMAT_VERSION, SnapshotKind, StorageOptions, SubtaskState,
+        Block, CheckpointStorage, FORMAT_VERSION, OperatorListBlock, SnapshotKind, StorageOptions,
+        SubtaskState,
     };
+    use weir_state::OperatorStateStore;
 
     use super::*;
 
-    /// Checkpoint 9 with one operator `count` at parallelism 2, whose subtask 1 holds
-    /// `in_flight` (if any) in its file.
-    fn checkpoint(
-        root: &std::path::Path,
-        in_flight: Option<&[u8]>,
-    ) -> (SnapshotDir, CheckpointMetadata) {
+    /// The directory of checkpoint 9 under `root`.
+    fn checkpoint_dir(root: &std::path::Path) -> SnapshotDir {
         let storage =
             CheckpointStorage::new(&root.display().to_string(), "job", &StorageOptions::default())
                 .unwrap();
-        let dir = storage.checkpoint_dir(9);
-        let bytes = in_flight.unwrap_or_default().to_vec();
-        let block = in_flight.map(|records| Block { offset: 0, len: records.len() as u64 });
+        storage.checkpoint_dir(9)
+    }
+
+    /// Stores `bytes` as the file `count-{subtask}` of `dir`.
+    fn put(dir: &SnapshotDir, subtask: usize, bytes: Vec<u8>) -> String {
+        let file = format!("count-{subtask}");
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(dir.put("count-1", bytes.into())).unwrap();
-        let subtask = SubtaskState {
-            subtask: 1,
-            file: "count-1".into(),
-            key_group_range: KeyGroupRange::for_subtask(128, 2, 1),
+        runtime.block_on(dir.put(&file, bytes.into())).unwrap();
+        file
+    }
+
+    /// The state of subtask `subtask` of `count` (at parallelism 2), in `file`.
+    fn subtask_state(subtask: usize, file: String) -> SubtaskState {
+        SubtaskState {
+            subtask,
+            file,
+            key_group_range: KeyGroupRange::for_subtask(128, 2, subtask),
             key_groups: Vec::new(),
             operator_lists: Vec::new(),
-            in_flight: block,
+            in_flight: None,
             shared_files: Vec::new(),
             native: None,
-        };
-        let metadata = CheckpointMetadata {
+        }
+    }
+
+    /// Checkpoint 9 with one operator `count` at parallelism 2 and `subtasks`.
+    fn metadata(subtasks: Vec<SubtaskState>) -> CheckpointMetadata {
+        CheckpointMetadata {
             format_version: FORMAT_VERSION,
             job_name: "job".into(),
             checkpoint_id: 9,
@@ -372,10 +394,46 @@ mod tests {
                 uid: "count".into(),
                 name: "Count".into(),
                 parallelism: 2,
-                subtasks: vec![subtask],
+                subtasks,
             }],
-        };
-        (dir, metadata)
+        }
+    }
+
+    /// Checkpoint 9 with one operator `count` at parallelism 2, whose subtask 1 holds
+    /// `in_flight` (if any) in its file.
+    fn checkpoint(
+        root: &std::path::Path,
+        in_flight: Option<&[u8]>,
+    ) -> (SnapshotDir, CheckpointMetadata) {
+        let dir = checkpoint_dir(root);
+        let file = put(&dir, 1, in_flight.unwrap_or_default().to_vec());
+        let block = in_flight.map(|records| Block { offset: 0, len: records.len() as u64 });
+        let subtask = SubtaskState { in_flight: block, ..subtask_state(1, file) };
+        (dir, metadata(vec![subtask]))
+    }
+
+    /// Checkpoint 9 whose two subtasks of `count` hold `lists` in the split list state `l`.
+    fn checkpoint_with_lists(
+        root: &std::path::Path,
+        lists: [&[u32]; 2],
+    ) -> (SnapshotDir, CheckpointMetadata) {
+        let dir = checkpoint_dir(root);
+        let subtasks: Vec<SubtaskState> = (lists.iter().enumerate())
+            .map(|(subtask, values)| {
+                let elements: Vec<Vec<u8>> =
+                    values.iter().map(|v| postcard::to_allocvec(v).unwrap()).collect();
+                let bytes = postcard::to_allocvec(&elements).unwrap();
+                let block = Block { offset: 0, len: bytes.len() as u64 };
+                let file = put(&dir, subtask, bytes);
+                let list = OperatorListBlock {
+                    name: "l".into(),
+                    redistribution: Redistribution::Split,
+                    block,
+                };
+                SubtaskState { operator_lists: vec![list], ..subtask_state(subtask, file) }
+            })
+            .collect();
+        (dir, metadata(subtasks))
     }
 
     fn restore(
@@ -420,5 +478,25 @@ mod tests {
         }
         let (dir, metadata) = checkpoint(root.path(), None);
         assert!(restore(&dir, &metadata, 3).is_ok(), "without records in flight it rescales");
+    }
+
+    /// The values subtask `subtask` of `count` gets of the list state `l`.
+    fn share(restored: &mut RestoredState, subtask: usize) -> Vec<u32> {
+        let mut store = OperatorStateStore::new();
+        store.restore(restored.take("count", subtask).operator);
+        let list = store.list_state::<u32>("l").unwrap();
+        list.get(&store).to_vec()
+    }
+
+    #[test]
+    fn split_lists_go_back_to_their_subtask_at_the_same_parallelism_and_spread_otherwise() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, metadata) = checkpoint_with_lists(root.path(), [&[1, 2, 3], &[4]]);
+        let mut restored = restore(&dir, &metadata, 2).unwrap();
+        assert_eq!(share(&mut restored, 0), [1, 2, 3], "even if the shares are uneven");
+        assert_eq!(share(&mut restored, 1), [4]);
+        let mut restored = restore(&dir, &metadata, 4).unwrap();
+        let shares: Vec<Vec<u32>> = (0..4).map(|s| share(&mut restored, s)).collect();
+        assert_eq!(shares, [[1], [2], [3], [4]], "rescaled: spread evenly");
     }
 }
