@@ -153,10 +153,12 @@ where
         self.running.as_mut().expect("opened before processing")
     }
 
-    /// Runs `call` on the trigger with a context for the current key.
+    /// Runs `call` on the trigger with a context for the current key (`first_element`: see
+    /// [`TriggerContext::is_first_element`]).
     fn with_trigger<R>(
         &mut self,
         merged: &[A::W],
+        first_element: bool,
         call: impl FnOnce(&mut dyn Trigger<T, A::W>, &mut TriggerContext<'_, A::W>) -> FnResult<R>,
     ) -> FnResult<R> {
         let running = self.running.as_mut().expect("opened before processing");
@@ -165,7 +167,7 @@ where
             timers: &mut running.timers,
             trigger_state: &running.trigger_state,
         };
-        let mut ctx = TriggerContext::new(&mut access, merged);
+        let mut ctx = TriggerContext::new(&mut access, merged, first_element);
         call(self.trigger.as_mut(), &mut ctx)
     }
 
@@ -292,13 +294,14 @@ where
             };
             skipped = false;
             let created = self.add_to(&state_window, value.clone())?;
-            let result = self.with_trigger(&[], |trigger, ctx| {
+            let first_element = created || set.is_some();
+            let result = self.with_trigger(&[], first_element, |trigger, ctx| {
                 trigger.on_element(&value, timestamp, &window, ctx)
             })?;
             self.apply(result, &window, &state_window, out)?;
             // A window's cleanup timer is registered with its state; merged windows are new
             // windows whose state may already exist.
-            if created || set.is_some() {
+            if first_element {
                 self.register_cleanup_timer(&window);
             }
         }
@@ -334,9 +337,9 @@ where
                 )
                 .into());
             }
-            self.with_trigger(merged, |trigger, ctx| trigger.on_merge(result, ctx))?;
+            self.with_trigger(merged, false, |trigger, ctx| trigger.on_merge(result, ctx))?;
             for window in merged {
-                self.with_trigger(&[], |trigger, ctx| trigger.clear(window, ctx))?;
+                self.with_trigger(&[], false, |trigger, ctx| trigger.clear(window, ctx))?;
                 self.delete_cleanup_timer(window);
             }
             let contents = self.contents.clone();
@@ -373,7 +376,7 @@ where
             },
             None => window.clone(),
         };
-        let result = self.with_trigger(&[], |trigger, ctx| match domain {
+        let result = self.with_trigger(&[], false, |trigger, ctx| match domain {
             TimeDomain::EventTime => trigger.on_event_time(time, &window, ctx),
             TimeDomain::ProcessingTime => trigger.on_processing_time(time, &window, ctx),
         })?;
@@ -389,7 +392,7 @@ where
                 let running = self.running();
                 running.contents.remove(&mut running.state, &state_window)?;
             }
-            self.with_trigger(&[], |trigger, ctx| trigger.clear(&window, ctx))?;
+            self.with_trigger(&[], false, |trigger, ctx| trigger.clear(&window, ctx))?;
             if let Some(set) = set.as_mut() {
                 set.retire(&window);
             }

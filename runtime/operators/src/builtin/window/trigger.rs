@@ -87,11 +87,23 @@ pub(crate) trait TriggerAccess<W> {
 pub struct TriggerContext<'a, W> {
     access: &'a mut dyn TriggerAccess<W>,
     merged: &'a [W],
+    first_element: bool,
 }
 
 impl<'a, W: Window> TriggerContext<'a, W> {
-    pub(crate) fn new(access: &'a mut dyn TriggerAccess<W>, merged: &'a [W]) -> Self {
-        TriggerContext { access, merged }
+    pub(crate) fn new(
+        access: &'a mut dyn TriggerAccess<W>,
+        merged: &'a [W],
+        first_element: bool,
+    ) -> Self {
+        TriggerContext { access, merged, first_element }
+    }
+
+    /// In `on_element`: whether the element started the window's contents (a new window, one
+    /// purged before, or a merging window). When it did not, timers the trigger registered
+    /// for earlier elements of the window are still registered.
+    pub fn is_first_element(&self) -> bool {
+        self.first_element
     }
 
     /// Calls `on_event_time` for `window` once the watermark reaches `time`.
@@ -164,7 +176,10 @@ impl<T, W: Window> Trigger<T, W> for EventTimeTrigger {
         if window.max_timestamp() <= ctx.current_watermark() {
             return Ok(TriggerResult::Fire);
         }
-        ctx.register_event_time_timer(window, window.max_timestamp());
+        // Registered with the window's first element; again would only find it there.
+        if ctx.is_first_element() {
+            ctx.register_event_time_timer(window, window.max_timestamp());
+        }
         Ok(TriggerResult::Continue)
     }
 
