@@ -32,6 +32,9 @@ struct Slot<K, N> {
     registered: HashSet<(K, N)>,
 }
 
+/// A timer: its key, namespace and time.
+type Timer<K, N> = (K, N, Timestamp);
+
 /// A borrowed timer, to look up `(K, N)` without cloning them.
 struct TimerRef<'a, K, N>(&'a K, &'a N);
 
@@ -138,7 +141,7 @@ impl<K: Key, N: Key> TimerQueue<K, N> {
         let mut hasher = KeyHasher::new();
         let mut bucket_of_key: HashMap<&K, usize> = HashMap::new();
         let mut bucket_of_group: HashMap<KeyGroup, usize> = HashMap::new();
-        let mut buckets: Vec<(KeyGroup, Vec<(K, N, Timestamp)>)> = Vec::new();
+        let mut buckets: Vec<(KeyGroup, Vec<Timer<K, N>>)> = Vec::new();
         for (time, slot) in &self.slots {
             for (key, namespace) in &slot.registered {
                 let bucket = match bucket_of_key.get(key) {
