@@ -21,6 +21,7 @@ pub mod load;
 pub mod plan;
 mod progress;
 mod restart;
+mod source_event_time;
 mod status;
 mod stream_type;
 pub mod task;

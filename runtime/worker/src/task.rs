@@ -10,8 +10,8 @@ use tracing::info;
 use weir_operators::processing_time_now;
 use weir_operators::{
     ChainedOperator, Error, OneInputOperator, OperatorMetrics, OperatorSnapshot, Output, Result,
-    RuntimeContext, SideOutput, SourceFunction, SourceOutput, SourcePoll, SourceWatermark,
-    StateRestore, SubtaskInfo, TaskSnapshot, TwoInputNode, TwoInputOperator, run_guarded,
+    RuntimeContext, SideOutput, SourceFunction, SourceOutput, SourcePoll, StateRestore,
+    SubtaskInfo, TaskSnapshot, TwoInputNode, TwoInputOperator, run_guarded,
 };
 use weir_state::OperatorStateStore;
 use weir_types::{
@@ -26,6 +26,7 @@ use crate::checkpoint::{
 };
 use crate::exchange::{CancelToken, Delivery, GateProgress, InputGate, TaskEventTime, TimeEvent};
 use crate::load::TaskLoad;
+use crate::source_event_time::SourceEventTime;
 use crate::stream_type::{
     AnyOutput, AnyReceiver, downcast_output, downcast_receivers, erase_output,
 };
@@ -184,40 +185,6 @@ struct SourceTask<T> {
     event_time: SourceEventTime,
 }
 
-/// The watermark and idleness a source task emitted for its source's own event time.
-#[derive(Default)]
-struct SourceEventTime {
-    emitted: Option<Watermark>,
-    idle: bool,
-}
-
-impl SourceEventTime {
-    /// Emits into `head` what changed in `mark`: idleness, and a watermark that advanced.
-    /// Shows the source's event time in its `metrics`.
-    fn update<T>(
-        &mut self,
-        mark: SourceWatermark,
-        head: &mut dyn Output<T>,
-        metrics: &OperatorMetrics,
-    ) -> Result<()> {
-        let idle = mark == SourceWatermark::Idle;
-        if idle != self.idle {
-            self.idle = idle;
-            let status = if idle { WatermarkStatus::Idle } else { WatermarkStatus::Active };
-            metrics.status_changed(status);
-            head.push_watermark_status(status)?;
-        }
-        if let SourceWatermark::Watermark(watermark) = mark
-            && self.emitted.is_none_or(|emitted| watermark > emitted)
-        {
-            self.emitted = Some(watermark);
-            metrics.watermark_reached(watermark);
-            head.push_watermark(watermark)?;
-        }
-        Ok(())
-    }
-}
-
 impl<T: Data> TaskBody for SourceTask<T> {
     fn run(mut self: Box<Self>, context: &TaskContext) -> Result<()> {
         self.head.open()?;
@@ -258,7 +225,7 @@ impl<T: Data> TaskBody for SourceTask<T> {
                     }
                 }
                 SourcePoll::Finished => {
-                    self.head.push_watermark(Watermark::MAX)?;
+                    self.event_time.end_of_input(&mut self.head, &self.metrics)?;
                     self.head.finish()?;
                     self.finished = true;
                     return self.await_final_checkpoint(context);
