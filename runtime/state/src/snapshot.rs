@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use weir_types::KeyGroup;
+use weir_types::{AppendBytes, KeyGroup};
 
 use crate::{Error, NativeRestore, Result};
 
@@ -38,10 +38,35 @@ impl KeyedSnapshot {
 
     /// Each key group with state, encoded as one block, in group order.
     pub fn encode_groups(&self) -> impl Iterator<Item = (KeyGroup, Vec<u8>)> + '_ {
-        self.groups.iter().map(|(group, sections)| {
-            (*group, postcard::to_allocvec(sections).expect("byte vectors always encode"))
-        })
+        self.groups.iter().map(|(group, sections)| (*group, encode_sections(sections)))
     }
+}
+
+/// A key group's block: the postcard encoding of its `Vec<(String, Vec<u8>)>` of named
+/// sections, written as whole slices (serde would hand every byte of the entries to the
+/// serializer one at a time, a second time after the backend encoded them).
+fn encode_sections(sections: &[(String, Vec<u8>)]) -> Vec<u8> {
+    const LENGTH: usize = 10; // the longest varint of a usize
+    let size: usize =
+        sections.iter().map(|(name, entries)| 2 * LENGTH + name.len() + entries.len()).sum();
+    let mut out = Vec::with_capacity(LENGTH + size);
+    push_length(&mut out, sections.len());
+    for (name, entries) in sections {
+        push_length(&mut out, name.len());
+        out.extend_from_slice(name.as_bytes());
+        push_length(&mut out, entries.len());
+        out.extend_from_slice(entries);
+    }
+    out
+}
+
+/// Appends `length` as postcard encodes a sequence's or string's length (a LEB128 varint).
+fn push_length(out: &mut Vec<u8>, mut length: usize) {
+    while length >= 0x80 {
+        out.push((length as u8) | 0x80);
+        length >>= 7;
+    }
+    out.push(length as u8);
 }
 
 /// Keyed state read back for one subtask: what each named state held, per key group.
@@ -58,13 +83,12 @@ impl KeyedRestore {
     pub fn decode<'a>(blocks: impl IntoIterator<Item = (KeyGroup, &'a [u8])>) -> Result<Self> {
         let mut sections: HashMap<String, Vec<(KeyGroup, Vec<u8>)>> = HashMap::new();
         for (group, block) in blocks {
-            let decoded: Vec<(String, Vec<u8>)> =
-                postcard::from_bytes(block).map_err(|source| Error::Snapshot {
-                    state: format!("key group {group}"),
-                    message: source.to_string(),
-                })?;
+            // Borrowed: the same bytes as a `Vec<(String, Vec<u8>)>`, read as slices.
+            let decoded: Vec<(&str, &[u8])> = postcard::from_bytes(block).map_err(|source| {
+                Error::Snapshot { state: format!("key group {group}"), message: source.to_string() }
+            })?;
             for (name, entries) in decoded {
-                sections.entry(name).or_default().push((group, entries));
+                sections.entry(name.to_string()).or_default().push((group, entries.to_vec()));
             }
         }
         Ok(KeyedRestore { sections, natives: Vec::new() })
@@ -143,11 +167,10 @@ pub(crate) fn append_count(out: &mut Vec<u8>, count: usize) -> Result<()> {
 
 /// Appends the postcard encoding of `value` to `out`.
 fn append<T: Serialize>(out: &mut Vec<u8>, value: &T) -> Result<()> {
-    *out = postcard::to_extend(value, std::mem::take(out)).map_err(|source| Error::Snapshot {
+    postcard::serialize_with_flavor(value, AppendBytes(out)).map_err(|source| Error::Snapshot {
         state: std::any::type_name::<T>().to_string(),
         message: source.to_string(),
-    })?;
-    Ok(())
+    })
 }
 
 /// How an operator list state is spread over subtasks when a job is restored.
@@ -239,12 +262,19 @@ mod tests {
         snapshot.add(3, "count", vec![1, 2]);
         snapshot.add(3, "sum", vec![3]);
         snapshot.add(9, "count", vec![4]);
+        let long = vec![7u8; 300]; // lengths of more than one varint byte
+        snapshot.add(9, &"s".repeat(200), long.clone());
         let blocks: Vec<_> = snapshot.encode_groups().collect();
         assert_eq!(blocks.iter().map(|(g, _)| *g).collect::<Vec<_>>(), vec![3, 9]);
+        for ((group, block), expected) in blocks.iter().zip(snapshot.groups.values()) {
+            let serde = postcard::to_allocvec(expected).unwrap();
+            assert_eq!(block, &serde, "group {group}: the bytes serde writes");
+        }
         let mut restore =
             KeyedRestore::decode(blocks.iter().map(|(g, b)| (*g, b.as_slice()))).unwrap();
         assert_eq!(restore.take("count"), vec![(3, vec![1, 2]), (9, vec![4])]);
         assert_eq!(restore.take("sum"), vec![(3, vec![3])]);
+        assert_eq!(restore.take(&"s".repeat(200)), vec![(9, long)]);
         assert!(restore.is_empty());
     }
 

@@ -33,7 +33,7 @@ impl KeyHasher {
         max_parallelism: usize,
     ) -> Result<KeyGroup> {
         self.buffer.clear();
-        postcard::serialize_with_flavor(key, KeyBytes(&mut self.buffer))
+        postcard::serialize_with_flavor(key, AppendBytes(&mut self.buffer))
             .map_err(|source| Error::KeySerialization { key: format!("{key:?}"), source })?;
         let hash = mur3::murmurhash3_x86_32(&self.buffer, KEY_HASH_SEED);
         Ok(reduce(hash, max_parallelism as u32) as KeyGroup)
@@ -43,13 +43,15 @@ impl KeyHasher {
 /// Longer runs of bytes than this are copied with `memcpy`, shorter ones byte by byte.
 const SHORT_RUN: usize = 16;
 
-/// Postcard output into a reused buffer (the same bytes as `postcard::to_extend`). Keys are
-/// mostly a few bytes, for which a `memcpy` call per field costs more than the copy.
-struct KeyBytes<'a>(&'a mut Vec<u8>);
+/// Postcard output appended to a `Vec` (the same bytes as `postcard::to_extend`, which goes
+/// through `Extend` for every byte). Keys are mostly a few bytes, for which a `memcpy` call
+/// per field costs more than the copy.
+pub struct AppendBytes<'a>(pub &'a mut Vec<u8>);
 
-impl postcard::ser_flavors::Flavor for KeyBytes<'_> {
+impl postcard::ser_flavors::Flavor for AppendBytes<'_> {
     type Output = ();
 
+    #[inline]
     fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
         if bytes.len() > SHORT_RUN {
             self.0.extend_from_slice(bytes);
@@ -59,6 +61,7 @@ impl postcard::ser_flavors::Flavor for KeyBytes<'_> {
         Ok(())
     }
 
+    #[inline]
     fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
         self.0.push(byte);
         Ok(())
@@ -222,7 +225,7 @@ mod tests {
         assert_eq!(pinned, vec![127, 125, 21, 118]);
         let long = "a key longer than one short run of bytes".to_string();
         let mut bytes = Vec::new();
-        postcard::serialize_with_flavor(&long, KeyBytes(&mut bytes)).unwrap();
+        postcard::serialize_with_flavor(&long, AppendBytes(&mut bytes)).unwrap();
         assert_eq!(bytes, postcard::to_allocvec(&long).unwrap(), "the same bytes as postcard's");
         assert_eq!(key_group_for_key("hello", 128).unwrap(), 21);
         let mut seen = std::collections::HashSet::new();

@@ -20,6 +20,8 @@ mod time;
 pub use checkpoint::{CheckpointBarrier, CheckpointId, SnapshotType};
 pub use data::{Data, Key};
 pub use error::{Error, Result};
-pub use key_group::{KeyGroup, KeyGroupRange, KeyHasher, key_group_for_key, subtask_for_key_group};
+pub use key_group::{
+    AppendBytes, KeyGroup, KeyGroupRange, KeyHasher, key_group_for_key, subtask_for_key_group,
+};
 pub use message::{Record, StreamMessage};
 pub use time::{Timestamp, Watermark, WatermarkStatus};
