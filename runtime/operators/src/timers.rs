@@ -333,7 +333,7 @@ mod tests {
         timers.register(TimeDomain::ProcessingTime, &"a".into(), &3, 30);
         let mut snapshot = KeyedSnapshot::new();
         timers.snapshot(128, &mut snapshot).unwrap();
-        let blocks: Vec<_> = snapshot.encode_groups().collect();
+        let blocks = snapshot.encode_groups().unwrap();
         let mut restore =
             KeyedRestore::decode(blocks.iter().map(|(g, b)| (*g, b.as_slice()))).unwrap();
         let mut restored: TimerService<String, i64> = TimerService::new();

@@ -8,6 +8,7 @@ use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 use crate::heap::HeapTable;
 #[cfg(feature = "rocksdb")]
 use crate::rocksdb::{RocksDbBackend, RocksDbSettings};
+use crate::snapshot::FrozenTable;
 use crate::{Error, KeyedSnapshot, Result};
 
 /// Which backend stores keyed state; parsed from and displayed as `heap` / `rocksdb` (also
@@ -195,6 +196,11 @@ pub trait StateTable<K, N, V>: Send {
     fn snapshot_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool>;
     /// Adds the entries of a block written by [`Self::snapshot_group`] to `group`.
     fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()>;
+    /// A copy of the table to encode later, off the task's thread, when copying costs the
+    /// task less than encoding (live objects); `None` to encode at the snapshot.
+    fn frozen(&self) -> Option<Box<dyn FrozenTable>> {
+        None
+    }
     /// Number of entries, over all key groups.
     fn len(&self) -> usize;
     /// Whether the table holds no entry.

@@ -10,9 +10,11 @@
 use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
 use crate::namespaces::Namespaces;
+use crate::snapshot::FrozenTable;
 use crate::{Result, StateTable, decode_entries, encode_entries};
 
 /// A heap table: `groups[offset(group)]` holds a key group's namespaces.
+#[derive(Clone)]
 pub(crate) struct HeapTable<K, N, V> {
     range: KeyGroupRange,
     groups: Vec<Namespaces<K, N, V>>,
@@ -89,6 +91,20 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
 
     fn len(&self) -> usize {
         self.groups.iter().flat_map(Namespaces::iter).map(|(_, entries)| entries.len()).sum()
+    }
+
+    fn frozen(&self) -> Option<Box<dyn FrozenTable>> {
+        Some(Box::new(self.clone()))
+    }
+}
+
+impl<K: Key, N: Key, V: Data> FrozenTable for HeapTable<K, N, V> {
+    fn encode_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool> {
+        StateTable::snapshot_group(self, group, out)
+    }
+
+    fn is_empty(&self) -> bool {
+        StateTable::is_empty(self)
     }
 }
 

@@ -7,6 +7,7 @@ use weir_types::{CheckpointId, Data, Key, KeyGroup, KeyGroupRange, KeyHasher, Sn
 
 use crate::backend::OpenBackend;
 use crate::handles::StateId;
+use crate::snapshot::FrozenTable;
 use crate::{
     AggregatingState, AggregatingStateDescriptor, Error, KeyedRestore, KeyedSnapshot, ListState,
     ListStateDescriptor, MapState, MapStateDescriptor, NamespacedValueState, NativeCheckpoint,
@@ -34,6 +35,7 @@ trait RegisteredTable: Send {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     fn snapshot_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool>;
     fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()>;
+    fn frozen(&self) -> Option<Box<dyn FrozenTable>>;
 }
 
 impl<K: 'static, N: 'static, V: 'static> RegisteredTable for Box<dyn StateTable<K, N, V>> {
@@ -48,6 +50,9 @@ impl<K: 'static, N: 'static, V: 'static> RegisteredTable for Box<dyn StateTable<
     }
     fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()> {
         (**self).restore_group(group, entries)
+    }
+    fn frozen(&self) -> Option<Box<dyn FrozenTable>> {
+        (**self).frozen()
     }
 }
 
@@ -114,15 +119,24 @@ impl<K: Key> KeyedState<K> {
         Ok(())
     }
 
-    /// Every state's entries, per key group, in the canonical snapshot encoding.
+    /// Every state's entries, per key group, in the canonical snapshot encoding. Tables of
+    /// live objects (heap) are copied, to be encoded when the snapshot's blocks are asked
+    /// for, off the task's thread; the others are encoded now.
     pub fn snapshot(&self) -> Result<KeyedSnapshot> {
         let mut snapshot = KeyedSnapshot::new();
         let mut names: Vec<_> = self.names.iter().collect();
         names.sort_by_key(|(_, (_, id))| id.0);
+        let mut encode_now = Vec::new();
+        for (name, (_, id)) in names {
+            match self.tables[id.0].frozen() {
+                Some(frozen) => snapshot.defer(name, self.range, frozen),
+                None => encode_now.push((name, *id)),
+            }
+        }
         let mut stored = self.backend.stored_states();
         stored.retain(|name| !self.names.contains_key(name));
         for group in self.range.iter() {
-            for (name, (_, id)) in &names {
+            for (name, id) in &encode_now {
                 let mut entries = Vec::new();
                 if self.tables[id.0].snapshot_group(group, &mut entries)? {
                     snapshot.add(group, name, entries);

@@ -57,6 +57,6 @@ pub use native::{
 };
 pub use operator::{OperatorListState, OperatorStateStore};
 pub use snapshot::{
-    KeyedRestore, KeyedSnapshot, ListMode, ListSnapshot, OperatorRestore, decode_entries,
-    encode_entries,
+    FrozenTable, KeyedRestore, KeyedSnapshot, ListMode, ListSnapshot, OperatorRestore,
+    decode_entries, encode_entries,
 };

@@ -7,6 +7,7 @@ use std::hash::Hash;
 use hashbrown::HashMap;
 
 /// Namespaces and their entries; a namespace exists while it has entries.
+#[derive(Clone)]
 pub(crate) struct Namespaces<K, N, V> {
     /// Where each namespace's entries sit in `slots`.
     index: HashMap<N, usize>,

@@ -6,18 +6,46 @@
 //! The heap backend writes and reads that directly; a backend that stores bytes produces the
 //! same bytes from its keys and values, so a savepoint restores on any backend.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use weir_types::{AppendBytes, KeyGroup};
+use weir_types::{AppendBytes, KeyGroup, KeyGroupRange};
 
 use crate::{Error, NativeRestore, Result};
 
-/// The keyed state of one operator subtask, per key group and state name.
-#[derive(Debug, Default, Clone, PartialEq)]
+/// The keyed state of one operator subtask, per key group and state name: entries encoded
+/// when the snapshot was taken, and copies of heap tables that are encoded only when the
+/// blocks are asked for, off the task's thread (an asynchronous snapshot: the task pays for
+/// the copy, not for the encoding).
+#[derive(Debug, Default)]
 pub struct KeyedSnapshot {
     groups: BTreeMap<KeyGroup, Vec<(String, Vec<u8>)>>,
+    deferred: Vec<DeferredTable>,
+}
+
+/// A copy of a registered table, taken at the snapshot, whose key groups are encoded later.
+struct DeferredTable {
+    name: String,
+    range: KeyGroupRange,
+    table: Box<dyn FrozenTable>,
+}
+
+impl std::fmt::Debug for DeferredTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeferredTable")
+            .field("name", &self.name)
+            .field("range", &self.range)
+            .finish()
+    }
+}
+
+/// A table as it was at a snapshot, shared with whatever encodes it.
+pub trait FrozenTable: Send {
+    /// Appends the entries of `group` in the canonical encoding; returns whether it had any.
+    fn encode_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool>;
+    /// Whether it holds no entry.
+    fn is_empty(&self) -> bool;
 }
 
 impl KeyedSnapshot {
@@ -31,21 +59,54 @@ impl KeyedSnapshot {
         self.groups.entry(group).or_default().push((name.to_string(), entries));
     }
 
-    /// Whether no group holds anything.
-    pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
+    /// Adds state `name`, a copy of a table owning `range`, to encode when the blocks are
+    /// asked for.
+    pub(crate) fn defer(&mut self, name: &str, range: KeyGroupRange, table: Box<dyn FrozenTable>) {
+        if !table.is_empty() {
+            self.deferred.push(DeferredTable { name: name.to_string(), range, table });
+        }
     }
 
-    /// Each key group with state, encoded as one block, in group order.
-    pub fn encode_groups(&self) -> impl Iterator<Item = (KeyGroup, Vec<u8>)> + '_ {
-        self.groups.iter().map(|(group, sections)| (*group, encode_sections(sections)))
+    /// Whether no group holds anything.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty() && self.deferred.is_empty()
+    }
+
+    /// Each key group with state, encoded as one block, in group order. Encodes the tables
+    /// copied at the snapshot, which fails if a value does not serialize.
+    pub fn encode_groups(&self) -> Result<Vec<(KeyGroup, Vec<u8>)>> {
+        let mut groups: BTreeSet<KeyGroup> = self.groups.keys().copied().collect();
+        groups.extend(self.deferred.iter().flat_map(|deferred| deferred.range.iter()));
+        let mut blocks = Vec::new();
+        for group in groups {
+            let mut sections_of_deferred: Vec<(&str, Vec<u8>)> = Vec::new();
+            for deferred in &self.deferred {
+                let mut entries = Vec::new();
+                if deferred.range.contains(group)
+                    && deferred.table.encode_group(group, &mut entries)?
+                {
+                    sections_of_deferred.push((&deferred.name, entries));
+                }
+            }
+            let eager = self.groups.get(&group).into_iter().flatten();
+            let sections = eager.map(|(name, entries)| (name.as_str(), entries.as_slice()));
+            let sections: Vec<_> = sections
+                .chain(
+                    sections_of_deferred.iter().map(|(name, entries)| (*name, entries.as_slice())),
+                )
+                .collect();
+            if !sections.is_empty() {
+                blocks.push((group, encode_sections(&sections)));
+            }
+        }
+        Ok(blocks)
     }
 }
 
 /// A key group's block: the postcard encoding of its `Vec<(String, Vec<u8>)>` of named
 /// sections, written as whole slices (serde would hand every byte of the entries to the
 /// serializer one at a time, a second time after the backend encoded them).
-fn encode_sections(sections: &[(String, Vec<u8>)]) -> Vec<u8> {
+fn encode_sections(sections: &[(&str, &[u8])]) -> Vec<u8> {
     const LENGTH: usize = 10; // the longest varint of a usize
     let size: usize =
         sections.iter().map(|(name, entries)| 2 * LENGTH + name.len() + entries.len()).sum();
@@ -264,7 +325,7 @@ mod tests {
         snapshot.add(9, "count", vec![4]);
         let long = vec![7u8; 300]; // lengths of more than one varint byte
         snapshot.add(9, &"s".repeat(200), long.clone());
-        let blocks: Vec<_> = snapshot.encode_groups().collect();
+        let blocks = snapshot.encode_groups().unwrap();
         assert_eq!(blocks.iter().map(|(g, _)| *g).collect::<Vec<_>>(), vec![3, 9]);
         for ((group, block), expected) in blocks.iter().zip(snapshot.groups.values()) {
             let serde = postcard::to_allocvec(expected).unwrap();

@@ -363,7 +363,7 @@ pub(crate) fn keys_with_groups(count: u64) -> Vec<(u64, u16)> {
 
 /// A snapshot's key-group blocks, read back for a restore.
 pub(crate) fn reread(snapshot: &KeyedSnapshot) -> KeyedRestore {
-    let blocks: Vec<_> = snapshot.encode_groups().collect();
+    let blocks = snapshot.encode_groups().unwrap();
     KeyedRestore::decode(blocks.iter().map(|(group, block)| (*group, block.as_slice()))).unwrap()
 }
 
@@ -438,4 +438,61 @@ fn backend_kinds_parse_and_display() {
         let message = rocksdb.unwrap_err().to_string();
         assert!(message.contains("without the `rocksdb` feature"), "{message}");
     }
+}
+
+/// A value that counts its serializations, and fails to serialize when it is negative.
+#[derive(Clone, Debug, serde::Deserialize)]
+struct Counted(i64);
+
+static SERIALIZED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl serde::Serialize for Counted {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0 < 0 {
+            return Err(serde::ser::Error::custom(format!("{} does not serialize", self.0)));
+        }
+        SERIALIZED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        serializer.serialize_i64(self.0)
+    }
+}
+
+#[test]
+fn heap_snapshots_copy_the_state_and_encode_it_only_when_the_blocks_are_asked_for() {
+    let all = KeyGroupRange::for_subtask(MAX_PARALLELISM, 1, 0);
+    let mut state = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, all);
+    let value = state.value_state(&ValueStateDescriptor::<Counted>::new("counted")).unwrap();
+    for k in 0..100 {
+        state.set_current_key(k).unwrap();
+        value.update(&mut state, Counted(k as i64)).unwrap();
+    }
+    let before = SERIALIZED.load(std::sync::atomic::Ordering::SeqCst);
+    let snapshot = state.snapshot().unwrap();
+    assert_eq!(SERIALIZED.load(std::sync::atomic::Ordering::SeqCst), before, "nothing encoded yet");
+    assert!(!snapshot.is_empty());
+    // Changes after the snapshot are not in it.
+    for k in 0..100 {
+        state.set_current_key(k).unwrap();
+        value.update(&mut state, Counted(1_000)).unwrap();
+    }
+    let encoding = std::thread::spawn(move || reread(&snapshot));
+    let mut restored = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, all);
+    restored.restore(encoding.join().unwrap()).unwrap();
+    let value = restored.value_state(&ValueStateDescriptor::<Counted>::new("counted")).unwrap();
+    for k in 0..100 {
+        restored.set_current_key(k).unwrap();
+        assert_eq!(value.value(&restored).unwrap().map(|c| c.0), Some(k as i64), "key {k}");
+    }
+}
+
+#[test]
+fn a_value_that_does_not_serialize_fails_the_encoding_with_its_message() {
+    let all = KeyGroupRange::for_subtask(MAX_PARALLELISM, 1, 0);
+    let mut state = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, all);
+    let value = state.value_state(&ValueStateDescriptor::<Counted>::new("counted")).unwrap();
+    state.set_current_key(7).unwrap();
+    value.update(&mut state, Counted(-3)).unwrap();
+    let snapshot = state.snapshot().unwrap();
+    // Postcard keeps no custom message; the error names the state's types.
+    let error = snapshot.encode_groups().unwrap_err().to_string();
+    assert!(error.contains("could not be encoded") && error.contains("Counted"), "{error}");
 }

@@ -85,22 +85,28 @@ pub struct Acknowledgement {
 }
 
 impl Acknowledgement {
-    /// Lays out what a task reported as state files.
+    /// Lays out what a task reported as state files, encoding the state it copied.
     pub fn of(
         task: TaskId,
         snapshot: TaskSnapshot,
         alignment: Duration,
         finished: bool,
         in_flight: Option<InFlight>,
-    ) -> Self {
-        let mut files: Vec<StateFile> = snapshot.operators.iter().map(encode).collect();
+    ) -> std::result::Result<Self, weir_state::Error> {
+        let mut files: Vec<StateFile> =
+            snapshot.operators.iter().map(encode).collect::<std::result::Result<_, _>>()?;
         let unaligned = in_flight.is_some();
         if let Some(in_flight) = in_flight {
             in_flight.attach_to(&mut files);
         }
         let checkpoint = snapshot.barrier.id;
-        Acknowledgement { task, checkpoint, files, alignment, finished, unaligned }
+        Ok(Acknowledgement { task, checkpoint, files, alignment, finished, unaligned })
     }
+}
+
+/// Why a checkpoint fails when a task's state does not encode.
+pub fn state_not_encoded(task: TaskId, error: &weir_state::Error) -> String {
+    format!("the state of task {task} did not encode: {error}")
 }
 
 /// What the storage runtime reports back about a write.
@@ -386,9 +392,14 @@ impl CheckpointCoordinator {
         finished: bool,
         in_flight: Option<InFlight>,
     ) -> Result<()> {
-        let acknowledgement = Acknowledgement::of(task, snapshot, alignment, finished, in_flight);
-        self.on_acknowledgement(acknowledgement);
-        Ok(())
+        let checkpoint = snapshot.barrier.id;
+        match Acknowledgement::of(task, snapshot, alignment, finished, in_flight) {
+            Ok(acknowledgement) => {
+                self.on_acknowledgement(acknowledgement);
+                Ok(())
+            }
+            Err(error) => self.abort(checkpoint, state_not_encoded(task, &error)),
+        }
     }
 
     /// Takes a task's state files for their checkpoint (from a task of this process, or

@@ -29,8 +29,9 @@ pub struct StateFile {
     pub native: Option<NativeCheckpoint>,
 }
 
-/// Lays out `snapshot` as one file.
-pub fn encode(snapshot: &SubtaskSnapshot) -> StateFile {
+/// Lays out `snapshot` as one file, encoding the state it copied (which fails if a value
+/// does not serialize).
+pub fn encode(snapshot: &SubtaskSnapshot) -> Result<StateFile, weir_state::Error> {
     let info = &snapshot.info;
     let name = format!("{}-{}", file_stem(&info.operator_id), info.index);
     let mut bytes = Vec::new();
@@ -42,7 +43,8 @@ pub fn encode(snapshot: &SubtaskSnapshot) -> StateFile {
     let key_groups = snapshot
         .state
         .keyed
-        .encode_groups()
+        .encode_groups()?
+        .into_iter()
         .map(|(group, data)| KeyGroupBlock { group, block: block(&data) })
         .collect();
     let operator_lists = snapshot
@@ -81,7 +83,7 @@ pub fn encode(snapshot: &SubtaskSnapshot) -> StateFile {
         shared_files: shared_files.collect(),
         native,
     };
-    StateFile {
+    Ok(StateFile {
         operator_id: info.operator_id.clone(),
         operator_name: info.operator_name.clone(),
         parallelism: info.parallelism,
@@ -89,7 +91,7 @@ pub fn encode(snapshot: &SubtaskSnapshot) -> StateFile {
         bytes: Bytes::from(bytes),
         state,
         native: snapshot.state.native.clone(),
-    }
+    })
 }
 
 /// Decodes the elements of an operator list block.
@@ -129,7 +131,7 @@ mod tests {
             info: SubtaskInfo::new("Keyed Count / x", 1, 2, 128),
             state: OperatorSnapshot { keyed, lists, native: None },
         };
-        let file = encode(&snapshot);
+        let file = encode(&snapshot).unwrap();
         assert!(file.name.starts_with("Keyed_Count___x-") && file.name.ends_with("-1"));
         assert_eq!(file.state.key_groups.iter().map(|g| g.group).collect::<Vec<_>>(), [3, 70]);
         let list = &file.state.operator_lists[0];

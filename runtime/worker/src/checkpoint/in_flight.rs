@@ -79,7 +79,8 @@ impl InFlight {
             Some(position) => &mut files[position],
             None => {
                 let state = OperatorSnapshot::default();
-                files.push(encode(&SubtaskSnapshot { info: self.head.clone(), state }));
+                let empty = encode(&SubtaskSnapshot { info: self.head.clone(), state });
+                files.push(empty.expect("an empty snapshot has nothing that could fail"));
                 files.last_mut().expect("just pushed")
             }
         };
@@ -184,7 +185,7 @@ mod tests {
         let mut keyed = weir_state::KeyedSnapshot::new();
         keyed.add(70, "count", vec![1, 2, 3]);
         let state = OperatorSnapshot { keyed, lists: Vec::new(), native: None };
-        let mut files = vec![encode(&SubtaskSnapshot { info: head.clone(), state })];
+        let mut files = vec![encode(&SubtaskSnapshot { info: head.clone(), state }).unwrap()];
         let before = files[0].bytes.len();
         in_flight.clone().attach_to(&mut files);
         let block = files[0].state.in_flight.expect("an in-flight block");

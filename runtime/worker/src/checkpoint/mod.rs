@@ -16,7 +16,7 @@ pub use alignment::{Alignment, BarrierAligner};
 pub use config::{CheckpointConfig, CheckpointingMode};
 pub use coordinator::{
     Acknowledgement, CheckpointCoordinator, CheckpointStats, SavepointRequest, StorageResult,
-    TaskEntry,
+    TaskEntry, state_not_encoded,
 };
 pub use files::StateFile;
 pub use in_flight::{InFlight, InFlightBatch, InFlightLog, TaskInFlight};

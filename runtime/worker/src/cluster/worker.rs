@@ -23,7 +23,9 @@ use super::inbound::{ExchangeService, Inbound, InboundChannel};
 use super::outbound::send_channel;
 use super::task_messages::{acknowledged_message, command_of};
 use super::{ChannelKey, connect_patiently, http2_windows, network_runtime, network_window};
-use crate::checkpoint::{Acknowledgement, BarrierMode, JobStorage, RestoredState, TaskEvent};
+use crate::checkpoint::{
+    Acknowledgement, BarrierMode, JobStorage, RestoredState, TaskEvent, state_not_encoded,
+};
 use crate::exchange::CancelHandle;
 use crate::executor::{SpawnedTasks, restore_state, spawn_tasks};
 use crate::graph::StreamGraph;
@@ -427,13 +429,20 @@ impl LocalAttempt {
         let (attempt, id) = (self.attempt, |task: usize| self.task_ids[task]);
         Ok(match event {
             TaskEvent::Acknowledged { task, snapshot, alignment, finished, in_flight } => {
-                let acknowledgement =
-                    Acknowledgement::of(task, *snapshot, alignment, finished, in_flight);
-                ToCoordinator::Acknowledged(acknowledged_message(
-                    attempt,
-                    id(task),
-                    acknowledgement,
-                )?)
+                let checkpoint = snapshot.barrier.id;
+                match Acknowledgement::of(task, *snapshot, alignment, finished, in_flight) {
+                    Ok(acknowledgement) => ToCoordinator::Acknowledged(acknowledged_message(
+                        attempt,
+                        id(task),
+                        acknowledgement,
+                    )?),
+                    Err(error) => ToCoordinator::Declined(Declined {
+                        attempt,
+                        task_id: id(task),
+                        checkpoint,
+                        reason: state_not_encoded(task, &error),
+                    }),
+                }
             }
             TaskEvent::Declined { task, checkpoint, reason } => {
                 ToCoordinator::Declined(Declined { attempt, task_id: id(task), checkpoint, reason })
