@@ -5,12 +5,14 @@
 
 #[path = "kafka/tagging.rs"]
 mod tagging;
+#[path = "kafka/timing.rs"]
+mod timing;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -22,7 +24,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use weir::connectors::CollectHandle;
 use weir::connectors::kafka::{
     DeadLetter, DeserializationErrorPolicy, KafkaMessage, KafkaProperties, KafkaSink, KafkaSource,
-    ProducerRecord, StoppingOffsets, TransactionalKafkaSink,
+    KafkaTransaction, ProducerRecord, StoppingOffsets, TransactionalKafkaSink,
 };
 use weir::prelude::*;
 use weir::{CheckpointConfig, RestartStrategy};
@@ -30,6 +32,7 @@ use weir_tests::services::KafkaBroker;
 use weir_tests::{config, sorted};
 
 use tagging::{Ledger, Tagging, split_committed};
+use timing::{Timed, Timings};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -185,7 +188,6 @@ fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
 
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::new(&dir.path().join("committed"));
-    let interval = Duration::from_millis(150);
     let mut env = StreamExecutionEnvironment::new(checkpointed(2, 150, dir.path()));
     let source =
         KafkaSource::new(properties(&broker), &["events"], key_and_time).bounded(stop).watermarks(
@@ -213,7 +215,6 @@ fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
             sink: TransactionalKafkaSink::new(
                 sink_properties.clone(),
                 "weir-test-counts",
-                interval,
                 |value: &String| ProducerRecord::new("counts", value.as_bytes()),
             ),
             ledger: sink_ledger.clone(),
@@ -269,7 +270,6 @@ fn numbers_job(bootstrap: &str, dir: &Path, ledger: Ledger, restore: bool) -> we
             sink: TransactionalKafkaSink::new(
                 props.clone(),
                 "weir-test-death",
-                Duration::from_millis(100),
                 |value: &String| ProducerRecord::new("numbers-out", value.as_bytes()),
             ),
             ledger: ledger.clone(),
@@ -341,6 +341,17 @@ fn kafka_exactly_once_sink_after_process_death_loses_only_what_it_could_not_comm
     );
 }
 
+/// Writes `value` into `txn` of `sink`, pre-commits and commits it.
+fn write_and_commit(
+    sink: &mut TransactionalKafkaSink<String>,
+    mut txn: KafkaTransaction,
+    value: &str,
+) {
+    sink.write(&mut txn, value.to_string(), None).unwrap();
+    sink.pre_commit(&mut txn).unwrap();
+    sink.commit(txn).unwrap();
+}
+
 /// Aborting a transaction whose records are still queued in the producer (a failed task's
 /// open transaction, aborted on restore) returns at once and leaves nothing committed;
 /// librdkafka's abort waits for delivery reports that nothing else would serve.
@@ -348,12 +359,10 @@ fn kafka_exactly_once_sink_after_process_death_loses_only_what_it_could_not_comm
 fn kafka_transaction_abort_with_queued_records_is_prompt() {
     let broker = KafkaBroker::start().unwrap();
     create_topic(&broker, "aborted", 1);
-    let mut sink = TransactionalKafkaSink::new(
-        properties(&broker),
-        "weir-test-abort",
-        Duration::from_secs(1),
-        |value: &String| ProducerRecord::new("aborted", value.as_bytes()),
-    );
+    let mut sink =
+        TransactionalKafkaSink::new(properties(&broker), "weir-test-abort", |value: &String| {
+            ProducerRecord::new("aborted", value.as_bytes())
+        });
     sink.open(&SubtaskInfo::new("sink", 0, 1, 128)).unwrap();
     let mut txn = sink.begin_transaction().unwrap();
     for i in 0..1_000 {
@@ -362,12 +371,104 @@ fn kafka_transaction_abort_with_queued_records_is_prompt() {
     let started = Instant::now();
     sink.abort(txn).unwrap();
     assert!(started.elapsed() < Duration::from_secs(5), "abort took {:?}", started.elapsed());
-    let mut txn = sink.begin_transaction().unwrap();
-    sink.write(&mut txn, "kept".to_string(), None).unwrap();
-    sink.pre_commit(&mut txn).unwrap();
-    sink.commit(txn).unwrap();
+    let txn = sink.begin_transaction().unwrap();
+    write_and_commit(&mut sink, txn, "kept");
     let seen = read_all(&broker, "aborted", 1, Isolation::ReadCommitted);
     assert!(seen.contains(&"kept".to_string()), "the next transaction commits: {seen:?}");
+}
+
+/// Producers are pooled: a committed transaction's producer begins the next one under the
+/// same id, a slot is added only while every producer holds a transaction; a restore fences
+/// every slot the pool had, also those no restored transaction names.
+#[test]
+fn kafka_exactly_once_sink_pools_producers_and_restore_fences_every_slot() {
+    let broker = KafkaBroker::start().unwrap();
+    create_topic(&broker, "pooled", 1);
+    let sink = || {
+        let mut sink =
+            TransactionalKafkaSink::new(properties(&broker), "weir-test-pool", |value: &String| {
+                ProducerRecord::new("pooled", value.as_bytes())
+            });
+        sink.open(&SubtaskInfo::new("sink", 0, 1, 128)).unwrap();
+        sink
+    };
+    let mut first = sink();
+    let ids = |txns: &[&KafkaTransaction]| -> Vec<(String, usize, u64, usize)> {
+        let id = |t: &KafkaTransaction| (t.transactional_id.clone(), t.slot, t.number, t.pool_size);
+        txns.iter().map(|t| id(t)).collect()
+    };
+    let mut txns = Vec::new();
+    for n in 0..3 {
+        let txn = first.begin_transaction().unwrap();
+        txns.push(txn.clone());
+        write_and_commit(&mut first, txn, &format!("committed {n}"));
+    }
+    let id0 = "weir-test-pool-0-0".to_string();
+    assert_eq!(
+        ids(&txns.iter().collect::<Vec<_>>()),
+        [(id0.clone(), 0, 0, 1), (id0.clone(), 0, 1, 1), (id0.clone(), 0, 2, 1)],
+        "one producer while each transaction commits before the next begins"
+    );
+    // Three transactions at once (checkpoints not completed): three slots.
+    let open: Vec<KafkaTransaction> = (0..3)
+        .map(|n| {
+            let mut txn = first.begin_transaction().unwrap();
+            first.write(&mut txn, format!("open {n}"), None).unwrap();
+            first.pre_commit(&mut txn).unwrap();
+            txn
+        })
+        .collect();
+    assert_eq!(
+        open.iter().map(|t| (t.slot, t.pool_size)).collect::<Vec<_>>(),
+        [(0, 1), (1, 2), (2, 3)]
+    );
+
+    // A restore from a checkpoint naming only the last one, while the first instance still
+    // lives (a zombie): the other slots are fenced too.
+    let mut restored = sink();
+    restored.recover_and_abort(open[2].clone()).unwrap();
+    let txn = restored.begin_transaction().unwrap();
+    assert!(txn.slot < 3 && txn.pool_size == 3, "a fenced slot is reused: {txn:?}");
+    for mut zombie in open[..2].iter().cloned() {
+        first.write(&mut zombie, "zombie".to_string(), None).unwrap();
+        let error = first.pre_commit(&mut zombie).expect_err("the zombie's producers are fenced");
+        assert!(error.to_string().contains("ProducerFenced"), "{error}");
+    }
+    write_and_commit(&mut restored, txn, "after the restore");
+    let seen = read_all(&broker, "pooled", 1, Isolation::ReadUncommitted);
+    assert!(seen.contains(&"after the restore".to_string()), "{seen:?}");
+}
+
+/// The transaction timeout is checked against the job's own checkpoint interval.
+#[test]
+fn kafka_transaction_timeout_must_exceed_the_jobs_checkpoint_interval() {
+    let broker = KafkaBroker::start().unwrap();
+    create_topic(&broker, "timeout", 1);
+    let run = |interval_ms: u64| {
+        let dir = tempfile::tempdir().unwrap();
+        let config = checkpointed(1, interval_ms, dir.path());
+        let mut env = StreamExecutionEnvironment::new(ExecutionConfig {
+            restart: Some(RestartStrategy::None),
+            ..config
+        });
+        let props = properties(&broker).set("transaction.timeout.ms", "2000");
+        env.from_collection(vec!["a".to_string()]).sink_to_two_phase("Kafka", move |_| {
+            TransactionalKafkaSink::new(props.clone(), "weir-test-timeout", |value: &String| {
+                ProducerRecord::new("timeout", value.as_bytes())
+            })
+        });
+        env.execute().map(drop)
+    };
+    let error = run(5_000).unwrap_err().to_string();
+    assert!(
+        error.contains(
+            "transaction.timeout.ms (2000 ms) must exceed the job's checkpoint interval (5000 ms)"
+        ),
+        "{error}"
+    );
+    run(1_000).expect("a transaction timeout above the job's interval passes");
+    let written = read_all(&broker, "timeout", 1, Isolation::ReadUncommitted);
+    assert_eq!(written, ["a"]);
 }
 
 /// Runs a job reading `topic` (4 partitions, parallelism 4) until `enough` results arrived
@@ -591,30 +692,84 @@ fn kafka_source_offsets_restore_at_another_parallelism_and_commit_to_the_group()
     assert!(total > 0, "offsets committed to the group on checkpoints: {committed:?}");
 }
 
-#[test]
-fn kafka_map_to_kafka_throughput() {
-    const EVENTS: u64 = 200_000;
+/// How the throughput test writes.
+#[derive(Clone, Copy, Debug)]
+enum Delivery {
+    AtLeastOnce,
+    /// With checkpoints every second.
+    ExactlyOnce,
+}
+
+/// Reads `events` records from a topic, maps them and writes them to another with
+/// `delivery`, both topics of 2 partitions, at parallelism 2; prints the events per second
+/// and, for exactly-once, the time of the sink's calls at checkpoints.
+fn map_to_kafka_throughput(events: u64, delivery: Delivery) {
     let broker = KafkaBroker::start().unwrap();
     create_topic(&broker, "in", 2);
     create_topic(&broker, "out", 2);
     let stop =
-        produce(&broker, "in", (0..EVENTS).map(|i| ((i % 2) as i32, format!("{},{i}", i % 100))));
-    let mut env = StreamExecutionEnvironment::new(config(2));
+        produce(&broker, "in", (0..events).map(|i| ((i % 2) as i32, format!("{},{i}", i % 100))));
+    let dir = tempfile::tempdir().unwrap();
+    let config = match delivery {
+        Delivery::AtLeastOnce => config(2),
+        Delivery::ExactlyOnce => checkpointed(2, 1_000, dir.path()),
+    };
+    let mut env = StreamExecutionEnvironment::new(config);
     let source = KafkaSource::new(properties(&broker), &["in"], key_and_time).bounded(stop);
-    let sink =
-        KafkaSink::new(properties(&broker).set("linger.ms", "5"), |(key, ts): &(u64, i64)| {
-            ProducerRecord::new("out", format!("{key},{ts}")).with_key(key.to_string())
-        });
-    env.add_source("Kafka", false, move |_| source.clone())
-        .map(|(key, ts)| (key * 2, ts))
-        .sink_to("Kafka", move |_| sink.clone());
+    let sink_properties = properties(&broker).set("linger.ms", "5");
+    let serializer = |(key, ts): &(u64, i64)| {
+        ProducerRecord::new("out", format!("{key},{ts}")).with_key(key.to_string())
+    };
+    let mapped =
+        env.add_source("Kafka", false, move |_| source.clone()).map(|(key, ts)| (key * 2, ts));
+    let timings = Arc::new(Mutex::new(Timings::default()));
+    match delivery {
+        Delivery::AtLeastOnce => {
+            let sink = KafkaSink::new(sink_properties, serializer);
+            mapped.sink_to("Kafka", move |_| sink.clone());
+        }
+        Delivery::ExactlyOnce => {
+            let timings = timings.clone();
+            mapped.sink_to_two_phase("Kafka", move |_| Timed {
+                sink: TransactionalKafkaSink::new(
+                    sink_properties.clone(),
+                    "weir-test-throughput",
+                    serializer,
+                ),
+                timings: timings.clone(),
+            });
+        }
+    }
     let start = Instant::now();
     env.execute().unwrap();
     let elapsed = start.elapsed();
     let written = read_all(&broker, "out", 2, Isolation::ReadCommitted);
-    assert_eq!(written.len() as u64, EVENTS, "every record written once (no failure)");
+    assert_eq!(written.len() as u64, events, "every record written once (no failure)");
     eprintln!(
-        "Kafka -> map -> Kafka: {EVENTS} events in {elapsed:.2?} = {:.0} events/s",
-        EVENTS as f64 / elapsed.as_secs_f64()
+        "Kafka -> map -> Kafka ({delivery:?}): {events} events in {elapsed:.2?} = {:.0} events/s",
+        events as f64 / elapsed.as_secs_f64()
     );
+    if let Delivery::ExactlyOnce = delivery {
+        let timings = timings.lock().unwrap();
+        assert!(timings.commit.count() > 0, "transactions committed: {timings:?}");
+        eprintln!(
+            "  sink calls over both subtasks: begin transaction {}; pre-commit {}; commit {}",
+            timings.begin, timings.pre_commit, timings.commit
+        );
+    }
+}
+
+/// The throughput tests' events: `WEIR_KAFKA_THROUGHPUT_EVENTS`, 200 000 by default.
+fn throughput_events() -> u64 {
+    std::env::var("WEIR_KAFKA_THROUGHPUT_EVENTS").map_or(200_000, |n| n.parse().unwrap())
+}
+
+#[test]
+fn kafka_map_to_kafka_throughput() {
+    map_to_kafka_throughput(throughput_events(), Delivery::AtLeastOnce);
+}
+
+#[test]
+fn kafka_map_to_kafka_exactly_once_throughput() {
+    map_to_kafka_throughput(throughput_events(), Delivery::ExactlyOnce);
 }

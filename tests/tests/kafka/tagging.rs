@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use std::fmt::Display;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use weir::connectors::kafka::{KafkaTransaction, TransactionalKafkaSink};
@@ -23,6 +24,8 @@ use weir::prelude::*;
 
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(0);
 static COMMITS: AtomicU64 = AtomicU64::new(0);
+/// Held while a token is appended to a ledger.
+static RECORDING: Mutex<()> = Mutex::new(());
 
 /// Where committed tokens are written, and when the process dies.
 #[derive(Clone, Debug)]
@@ -64,10 +67,15 @@ impl Ledger {
         std::fs::read_to_string(self.path.with_extension("dying")).ok()
     }
 
+    /// Appends `token` as one line. Subtasks commit at the same moment, and `writeln!` would
+    /// write the token and the line break separately: two subtasks' lines could interleave
+    /// (`t1t2\n\n`) and neither token count as committed. So the line is written at once,
+    /// one writer at a time.
     fn record(&self, token: &str) {
+        let _one_writer = RECORDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut file =
             std::fs::OpenOptions::new().create(true).append(true).open(&self.path).unwrap();
-        writeln!(file, "{token}").unwrap();
+        file.write_all(format!("{token}\n").as_bytes()).unwrap();
     }
 
     fn before_commit(&self, token: &str) {
@@ -143,4 +151,28 @@ impl<T: Display + Send> TwoPhaseCommitSink<T> for Tagging {
     fn recover_and_abort(&mut self, (txn, _): Self::Transaction) -> FnResult {
         self.sink.recover_and_abort(txn)
     }
+}
+
+/// Subtasks commit at the same moment: every token they record reads back, on its own line.
+#[test]
+fn ledger_keeps_every_token_recorded_at_the_same_time() {
+    const THREADS: usize = 4;
+    const TOKENS: usize = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::new(&dir.path().join("committed"));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let ledger = ledger.clone();
+            std::thread::spawn(move || {
+                (0..TOKENS).for_each(|i| ledger.record(&format!("{thread}-{i}")));
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|thread| thread.join().unwrap());
+    let committed = ledger.committed();
+    let expected: HashSet<String> =
+        (0..THREADS).flat_map(|t| (0..TOKENS).map(move |i| format!("{t}-{i}"))).collect();
+    let lost = expected.difference(&committed).count();
+    assert_eq!(lost, 0, "{lost} tokens lost of {}", expected.len());
+    assert_eq!(committed, expected);
 }

@@ -3,6 +3,8 @@
 
 mod at_least_once;
 mod exactly_once;
+mod left_open;
+mod pool;
 mod producer;
 
 use std::sync::Arc;
