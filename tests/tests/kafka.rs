@@ -234,7 +234,7 @@ fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
 
 /// The process-death test's name, for its child process to run it.
 const DEATH_TEST: &str =
-    "kafka_exactly_once_sink_after_process_death_loses_only_what_it_could_not_commit";
+    "kafka_exactly_once_sink_after_process_death_writes_the_uncommitted_transaction_again";
 /// Set in the child process of the process-death test: its checkpoint directory.
 const DEATH_DIR: &str = "WEIR_TEST_KAFKA_DEATH_DIR";
 /// Set in the child process of the process-death test: the broker.
@@ -280,13 +280,16 @@ fn numbers_job(bootstrap: &str, dir: &Path, ledger: Ledger, restore: bool) -> we
 /// The process dies (aborts) between a checkpoint's completion and the sink's commit of the
 /// transaction pre-committed for it; the job is restored from that checkpoint in a new
 /// process. librdkafka cannot commit the dead producer's transaction (see
-/// `TransactionalKafkaSink`), so its records are lost: this test pins down that guarantee,
-/// and that everything else arrives exactly once (the transactions the dead process left
-/// open are aborted, what followed the checkpoint is written again once).
+/// `TransactionalKafkaSink`): the restored sink aborts it and writes its records again from
+/// the write-ahead copy in the checkpoint. Every number arrives exactly once: the records of
+/// a transaction recovered that way are in the topic twice under its token, once aborted
+/// and once committed, and those of every other committed transaction once; the
+/// transactions the dead process left open are aborted, what followed the checkpoint is
+/// written again once.
 ///
 /// The child process is this test binary running this test with `DEATH_DIR` set.
 #[test]
-fn kafka_exactly_once_sink_after_process_death_loses_only_what_it_could_not_commit() {
+fn kafka_exactly_once_sink_after_process_death_writes_the_uncommitted_transaction_again() {
     if let Ok(dir) = std::env::var(DEATH_DIR) {
         let bootstrap = std::env::var(DEATH_BOOTSTRAP).unwrap();
         let ledger = Ledger::new(&Path::new(&dir).join("committed")).dying_at_commit(4);
@@ -308,37 +311,33 @@ fn kafka_exactly_once_sink_after_process_death_loses_only_what_it_could_not_comm
     let child_output = String::from_utf8_lossy(&child.stderr);
     let dying = ledger.dying_token().unwrap_or_else(|| panic!("no death:\n{child_output}"));
     assert!(!child.status.success(), "the child died: {:?}", child.status);
-    assert_eq!(ledger.committed().len(), 3, "the child committed three transactions");
+    let committed_before = ledger.committed();
+    assert_eq!(committed_before.len(), 3, "the child committed three transactions");
 
-    numbers_job(&broker.bootstrap(), dir.path(), ledger.clone().in_a_new_process(), true).unwrap();
+    numbers_job(&broker.bootstrap(), dir.path(), ledger.clone(), true).unwrap();
 
+    // Recovered transactions the dead process had not committed: written twice.
+    let rewritten: HashSet<String> =
+        ledger.recovered().difference(&committed_before).cloned().collect();
+    assert!(rewritten.contains(&dying), "the transaction the process died committing");
     let written = read_all(&broker, "numbers-out", 2, Isolation::ReadUncommitted);
-    let (kept, dropped) = split_committed(written, &ledger.committed());
-    let kept: Vec<u64> = sorted(kept.iter().map(|n| n.parse().unwrap()).collect());
-    let mut unique = kept.clone();
-    unique.dedup();
-    assert_eq!(unique.len(), kept.len(), "no number committed twice");
-    let lost: Vec<u64> = (dropped.iter().filter(|(token, _)| *token == dying))
-        .map(|(_, n)| n.parse().unwrap())
-        .collect();
-    assert!(!lost.is_empty(), "the transaction the process died committing had records");
-    assert!(
-        lost.iter().all(|n| kept.binary_search(n).is_err()),
-        "the records of the transaction the process died committing are not written again"
-    );
-    let uncommitted: HashSet<u64> = dropped.iter().map(|(_, n)| n.parse().unwrap()).collect();
-    let missing: Vec<u64> = (0..NUMBERS).filter(|n| kept.binary_search(n).is_err()).collect();
-    assert!(
-        missing.iter().all(|n| uncommitted.contains(n)),
-        "every number missing was written, in a transaction that did not commit"
-    );
-    eprintln!(
-        "{} numbers committed once, {} lost ({} in the transaction the process died \
-         committing)",
-        kept.len(),
-        missing.len(),
-        lost.len()
-    );
+    let committed = ledger.committed();
+    let mut tokens: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for record in &written {
+        let (token, value) = record.split_once('|').unwrap();
+        if committed.contains(token) {
+            tokens.entry(value.parse().unwrap()).or_default().push(token.to_string());
+        }
+    }
+    for n in 0..NUMBERS {
+        let tokens = tokens.get(&n).map(Vec::as_slice).unwrap_or_default();
+        let once = matches!(tokens, [token] if !rewritten.contains(token));
+        let rewritten_once =
+            matches!(tokens, [first, second] if first == second && rewritten.contains(first));
+        assert!(once || rewritten_once, "{n} committed exactly once: tokens {tokens:?}");
+    }
+    let recovered = tokens.values().filter(|tokens| tokens.len() == 2).count();
+    eprintln!("{NUMBERS} numbers committed once, {recovered} of them written again on restore");
 }
 
 /// Writes `value` into `txn` of `sink`, pre-commits and commits it.
@@ -437,6 +436,55 @@ fn kafka_exactly_once_sink_pools_producers_and_restore_fences_every_slot() {
     write_and_commit(&mut restored, txn, "after the restore");
     let seen = read_all(&broker, "pooled", 1, Isolation::ReadUncommitted);
     assert!(seen.contains(&"after the restore".to_string()), "{seen:?}");
+}
+
+/// A restore that finds the producer of a pre-committed transaction gone (its process died)
+/// tells from the transaction's commit marker whether it committed: one that did is left
+/// alone, one that did not is written again from its write-ahead copy, with its marker.
+#[test]
+fn kafka_exactly_once_sink_recovers_a_dead_producers_transactions_by_their_markers() {
+    let broker = KafkaBroker::start().unwrap();
+    create_topic(&broker, "recovered", 1);
+    let sink = || {
+        let mut sink = TransactionalKafkaSink::new(
+            properties(&broker),
+            "weir-test-recover",
+            |value: &String| ProducerRecord::new("recovered", value.as_bytes()),
+        );
+        sink.open(&SubtaskInfo::new("sink", 0, 1, 128)).unwrap();
+        sink
+    };
+    // The "dead" instance is never dropped, so it leaves no producers to its successor.
+    let mut dead = sink();
+    let pre_committed = |sink: &mut TransactionalKafkaSink<String>, value: &str| {
+        let mut txn = sink.begin_transaction().unwrap();
+        sink.write(&mut txn, value.to_string(), None).unwrap();
+        sink.pre_commit(&mut txn).unwrap();
+        txn
+    };
+    let committed = pre_committed(&mut dead, "committed");
+    dead.commit(committed.clone()).unwrap();
+    let uncommitted = pre_committed(&mut dead, "uncommitted");
+    assert_eq!(committed.transactional_id, uncommitted.transactional_id, "one slot");
+    assert_eq!(uncommitted.records, [ProducerRecord::new("recovered", "uncommitted")]);
+
+    let mut restored = sink();
+    restored.recover_and_commit(committed).unwrap();
+    restored.recover_and_commit(uncommitted.clone()).unwrap();
+
+    let mut seen = read_all(&broker, "recovered", 1, Isolation::ReadUncommitted);
+    seen.sort();
+    assert_eq!(seen, ["committed", "uncommitted", "uncommitted"], "written again once");
+    let marker: BaseConsumer =
+        client(&broker).set("group.id", &uncommitted.transactional_id).create().unwrap();
+    let mut partition = TopicPartitionList::new();
+    partition.add_partition("recovered", 0);
+    let offsets = marker.committed_offsets(partition, TIMEOUT).unwrap();
+    assert_eq!(
+        offsets.find_partition("recovered", 0).unwrap().offset(),
+        Offset::Offset(uncommitted.marker),
+        "the transaction written again committed, with its marker"
+    );
 }
 
 /// The transaction timeout is checked against the job's own checkpoint interval.

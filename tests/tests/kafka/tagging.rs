@@ -33,16 +33,12 @@ pub struct Ledger {
     path: PathBuf,
     /// Abort the process at this commit (counted over the process), before committing.
     die_at_commit: Option<u64>,
-    /// Whether a restored pre-committed transaction counts as committed: it does after a
-    /// task failure (the sink commits it with the failed instance's producer), not in a new
-    /// process (the producer died, and the sink cannot commit it).
-    recovered_commits: bool,
 }
 
 impl Ledger {
-    /// A ledger in the file `path`, counting recovered commits.
+    /// A ledger in the file `path`.
     pub fn new(path: &Path) -> Self {
-        Ledger { path: path.to_path_buf(), die_at_commit: None, recovered_commits: true }
+        Ledger { path: path.to_path_buf(), die_at_commit: None }
     }
 
     /// The process aborts at its `n`th commit, just before it, after writing the token of
@@ -51,15 +47,15 @@ impl Ledger {
         Ledger { die_at_commit: Some(n), ..self }
     }
 
-    /// Restored pre-committed transactions do not count as committed.
-    pub fn in_a_new_process(self) -> Self {
-        Ledger { recovered_commits: false, ..self }
-    }
-
     /// The tokens of every committed transaction.
     pub fn committed(&self) -> HashSet<String> {
-        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
-        text.lines().map(str::to_string).collect()
+        lines(&self.path)
+    }
+
+    /// The tokens of the pre-committed transactions committed on restore (also counted as
+    /// committed).
+    pub fn recovered(&self) -> HashSet<String> {
+        lines(&self.path.with_extension("recovered"))
     }
 
     /// The token of the transaction the process was about to commit when it died.
@@ -67,15 +63,13 @@ impl Ledger {
         std::fs::read_to_string(self.path.with_extension("dying")).ok()
     }
 
-    /// Appends `token` as one line. Subtasks commit at the same moment, and `writeln!` would
-    /// write the token and the line break separately: two subtasks' lines could interleave
-    /// (`t1t2\n\n`) and neither token count as committed. So the line is written at once,
-    /// one writer at a time.
     fn record(&self, token: &str) {
-        let _one_writer = RECORDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut file =
-            std::fs::OpenOptions::new().create(true).append(true).open(&self.path).unwrap();
-        file.write_all(format!("{token}\n").as_bytes()).unwrap();
+        append(&self.path, token);
+    }
+
+    fn record_recovered(&self, token: &str) {
+        append(&self.path.with_extension("recovered"), token);
+        self.record(token);
     }
 
     fn before_commit(&self, token: &str) {
@@ -85,6 +79,21 @@ impl Ledger {
             std::process::abort();
         }
     }
+}
+
+fn lines(path: &Path) -> HashSet<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().map(str::to_string).collect()
+}
+
+/// Appends `token` to `path` as one line. Subtasks commit at the same moment, and `writeln!`
+/// would write the token and the line break separately: two subtasks' lines could interleave
+/// (`t1t2\n\n`) and neither token count as committed. So the line is written at once, one
+/// writer at a time.
+fn append(path: &Path, token: &str) {
+    let _one_writer = RECORDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    file.write_all(format!("{token}\n").as_bytes()).unwrap();
 }
 
 /// Splits `token|value` records into the values of committed tokens (`committed`) and the
@@ -143,9 +152,7 @@ impl<T: Display + Send> TwoPhaseCommitSink<T> for Tagging {
     }
     fn recover_and_commit(&mut self, (txn, token): Self::Transaction) -> FnResult {
         self.sink.recover_and_commit(txn)?;
-        if self.ledger.recovered_commits {
-            self.ledger.record(&token);
-        }
+        self.ledger.record_recovered(&token);
         Ok(())
     }
     fn recover_and_abort(&mut self, (txn, _): Self::Transaction) -> FnResult {

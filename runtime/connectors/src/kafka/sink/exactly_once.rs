@@ -15,8 +15,8 @@ use weir_types::Timestamp;
 
 use super::left_open::{self, Held, Left};
 use super::pool::{Pooled, ProducerPool};
-use super::producer;
 use super::{ProducerRecord, Serializer, serialize};
+use super::{marker, producer};
 use crate::kafka::KafkaProperties;
 use crate::kafka::properties::BROKER_TIMEOUT;
 use crate::{Error, Result};
@@ -39,6 +39,11 @@ pub struct KafkaTransaction {
     /// How many slots that subtask's pool had when the transaction began: a restore fences
     /// each of their ids.
     pub pool_size: usize,
+    /// Unique to the transaction: the commit marker it commits with its records.
+    pub marker: i64,
+    /// The records written into it, kept (in checkpoints) until it commits: a write-ahead
+    /// copy, written again if its producer died before committing it.
+    pub records: Vec<ProducerRecord>,
 }
 
 /// Writes records to Kafka exactly once (Flink's `KafkaSink` with
@@ -80,13 +85,21 @@ pub struct KafkaTransaction {
 /// in the same process, the restored sink commits it with the producer the failed instance
 /// left behind. After the process died, it cannot: committing needs the dead producer's id
 /// and epoch, which librdkafka neither exposes nor accepts (Flink sets them through the Java
-/// client's internals), and initializing the transactional id again aborts the transaction.
-/// So the restored sink ends it at once by initializing its id (which commits nothing and
-/// aborts it if it is still open, instead of leaving read_committed consumers stuck until
-/// it times out) and logs an error naming it: **its records are lost** unless its commit
-/// reached the broker before the process died. That is the one gap in exactly-once: a
-/// process dying in the moment between a checkpoint's completion and its commits loses
-/// the output of that checkpoint interval of the subtasks whose commit had not gone out.
+/// client's internals). So each transaction keeps a write-ahead copy of its records in the
+/// checkpointed transaction (as Flink's `GenericWriteAheadSink` does; dropped once it
+/// committed: checkpoints and memory hold the records of the checkpoint intervals not
+/// committed yet, usually one), and commits, atomically with its records, a marker: offset
+/// `marker` (random, unique to the transaction) of partition 0 of its first record's topic
+/// for the consumer group named after its transactional id (`send_offsets_to_transaction`,
+/// just before the commit, off the checkpoint barrier's path). The restored
+/// sink initializes the transaction's id (which aborts it if it is still open, or finishes
+/// a commit the broker had begun), then reads the group's committed offset: if it is the
+/// transaction's marker, the transaction committed; otherwise it writes the records again
+/// in a new transaction with the marker and commits that. Restored from the latest
+/// checkpoint, no later transaction of the id can have committed in between (it would have
+/// needed a later checkpoint to complete), so the marker is exact; restored from an older
+/// checkpoint, a transaction whose marker a later one overwrote is written again, as is
+/// everything else after that checkpoint.
 ///
 /// `transaction.timeout.ms` (default 60 s) must exceed the job's checkpoint interval, or
 /// the broker would abort transactions before their checkpoint completes: `open` fails
@@ -162,6 +175,41 @@ impl<T> TransactionalKafkaSink<T> {
         Ok(())
     }
 
+    /// Commits `txn`, pre-committed by a process that died: ends it by initializing its id,
+    /// then writes its records again in a new transaction unless its marker shows that it
+    /// committed.
+    fn recover_from_write_ahead(&mut self, txn: &KafkaTransaction) -> Result<()> {
+        let id = &txn.transactional_id;
+        let pooled = Pooled::init(&self.properties, id.clone(), txn.slot)?;
+        if let Some(first) = txn.records.first() {
+            if marker::committed(&self.properties, id, &first.topic)? == Some(txn.marker) {
+                tracing::debug!(
+                    transactional_id = id,
+                    txn.number,
+                    "Kafka transaction committed before the process died"
+                );
+            } else {
+                tracing::info!(
+                    transactional_id = id,
+                    txn.number,
+                    records = txn.records.len(),
+                    "writing a Kafka transaction the process that began it did not commit \
+                     again from its write-ahead copy"
+                );
+                pooled.producer.begin_transaction().map_err(|source| {
+                    Error::kafka(format!("beginning a transaction of {id}"), source)
+                })?;
+                for record in &txn.records {
+                    producer::send(&pooled.producer, record)?;
+                }
+                producer::flush(&pooled.producer)?;
+                commit_with_marker(&pooled, txn)?;
+            }
+        }
+        self.pool().release(pooled);
+        Ok(())
+    }
+
     /// Where the producer of `txn` is: this instance's, or one a failed instance left.
     fn take_producer(&mut self, txn: &KafkaTransaction) -> Held {
         match self.busy.remove(&txn.transactional_id) {
@@ -185,6 +233,19 @@ impl<T> TransactionalKafkaSink<T> {
             self.pool().grow_to(txn.pool_size);
         }
     }
+}
+
+/// Commits `txn`, flushed on `pooled`, with its marker (if it has records to lose).
+fn commit_with_marker(pooled: &Pooled, txn: &KafkaTransaction) -> Result<()> {
+    let id = &txn.transactional_id;
+    if let Some(first) = txn.records.first() {
+        marker::send(&pooled.producer, &pooled.group, &first.topic, txn.marker)?;
+    }
+    pooled.producer.commit_transaction(BROKER_TIMEOUT).map_err(|source| {
+        Error::kafka(format!("committing transaction {id} #{}", txn.number), source)
+    })?;
+    tracing::debug!(transactional_id = id, txn.number, "Kafka transaction committed");
+    Ok(())
 }
 
 /// Fails unless transactions (`transaction.timeout.ms` of `properties`) outlive a checkpoint
@@ -250,6 +311,8 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
             slot: pooled.slot,
             number,
             pool_size,
+            marker: fastrand::i64(0..i64::MAX),
+            records: Vec::new(),
         };
         self.busy.insert(pooled.id.clone(), (number, pooled));
         Ok(txn)
@@ -262,7 +325,9 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
         timestamp: Option<Timestamp>,
     ) -> FnResult {
         let record = serialize(&self.serializer, &value, timestamp);
-        Ok(producer::send(&self.producer(txn).producer, &record)?)
+        producer::send(&self.producer(txn).producer, &record)?;
+        txn.records.push(record);
+        Ok(())
     }
 
     fn pre_commit(&mut self, txn: &mut KafkaTransaction) -> FnResult {
@@ -273,10 +338,7 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
         let id = &txn.transactional_id;
         match self.take_producer(&txn) {
             Held::Here(pooled) => {
-                pooled.producer.commit_transaction(BROKER_TIMEOUT).map_err(|source| {
-                    Error::kafka(format!("committing transaction {id} #{}", txn.number), source)
-                })?;
-                tracing::debug!(transactional_id = id, txn.number, "Kafka transaction committed");
+                commit_with_marker(&pooled, &txn)?;
                 self.pool().release(pooled);
             }
             Held::Finished => {
@@ -286,17 +348,7 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
                     "Kafka transaction committed before"
                 );
             }
-            Held::Gone => {
-                tracing::error!(
-                    transactional_id = id,
-                    txn.number,
-                    "a Kafka transaction pre-committed for the restored checkpoint cannot be \
-                     committed: the process that began it died, and librdkafka cannot resume \
-                     another producer's transaction; aborting it, so its records are lost \
-                     unless its commit reached the broker before the process died"
-                );
-                self.end_by_initializing(&txn)?;
-            }
+            Held::Gone => self.recover_from_write_ahead(&txn)?,
         }
         Ok(())
     }

@@ -2,8 +2,10 @@
 //! to transaction: slot `n` has the stable transactional id `{prefix}-{subtask}-{n}`, and
 //! a slot is added (one `init_transactions`) only when every producer holds a transaction.
 
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::producer::Producer;
 
+use super::marker;
 use super::producer::{self, KafkaProducer};
 use crate::kafka::KafkaProperties;
 use crate::kafka::properties::BROKER_TIMEOUT;
@@ -15,6 +17,8 @@ pub(super) struct Pooled {
     pub id: String,
     pub slot: usize,
     pub producer: KafkaProducer,
+    /// The group its transactions commit their markers to.
+    pub group: ConsumerGroupMetadata,
 }
 
 impl Pooled {
@@ -25,7 +29,8 @@ impl Pooled {
         producer
             .init_transactions(BROKER_TIMEOUT)
             .map_err(|source| Error::kafka(format!("initializing transactions of {id}"), source))?;
-        Ok(Pooled { id, slot, producer })
+        let group = marker::group(properties, &id)?;
+        Ok(Pooled { id, slot, producer, group })
     }
 }
 
