@@ -232,20 +232,23 @@ fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
     assert!(kills.load(Ordering::SeqCst) >= 10, "killed {} times", kills.load(Ordering::SeqCst));
 }
 
-/// The process-death test's name, for its child process to run it.
-const DEATH_TEST: &str =
-    "kafka_exactly_once_sink_after_process_death_writes_the_uncommitted_transaction_again";
-/// Set in the child process of the process-death test: its checkpoint directory.
+/// Set in the child process of a process-death test: its checkpoint directory.
 const DEATH_DIR: &str = "WEIR_TEST_KAFKA_DEATH_DIR";
-/// Set in the child process of the process-death test: the broker.
+/// Set in the child process of a process-death test: the broker.
 const DEATH_BOOTSTRAP: &str = "WEIR_TEST_KAFKA_DEATH_BOOTSTRAP";
 /// Records in `numbers` (half in each of its two partitions).
 const NUMBERS: u64 = 800;
 
-/// The process-death test's job: the numbers of `numbers`, slowly, into `numbers-out`
-/// through the tagging exactly-once sink, checkpointing every 100 ms into `dir`; from the
-/// latest checkpoint there when `restore`.
-fn numbers_job(bootstrap: &str, dir: &Path, ledger: Ledger, restore: bool) -> weir::Result<()> {
+/// The process-death tests' job: the numbers of `numbers`, slowly, into `numbers-out`
+/// through the tagging exactly-once sink (with a write-ahead copy if `write_ahead`),
+/// checkpointing every 100 ms into `dir`; from the latest checkpoint there when `restore`.
+fn numbers_job(
+    bootstrap: &str,
+    dir: &Path,
+    ledger: Ledger,
+    restore: bool,
+    write_ahead: bool,
+) -> weir::Result<()> {
     let config = checkpointed(1, 100, dir);
     let config = ExecutionConfig {
         restart: Some(RestartStrategy::None),
@@ -266,15 +269,57 @@ fn numbers_job(bootstrap: &str, dir: &Path, ledger: Ledger, restore: bool) -> we
             std::thread::sleep(Duration::from_millis(1));
             i
         })
-        .sink_to_two_phase("Kafka", move |_| Tagging {
-            sink: TransactionalKafkaSink::new(
-                props.clone(),
-                "weir-test-death",
-                |value: &String| ProducerRecord::new("numbers-out", value.as_bytes()),
-            ),
-            ledger: ledger.clone(),
+        .sink_to_two_phase("Kafka", move |_| {
+            let sink =
+                TransactionalKafkaSink::new(props.clone(), "weir-test-death", |value: &String| {
+                    ProducerRecord::new("numbers-out", value.as_bytes())
+                });
+            let sink = if write_ahead { sink.with_write_ahead() } else { sink };
+            Tagging { sink, ledger: ledger.clone() }
         });
     env.execute().map(drop)
+}
+
+/// A process that died between a checkpoint's completion and the sink's commit of the
+/// transaction pre-committed for it.
+struct Death {
+    broker: KafkaBroker,
+    dir: tempfile::TempDir,
+    ledger: Ledger,
+    /// The token of the transaction it died committing.
+    dying: String,
+    /// The tokens of the transactions it committed.
+    committed: HashSet<String>,
+}
+
+/// Runs the process-death test `test` (the caller) in a child process: this test binary with
+/// `DEATH_DIR` set, which runs [`numbers_job`] and aborts at its 4th commit, just before
+/// it. In the child, does not return.
+fn child_dying_at_commit(test: &str, write_ahead: bool) -> Death {
+    if let Ok(dir) = std::env::var(DEATH_DIR) {
+        let bootstrap = std::env::var(DEATH_BOOTSTRAP).unwrap();
+        let ledger = Ledger::new(&Path::new(&dir).join("committed")).dying_at_commit(4);
+        let result = numbers_job(&bootstrap, Path::new(&dir), ledger, false, write_ahead);
+        panic!("the child process should have died at its 4th commit: {result:?}");
+    }
+    let broker = KafkaBroker::start().unwrap();
+    create_topic(&broker, "numbers", 2);
+    create_topic(&broker, "numbers-out", 2);
+    produce(&broker, "numbers", (0..NUMBERS).map(|i| ((i % 2) as i32, format!("{i},0"))));
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .env(DEATH_DIR, dir.path())
+        .env(DEATH_BOOTSTRAP, broker.bootstrap())
+        .output()
+        .unwrap();
+    let ledger = Ledger::new(&dir.path().join("committed"));
+    let child_output = String::from_utf8_lossy(&child.stderr);
+    let dying = ledger.dying_token().unwrap_or_else(|| panic!("no death:\n{child_output}"));
+    assert!(!child.status.success(), "the child died: {:?}", child.status);
+    let committed = ledger.committed();
+    assert_eq!(committed.len(), 3, "the child committed three transactions");
+    Death { broker, dir, ledger, dying, committed }
 }
 
 /// The process dies (aborts) between a checkpoint's completion and the sink's commit of the
@@ -286,35 +331,14 @@ fn numbers_job(bootstrap: &str, dir: &Path, ledger: Ledger, restore: bool) -> we
 /// and once committed, and those of every other committed transaction once; the
 /// transactions the dead process left open are aborted, what followed the checkpoint is
 /// written again once.
-///
-/// The child process is this test binary running this test with `DEATH_DIR` set.
 #[test]
 fn kafka_exactly_once_sink_after_process_death_writes_the_uncommitted_transaction_again() {
-    if let Ok(dir) = std::env::var(DEATH_DIR) {
-        let bootstrap = std::env::var(DEATH_BOOTSTRAP).unwrap();
-        let ledger = Ledger::new(&Path::new(&dir).join("committed")).dying_at_commit(4);
-        let result = numbers_job(&bootstrap, Path::new(&dir), ledger, false);
-        panic!("the child process should have died at its 4th commit: {result:?}");
-    }
-    let broker = KafkaBroker::start().unwrap();
-    create_topic(&broker, "numbers", 2);
-    create_topic(&broker, "numbers-out", 2);
-    produce(&broker, "numbers", (0..NUMBERS).map(|i| ((i % 2) as i32, format!("{i},0"))));
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", DEATH_TEST, "--nocapture", "--test-threads", "1"])
-        .env(DEATH_DIR, dir.path())
-        .env(DEATH_BOOTSTRAP, broker.bootstrap())
-        .output()
-        .unwrap();
-    let ledger = Ledger::new(&dir.path().join("committed"));
-    let child_output = String::from_utf8_lossy(&child.stderr);
-    let dying = ledger.dying_token().unwrap_or_else(|| panic!("no death:\n{child_output}"));
-    assert!(!child.status.success(), "the child died: {:?}", child.status);
-    let committed_before = ledger.committed();
-    assert_eq!(committed_before.len(), 3, "the child committed three transactions");
+    let test =
+        "kafka_exactly_once_sink_after_process_death_writes_the_uncommitted_transaction_again";
+    let Death { broker, dir, ledger, dying, committed: committed_before } =
+        child_dying_at_commit(test, true);
 
-    numbers_job(&broker.bootstrap(), dir.path(), ledger.clone(), true).unwrap();
+    numbers_job(&broker.bootstrap(), dir.path(), ledger.clone(), true, true).unwrap();
 
     // Recovered transactions the dead process had not committed: written twice.
     let rewritten: HashSet<String> =
@@ -337,7 +361,49 @@ fn kafka_exactly_once_sink_after_process_death_writes_the_uncommitted_transactio
         assert!(once || rewritten_once, "{n} committed exactly once: tokens {tokens:?}");
     }
     let recovered = tokens.values().filter(|tokens| tokens.len() == 2).count();
+    assert!(recovered > 0, "the transaction the process died committing had records");
     eprintln!("{NUMBERS} numbers committed once, {recovered} of them written again on restore");
+}
+
+/// As above without the write-ahead copy (the sink's default): the transaction the process
+/// died committing cannot be committed, so its records are lost. This pins down that
+/// guarantee, and that everything else arrives exactly once (the transactions the dead
+/// process left open are aborted, what followed the checkpoint is written again once).
+#[test]
+fn kafka_exactly_once_sink_without_write_ahead_loses_only_what_a_dead_process_could_not_commit() {
+    let test = "kafka_exactly_once_sink_without_write_ahead_loses_only_what_a_dead_process_could_not_commit";
+    let Death { broker, dir, ledger, dying, .. } = child_dying_at_commit(test, false);
+
+    let restored = ledger.clone().in_a_new_process();
+    numbers_job(&broker.bootstrap(), dir.path(), restored, true, false).unwrap();
+
+    let written = read_all(&broker, "numbers-out", 2, Isolation::ReadUncommitted);
+    let (kept, dropped) = split_committed(written, &ledger.committed());
+    let kept: Vec<u64> = sorted(kept.iter().map(|n| n.parse().unwrap()).collect());
+    let mut unique = kept.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), kept.len(), "no number committed twice");
+    let lost: Vec<u64> = (dropped.iter().filter(|(token, _)| *token == dying))
+        .map(|(_, n)| n.parse().unwrap())
+        .collect();
+    assert!(!lost.is_empty(), "the transaction the process died committing had records");
+    assert!(
+        lost.iter().all(|n| kept.binary_search(n).is_err()),
+        "the records of the transaction the process died committing are not written again"
+    );
+    let uncommitted: HashSet<u64> = dropped.iter().map(|(_, n)| n.parse().unwrap()).collect();
+    let missing: Vec<u64> = (0..NUMBERS).filter(|n| kept.binary_search(n).is_err()).collect();
+    assert!(
+        missing.iter().all(|n| uncommitted.contains(n)),
+        "every number missing was written, in a transaction that did not commit"
+    );
+    eprintln!(
+        "{} numbers committed once, {} lost ({} in the transaction the process died \
+         committing)",
+        kept.len(),
+        missing.len(),
+        lost.len()
+    );
 }
 
 /// Writes `value` into `txn` of `sink`, pre-commits and commits it.
@@ -441,19 +507,22 @@ fn kafka_exactly_once_sink_pools_producers_and_restore_fences_every_slot() {
 /// A restore that finds the producer of a pre-committed transaction gone (its process died)
 /// tells from the transaction's commit marker whether it committed: one that did is left
 /// alone, one that did not is written again from its write-ahead copy, with its marker.
+/// Without write-ahead, transactions keep no copy and no marker.
 #[test]
 fn kafka_exactly_once_sink_recovers_a_dead_producers_transactions_by_their_markers() {
     let broker = KafkaBroker::start().unwrap();
     create_topic(&broker, "recovered", 1);
-    let sink = || {
-        let mut sink = TransactionalKafkaSink::new(
+    let sink_with = |write_ahead: bool| {
+        let sink = TransactionalKafkaSink::new(
             properties(&broker),
             "weir-test-recover",
             |value: &String| ProducerRecord::new("recovered", value.as_bytes()),
         );
+        let mut sink = if write_ahead { sink.with_write_ahead() } else { sink };
         sink.open(&SubtaskInfo::new("sink", 0, 1, 128)).unwrap();
         sink
     };
+    let sink = || sink_with(true);
     // The "dead" instance is never dropped, so it leaves no producers to its successor.
     let mut dead = sink();
     let pre_committed = |sink: &mut TransactionalKafkaSink<String>, value: &str| {
@@ -482,9 +551,14 @@ fn kafka_exactly_once_sink_recovers_a_dead_producers_transactions_by_their_marke
     let offsets = marker.committed_offsets(partition, TIMEOUT).unwrap();
     assert_eq!(
         offsets.find_partition("recovered", 0).unwrap().offset(),
-        Offset::Offset(uncommitted.marker),
+        Offset::Offset(uncommitted.marker.unwrap()),
         "the transaction written again committed, with its marker"
     );
+
+    let mut plain = sink_with(false);
+    let txn = pre_committed(&mut plain, "no copy");
+    assert!(txn.records.is_empty() && txn.marker.is_none(), "no write-ahead copy: {txn:?}");
+    plain.abort(txn).unwrap();
 }
 
 /// The transaction timeout is checked against the job's own checkpoint interval.

@@ -33,12 +33,17 @@ pub struct Ledger {
     path: PathBuf,
     /// Abort the process at this commit (counted over the process), before committing.
     die_at_commit: Option<u64>,
+    /// Whether a restored pre-committed transaction counts as committed: it does after a
+    /// task failure (the sink commits it with the failed instance's producer) and with a
+    /// write-ahead copy, not in a new process without one (the producer died, and the sink
+    /// cannot commit it).
+    recovered_commits: bool,
 }
 
 impl Ledger {
     /// A ledger in the file `path`.
     pub fn new(path: &Path) -> Self {
-        Ledger { path: path.to_path_buf(), die_at_commit: None }
+        Ledger { path: path.to_path_buf(), die_at_commit: None, recovered_commits: true }
     }
 
     /// The process aborts at its `n`th commit, just before it, after writing the token of
@@ -47,13 +52,19 @@ impl Ledger {
         Ledger { die_at_commit: Some(n), ..self }
     }
 
+    /// Restored pre-committed transactions do not count as committed (they are still
+    /// listed in [`Self::recovered`]).
+    pub fn in_a_new_process(self) -> Self {
+        Ledger { recovered_commits: false, ..self }
+    }
+
     /// The tokens of every committed transaction.
     pub fn committed(&self) -> HashSet<String> {
         lines(&self.path)
     }
 
     /// The tokens of the pre-committed transactions committed on restore (also counted as
-    /// committed).
+    /// committed, unless [`Self::in_a_new_process`]).
     pub fn recovered(&self) -> HashSet<String> {
         lines(&self.path.with_extension("recovered"))
     }
@@ -69,7 +80,9 @@ impl Ledger {
 
     fn record_recovered(&self, token: &str) {
         append(&self.path.with_extension("recovered"), token);
-        self.record(token);
+        if self.recovered_commits {
+            self.record(token);
+        }
     }
 
     fn before_commit(&self, token: &str) {

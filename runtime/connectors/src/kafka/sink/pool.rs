@@ -17,8 +17,8 @@ pub(super) struct Pooled {
     pub id: String,
     pub slot: usize,
     pub producer: KafkaProducer,
-    /// The group its transactions commit their markers to.
-    pub group: ConsumerGroupMetadata,
+    /// The group its transactions commit their markers to, once one did.
+    group: Option<ConsumerGroupMetadata>,
 }
 
 impl Pooled {
@@ -29,8 +29,21 @@ impl Pooled {
         producer
             .init_transactions(BROKER_TIMEOUT)
             .map_err(|source| Error::kafka(format!("initializing transactions of {id}"), source))?;
-        let group = marker::group(properties, &id)?;
-        Ok(Pooled { id, slot, producer, group })
+        Ok(Pooled { id, slot, producer, group: None })
+    }
+
+    /// Adds commit marker `marker` (for `topic`) to its open transaction.
+    pub fn send_marker(
+        &mut self,
+        properties: &KafkaProperties,
+        topic: &str,
+        marker: i64,
+    ) -> Result<()> {
+        if self.group.is_none() {
+            self.group = Some(marker::group(properties, &self.id)?);
+        }
+        let group = self.group.as_ref().expect("just set");
+        marker::send(&self.producer, group, topic, marker)
     }
 }
 
