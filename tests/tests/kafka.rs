@@ -504,6 +504,35 @@ fn kafka_exactly_once_sink_pools_producers_and_restore_fences_every_slot() {
     assert!(seen.contains(&"after the restore".to_string()), "{seen:?}");
 }
 
+/// Producers a dropped sink instance leaves for its successor are taken only by a sink
+/// writing to the same brokers: two jobs in one process under the same transactional id
+/// prefix but with other brokers (two tests, say) keep to their own.
+#[test]
+fn kafka_exactly_once_sink_takes_left_producers_only_from_its_own_brokers() {
+    let (first, second) = (KafkaBroker::start().unwrap(), KafkaBroker::start().unwrap());
+    for broker in [&first, &second] {
+        create_topic(broker, "left", 1);
+    }
+    let sink = |broker: &KafkaBroker| {
+        let mut sink =
+            TransactionalKafkaSink::new(properties(broker), "weir-test-left", |value: &String| {
+                ProducerRecord::new("left", value.as_bytes())
+            });
+        sink.open(&SubtaskInfo::new("sink", 0, 1, 128)).unwrap();
+        sink
+    };
+    let mut dropped = sink(&first);
+    let txn = dropped.begin_transaction().unwrap();
+    write_and_commit(&mut dropped, txn, "first");
+    drop(dropped);
+
+    let mut other = sink(&second);
+    let txn = other.begin_transaction().unwrap();
+    write_and_commit(&mut other, txn, "second");
+    assert_eq!(read_all(&second, "left", 1, Isolation::ReadUncommitted), ["second"]);
+    assert_eq!(read_all(&first, "left", 1, Isolation::ReadUncommitted), ["first"]);
+}
+
 /// A restore that finds the producer of a pre-committed transaction gone (its process died)
 /// tells from the transaction's commit marker whether it committed: one that did is left
 /// alone, one that did not is written again from its write-ahead copy, with its marker.

@@ -176,7 +176,9 @@ impl<T> TransactionalKafkaSink<T> {
     /// slot the restored run may have used.
     fn end_lingering(&mut self) -> Result<()> {
         let pool = self.pool.as_mut().expect("TransactionalKafkaSink used before open");
-        for Left { pooled, number } in left_open::take_all(|pooled| pool.owns(pooled)) {
+        for Left { pooled, number } in
+            left_open::take_all(brokers(&self.properties), |pooled| pool.owns(pooled))
+        {
             if number.is_some() {
                 tracing::debug!(
                     transactional_id = pooled.id,
@@ -243,7 +245,7 @@ impl<T> TransactionalKafkaSink<T> {
                 self.busy.insert(txn.transactional_id.clone(), other);
                 Held::Finished
             }
-            None => left_open::take(&txn.transactional_id, txn.number),
+            None => left_open::take(brokers(&self.properties), &txn.transactional_id, txn.number),
         }
     }
 
@@ -271,6 +273,11 @@ fn commit(properties: &KafkaProperties, pooled: &mut Pooled, txn: &KafkaTransact
     })?;
     tracing::debug!(transactional_id = id, txn.number, "Kafka transaction committed");
     Ok(())
+}
+
+/// The brokers `properties` reach: where left producers are filed.
+fn brokers(properties: &KafkaProperties) -> &str {
+    properties.get("bootstrap.servers").unwrap_or_default()
 }
 
 /// Fails unless transactions (`transaction.timeout.ms` of `properties`) outlive a checkpoint
@@ -438,7 +445,7 @@ impl<T> Drop for TransactionalKafkaSink<T> {
             .iter_mut()
             .flat_map(|pool| pool.drain())
             .map(|pooled| Left { pooled, number: None });
-        left_open::leave(busy.chain(idle));
+        left_open::leave(brokers(&self.properties), busy.chain(idle));
     }
 }
 

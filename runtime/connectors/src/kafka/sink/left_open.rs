@@ -24,39 +24,49 @@ pub(super) enum Held {
     Gone,
 }
 
-/// The producers left in this process, by transactional id.
-static LEFT_OPEN: Mutex<Option<HashMap<String, Left>>> = Mutex::new(None);
+/// Where a left producer is filed: the brokers it talks to (`bootstrap.servers`) and its
+/// transactional id. A transactional id names a producer only within one cluster: two jobs
+/// in one process writing to different brokers under the same prefix (say two tests) must
+/// not take each other's producers, which would write to the other job's brokers.
+type Key = (String, String);
 
-fn left_open() -> MutexGuard<'static, Option<HashMap<String, Left>>> {
+/// The producers left in this process.
+static LEFT_OPEN: Mutex<Option<HashMap<Key, Left>>> = Mutex::new(None);
+
+fn left_open() -> MutexGuard<'static, Option<HashMap<Key, Left>>> {
     LEFT_OPEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Leaves `producers` to the instance restored next.
-pub(super) fn leave(producers: impl IntoIterator<Item = Left>) {
+/// Leaves `producers`, talking to `brokers`, to the instance restored next.
+pub(super) fn leave(brokers: &str, producers: impl IntoIterator<Item = Left>) {
     let mut left = left_open();
     let left = left.get_or_insert_with(HashMap::new);
-    left.extend(producers.into_iter().map(|producer| (producer.pooled.id.clone(), producer)));
+    let keyed =
+        producers.into_iter().map(|left| ((brokers.to_string(), left.pooled.id.clone()), left));
+    left.extend(keyed);
 }
 
-/// Takes the producer left for `transactional_id` if it holds transaction `number`.
-pub(super) fn take(transactional_id: &str, number: u64) -> Held {
+/// Takes the producer left for `transactional_id` on `brokers` if it holds transaction
+/// `number`.
+pub(super) fn take(brokers: &str, transactional_id: &str, number: u64) -> Held {
     let mut left = left_open();
     let Some(left) = left.as_mut() else { return Held::Gone };
-    match left.get(transactional_id) {
+    let key = (brokers.to_string(), transactional_id.to_string());
+    match left.get(&key) {
         None => Held::Gone,
         Some(producer) if producer.number != Some(number) => Held::Finished,
-        Some(_) => Held::Here(left.remove(transactional_id).expect("just seen").pooled),
+        Some(_) => Held::Here(left.remove(&key).expect("just seen").pooled),
     }
 }
 
-/// Takes every producer left whose transactional id `is_ours`.
-pub(super) fn take_all(is_ours: impl Fn(&Pooled) -> bool) -> Vec<Left> {
+/// Takes every producer left on `brokers` whose transactional id `is_ours`.
+pub(super) fn take_all(brokers: &str, is_ours: impl Fn(&Pooled) -> bool) -> Vec<Left> {
     let mut left = left_open();
     let Some(left) = left.as_mut() else { return Vec::new() };
-    let ids: Vec<String> = left
-        .values()
-        .filter(|producer| is_ours(&producer.pooled))
-        .map(|p| p.pooled.id.clone())
+    let keys: Vec<Key> = left
+        .iter()
+        .filter(|((on, _), producer)| on == brokers && is_ours(&producer.pooled))
+        .map(|(key, _)| key.clone())
         .collect();
-    ids.into_iter().filter_map(|id| left.remove(&id)).collect()
+    keys.into_iter().filter_map(|key| left.remove(&key)).collect()
 }
