@@ -34,7 +34,10 @@ fn start(
             restore.operator.add(&list.name, list.elements.clone());
         }
     }
-    let info = SubtaskInfo { checkpointing: true, ..SubtaskInfo::new("sink", 0, 1, 128) };
+    let info = SubtaskInfo {
+        checkpoint_interval: Some(Duration::from_secs(1)),
+        ..SubtaskInfo::new("sink", 0, 1, 128)
+    };
     let mut operator = TwoPhaseCommitSinkOperator::new(sink);
     operator.initialize_state(&info, restore).unwrap();
     operator.open(&info).unwrap();

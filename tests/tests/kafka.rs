@@ -5,12 +5,14 @@
 
 #[path = "kafka/tagging.rs"]
 mod tagging;
+#[path = "kafka/timing.rs"]
+mod timing;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -22,7 +24,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use weir::connectors::CollectHandle;
 use weir::connectors::kafka::{
     DeadLetter, DeserializationErrorPolicy, KafkaMessage, KafkaProperties, KafkaSink, KafkaSource,
-    ProducerRecord, StoppingOffsets, TransactionalKafkaSink,
+    KafkaTransaction, ProducerRecord, StoppingOffsets, TransactionalKafkaSink,
 };
 use weir::prelude::*;
 use weir::{CheckpointConfig, RestartStrategy};
@@ -30,6 +32,7 @@ use weir_tests::services::KafkaBroker;
 use weir_tests::{config, sorted};
 
 use tagging::{Ledger, Tagging, split_committed};
+use timing::{Timed, Timings};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -185,7 +188,6 @@ fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
 
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::new(&dir.path().join("committed"));
-    let interval = Duration::from_millis(150);
     let mut env = StreamExecutionEnvironment::new(checkpointed(2, 150, dir.path()));
     let source =
         KafkaSource::new(properties(&broker), &["events"], key_and_time).bounded(stop).watermarks(
@@ -213,7 +215,6 @@ fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
             sink: TransactionalKafkaSink::new(
                 sink_properties.clone(),
                 "weir-test-counts",
-                interval,
                 |value: &String| ProducerRecord::new("counts", value.as_bytes()),
             ),
             ledger: sink_ledger.clone(),
@@ -231,20 +232,23 @@ fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
     assert!(kills.load(Ordering::SeqCst) >= 10, "killed {} times", kills.load(Ordering::SeqCst));
 }
 
-/// The process-death test's name, for its child process to run it.
-const DEATH_TEST: &str =
-    "kafka_exactly_once_sink_after_process_death_loses_only_what_it_could_not_commit";
-/// Set in the child process of the process-death test: its checkpoint directory.
+/// Set in the child process of a process-death test: its checkpoint directory.
 const DEATH_DIR: &str = "WEIR_TEST_KAFKA_DEATH_DIR";
-/// Set in the child process of the process-death test: the broker.
+/// Set in the child process of a process-death test: the broker.
 const DEATH_BOOTSTRAP: &str = "WEIR_TEST_KAFKA_DEATH_BOOTSTRAP";
 /// Records in `numbers` (half in each of its two partitions).
 const NUMBERS: u64 = 800;
 
-/// The process-death test's job: the numbers of `numbers`, slowly, into `numbers-out`
-/// through the tagging exactly-once sink, checkpointing every 100 ms into `dir`; from the
-/// latest checkpoint there when `restore`.
-fn numbers_job(bootstrap: &str, dir: &Path, ledger: Ledger, restore: bool) -> weir::Result<()> {
+/// The process-death tests' job: the numbers of `numbers`, slowly, into `numbers-out`
+/// through the tagging exactly-once sink (with a write-ahead copy if `write_ahead`),
+/// checkpointing every 100 ms into `dir`; from the latest checkpoint there when `restore`.
+fn numbers_job(
+    bootstrap: &str,
+    dir: &Path,
+    ledger: Ledger,
+    restore: bool,
+    write_ahead: bool,
+) -> weir::Result<()> {
     let config = checkpointed(1, 100, dir);
     let config = ExecutionConfig {
         restart: Some(RestartStrategy::None),
@@ -265,32 +269,37 @@ fn numbers_job(bootstrap: &str, dir: &Path, ledger: Ledger, restore: bool) -> we
             std::thread::sleep(Duration::from_millis(1));
             i
         })
-        .sink_to_two_phase("Kafka", move |_| Tagging {
-            sink: TransactionalKafkaSink::new(
-                props.clone(),
-                "weir-test-death",
-                Duration::from_millis(100),
-                |value: &String| ProducerRecord::new("numbers-out", value.as_bytes()),
-            ),
-            ledger: ledger.clone(),
+        .sink_to_two_phase("Kafka", move |_| {
+            let sink =
+                TransactionalKafkaSink::new(props.clone(), "weir-test-death", |value: &String| {
+                    ProducerRecord::new("numbers-out", value.as_bytes())
+                });
+            let sink = if write_ahead { sink.with_write_ahead() } else { sink };
+            Tagging { sink, ledger: ledger.clone() }
         });
     env.execute().map(drop)
 }
 
-/// The process dies (aborts) between a checkpoint's completion and the sink's commit of the
-/// transaction pre-committed for it; the job is restored from that checkpoint in a new
-/// process. librdkafka cannot commit the dead producer's transaction (see
-/// `TransactionalKafkaSink`), so its records are lost: this test pins down that guarantee,
-/// and that everything else arrives exactly once (the transactions the dead process left
-/// open are aborted, what followed the checkpoint is written again once).
-///
-/// The child process is this test binary running this test with `DEATH_DIR` set.
-#[test]
-fn kafka_exactly_once_sink_after_process_death_loses_only_what_it_could_not_commit() {
+/// A process that died between a checkpoint's completion and the sink's commit of the
+/// transaction pre-committed for it.
+struct Death {
+    broker: KafkaBroker,
+    dir: tempfile::TempDir,
+    ledger: Ledger,
+    /// The token of the transaction it died committing.
+    dying: String,
+    /// The tokens of the transactions it committed.
+    committed: HashSet<String>,
+}
+
+/// Runs the process-death test `test` (the caller) in a child process: this test binary with
+/// `DEATH_DIR` set, which runs [`numbers_job`] and aborts at its 4th commit, just before
+/// it. In the child, does not return.
+fn child_dying_at_commit(test: &str, write_ahead: bool) -> Death {
     if let Ok(dir) = std::env::var(DEATH_DIR) {
         let bootstrap = std::env::var(DEATH_BOOTSTRAP).unwrap();
         let ledger = Ledger::new(&Path::new(&dir).join("committed")).dying_at_commit(4);
-        let result = numbers_job(&bootstrap, Path::new(&dir), ledger, false);
+        let result = numbers_job(&bootstrap, Path::new(&dir), ledger, false, write_ahead);
         panic!("the child process should have died at its 4th commit: {result:?}");
     }
     let broker = KafkaBroker::start().unwrap();
@@ -299,7 +308,7 @@ fn kafka_exactly_once_sink_after_process_death_loses_only_what_it_could_not_comm
     produce(&broker, "numbers", (0..NUMBERS).map(|i| ((i % 2) as i32, format!("{i},0"))));
     let dir = tempfile::tempdir().unwrap();
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", DEATH_TEST, "--nocapture", "--test-threads", "1"])
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
         .env(DEATH_DIR, dir.path())
         .env(DEATH_BOOTSTRAP, broker.bootstrap())
         .output()
@@ -308,9 +317,65 @@ fn kafka_exactly_once_sink_after_process_death_loses_only_what_it_could_not_comm
     let child_output = String::from_utf8_lossy(&child.stderr);
     let dying = ledger.dying_token().unwrap_or_else(|| panic!("no death:\n{child_output}"));
     assert!(!child.status.success(), "the child died: {:?}", child.status);
-    assert_eq!(ledger.committed().len(), 3, "the child committed three transactions");
+    let committed = ledger.committed();
+    assert_eq!(committed.len(), 3, "the child committed three transactions");
+    Death { broker, dir, ledger, dying, committed }
+}
 
-    numbers_job(&broker.bootstrap(), dir.path(), ledger.clone().in_a_new_process(), true).unwrap();
+/// The process dies (aborts) between a checkpoint's completion and the sink's commit of the
+/// transaction pre-committed for it; the job is restored from that checkpoint in a new
+/// process. librdkafka cannot commit the dead producer's transaction (see
+/// `TransactionalKafkaSink`): the restored sink aborts it and writes its records again from
+/// the write-ahead copy in the checkpoint. Every number arrives exactly once: the records of
+/// a transaction recovered that way are in the topic twice under its token, once aborted
+/// and once committed, and those of every other committed transaction once; the
+/// transactions the dead process left open are aborted, what followed the checkpoint is
+/// written again once.
+#[test]
+fn kafka_exactly_once_sink_after_process_death_writes_the_uncommitted_transaction_again() {
+    let test =
+        "kafka_exactly_once_sink_after_process_death_writes_the_uncommitted_transaction_again";
+    let Death { broker, dir, ledger, dying, committed: committed_before } =
+        child_dying_at_commit(test, true);
+
+    numbers_job(&broker.bootstrap(), dir.path(), ledger.clone(), true, true).unwrap();
+
+    // Recovered transactions the dead process had not committed: written twice.
+    let rewritten: HashSet<String> =
+        ledger.recovered().difference(&committed_before).cloned().collect();
+    assert!(rewritten.contains(&dying), "the transaction the process died committing");
+    let written = read_all(&broker, "numbers-out", 2, Isolation::ReadUncommitted);
+    let committed = ledger.committed();
+    let mut tokens: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for record in &written {
+        let (token, value) = record.split_once('|').unwrap();
+        if committed.contains(token) {
+            tokens.entry(value.parse().unwrap()).or_default().push(token.to_string());
+        }
+    }
+    for n in 0..NUMBERS {
+        let tokens = tokens.get(&n).map(Vec::as_slice).unwrap_or_default();
+        let once = matches!(tokens, [token] if !rewritten.contains(token));
+        let rewritten_once =
+            matches!(tokens, [first, second] if first == second && rewritten.contains(first));
+        assert!(once || rewritten_once, "{n} committed exactly once: tokens {tokens:?}");
+    }
+    let recovered = tokens.values().filter(|tokens| tokens.len() == 2).count();
+    assert!(recovered > 0, "the transaction the process died committing had records");
+    eprintln!("{NUMBERS} numbers committed once, {recovered} of them written again on restore");
+}
+
+/// As above without the write-ahead copy (the sink's default): the transaction the process
+/// died committing cannot be committed, so its records are lost. This pins down that
+/// guarantee, and that everything else arrives exactly once (the transactions the dead
+/// process left open are aborted, what followed the checkpoint is written again once).
+#[test]
+fn kafka_exactly_once_sink_without_write_ahead_loses_only_what_a_dead_process_could_not_commit() {
+    let test = "kafka_exactly_once_sink_without_write_ahead_loses_only_what_a_dead_process_could_not_commit";
+    let Death { broker, dir, ledger, dying, .. } = child_dying_at_commit(test, false);
+
+    let restored = ledger.clone().in_a_new_process();
+    numbers_job(&broker.bootstrap(), dir.path(), restored, true, false).unwrap();
 
     let written = read_all(&broker, "numbers-out", 2, Isolation::ReadUncommitted);
     let (kept, dropped) = split_committed(written, &ledger.committed());
@@ -341,6 +406,17 @@ fn kafka_exactly_once_sink_after_process_death_loses_only_what_it_could_not_comm
     );
 }
 
+/// Writes `value` into `txn` of `sink`, pre-commits and commits it.
+fn write_and_commit(
+    sink: &mut TransactionalKafkaSink<String>,
+    mut txn: KafkaTransaction,
+    value: &str,
+) {
+    sink.write(&mut txn, value.to_string(), None).unwrap();
+    sink.pre_commit(&mut txn).unwrap();
+    sink.commit(txn).unwrap();
+}
+
 /// Aborting a transaction whose records are still queued in the producer (a failed task's
 /// open transaction, aborted on restore) returns at once and leaves nothing committed;
 /// librdkafka's abort waits for delivery reports that nothing else would serve.
@@ -348,12 +424,10 @@ fn kafka_exactly_once_sink_after_process_death_loses_only_what_it_could_not_comm
 fn kafka_transaction_abort_with_queued_records_is_prompt() {
     let broker = KafkaBroker::start().unwrap();
     create_topic(&broker, "aborted", 1);
-    let mut sink = TransactionalKafkaSink::new(
-        properties(&broker),
-        "weir-test-abort",
-        Duration::from_secs(1),
-        |value: &String| ProducerRecord::new("aborted", value.as_bytes()),
-    );
+    let mut sink =
+        TransactionalKafkaSink::new(properties(&broker), "weir-test-abort", |value: &String| {
+            ProducerRecord::new("aborted", value.as_bytes())
+        });
     sink.open(&SubtaskInfo::new("sink", 0, 1, 128)).unwrap();
     let mut txn = sink.begin_transaction().unwrap();
     for i in 0..1_000 {
@@ -362,12 +436,190 @@ fn kafka_transaction_abort_with_queued_records_is_prompt() {
     let started = Instant::now();
     sink.abort(txn).unwrap();
     assert!(started.elapsed() < Duration::from_secs(5), "abort took {:?}", started.elapsed());
-    let mut txn = sink.begin_transaction().unwrap();
-    sink.write(&mut txn, "kept".to_string(), None).unwrap();
-    sink.pre_commit(&mut txn).unwrap();
-    sink.commit(txn).unwrap();
+    let txn = sink.begin_transaction().unwrap();
+    write_and_commit(&mut sink, txn, "kept");
     let seen = read_all(&broker, "aborted", 1, Isolation::ReadCommitted);
     assert!(seen.contains(&"kept".to_string()), "the next transaction commits: {seen:?}");
+}
+
+/// Producers are pooled: a committed transaction's producer begins the next one under the
+/// same id, a slot is added only while every producer holds a transaction; a restore fences
+/// every slot the pool had, also those no restored transaction names.
+#[test]
+fn kafka_exactly_once_sink_pools_producers_and_restore_fences_every_slot() {
+    let broker = KafkaBroker::start().unwrap();
+    create_topic(&broker, "pooled", 1);
+    let sink = || {
+        let mut sink =
+            TransactionalKafkaSink::new(properties(&broker), "weir-test-pool", |value: &String| {
+                ProducerRecord::new("pooled", value.as_bytes())
+            });
+        sink.open(&SubtaskInfo::new("sink", 0, 1, 128)).unwrap();
+        sink
+    };
+    let mut first = sink();
+    let ids = |txns: &[&KafkaTransaction]| -> Vec<(String, usize, u64, usize)> {
+        let id = |t: &KafkaTransaction| (t.transactional_id.clone(), t.slot, t.number, t.pool_size);
+        txns.iter().map(|t| id(t)).collect()
+    };
+    let mut txns = Vec::new();
+    for n in 0..3 {
+        let txn = first.begin_transaction().unwrap();
+        txns.push(txn.clone());
+        write_and_commit(&mut first, txn, &format!("committed {n}"));
+    }
+    let id0 = "weir-test-pool-0-0".to_string();
+    assert_eq!(
+        ids(&txns.iter().collect::<Vec<_>>()),
+        [(id0.clone(), 0, 0, 1), (id0.clone(), 0, 1, 1), (id0.clone(), 0, 2, 1)],
+        "one producer while each transaction commits before the next begins"
+    );
+    // Three transactions at once (checkpoints not completed): three slots.
+    let open: Vec<KafkaTransaction> = (0..3)
+        .map(|n| {
+            let mut txn = first.begin_transaction().unwrap();
+            first.write(&mut txn, format!("open {n}"), None).unwrap();
+            first.pre_commit(&mut txn).unwrap();
+            txn
+        })
+        .collect();
+    assert_eq!(
+        open.iter().map(|t| (t.slot, t.pool_size)).collect::<Vec<_>>(),
+        [(0, 1), (1, 2), (2, 3)]
+    );
+
+    // A restore from a checkpoint naming only the last one, while the first instance still
+    // lives (a zombie): the other slots are fenced too.
+    let mut restored = sink();
+    restored.recover_and_abort(open[2].clone()).unwrap();
+    let txn = restored.begin_transaction().unwrap();
+    assert!(txn.slot < 3 && txn.pool_size == 3, "a fenced slot is reused: {txn:?}");
+    for mut zombie in open[..2].iter().cloned() {
+        first.write(&mut zombie, "zombie".to_string(), None).unwrap();
+        let error = first.pre_commit(&mut zombie).expect_err("the zombie's producers are fenced");
+        assert!(error.to_string().contains("ProducerFenced"), "{error}");
+    }
+    write_and_commit(&mut restored, txn, "after the restore");
+    let seen = read_all(&broker, "pooled", 1, Isolation::ReadUncommitted);
+    assert!(seen.contains(&"after the restore".to_string()), "{seen:?}");
+}
+
+/// Producers a dropped sink instance leaves for its successor are taken only by a sink
+/// writing to the same brokers: two jobs in one process under the same transactional id
+/// prefix but with other brokers (two tests, say) keep to their own.
+#[test]
+fn kafka_exactly_once_sink_takes_left_producers_only_from_its_own_brokers() {
+    let (first, second) = (KafkaBroker::start().unwrap(), KafkaBroker::start().unwrap());
+    for broker in [&first, &second] {
+        create_topic(broker, "left", 1);
+    }
+    let sink = |broker: &KafkaBroker| {
+        let mut sink =
+            TransactionalKafkaSink::new(properties(broker), "weir-test-left", |value: &String| {
+                ProducerRecord::new("left", value.as_bytes())
+            });
+        sink.open(&SubtaskInfo::new("sink", 0, 1, 128)).unwrap();
+        sink
+    };
+    let mut dropped = sink(&first);
+    let txn = dropped.begin_transaction().unwrap();
+    write_and_commit(&mut dropped, txn, "first");
+    drop(dropped);
+
+    let mut other = sink(&second);
+    let txn = other.begin_transaction().unwrap();
+    write_and_commit(&mut other, txn, "second");
+    assert_eq!(read_all(&second, "left", 1, Isolation::ReadUncommitted), ["second"]);
+    assert_eq!(read_all(&first, "left", 1, Isolation::ReadUncommitted), ["first"]);
+}
+
+/// A restore that finds the producer of a pre-committed transaction gone (its process died)
+/// tells from the transaction's commit marker whether it committed: one that did is left
+/// alone, one that did not is written again from its write-ahead copy, with its marker.
+/// Without write-ahead, transactions keep no copy and no marker.
+#[test]
+fn kafka_exactly_once_sink_recovers_a_dead_producers_transactions_by_their_markers() {
+    let broker = KafkaBroker::start().unwrap();
+    create_topic(&broker, "recovered", 1);
+    let sink_with = |write_ahead: bool| {
+        let sink = TransactionalKafkaSink::new(
+            properties(&broker),
+            "weir-test-recover",
+            |value: &String| ProducerRecord::new("recovered", value.as_bytes()),
+        );
+        let mut sink = if write_ahead { sink.with_write_ahead() } else { sink };
+        sink.open(&SubtaskInfo::new("sink", 0, 1, 128)).unwrap();
+        sink
+    };
+    let sink = || sink_with(true);
+    // The "dead" instance is never dropped, so it leaves no producers to its successor.
+    let mut dead = sink();
+    let pre_committed = |sink: &mut TransactionalKafkaSink<String>, value: &str| {
+        let mut txn = sink.begin_transaction().unwrap();
+        sink.write(&mut txn, value.to_string(), None).unwrap();
+        sink.pre_commit(&mut txn).unwrap();
+        txn
+    };
+    let committed = pre_committed(&mut dead, "committed");
+    dead.commit(committed.clone()).unwrap();
+    let uncommitted = pre_committed(&mut dead, "uncommitted");
+    assert_eq!(committed.transactional_id, uncommitted.transactional_id, "one slot");
+    assert_eq!(uncommitted.records, [ProducerRecord::new("recovered", "uncommitted")]);
+
+    let mut restored = sink();
+    restored.recover_and_commit(committed).unwrap();
+    restored.recover_and_commit(uncommitted.clone()).unwrap();
+
+    let mut seen = read_all(&broker, "recovered", 1, Isolation::ReadUncommitted);
+    seen.sort();
+    assert_eq!(seen, ["committed", "uncommitted", "uncommitted"], "written again once");
+    let marker: BaseConsumer =
+        client(&broker).set("group.id", &uncommitted.transactional_id).create().unwrap();
+    let mut partition = TopicPartitionList::new();
+    partition.add_partition("recovered", 0);
+    let offsets = marker.committed_offsets(partition, TIMEOUT).unwrap();
+    assert_eq!(
+        offsets.find_partition("recovered", 0).unwrap().offset(),
+        Offset::Offset(uncommitted.marker.unwrap()),
+        "the transaction written again committed, with its marker"
+    );
+
+    let mut plain = sink_with(false);
+    let txn = pre_committed(&mut plain, "no copy");
+    assert!(txn.records.is_empty() && txn.marker.is_none(), "no write-ahead copy: {txn:?}");
+    plain.abort(txn).unwrap();
+}
+
+/// The transaction timeout is checked against the job's own checkpoint interval.
+#[test]
+fn kafka_transaction_timeout_must_exceed_the_jobs_checkpoint_interval() {
+    let broker = KafkaBroker::start().unwrap();
+    create_topic(&broker, "timeout", 1);
+    let run = |interval_ms: u64| {
+        let dir = tempfile::tempdir().unwrap();
+        let config = checkpointed(1, interval_ms, dir.path());
+        let mut env = StreamExecutionEnvironment::new(ExecutionConfig {
+            restart: Some(RestartStrategy::None),
+            ..config
+        });
+        let props = properties(&broker).set("transaction.timeout.ms", "2000");
+        env.from_collection(vec!["a".to_string()]).sink_to_two_phase("Kafka", move |_| {
+            TransactionalKafkaSink::new(props.clone(), "weir-test-timeout", |value: &String| {
+                ProducerRecord::new("timeout", value.as_bytes())
+            })
+        });
+        env.execute().map(drop)
+    };
+    let error = run(5_000).unwrap_err().to_string();
+    assert!(
+        error.contains(
+            "transaction.timeout.ms (2000 ms) must exceed the job's checkpoint interval (5000 ms)"
+        ),
+        "{error}"
+    );
+    run(1_000).expect("a transaction timeout above the job's interval passes");
+    let written = read_all(&broker, "timeout", 1, Isolation::ReadUncommitted);
+    assert_eq!(written, ["a"]);
 }
 
 /// Runs a job reading `topic` (4 partitions, parallelism 4) until `enough` results arrived
@@ -591,30 +843,84 @@ fn kafka_source_offsets_restore_at_another_parallelism_and_commit_to_the_group()
     assert!(total > 0, "offsets committed to the group on checkpoints: {committed:?}");
 }
 
-#[test]
-fn kafka_map_to_kafka_throughput() {
-    const EVENTS: u64 = 200_000;
+/// How the throughput test writes.
+#[derive(Clone, Copy, Debug)]
+enum Delivery {
+    AtLeastOnce,
+    /// With checkpoints every second.
+    ExactlyOnce,
+}
+
+/// Reads `events` records from a topic, maps them and writes them to another with
+/// `delivery`, both topics of 2 partitions, at parallelism 2; prints the events per second
+/// and, for exactly-once, the time of the sink's calls at checkpoints.
+fn map_to_kafka_throughput(events: u64, delivery: Delivery) {
     let broker = KafkaBroker::start().unwrap();
     create_topic(&broker, "in", 2);
     create_topic(&broker, "out", 2);
     let stop =
-        produce(&broker, "in", (0..EVENTS).map(|i| ((i % 2) as i32, format!("{},{i}", i % 100))));
-    let mut env = StreamExecutionEnvironment::new(config(2));
+        produce(&broker, "in", (0..events).map(|i| ((i % 2) as i32, format!("{},{i}", i % 100))));
+    let dir = tempfile::tempdir().unwrap();
+    let config = match delivery {
+        Delivery::AtLeastOnce => config(2),
+        Delivery::ExactlyOnce => checkpointed(2, 1_000, dir.path()),
+    };
+    let mut env = StreamExecutionEnvironment::new(config);
     let source = KafkaSource::new(properties(&broker), &["in"], key_and_time).bounded(stop);
-    let sink =
-        KafkaSink::new(properties(&broker).set("linger.ms", "5"), |(key, ts): &(u64, i64)| {
-            ProducerRecord::new("out", format!("{key},{ts}")).with_key(key.to_string())
-        });
-    env.add_source("Kafka", false, move |_| source.clone())
-        .map(|(key, ts)| (key * 2, ts))
-        .sink_to("Kafka", move |_| sink.clone());
+    let sink_properties = properties(&broker).set("linger.ms", "5");
+    let serializer = |(key, ts): &(u64, i64)| {
+        ProducerRecord::new("out", format!("{key},{ts}")).with_key(key.to_string())
+    };
+    let mapped =
+        env.add_source("Kafka", false, move |_| source.clone()).map(|(key, ts)| (key * 2, ts));
+    let timings = Arc::new(Mutex::new(Timings::default()));
+    match delivery {
+        Delivery::AtLeastOnce => {
+            let sink = KafkaSink::new(sink_properties, serializer);
+            mapped.sink_to("Kafka", move |_| sink.clone());
+        }
+        Delivery::ExactlyOnce => {
+            let timings = timings.clone();
+            mapped.sink_to_two_phase("Kafka", move |_| Timed {
+                sink: TransactionalKafkaSink::new(
+                    sink_properties.clone(),
+                    "weir-test-throughput",
+                    serializer,
+                ),
+                timings: timings.clone(),
+            });
+        }
+    }
     let start = Instant::now();
     env.execute().unwrap();
     let elapsed = start.elapsed();
     let written = read_all(&broker, "out", 2, Isolation::ReadCommitted);
-    assert_eq!(written.len() as u64, EVENTS, "every record written once (no failure)");
+    assert_eq!(written.len() as u64, events, "every record written once (no failure)");
     eprintln!(
-        "Kafka -> map -> Kafka: {EVENTS} events in {elapsed:.2?} = {:.0} events/s",
-        EVENTS as f64 / elapsed.as_secs_f64()
+        "Kafka -> map -> Kafka ({delivery:?}): {events} events in {elapsed:.2?} = {:.0} events/s",
+        events as f64 / elapsed.as_secs_f64()
     );
+    if let Delivery::ExactlyOnce = delivery {
+        let timings = timings.lock().unwrap();
+        assert!(timings.commit.count() > 0, "transactions committed: {timings:?}");
+        eprintln!(
+            "  sink calls over both subtasks: begin transaction {}; pre-commit {}; commit {}",
+            timings.begin, timings.pre_commit, timings.commit
+        );
+    }
+}
+
+/// The throughput tests' events: `WEIR_KAFKA_THROUGHPUT_EVENTS`, 200 000 by default.
+fn throughput_events() -> u64 {
+    std::env::var("WEIR_KAFKA_THROUGHPUT_EVENTS").map_or(200_000, |n| n.parse().unwrap())
+}
+
+#[test]
+fn kafka_map_to_kafka_throughput() {
+    map_to_kafka_throughput(throughput_events(), Delivery::AtLeastOnce);
+}
+
+#[test]
+fn kafka_map_to_kafka_exactly_once_throughput() {
+    map_to_kafka_throughput(throughput_events(), Delivery::ExactlyOnce);
 }

@@ -1,6 +1,7 @@
 //! What a running function can see: its subtask, the current record's time, its state.
 
 use std::ops::{Deref, DerefMut};
+use std::time::Duration;
 
 use weir_state::{KeyedState, KeyedStateAccess, OperatorStateStore, StateBackend};
 use weir_types::{Key, KeyGroupRange, Timestamp};
@@ -23,9 +24,9 @@ pub struct SubtaskInfo {
     pub max_parallelism: usize,
     /// Where keyed state lives.
     pub state_backend: StateBackend,
-    /// Whether the job takes checkpoints: sinks then make output visible when a checkpoint
-    /// completes, not at the end of input.
-    pub checkpointing: bool,
+    /// How often the job takes checkpoints (`None`: it does not). With checkpoints, sinks
+    /// make output visible when a checkpoint completes, not at the end of input.
+    pub checkpoint_interval: Option<Duration>,
 }
 
 impl SubtaskInfo {
@@ -39,8 +40,13 @@ impl SubtaskInfo {
             parallelism,
             max_parallelism,
             state_backend: StateBackend::Heap,
-            checkpointing: false,
+            checkpoint_interval: None,
         }
+    }
+
+    /// Whether the job takes checkpoints.
+    pub fn checkpointing(&self) -> bool {
+        self.checkpoint_interval.is_some()
     }
 
     /// The key groups this subtask owns.

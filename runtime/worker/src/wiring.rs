@@ -227,7 +227,7 @@ impl<'a> Wiring<'a> {
                 parallelism: self.plan.parallelism[node.id.0],
                 max_parallelism: self.config.max_parallelism,
                 state_backend: self.config.state_backend(),
-                checkpointing: self.config.checkpointing.interval().is_some(),
+                checkpoint_interval: self.config.checkpointing.interval(),
             },
             metrics: self.metrics.subtask(node.id.0, subtask),
             output,

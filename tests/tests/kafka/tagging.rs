@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use std::fmt::Display;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use weir::connectors::kafka::{KafkaTransaction, TransactionalKafkaSink};
@@ -23,6 +24,8 @@ use weir::prelude::*;
 
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(0);
 static COMMITS: AtomicU64 = AtomicU64::new(0);
+/// Held while a token is appended to a ledger.
+static RECORDING: Mutex<()> = Mutex::new(());
 
 /// Where committed tokens are written, and when the process dies.
 #[derive(Clone, Debug)]
@@ -31,13 +34,14 @@ pub struct Ledger {
     /// Abort the process at this commit (counted over the process), before committing.
     die_at_commit: Option<u64>,
     /// Whether a restored pre-committed transaction counts as committed: it does after a
-    /// task failure (the sink commits it with the failed instance's producer), not in a new
-    /// process (the producer died, and the sink cannot commit it).
+    /// task failure (the sink commits it with the failed instance's producer) and with a
+    /// write-ahead copy, not in a new process without one (the producer died, and the sink
+    /// cannot commit it).
     recovered_commits: bool,
 }
 
 impl Ledger {
-    /// A ledger in the file `path`, counting recovered commits.
+    /// A ledger in the file `path`.
     pub fn new(path: &Path) -> Self {
         Ledger { path: path.to_path_buf(), die_at_commit: None, recovered_commits: true }
     }
@@ -48,15 +52,21 @@ impl Ledger {
         Ledger { die_at_commit: Some(n), ..self }
     }
 
-    /// Restored pre-committed transactions do not count as committed.
+    /// Restored pre-committed transactions do not count as committed (they are still
+    /// listed in [`Self::recovered`]).
     pub fn in_a_new_process(self) -> Self {
         Ledger { recovered_commits: false, ..self }
     }
 
     /// The tokens of every committed transaction.
     pub fn committed(&self) -> HashSet<String> {
-        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
-        text.lines().map(str::to_string).collect()
+        lines(&self.path)
+    }
+
+    /// The tokens of the pre-committed transactions committed on restore (also counted as
+    /// committed, unless [`Self::in_a_new_process`]).
+    pub fn recovered(&self) -> HashSet<String> {
+        lines(&self.path.with_extension("recovered"))
     }
 
     /// The token of the transaction the process was about to commit when it died.
@@ -65,9 +75,14 @@ impl Ledger {
     }
 
     fn record(&self, token: &str) {
-        let mut file =
-            std::fs::OpenOptions::new().create(true).append(true).open(&self.path).unwrap();
-        writeln!(file, "{token}").unwrap();
+        append(&self.path, token);
+    }
+
+    fn record_recovered(&self, token: &str) {
+        append(&self.path.with_extension("recovered"), token);
+        if self.recovered_commits {
+            self.record(token);
+        }
     }
 
     fn before_commit(&self, token: &str) {
@@ -77,6 +92,21 @@ impl Ledger {
             std::process::abort();
         }
     }
+}
+
+fn lines(path: &Path) -> HashSet<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().map(str::to_string).collect()
+}
+
+/// Appends `token` to `path` as one line. Subtasks commit at the same moment, and `writeln!`
+/// would write the token and the line break separately: two subtasks' lines could interleave
+/// (`t1t2\n\n`) and neither token count as committed. So the line is written at once, one
+/// writer at a time.
+fn append(path: &Path, token: &str) {
+    let _one_writer = RECORDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    file.write_all(format!("{token}\n").as_bytes()).unwrap();
 }
 
 /// Splits `token|value` records into the values of committed tokens (`committed`) and the
@@ -135,12 +165,34 @@ impl<T: Display + Send> TwoPhaseCommitSink<T> for Tagging {
     }
     fn recover_and_commit(&mut self, (txn, token): Self::Transaction) -> FnResult {
         self.sink.recover_and_commit(txn)?;
-        if self.ledger.recovered_commits {
-            self.ledger.record(&token);
-        }
+        self.ledger.record_recovered(&token);
         Ok(())
     }
     fn recover_and_abort(&mut self, (txn, _): Self::Transaction) -> FnResult {
         self.sink.recover_and_abort(txn)
     }
+}
+
+/// Subtasks commit at the same moment: every token they record reads back, on its own line.
+#[test]
+fn ledger_keeps_every_token_recorded_at_the_same_time() {
+    const THREADS: usize = 4;
+    const TOKENS: usize = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::new(&dir.path().join("committed"));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let ledger = ledger.clone();
+            std::thread::spawn(move || {
+                (0..TOKENS).for_each(|i| ledger.record(&format!("{thread}-{i}")));
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|thread| thread.join().unwrap());
+    let committed = ledger.committed();
+    let expected: HashSet<String> =
+        (0..THREADS).flat_map(|t| (0..TOKENS).map(move |i| format!("{t}-{i}"))).collect();
+    let lost = expected.difference(&committed).count();
+    assert_eq!(lost, 0, "{lost} tokens lost of {}", expected.len());
+    assert_eq!(committed, expected);
 }

@@ -132,7 +132,7 @@ impl<T, S: TwoPhaseCommitSink<T>> OneInputOperator for TwoPhaseCommitSinkOperato
     type Out = ();
 
     fn initialize_state(&mut self, info: &SubtaskInfo, restore: StateRestore) -> FnResult {
-        self.checkpointing = info.checkpointing;
+        self.checkpointing = info.checkpointing();
         self.sink.open(info)?;
         self.state.restore(restore.operator);
         let transactions =
@@ -289,7 +289,8 @@ mod tests {
     type Operator = TwoPhaseCommitSinkOperator<i32, FakeSink>;
 
     fn info(checkpointing: bool) -> SubtaskInfo {
-        SubtaskInfo { checkpointing, ..SubtaskInfo::new("sink", 0, 1, 128) }
+        let checkpoint_interval = checkpointing.then(|| std::time::Duration::from_secs(1));
+        SubtaskInfo { checkpoint_interval, ..SubtaskInfo::new("sink", 0, 1, 128) }
     }
 
     /// A started operator over `world`, restored from `restore`.

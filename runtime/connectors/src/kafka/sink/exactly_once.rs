@@ -1,9 +1,9 @@
 //! The exactly-once Kafka sink: one Kafka transaction per subtask and checkpoint, committed
-//! when the checkpoint completes.
+//! when the checkpoint completes, on producers reused from a per-subtask pool.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::producer::Producer;
@@ -13,8 +13,10 @@ use weir_operators::builtin::TwoPhaseCommitSink;
 use weir_operators::function::FnResult;
 use weir_types::Timestamp;
 
-use super::producer::{self, KafkaProducer};
+use super::left_open::{self, Held, Left};
+use super::pool::{Pooled, ProducerPool};
 use super::{ProducerRecord, Serializer, serialize};
+use super::{marker, producer};
 use crate::kafka::KafkaProperties;
 use crate::kafka::properties::BROKER_TIMEOUT;
 use crate::{Error, Result};
@@ -22,55 +24,62 @@ use crate::{Error, Result};
 /// librdkafka's default `transaction.timeout.ms`.
 const DEFAULT_TRANSACTION_TIMEOUT_MS: u64 = 60_000;
 
-/// Producers of unfinished transactions left by sink instances that were dropped (a failed
-/// task), by transactional id: the instance restored in the same process finishes them.
-static LEFT_OPEN: Mutex<Option<HashMap<String, KafkaProducer>>> = Mutex::new(None);
-
-/// The producers left open in this process.
-fn left_open() -> MutexGuard<'static, Option<HashMap<String, KafkaProducer>>> {
-    LEFT_OPEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Takes the producer a dropped sink instance left for `transactional_id`.
-fn take_left_open(transactional_id: &str) -> Option<KafkaProducer> {
-    left_open().as_mut()?.remove(transactional_id)
-}
-
-/// Takes every producer dropped sink instances left with ids starting with `prefix`.
-fn take_all_left_open(prefix: &str) -> Vec<(String, KafkaProducer)> {
-    let mut left = left_open();
-    let Some(left) = left.as_mut() else { return Vec::new() };
-    let ids: Vec<String> = left.keys().filter(|id| id.starts_with(prefix)).cloned().collect();
-    ids.into_iter().filter_map(|id| left.remove_entry(&id)).collect()
-}
-
 /// A transaction of [`TransactionalKafkaSink`], as stored in checkpoints.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KafkaTransaction {
-    /// `{prefix}-{subtask}-{number}`.
+    /// `{prefix}-{subtask}-{slot}`: the id of the pooled producer that holds it.
     pub transactional_id: String,
-    /// The transaction's number within its subtask.
+    /// The subtask that began it.
+    pub subtask: usize,
+    /// Its producer's slot in that subtask's pool.
+    pub slot: usize,
+    /// The transaction's number within its subtask (a producer's transactions follow each
+    /// other under one id).
     pub number: u64,
+    /// How many slots that subtask's pool had when the transaction began: a restore fences
+    /// each of their ids.
+    pub pool_size: usize,
+    /// With a write-ahead copy ([`TransactionalKafkaSink::with_write_ahead`]): unique to the
+    /// transaction, the commit marker it commits with its records.
+    pub marker: Option<i64>,
+    /// With a write-ahead copy: the records written into it, kept (in checkpoints) until it
+    /// commits, written again if its producer died before committing it.
+    pub records: Vec<ProducerRecord>,
 }
 
 /// Writes records to Kafka exactly once (Flink's `KafkaSink` with
 /// `DeliveryGuarantee.EXACTLY_ONCE`); run it with `sink_to_two_phase`.
 ///
-/// Each checkpoint interval of each subtask is one Kafka transaction with its own
-/// transactional id, `{prefix}-{subtask}-{number}`: its records are flushed when the
-/// checkpoint barrier passes and the transaction is committed when the checkpoint
-/// completes, so consumers with `isolation.level=read_committed` see each record once.
+/// Each checkpoint interval of each subtask is one Kafka transaction: its records are
+/// flushed when the checkpoint barrier passes and the transaction is committed when the
+/// checkpoint completes, so consumers with `isolation.level=read_committed` see each record
+/// once.
 ///
-/// On restore, the transaction that was open at the checkpoint is aborted by initializing
-/// its transactional id again (which also fences a zombie producer still using it), and
-/// numbering resumes there, so the ids of the failed run are reused in order and every
-/// transaction it left open is aborted as the new run reaches it. After a task failure in
-/// the same process, the transactions the failed instance began after the checkpoint are
-/// aborted at once; after a process died, those the new run does not reach (the failed run
-/// got further than the new one goes, say at the end of a bounded input) time out after
-/// `transaction.timeout.ms`, holding back read_committed consumers until then: librdkafka
-/// cannot tell whether an id was ever used (Flink probes ids upwards until it finds one
-/// whose producer epoch is 0), so the sink does not guess how far to look.
+/// Transactions run on a small pool of producers per subtask with stable transactional ids
+/// `{prefix}-{subtask}-{slot}`: a producer whose transaction committed begins the next one
+/// without initializing again, and a slot is added (one `init_transactions`, tens of
+/// milliseconds) only when every producer holds a transaction pre-committed for a checkpoint
+/// that has not completed yet. In steady state a subtask has two: one pre-committed and
+/// waiting for its checkpoint to complete, one taking records.
+///
+/// On restore, the transaction that was open at the checkpoint is aborted and every slot the
+/// pool had then is fenced: its id is initialized again, which aborts a transaction left
+/// open there and fences a zombie producer still using it. After a task failure in the same
+/// process, the producers the failed instance left are reused instead, their transactions
+/// aborted. After a process died, a transaction of a slot the dead run added after the
+/// restored checkpoint (checkpoints pending for longer than an interval) is aborted when the
+/// restored pool grows to that slot, or else times out after `transaction.timeout.ms`,
+/// holding back read_committed consumers until then: librdkafka cannot tell whether an id
+/// was ever used (Flink probes ids upwards until it finds one whose producer epoch is 0), so
+/// the sink does not guess how far to look.
+///
+/// Restored at the same parallelism, each subtask gets back its own transactions. At another
+/// parallelism, a subtask finishes the restored transactions it is dealt whoever began them,
+/// but takes over (pools and fences) only the slots of its own index: the slots of a
+/// subtask index the new run lacks are not fenced, so what a dead run left open there
+/// beyond the restored transactions times out; and a subtask ending a transaction of
+/// another index by initializing its id (after a process died) may fence the producer that
+/// index's subtask just took into its pool, failing the job once more.
 ///
 /// A transaction pre-committed for the restored checkpoint may not be committed yet (the
 /// failure came between the checkpoint's completion and the commit). After a task failure
@@ -78,100 +87,218 @@ pub struct KafkaTransaction {
 /// left behind. After the process died, it cannot: committing needs the dead producer's id
 /// and epoch, which librdkafka neither exposes nor accepts (Flink sets them through the Java
 /// client's internals), and initializing the transactional id again aborts the transaction.
-/// So the restored sink ends it at once by initializing its id (which commits nothing and
-/// aborts it if it is still open, instead of leaving read_committed consumers stuck until
-/// it times out) and logs an error naming it: **its records are lost** unless its commit
-/// reached the broker before the process died. That is the one gap in exactly-once: a
-/// process dying in the moment between a checkpoint's completion and its commits loses
-/// the output of that checkpoint interval of the subtasks whose commit had not gone out.
 ///
-/// `transaction.timeout.ms` (default 60 s) must exceed the checkpoint interval, or the
-/// broker would abort transactions before their checkpoint completes: `open` fails
+/// By default the restored sink then ends it at once by initializing its id (which aborts
+/// it if it is still open, instead of leaving read_committed consumers stuck until it times
+/// out) and logs an error naming it: **its records are lost** unless its commit reached the
+/// broker before the process died. That is the one gap in exactly-once: a process dying in
+/// the moment between a checkpoint's completion and its commits loses the output of that
+/// checkpoint interval of the subtasks whose commit had not gone out.
+///
+/// [`with_write_ahead`](Self::with_write_ahead) closes the gap at a cost in throughput (a
+/// Kafka→map→Kafka job went from about 460 to 260 thousand events/s): each transaction
+/// keeps a write-ahead copy of its records in the checkpointed transaction (as Flink's
+/// `GenericWriteAheadSink` does; dropped once it committed: checkpoints and memory hold the
+/// records of the checkpoint intervals not committed yet, usually one), and commits,
+/// atomically with its records, a marker: offset `marker` (random, unique to the
+/// transaction) of partition 0 of its first record's topic for the consumer group named
+/// after its transactional id (`send_offsets_to_transaction`, just before the commit, off
+/// the checkpoint barrier's path). The restored sink initializes the transaction's id
+/// (which aborts it if it is still open, or finishes a commit the broker had begun), then
+/// reads the group's committed offset: if it is the transaction's marker, the transaction
+/// committed; otherwise it writes the records again in a new transaction with the marker
+/// and commits that. Restored from the latest checkpoint, no later transaction of the id
+/// can have committed in between (it would have needed a later checkpoint to complete), so
+/// the marker is exact; restored from an older checkpoint, a transaction whose marker a
+/// later one overwrote is written again, as is everything else after that checkpoint.
+/// Transactions are recovered as they were written: with the copy if they have one,
+/// whatever the restored sink's setting.
+///
+/// `transaction.timeout.ms` (default 60 s) must exceed the job's checkpoint interval, or
+/// the broker would abort transactions before their checkpoint completes: `open` fails
 /// otherwise.
 pub struct TransactionalKafkaSink<T> {
     properties: KafkaProperties,
     serializer: Serializer<T>,
     prefix: String,
-    checkpoint_interval: Duration,
     /// Set in `open`.
     subtask: usize,
     /// The number of the next transaction.
     next: u64,
-    /// Producers of the transactions begun and not finished, by transactional id.
-    producers: HashMap<String, KafkaProducer>,
-    /// Whether the transactions failed instances of this subtask left open were aborted
-    /// (at the first `begin_transaction`, after the restored ones were finished).
-    lingering_aborted: bool,
+    /// Idle producers; set in `open`.
+    pool: Option<ProducerPool>,
+    /// Producers of the transactions begun and not finished, by transactional id, with
+    /// the transaction's number.
+    busy: HashMap<String, (u64, Pooled)>,
+    /// Whether the transactions of earlier runs were ended (at the first
+    /// `begin_transaction`, after the restored ones were finished).
+    lingering_ended: bool,
+    /// Whether transactions keep a write-ahead copy and commit a marker.
+    write_ahead: bool,
 }
 
 impl<T> TransactionalKafkaSink<T> {
     /// A sink writing with `properties` the records `serializer` makes, in transactions
     /// with ids starting with `prefix` (unique to this sink across jobs sharing the
-    /// brokers), for a job checkpointing every `checkpoint_interval`.
+    /// brokers).
     pub fn new(
         properties: KafkaProperties,
         prefix: &str,
-        checkpoint_interval: Duration,
         serializer: impl Fn(&T) -> ProducerRecord + Send + Sync + 'static,
     ) -> Self {
         TransactionalKafkaSink {
             properties,
             serializer: Arc::new(serializer),
             prefix: prefix.to_string(),
-            checkpoint_interval,
             subtask: 0,
             next: 0,
-            producers: HashMap::new(),
-            lingering_aborted: false,
+            pool: None,
+            busy: HashMap::new(),
+            lingering_ended: false,
+            write_ahead: false,
         }
     }
 
-    /// Fails unless transactions outlive a checkpoint interval.
-    fn check_timeout(&self) -> Result<()> {
-        let timeout = match self.properties.get("transaction.timeout.ms") {
-            Some(value) => value.parse::<u64>().map_err(|_| {
-                Error::KafkaConfig(format!("transaction.timeout.ms is not a number: {value}"))
-            })?,
-            None => DEFAULT_TRANSACTION_TIMEOUT_MS,
-        };
-        let interval = self.checkpoint_interval.as_millis() as u64;
-        if timeout <= interval {
-            return Err(Error::KafkaConfig(format!(
-                "transaction.timeout.ms ({timeout} ms) must exceed the checkpoint interval \
-                 ({interval} ms): a transaction stays open for a whole interval and the broker \
-                 would abort it first; raise transaction.timeout.ms (up to the broker's \
-                 transaction.max.timeout.ms) or checkpoint more often"
-            )));
-        }
-        Ok(())
+    /// Keeps a write-ahead copy of each transaction's records in checkpoints until it
+    /// commits, and commits a marker with it, so that a transaction the process died before
+    /// committing is written again on restore: exactly-once even after the whole process
+    /// died, at a cost in throughput (see the type's documentation).
+    pub fn with_write_ahead(mut self) -> Self {
+        self.write_ahead = true;
+        self
     }
 
-    /// A producer for `transactional_id`, initialized: any earlier transaction of that id
-    /// still open is aborted and its producer fenced.
-    fn init_producer(&self, transactional_id: &str) -> Result<KafkaProducer> {
-        let producer =
-            producer::create(&self.properties, &[("transactional.id", transactional_id)])?;
-        producer.init_transactions(BROKER_TIMEOUT).map_err(|source| {
-            Error::kafka(format!("initializing transactions of {transactional_id}"), source)
-        })?;
-        Ok(producer)
+    fn pool(&mut self) -> &mut ProducerPool {
+        self.pool.as_mut().expect("TransactionalKafkaSink used before open")
+    }
+
+    /// Aborts the transactions failed instances of this subtask left open and fences every
+    /// slot the restored run may have used.
+    fn end_lingering(&mut self) -> Result<()> {
+        let pool = self.pool.as_mut().expect("TransactionalKafkaSink used before open");
+        for Left { pooled, number } in
+            left_open::take_all(brokers(&self.properties), |pooled| pool.owns(pooled))
+        {
+            if number.is_some() {
+                tracing::debug!(
+                    transactional_id = pooled.id,
+                    "aborting a lingering Kafka transaction"
+                );
+                producer::abort(&pooled.producer).map_err(|source| {
+                    Error::kafka(format!("aborting lingering transaction {}", pooled.id), source)
+                })?;
+            }
+            pool.release(pooled);
+        }
+        pool.fence()
     }
 
     /// Ends `txn`, whose producer is gone, by initializing its transactional id: aborts it if
-    /// it is still open and fences the producer that began it.
-    fn end_by_initializing(&self, txn: &KafkaTransaction) -> Result<()> {
-        self.init_producer(&txn.transactional_id).map(drop)
+    /// it is still open and fences the producer that began it. The new producer joins the
+    /// pool if the slot is ours.
+    fn end_by_initializing(&mut self, txn: &KafkaTransaction) -> Result<()> {
+        let pooled = Pooled::init(&self.properties, txn.transactional_id.clone(), txn.slot)?;
+        self.pool().release(pooled);
+        Ok(())
     }
 
-    /// The producer of `txn`: this instance's, or one a failed instance left.
-    fn take_producer(&mut self, txn: &KafkaTransaction) -> Option<KafkaProducer> {
+    /// Commits `txn`, pre-committed by a process that died: ends it by initializing its id,
+    /// then writes its records again in a new transaction unless its marker shows that it
+    /// committed.
+    fn recover_from_write_ahead(&mut self, txn: &KafkaTransaction, marker: i64) -> Result<()> {
         let id = &txn.transactional_id;
-        self.producers.remove(id).or_else(|| take_left_open(id))
+        let mut pooled = Pooled::init(&self.properties, id.clone(), txn.slot)?;
+        if let Some(first) = txn.records.first() {
+            if marker::committed(&self.properties, id, &first.topic)? == Some(marker) {
+                tracing::debug!(
+                    transactional_id = id,
+                    txn.number,
+                    "Kafka transaction committed before the process died"
+                );
+            } else {
+                tracing::info!(
+                    transactional_id = id,
+                    txn.number,
+                    records = txn.records.len(),
+                    "writing a Kafka transaction the process that began it did not commit \
+                     again from its write-ahead copy"
+                );
+                pooled.producer.begin_transaction().map_err(|source| {
+                    Error::kafka(format!("beginning a transaction of {id}"), source)
+                })?;
+                for record in &txn.records {
+                    producer::send(&pooled.producer, record)?;
+                }
+                producer::flush(&pooled.producer)?;
+                commit(&self.properties, &mut pooled, txn)?;
+            }
+        }
+        self.pool().release(pooled);
+        Ok(())
     }
 
-    fn producer(&self, txn: &KafkaTransaction) -> &KafkaProducer {
-        self.producers.get(&txn.transactional_id).expect("a transaction this sink began")
+    /// Where the producer of `txn` is: this instance's, or one a failed instance left.
+    fn take_producer(&mut self, txn: &KafkaTransaction) -> Held {
+        match self.busy.remove(&txn.transactional_id) {
+            Some((number, pooled)) if number == txn.number => Held::Here(pooled),
+            Some(other) => {
+                self.busy.insert(txn.transactional_id.clone(), other);
+                Held::Finished
+            }
+            None => left_open::take(brokers(&self.properties), &txn.transactional_id, txn.number),
+        }
     }
+
+    fn producer(&self, txn: &KafkaTransaction) -> &Pooled {
+        &self.busy.get(&txn.transactional_id).expect("a transaction this sink began").1
+    }
+
+    /// Takes note of a transaction restored from a checkpoint.
+    fn restored(&mut self, txn: &KafkaTransaction) {
+        self.next = self.next.max(txn.number + 1);
+        if txn.subtask == self.subtask {
+            self.pool().grow_to(txn.pool_size);
+        }
+    }
+}
+
+/// Commits `txn`, flushed on `pooled`, with its marker if it has one (and records to lose).
+fn commit(properties: &KafkaProperties, pooled: &mut Pooled, txn: &KafkaTransaction) -> Result<()> {
+    let id = &txn.transactional_id;
+    if let (Some(marker), Some(first)) = (txn.marker, txn.records.first()) {
+        pooled.send_marker(properties, &first.topic, marker)?;
+    }
+    pooled.producer.commit_transaction(BROKER_TIMEOUT).map_err(|source| {
+        Error::kafka(format!("committing transaction {id} #{}", txn.number), source)
+    })?;
+    tracing::debug!(transactional_id = id, txn.number, "Kafka transaction committed");
+    Ok(())
+}
+
+/// The brokers `properties` reach: where left producers are filed.
+fn brokers(properties: &KafkaProperties) -> &str {
+    properties.get("bootstrap.servers").unwrap_or_default()
+}
+
+/// Fails unless transactions (`transaction.timeout.ms` of `properties`) outlive a checkpoint
+/// `interval`.
+fn check_timeout(properties: &KafkaProperties, interval: Duration) -> Result<()> {
+    let timeout = match properties.get("transaction.timeout.ms") {
+        Some(value) => value.parse::<u64>().map_err(|_| {
+            Error::KafkaConfig(format!("transaction.timeout.ms is not a number: {value}"))
+        })?,
+        None => DEFAULT_TRANSACTION_TIMEOUT_MS,
+    };
+    let interval = interval.as_millis() as u64;
+    if timeout <= interval {
+        return Err(Error::KafkaConfig(format!(
+            "transaction.timeout.ms ({timeout} ms) must exceed the job's checkpoint interval \
+             ({interval} ms): a transaction stays open for a whole interval and the broker \
+             would abort it first; raise transaction.timeout.ms (up to the broker's \
+             transaction.max.timeout.ms) or checkpoint more often"
+        )));
+    }
+    Ok(())
 }
 
 impl<T> fmt::Debug for TransactionalKafkaSink<T> {
@@ -187,35 +314,40 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
     type Transaction = KafkaTransaction;
 
     fn open(&mut self, info: &SubtaskInfo) -> FnResult {
-        self.check_timeout()?;
+        if let Some(interval) = info.checkpoint_interval {
+            check_timeout(&self.properties, interval)?;
+        }
         self.subtask = info.index;
+        self.pool = Some(ProducerPool::new(self.properties.clone(), &self.prefix, info.index));
         Ok(())
     }
 
     fn begin_transaction(&mut self) -> FnResult<KafkaTransaction> {
-        if !std::mem::replace(&mut self.lingering_aborted, true) {
-            // Transactions a failed instance began after the restored checkpoint would hold
-            // back read_committed consumers until they time out.
-            for (id, producer) in take_all_left_open(&format!("{}-{}-", self.prefix, self.subtask))
-            {
-                tracing::debug!(transactional_id = id, "aborting a lingering Kafka transaction");
-                producer::abort(&producer).map_err(|source| {
-                    Error::kafka(format!("aborting lingering transaction {id}"), source)
-                })?;
-            }
+        if !std::mem::replace(&mut self.lingering_ended, true) {
+            // Transactions of earlier runs would hold back read_committed consumers until
+            // they time out.
+            self.end_lingering()?;
         }
+        let pool = self.pool();
+        let pooled = pool.acquire()?;
+        let pool_size = pool.size();
+        pooled.producer.begin_transaction().map_err(|source| {
+            Error::kafka(format!("beginning a transaction of {}", pooled.id), source)
+        })?;
         let number = self.next;
         self.next += 1;
-        let transactional_id = format!("{}-{}-{number}", self.prefix, self.subtask);
-        // A producer a failed instance left with this id is fenced by the new one anyway.
-        drop(take_left_open(&transactional_id));
-        let producer = self.init_producer(&transactional_id)?;
-        producer.begin_transaction().map_err(|source| {
-            Error::kafka(format!("beginning transaction {transactional_id}"), source)
-        })?;
-        tracing::debug!(transactional_id, "Kafka transaction begun");
-        self.producers.insert(transactional_id.clone(), producer);
-        Ok(KafkaTransaction { transactional_id, number })
+        tracing::debug!(transactional_id = pooled.id, number, "Kafka transaction begun");
+        let txn = KafkaTransaction {
+            transactional_id: pooled.id.clone(),
+            subtask: self.subtask,
+            slot: pooled.slot,
+            number,
+            pool_size,
+            marker: self.write_ahead.then(|| fastrand::i64(0..i64::MAX)),
+            records: Vec::new(),
+        };
+        self.busy.insert(pooled.id.clone(), (number, pooled));
+        Ok(txn)
     }
 
     fn write(
@@ -225,66 +357,95 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
         timestamp: Option<Timestamp>,
     ) -> FnResult {
         let record = serialize(&self.serializer, &value, timestamp);
-        Ok(producer::send(self.producer(txn), &record)?)
+        producer::send(&self.producer(txn).producer, &record)?;
+        if txn.marker.is_some() {
+            txn.records.push(record);
+        }
+        Ok(())
     }
 
     fn pre_commit(&mut self, txn: &mut KafkaTransaction) -> FnResult {
-        Ok(producer::flush(self.producer(txn))?)
+        Ok(producer::flush(&self.producer(txn).producer)?)
     }
 
     fn commit(&mut self, txn: KafkaTransaction) -> FnResult {
-        let Some(producer) = self.take_producer(&txn) else {
-            tracing::error!(
-                transactional_id = txn.transactional_id,
-                "a Kafka transaction pre-committed for the restored checkpoint cannot be \
-                 committed: the process that began it died, and librdkafka cannot resume \
-                 another producer's transaction; aborting it, so its records are lost unless \
-                 its commit reached the broker before the process died"
-            );
-            return Ok(self.end_by_initializing(&txn)?);
-        };
-        producer.commit_transaction(BROKER_TIMEOUT).map_err(|source| {
-            Error::kafka(format!("committing transaction {}", txn.transactional_id), source)
-        })?;
-        tracing::debug!(transactional_id = txn.transactional_id, "Kafka transaction committed");
+        let id = &txn.transactional_id;
+        match self.take_producer(&txn) {
+            Held::Here(mut pooled) => {
+                commit(&self.properties, &mut pooled, &txn)?;
+                self.pool().release(pooled);
+            }
+            Held::Finished => {
+                tracing::debug!(
+                    transactional_id = id,
+                    txn.number,
+                    "Kafka transaction committed before"
+                );
+            }
+            Held::Gone => match txn.marker {
+                Some(marker) => self.recover_from_write_ahead(&txn, marker)?,
+                None => {
+                    tracing::error!(
+                        transactional_id = id,
+                        txn.number,
+                        "a Kafka transaction pre-committed for the restored checkpoint cannot \
+                         be committed: the process that began it died, and librdkafka cannot \
+                         resume another producer's transaction; aborting it, so its records are \
+                         lost unless its commit reached the broker before the process died \
+                         (TransactionalKafkaSink::with_write_ahead would write them again)"
+                    );
+                    self.end_by_initializing(&txn)?;
+                }
+            },
+        }
         Ok(())
     }
 
     fn abort(&mut self, txn: KafkaTransaction) -> FnResult {
-        let producer = match self.take_producer(&txn) {
-            Some(producer) => producer,
-            None => {
+        let id = &txn.transactional_id;
+        match self.take_producer(&txn) {
+            Held::Here(pooled) => {
+                producer::abort(&pooled.producer).map_err(|source| {
+                    Error::kafka(format!("aborting transaction {id} #{}", txn.number), source)
+                })?;
+                tracing::debug!(transactional_id = id, txn.number, "Kafka transaction aborted");
+                self.pool().release(pooled);
+            }
+            Held::Finished => {}
+            Held::Gone => {
                 tracing::debug!(
-                    transactional_id = txn.transactional_id,
+                    transactional_id = id,
                     "aborting a Kafka transaction by initializing its id"
                 );
-                return Ok(self.end_by_initializing(&txn)?);
+                self.end_by_initializing(&txn)?;
             }
-        };
-        producer::abort(&producer).map_err(|source| {
-            Error::kafka(format!("aborting transaction {}", txn.transactional_id), source)
-        })?;
-        tracing::debug!(transactional_id = txn.transactional_id, "Kafka transaction aborted");
+        }
         Ok(())
     }
 
     fn recover_and_commit(&mut self, txn: KafkaTransaction) -> FnResult {
-        self.next = self.next.max(txn.number + 1);
+        self.restored(&txn);
         self.commit(txn)
     }
 
     fn recover_and_abort(&mut self, txn: KafkaTransaction) -> FnResult {
-        self.next = self.next.max(txn.number);
+        self.restored(&txn);
         self.abort(txn)
     }
 }
 
 impl<T> Drop for TransactionalKafkaSink<T> {
-    /// Leaves the producers of unfinished transactions to the instance restored next.
+    /// Leaves the producers, with their unfinished transactions, to the instance restored
+    /// next.
     fn drop(&mut self) {
-        if !self.producers.is_empty() {
-            left_open().get_or_insert_with(HashMap::new).extend(self.producers.drain());
-        }
+        let busy =
+            self.busy.drain().map(|(_, (number, pooled))| Left { pooled, number: Some(number) });
+        let idle = self
+            .pool
+            .iter_mut()
+            .flat_map(|pool| pool.drain())
+            .map(|pooled| Left { pooled, number: None });
+        left_open::leave(brokers(&self.properties), busy.chain(idle));
     }
 }
 
@@ -293,26 +454,32 @@ mod tests {
     use super::*;
     use crate::test_util::info;
 
-    fn sink(timeout_ms: Option<&str>, interval: Duration) -> TransactionalKafkaSink<String> {
+    fn sink(timeout_ms: Option<&str>) -> TransactionalKafkaSink<String> {
         let mut properties = KafkaProperties::new("127.0.0.1:1");
         if let Some(timeout) = timeout_ms {
             properties = properties.set("transaction.timeout.ms", timeout);
         }
-        TransactionalKafkaSink::new(properties, "t", interval, |v: &String| {
+        TransactionalKafkaSink::new(properties, "t", |v: &String| {
             ProducerRecord::new("out", v.as_bytes())
         })
     }
 
+    /// Opens `sink` in a job checkpointing every `interval`.
+    fn open(mut sink: TransactionalKafkaSink<String>, interval: Option<Duration>) -> FnResult {
+        sink.open(&SubtaskInfo { checkpoint_interval: interval, ..info(0, 1) })
+    }
+
     #[test]
     fn a_transaction_timeout_below_the_checkpoint_interval_is_a_clear_error() {
-        let error = sink(Some("5000"), Duration::from_secs(10)).open(&info(0, 1)).unwrap_err();
-        let error = error.to_string();
+        let seconds = |s| Some(Duration::from_secs(s));
+        let error = open(sink(Some("5000")), seconds(10)).unwrap_err().to_string();
         assert!(error.contains("transaction.timeout.ms (5000 ms)"), "{error}");
         assert!(error.contains("checkpoint interval (10000 ms)"), "{error}");
-        let error = sink(None, Duration::from_secs(60)).open(&info(0, 1)).unwrap_err();
-        assert!(error.to_string().contains("(60000 ms) must exceed"), "{error}");
-        let error = sink(Some("soon"), Duration::from_secs(1)).open(&info(0, 1)).unwrap_err();
-        assert!(error.to_string().contains("not a number: soon"), "{error}");
-        sink(Some("20000"), Duration::from_secs(10)).open(&info(0, 1)).unwrap();
+        let error = open(sink(None), seconds(60)).unwrap_err().to_string();
+        assert!(error.contains("(60000 ms) must exceed"), "{error}");
+        let error = open(sink(Some("soon")), seconds(1)).unwrap_err().to_string();
+        assert!(error.contains("not a number: soon"), "{error}");
+        open(sink(Some("20000")), seconds(10)).unwrap();
+        open(sink(None), None).expect("without checkpoints, no interval to outlive");
     }
 }

@@ -3,15 +3,20 @@
 
 mod at_least_once;
 mod exactly_once;
+mod left_open;
+mod marker;
+mod pool;
 mod producer;
 
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 pub use at_least_once::KafkaSink;
 pub use exactly_once::{KafkaTransaction, TransactionalKafkaSink};
 
 /// A record to write: its topic (chosen per record), key, value and timestamp.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerRecord {
     /// The topic to write to.
     pub topic: String,

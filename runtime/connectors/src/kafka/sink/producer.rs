@@ -1,7 +1,7 @@
 //! A librdkafka producer that remembers failed deliveries, and sending with backpressure.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
@@ -15,6 +15,9 @@ use crate::{Error, Result};
 
 /// How long a send waits for room in librdkafka's queue before trying again.
 const QUEUE_FULL_WAIT: Duration = Duration::from_millis(10);
+
+/// How long a flush waits for delivery reports before looking at the queue again.
+const FLUSH_POLL: Duration = Duration::from_millis(1);
 
 /// Keeps the first delivery that failed, so that the next flush reports it.
 #[derive(Default)]
@@ -77,8 +80,20 @@ pub(crate) fn send(producer: &KafkaProducer, record: &ProducerRecord) -> Result<
 }
 
 /// Waits until everything sent is acknowledged; fails if any delivery failed.
+///
+/// Polls in short steps instead of calling rdkafka's `flush`, which alternates a
+/// non-blocking `rd_kafka_flush` with 100 ms polls: the last delivery reports are often
+/// served by the former, and the poll then sleeps its 100 ms out (measured: 100 ms at every
+/// checkpoint barrier).
 pub(crate) fn flush(producer: &KafkaProducer) -> Result<()> {
-    producer.flush(BROKER_TIMEOUT).map_err(|source| Error::kafka("flushing".into(), source))?;
+    let deadline = Instant::now() + BROKER_TIMEOUT;
+    while producer.in_flight_count() > 0 {
+        if Instant::now() >= deadline {
+            let timeout = KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut);
+            return Err(Error::kafka("flushing".into(), timeout));
+        }
+        producer.poll(FLUSH_POLL);
+    }
     let failed = producer.context().failed.lock().unwrap_or_else(|p| p.into_inner()).take();
     match failed {
         Some(failure) => Err(Error::KafkaDelivery(failure)),

@@ -22,7 +22,7 @@ fn start<T: Send>(sink: FileSink<T>, snapshot: Option<&OperatorSnapshot>) -> Ope
             restore.operator.add(&list.name, list.elements.clone());
         }
     }
-    let info = SubtaskInfo { checkpointing: true, ..info(0, 1) };
+    let info = SubtaskInfo { checkpoint_interval: Some(Duration::from_secs(1)), ..info(0, 1) };
     let mut operator = TwoPhaseCommitSinkOperator::new(sink);
     operator.initialize_state(&info, restore).unwrap();
     operator.open(&info).unwrap();
