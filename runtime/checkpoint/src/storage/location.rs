@@ -194,6 +194,16 @@ impl Location {
         Ok(size)
     }
 
+    /// Copies `file` of `source` to the same relative path here: inside the store when both
+    /// folders are in one, else read and written again.
+    pub(crate) async fn copy_from(&self, source: &Location, file: &str) -> Result<()> {
+        if Arc::ptr_eq(&self.store, &source.store) {
+            let (from, to) = (source.object(file)?, self.object(file)?);
+            return self.store.copy(&from, &to).await.map_err(self.store_error(file));
+        }
+        self.put(file, source.read(file).await?).await.map(drop)
+    }
+
     /// Copies `file` into the local file `target`, streaming; returns its size.
     pub(crate) async fn get_local(&self, file: &str, target: &std::path::Path) -> Result<u64> {
         let local_error =
