@@ -8,4 +8,4 @@ pub mod v1 {
     tonic::include_proto!("weir.v1");
 }
 
-pub use tonic;
+pub use {prost, tonic};

@@ -87,6 +87,26 @@ pub enum Error {
         /// Why the last one failed.
         last: String,
     },
+    /// Encoding a task's snapshot into state files failed (a value did not serialize, or the
+    /// encoding panicked).
+    #[error("cannot encode the state of task {task} for checkpoint {checkpoint}: {reason}")]
+    EncodeState {
+        /// The task.
+        task: usize,
+        /// The checkpoint.
+        checkpoint: u64,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A checkpoint must carry the final state of a finished task, but no complete
+    /// checkpoint holds it to copy from.
+    #[error("no complete checkpoint holds the final state of '{operator}' to copy into {url}")]
+    FinalState {
+        /// The operator whose state is missing.
+        operator: String,
+        /// The checkpoint that needs it.
+        url: String,
+    },
     /// Checkpoint storage failed.
     #[error(transparent)]
     Storage(#[from] weir_checkpoint::Error),

@@ -14,7 +14,7 @@ use weir_types::CheckpointId;
 
 use crate::checkpoint::{
     BarrierMode, CheckpointCoordinator, CheckpointStats, JobStorage, OperatorToRestore,
-    RestoredState, SavepointRequest, TaskControl, TaskEntry, TaskEvent,
+    RestoredState, SavepointRequest, StateUploader, TaskControl, TaskEntry, TaskEvent, Uploaded,
 };
 use crate::exchange::{CancelHandle, CancelToken};
 use crate::graph::StreamGraph;
@@ -179,6 +179,10 @@ impl LocalExecutor {
             job.storage.handle(),
             entries,
             job.next_checkpoint,
+        );
+        let mut uploader = StateUploader::new(
+            job.storage.handle(),
+            job.storage.checkpoints().cloned(),
             confirmed_shared,
         );
         let mut driver = Driver {
@@ -193,10 +197,15 @@ impl LocalExecutor {
             published: 0,
         };
         let channels = DriverChannels { done: &done, events: &events, control };
-        driver.drive(channels, &mut coordinator, &job.storage, &job.metrics);
+        let mut checkpoints =
+            Checkpointing { coordinator: &mut coordinator, uploader: &mut uploader };
+        driver.drive(channels, &mut checkpoints, &job.storage, &job.metrics);
         threads.into_iter().for_each(|thread| drop(thread.join()));
         coordinator.finish();
-        driver.publish_checkpoints(&coordinator);
+        driver.publish_checkpoints(&mut Checkpointing {
+            coordinator: &mut coordinator,
+            uploader: &mut uploader,
+        });
         job.next_checkpoint = coordinator.next_id();
         job.checkpoints.extend_from_slice(coordinator.history());
         Ok(match (driver.failures.into_iter().next(), coordinator.stopped_at()) {
@@ -380,6 +389,49 @@ struct DriverChannels<'a> {
     control: &'a Receiver<JobCommand>,
 }
 
+/// The checkpoint coordinator and the writer of the tasks' state, side by side in this
+/// process.
+struct Checkpointing<'a> {
+    coordinator: &'a mut CheckpointCoordinator,
+    uploader: &'a mut StateUploader,
+}
+
+impl Checkpointing<'_> {
+    /// A task's checkpoint traffic: its state goes to storage first, the rest straight to the
+    /// coordinator.
+    fn on_event(&mut self, event: TaskEvent) -> crate::Result<()> {
+        match event {
+            TaskEvent::Acknowledged(state) => {
+                // No directory: the checkpoint was aborted meanwhile.
+                if let Some(dir) = self.coordinator.dir_of(state.snapshot.barrier.id) {
+                    self.uploader.upload(dir.clone(), *state);
+                }
+                Ok(())
+            }
+            TaskEvent::Declined { task, checkpoint, reason } => {
+                self.coordinator.on_declined(task, checkpoint, &reason)
+            }
+            TaskEvent::EndOfData { task } => {
+                self.coordinator.on_end_of_data(task);
+                Ok(())
+            }
+        }
+    }
+
+    /// A task's state is in storage (or could not be written).
+    fn on_uploaded(&mut self, uploaded: Uploaded) -> crate::Result<()> {
+        match uploaded {
+            Uploaded::Stored(acknowledgement) => {
+                self.coordinator.on_acknowledgement(acknowledgement);
+                Ok(())
+            }
+            Uploaded::Failed { task, checkpoint, reason } => {
+                self.coordinator.on_declined(task, checkpoint, &reason)
+            }
+        }
+    }
+}
+
 /// The job's driver loop: task endings, checkpoint traffic, client requests, progress lines.
 struct Driver {
     /// Dropped to cancel every task.
@@ -403,21 +455,22 @@ impl Driver {
     fn drive(
         &mut self,
         channels: DriverChannels<'_>,
-        coordinator: &mut CheckpointCoordinator,
+        checkpoints: &mut Checkpointing<'_>,
         storage: &JobStorage,
         metrics: &MetricsRegistry,
     ) {
         loop {
             let now = Instant::now();
             let progress_at = self.progress.map(|interval| self.last_progress.0 + interval);
-            let wake = [progress_at, coordinator.next_deadline()].into_iter().flatten().min();
+            let deadline = checkpoints.coordinator.next_deadline();
+            let wake = [progress_at, deadline].into_iter().flatten().min();
             let timeout =
                 wake.map_or(Duration::from_secs(3600), |at| at.saturating_duration_since(now));
             let step = select! {
                 recv(channels.done) -> ended => match ended {
                     Ok((task, name, result)) => {
                         if result.is_ok() && self.cancel.is_some() {
-                            coordinator.on_task_finished(task);
+                            checkpoints.coordinator.on_task_finished(task);
                         }
                         self.on_task_end(&name, result);
                         Ok(())
@@ -425,21 +478,26 @@ impl Driver {
                     Err(_) => return, // every task ended
                 },
                 recv(channels.events) -> event => match event {
-                    Ok(event) => coordinator.on_event(event),
+                    Ok(event) => checkpoints.on_event(event),
                     Err(_) => Ok(()),
                 },
-                recv(coordinator.results()) -> result => match result {
-                    Ok(result) => coordinator.on_result(result),
+                recv(checkpoints.uploader.uploaded()) -> uploaded => match uploaded {
+                    Ok(uploaded) => checkpoints.on_uploaded(uploaded),
+                    Err(_) => Ok(()),
+                },
+                recv(checkpoints.coordinator.results()) -> result => match result {
+                    Ok(result) => checkpoints.coordinator.on_result(result),
                     Err(_) => Ok(()),
                 },
                 recv(channels.control) -> command => {
                     if let Ok(command) = command {
-                        self.on_command(command, coordinator, storage);
+                        self.on_command(command, checkpoints.coordinator, storage);
                     }
                     Ok(())
                 },
                 default(timeout) => Ok(()),
             };
+            let coordinator = &mut *checkpoints.coordinator;
             let now = Instant::now();
             let ticked = if self.cancel.is_some() { coordinator.tick(now) } else { Ok(()) };
             if let Err(failure) = step.and(ticked) {
@@ -447,7 +505,8 @@ impl Driver {
                 self.failures.push(weir_operators::Error::Runtime(failure.to_string()));
                 drop(self.cancel.take());
             }
-            self.publish_checkpoints(coordinator);
+            self.publish_checkpoints(checkpoints);
+            let coordinator = &mut *checkpoints.coordinator;
             if coordinator.stopped_at().is_some() && !self.stopping {
                 info!("savepoint complete; stopping the job");
                 self.stopping = true;
@@ -468,10 +527,18 @@ impl Driver {
         }
     }
 
-    /// Adds the checkpoints the coordinator recorded since the last call to the status.
-    fn publish_checkpoints(&mut self, coordinator: &CheckpointCoordinator) {
-        let history = coordinator.history();
-        self.status.checkpointed(&history[self.published..]);
+    /// Adds the checkpoints the coordinator recorded since the last call to the status, and
+    /// tells the uploader how they ended.
+    fn publish_checkpoints(&mut self, checkpoints: &mut Checkpointing<'_>) {
+        let history = checkpoints.coordinator.history();
+        let recorded = &history[self.published..];
+        self.status.checkpointed(recorded);
+        for stats in recorded {
+            match stats.failure {
+                None => checkpoints.uploader.on_complete(stats.id),
+                Some(_) => checkpoints.uploader.on_abort(stats.id),
+            }
+        }
         self.published = history.len();
     }
 

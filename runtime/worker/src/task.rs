@@ -22,7 +22,7 @@ use weir_types::{
 use crate::InputSlot;
 use crate::checkpoint::{
     Alignment, BarrierAligner, InFlight, InFlightBatch, InFlightLog, TaskCommand, TaskControl,
-    TaskEvent, TaskInFlight,
+    TaskEvent, TaskInFlight, TaskState,
 };
 use crate::exchange::{CancelToken, Delivery, GateProgress, InputGate, TaskEventTime, TimeEvent};
 use crate::load::TaskLoad;
@@ -246,13 +246,13 @@ impl<T: Data> SourceTask<T> {
                 task.add(info, OperatorSnapshot { lists, ..Default::default() });
                 self.head.checkpoint(&mut task)?;
                 self.head.flush()?;
-                control.report(TaskEvent::Acknowledged {
+                control.report(TaskEvent::Acknowledged(Box::new(TaskState {
                     task: control.task,
-                    snapshot: Box::new(task),
+                    snapshot: task,
                     alignment: Duration::ZERO,
                     finished: self.finished,
                     in_flight: None,
-                });
+                })));
             }
             TaskCommand::Complete(checkpoint) => {
                 run_guarded(&self.info, || self.source.notify_checkpoint_complete(checkpoint))?;
@@ -778,13 +778,13 @@ impl<'c> ChannelStates<'c> {
                     }
                     _ => (self.snapshot(barrier, sink)?, self.finished, None),
                 };
-                self.control.report(TaskEvent::Acknowledged {
+                self.control.report(TaskEvent::Acknowledged(Box::new(TaskState {
                     task: self.control.task,
-                    snapshot: Box::new(snapshot),
+                    snapshot,
                     alignment,
                     finished,
                     in_flight,
-                });
+                })));
             }
         }
         Ok(())

@@ -94,12 +94,18 @@ impl CheckpointStorage {
 
     /// Keeps the newest `keep` complete checkpoints and deletes the rest: older complete
     /// checkpoints, incomplete ones older than the latest complete one (they can never
-    /// complete), and files of `shared/` that neither a retained checkpoint references nor
-    /// `protected_shared` names (files of checkpoints still in progress). With `keep` 0 every
-    /// checkpoint goes.
+    /// complete), and the files of `shared/` that a deleted checkpoint referenced and neither
+    /// a retained checkpoint references nor `protected_shared` names (files of checkpoints
+    /// still in progress). With `keep` 0 every checkpoint goes.
     ///
-    /// The retained checkpoints' metadata is read before anything is deleted, and shared
-    /// files go after the checkpoints that referenced them.
+    /// Shared files no complete checkpoint ever referenced are left alone: workers write
+    /// shared files before the checkpoint that references them completes, so such a file may
+    /// belong to a checkpoint in progress. A file a deleted checkpoint referenced but the
+    /// latest does not is gone from every backend (SST files never come back), so no
+    /// checkpoint will reference it again.
+    ///
+    /// Every checkpoint's metadata is read before anything is deleted, and shared files go
+    /// after the checkpoints that referenced them.
     pub async fn retain(
         &self,
         keep: usize,
@@ -114,18 +120,15 @@ impl CheckpointStorage {
             }
             None => Vec::new(),
         };
-        let mut referenced = HashSet::new();
-        for &id in retained {
-            let metadata = self.checkpoint_dir(id).read_metadata().await?;
-            let subtasks = metadata.operators.into_iter().flat_map(|operator| operator.subtasks);
-            referenced.extend(subtasks.flat_map(|subtask| subtask.shared_files));
-        }
+        let referenced = self.shared_files_of(retained).await?;
+        let expired_files = self.shared_files_of(expired).await?;
         for &id in expired.iter().chain(&abandoned) {
             self.checkpoint_dir(id).delete().await?;
         }
-        let unused: Vec<String> = (self.shared.files().await?.into_iter())
+        let mut unused: Vec<String> = (expired_files.into_iter())
             .filter(|file| !referenced.contains(file) && !protected_shared.contains(file))
             .collect();
+        unused.sort_unstable();
         let report = RetainReport {
             checkpoints: expired.len(),
             incomplete: abandoned.len(),
@@ -133,6 +136,17 @@ impl CheckpointStorage {
         };
         tracing::info!(url = self.url(), ?retained, ?report, "retained checkpoints");
         Ok(report)
+    }
+
+    /// The shared files the complete checkpoints `ids` reference.
+    async fn shared_files_of(&self, ids: &[u64]) -> Result<HashSet<String>> {
+        let mut files = HashSet::new();
+        for &id in ids {
+            let metadata = self.checkpoint_dir(id).read_metadata().await?;
+            let subtasks = metadata.operators.into_iter().flat_map(|operator| operator.subtasks);
+            files.extend(subtasks.flat_map(|subtask| subtask.shared_files));
+        }
+        Ok(files)
     }
 
     /// Ids of every `chk-{n}` folder, complete or not, ascending.

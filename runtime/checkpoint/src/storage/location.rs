@@ -110,11 +110,12 @@ impl Location {
         }
     }
 
-    /// The folder that holds this one (this one when it is the root of its store).
+    /// The folder that holds this one (this one when it is the root of its store and not a
+    /// local folder, whose parent is the root of another store).
     pub(crate) fn parent(&self) -> Self {
         let mut parts: Vec<_> = self.path.parts().collect();
         if parts.pop().is_none() {
-            return self.clone();
+            return self.local_parent().unwrap_or_else(|| self.clone());
         }
         let url = self.url.trim_end_matches('/');
         let url = url.rsplit_once('/').map_or(url, |(parent, _)| parent);
@@ -123,6 +124,13 @@ impl Location {
             path: parts.into_iter().collect(),
             url: url.to_owned(),
         }
+    }
+
+    /// The folder holding a local folder opened by its own URL (a restore from a path).
+    fn local_parent(&self) -> Option<Self> {
+        let path = Url::parse(&self.url).ok()?.to_file_path().ok()?;
+        let parent = path.parent()?;
+        Self::local(parent.to_path_buf(), &parent.display().to_string()).ok()
     }
 
     /// The URL of `file` in this folder.
@@ -192,6 +200,16 @@ impl Location {
         }
         tracing::debug!(url = self.url_of(file), size, "wrote in parts");
         Ok(size)
+    }
+
+    /// Copies `file` of `source` to the same relative path here: inside the store when both
+    /// folders are in one, else read and written again.
+    pub(crate) async fn copy_from(&self, source: &Location, file: &str) -> Result<()> {
+        if Arc::ptr_eq(&self.store, &source.store) {
+            let (from, to) = (source.object(file)?, self.object(file)?);
+            return self.store.copy(&from, &to).await.map_err(self.store_error(file));
+        }
+        self.put(file, source.read(file).await?).await.map(drop)
     }
 
     /// Copies `file` into the local file `target`, streaming; returns its size.

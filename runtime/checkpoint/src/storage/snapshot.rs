@@ -48,6 +48,12 @@ impl SnapshotDir {
         self.location.put_local(file, source).await
     }
 
+    /// Copies `file` (a relative path) of the directory `source` into this one, inside the
+    /// store when both are in the same one.
+    pub async fn copy_from(&self, source: &SnapshotDir, file: &str) -> Result<()> {
+        self.location.copy_from(&source.location, file).await
+    }
+
     /// Copies `file` into the local file `target`; returns its size.
     pub async fn get_local(&self, file: &str, target: &Path) -> Result<u64> {
         self.location.get_local(file, target).await

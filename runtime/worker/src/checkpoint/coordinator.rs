@@ -1,11 +1,14 @@
 //! The checkpoint coordinator: triggers checkpoints at the sources, collects every task's
-//! acknowledgement, uploads the state files, writes `_metadata` last, and then tells the
-//! tasks that the checkpoint completed (or that it was aborted).
+//! acknowledgement (handles of the state files the task's process already wrote), writes
+//! `_metadata` last, and then tells the tasks that the checkpoint completed (or that it was
+//! aborted). It keeps the retained checkpoints and deletes the shared files no longer used.
 //!
-//! It runs on the job's driver thread and never blocks it: uploads and metadata writes run
-//! on the storage runtime and report back through [`CheckpointCoordinator::results`].
+//! It runs on the job's driver thread and never blocks it: metadata writes (and copies of the
+//! final state of finished tasks) run on the storage runtime and report back through
+//! [`CheckpointCoordinator::results`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -14,13 +17,11 @@ use weir_checkpoint::{
     CheckpointMetadata, CheckpointStorage, FORMAT_VERSION, OperatorState, SnapshotDir,
     SnapshotKind, SubtaskState,
 };
-use weir_operators::{TaskSnapshot, processing_time_now};
-use weir_state::LocalDir;
+use weir_operators::processing_time_now;
 use weir_types::{CheckpointBarrier, CheckpointId, SnapshotType};
 
-use super::files::{StateFile, encode};
 use super::shared::SharedFiles;
-use super::{CheckpointConfig, InFlight, TaskCommand, TaskEvent, TaskId};
+use super::{Acknowledgement, CheckpointConfig, StoredState, TaskCommand, TaskId};
 use crate::{Error, Result};
 
 /// What the coordinator keeps about each task.
@@ -67,62 +68,14 @@ pub struct CheckpointStats {
     pub location: String,
 }
 
-/// A task's part of a checkpoint, as state files ready to upload.
-#[derive(Debug, Clone)]
-pub struct Acknowledgement {
-    /// Which task.
-    pub task: TaskId,
-    /// Which checkpoint.
-    pub checkpoint: CheckpointId,
-    /// One file per stateful operator of its chain, records in flight attached.
-    pub files: Vec<StateFile>,
-    /// How long its barriers aligned.
-    pub alignment: Duration,
-    /// The task had finished its input: this is its final state.
-    pub finished: bool,
-    /// It took the checkpoint unaligned.
-    pub unaligned: bool,
-}
-
-impl Acknowledgement {
-    /// Lays out what a task reported as state files, encoding the state it copied.
-    pub fn of(
-        task: TaskId,
-        snapshot: TaskSnapshot,
-        alignment: Duration,
-        finished: bool,
-        in_flight: Option<InFlight>,
-    ) -> std::result::Result<Self, weir_state::Error> {
-        let mut files: Vec<StateFile> =
-            snapshot.operators.iter().map(encode).collect::<std::result::Result<_, _>>()?;
-        let unaligned = in_flight.is_some();
-        if let Some(in_flight) = in_flight {
-            in_flight.attach_to(&mut files);
-        }
-        let checkpoint = snapshot.barrier.id;
-        Ok(Acknowledgement { task, checkpoint, files, alignment, finished, unaligned })
-    }
-}
-
-/// Why a checkpoint fails when a task's state does not encode.
-pub fn state_not_encoded(task: TaskId, error: &weir_state::Error) -> String {
-    format!("the state of task {task} did not encode: {error}")
-}
-
 /// What the storage runtime reports back about a write.
 #[derive(Debug)]
 pub struct StorageResult(Written);
 
 #[derive(Debug)]
 enum Written {
-    /// A state file of `checkpoint` was written, with its size (or failed to be).
-    StateFile {
-        checkpoint: CheckpointId,
-        operator: OperatorKey,
-        state: Result<(SubtaskState, u64)>,
-    },
-    /// A file of a native checkpoint was written for `checkpoint`, with its size.
-    NativeFile { checkpoint: CheckpointId, size: Result<u64> },
+    /// The final state of a finished task was copied into `checkpoint`, with its size.
+    Copied { checkpoint: CheckpointId, size: Result<u64> },
     /// The metadata of `checkpoint` was written (or failed to be).
     Metadata { checkpoint: CheckpointId, result: Result<()> },
 }
@@ -135,13 +88,14 @@ struct OperatorKey {
     parallelism: usize,
 }
 
-/// Where a file of a native checkpoint goes.
-#[derive(Debug)]
-enum NativeTarget {
-    /// Into the job's `shared/` folder under this id.
-    Shared(String),
-    /// Into the checkpoint's directory at this relative path.
-    Private(String),
+impl OperatorKey {
+    fn of(state: &StoredState) -> Self {
+        OperatorKey {
+            uid: state.operator_id.clone(),
+            name: state.operator_name.clone(),
+            parallelism: state.parallelism,
+        }
+    }
 }
 
 /// A savepoint someone waits for.
@@ -160,7 +114,8 @@ struct Pending {
     dir: SnapshotDir,
     started: Instant,
     awaiting: BTreeSet<TaskId>,
-    uploads: usize,
+    /// Copies of final states still running.
+    copies: usize,
     states: BTreeMap<OperatorKey, Vec<SubtaskState>>,
     alignment: Duration,
     /// Bytes written so far.
@@ -187,9 +142,12 @@ pub struct CheckpointCoordinator {
     pending: BTreeMap<CheckpointId, Pending>,
     next_trigger: Option<Instant>,
     failures_in_row: u32,
-    /// The last state of tasks that acknowledged after finishing: carried into checkpoints
-    /// they no longer take part in, so that a restore does not run them again.
-    finished_state: HashMap<TaskId, Vec<StateFile>>,
+    /// The last state of tasks that acknowledged after finishing: carried (copied) into
+    /// checkpoints they no longer take part in, so that a restore does not run them again.
+    finished_state: HashMap<TaskId, Vec<StoredState>>,
+    /// The latest complete checkpoint or savepoint: it holds the final state of every task
+    /// that ended, which later checkpoints copy from it.
+    latest_complete: Arc<Mutex<Option<SnapshotDir>>>,
     results: (Sender<StorageResult>, Receiver<StorageResult>),
     history: Vec<CheckpointStats>,
     /// A checkpoint completed after every source ended: tasks are on their way out.
@@ -198,19 +156,14 @@ pub struct CheckpointCoordinator {
     cleanups: Vec<tokio::task::JoinHandle<()>>,
     /// A stop-with-savepoint completed: the job ends, restorable from this location.
     stopped_at: Option<String>,
-    /// The shared files of the latest complete checkpoint: they are in storage and stay
-    /// while a later checkpoint references them, so checkpoints reuse them without writing.
-    confirmed: HashSet<String>,
     /// Shared files that checkpoints in progress reference, and the lock that keeps garbage
     /// collection apart from writes.
     shared_files: SharedFiles,
 }
 
 impl CheckpointCoordinator {
-    /// A coordinator for `tasks`, writing periodic checkpoints to `storage` (if any),
-    /// numbering from `first_id`; `confirmed` are the shared files of `storage` the
-    /// checkpoint the job restored from references (reused, not written again).
-    #[allow(clippy::too_many_arguments)]
+    /// A coordinator for `tasks`, with periodic checkpoints in `storage` (if any),
+    /// numbering from `first_id`.
     pub fn new(
         config: CheckpointConfig,
         job_name: &str,
@@ -219,7 +172,6 @@ impl CheckpointCoordinator {
         runtime: tokio::runtime::Handle,
         tasks: Vec<TaskEntry>,
         first_id: CheckpointId,
-        confirmed: HashSet<String>,
     ) -> Self {
         let next_trigger = match &storage {
             Some(_) => config.interval().map(|interval| Instant::now() + interval),
@@ -238,17 +190,17 @@ impl CheckpointCoordinator {
             next_trigger,
             failures_in_row: 0,
             finished_state: HashMap::new(),
+            latest_complete: Arc::default(),
             results: crossbeam_channel::unbounded(),
             history: Vec::new(),
             final_complete,
             cleanups: Vec::new(),
             stopped_at: None,
-            confirmed,
             shared_files: SharedFiles::default(),
         }
     }
 
-    /// Where uploads and metadata writes report; feed what arrives to [`Self::on_result`].
+    /// Where copies and metadata writes report; feed what arrives to [`Self::on_result`].
     pub fn results(&self) -> &Receiver<StorageResult> {
         &self.results.1
     }
@@ -349,7 +301,7 @@ impl CheckpointCoordinator {
             dir,
             started: now,
             awaiting,
-            uploads: 0,
+            copies: 0,
             states: BTreeMap::new(),
             alignment: Duration::ZERO,
             written: 0,
@@ -358,137 +310,82 @@ impl CheckpointCoordinator {
             writing_metadata: false,
             after_end: self.all_sources_ended(),
         };
-        for (task, files) in &self.finished_state {
+        for (task, states) in &self.finished_state {
             if self.tasks[*task].1 == TaskPhase::Exited {
-                for file in files {
-                    self.upload(&mut pending, file.clone());
-                }
+                self.carry(&mut pending, states);
             }
         }
         self.pending.insert(barrier.id, pending);
     }
 
-    /// Handles what a task reported.
-    pub fn on_event(&mut self, event: TaskEvent) -> Result<()> {
-        match event {
-            TaskEvent::Acknowledged { task, snapshot, alignment, finished, in_flight } => {
-                self.on_acknowledged(task, *snapshot, alignment, finished, in_flight)
-            }
-            TaskEvent::Declined { task, checkpoint, reason } => {
-                self.abort(checkpoint, format!("task {task} declined: {reason}"))
-            }
-            TaskEvent::EndOfData { task } => {
-                self.tasks[task].1 = TaskPhase::EndOfData;
-                Ok(())
-            }
-        }
+    /// Where the tasks write their state for `checkpoint`, while it is in progress.
+    pub fn dir_of(&self, checkpoint: CheckpointId) -> Option<&SnapshotDir> {
+        self.pending.get(&checkpoint).map(|pending| &pending.dir)
     }
 
-    fn on_acknowledged(
+    /// Task `task` could not take part in `checkpoint`: it is aborted.
+    pub fn on_declined(
         &mut self,
         task: TaskId,
-        snapshot: TaskSnapshot,
-        alignment: Duration,
-        finished: bool,
-        in_flight: Option<InFlight>,
+        checkpoint: CheckpointId,
+        reason: &str,
     ) -> Result<()> {
-        let checkpoint = snapshot.barrier.id;
-        match Acknowledgement::of(task, snapshot, alignment, finished, in_flight) {
-            Ok(acknowledgement) => {
-                self.on_acknowledgement(acknowledgement);
-                Ok(())
-            }
-            Err(error) => self.abort(checkpoint, state_not_encoded(task, &error)),
-        }
+        self.abort(checkpoint, format!("task {task} declined: {reason}"))
     }
 
-    /// Takes a task's state files for their checkpoint (from a task of this process, or
-    /// sent by a worker).
+    /// Source task `task` reached the end of its input and waits for a final checkpoint.
+    pub fn on_end_of_data(&mut self, task: TaskId) {
+        self.tasks[task].1 = TaskPhase::EndOfData;
+    }
+
+    /// Takes a task's part of its checkpoint, its state already written (by this process or
+    /// a worker).
     pub fn on_acknowledgement(&mut self, acknowledgement: Acknowledgement) {
-        let Acknowledgement { task, checkpoint, files, alignment, finished, unaligned } =
+        let Acknowledgement { task, checkpoint, states, written, alignment, finished, unaligned } =
             acknowledgement;
         if finished {
-            self.finished_state.insert(task, files.clone());
+            self.finished_state.insert(task, states.clone());
         }
-        let Some(mut pending) = self.pending.remove(&checkpoint) else {
+        let Some(pending) = self.pending.get_mut(&checkpoint) else {
             return; // aborted meanwhile
         };
         pending.awaiting.remove(&task);
         pending.alignment = pending.alignment.max(alignment);
         pending.unaligned |= unaligned;
-        for file in files {
-            self.upload(&mut pending, file);
+        pending.written += written;
+        for state in states {
+            Self::record(&self.shared_files, pending, state);
         }
-        self.pending.insert(checkpoint, pending);
         self.maybe_complete(checkpoint);
     }
 
-    /// Uploads `file` for `pending`, and the files of its native checkpoint that storage does
-    /// not hold yet.
-    fn upload(&self, pending: &mut Pending, file: StateFile) {
-        if let (Some(native), Some(layout)) = (&file.native, &file.state.native) {
-            for entry in &layout.files {
-                let target = match &entry.shared {
-                    Some(id) => {
-                        if !pending.shared.insert(id.clone()) {
-                            continue;
-                        }
-                        self.shared_files.acquire(id);
-                        if self.confirmed.contains(id) {
-                            continue; // stored, and kept while the latest checkpoint has it
-                        }
-                        NativeTarget::Shared(id.clone())
-                    }
-                    None => NativeTarget::Private(format!("{}/{}", layout.dir, entry.name)),
-                };
-                self.upload_native(pending, native.dir.clone(), &entry.name, target);
+    /// Adds `state` to `pending`, its shared files in use until `pending` ends.
+    fn record(shared_files: &SharedFiles, pending: &mut Pending, state: StoredState) {
+        for id in &state.state.shared_files {
+            if pending.shared.insert(id.clone()) {
+                shared_files.acquire(id);
             }
         }
-        pending.uploads += 1;
-        let checkpoint = pending.barrier.id;
-        let operator = OperatorKey {
-            uid: file.operator_id.clone(),
-            name: file.operator_name.clone(),
-            parallelism: file.parallelism,
-        };
-        let dir = pending.dir.clone();
-        let results = self.results.0.clone();
-        self.runtime.spawn(async move {
-            let state = dir.put(&file.name, file.bytes).await.map(|size| (file.state, size));
-            let state = state.map_err(Error::from);
-            let _ = results.send(StorageResult(Written::StateFile { checkpoint, operator, state }));
-        });
+        pending.states.entry(OperatorKey::of(&state)).or_default().push(state.state);
     }
 
-    /// Uploads the file `name` of the native checkpoint in `local` to `target`.
-    fn upload_native(
-        &self,
-        pending: &mut Pending,
-        local: LocalDir,
-        name: &str,
-        target: NativeTarget,
-    ) {
-        pending.uploads += 1;
-        let checkpoint = pending.barrier.id;
-        let source = local.path().join(name);
-        let (dir, storage) = (pending.dir.clone(), self.storage.clone());
-        let (results, shared_files) = (self.results.0.clone(), self.shared_files.clone());
-        self.runtime.spawn(async move {
-            let size: Result<u64> = match (&target, storage) {
-                (NativeTarget::Private(path), _) => {
-                    dir.put_local(path, &source).await.map_err(Error::from)
-                }
-                (NativeTarget::Shared(id), Some(storage)) => {
-                    let _writing = shared_files.writing().await;
-                    storage.put_shared_local(id, &source).await.map_err(Error::from)
-                }
-                (NativeTarget::Shared(id), None) => Err(Error::InvalidConfig(format!(
-                    "shared file {id} needs the job's checkpoint storage"
-                ))),
-            };
-            drop(local); // the directory goes once every upload from it is done
-            let _ = results.send(StorageResult(Written::NativeFile { checkpoint, size }));
-        });
+    /// Carries the final `states` of a task that ended into `pending`: their files are copied
+    /// from the latest complete checkpoint (which holds them) into its directory.
+    fn carry(&self, pending: &mut Pending, states: &[StoredState]) {
+        for state in states {
+            Self::record(&self.shared_files, pending, state.clone());
+            pending.copies += 1;
+            let (checkpoint, dir, files) = (pending.barrier.id, pending.dir.clone(), state.clone());
+            let (latest, results) = (Arc::clone(&self.latest_complete), self.results.0.clone());
+            let shared_files = self.shared_files.clone();
+            self.runtime.spawn(async move {
+                // Retention deletes no checkpoint meanwhile; the latest complete one stays.
+                let _writing = shared_files.writing().await;
+                let source = latest.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                let size = copy_files(&files, source, &dir).await;
+                let _ = results.send(StorageResult(Written::Copied { checkpoint, size }));
+            });
+        }
     }
 
     /// The run is failing or cancelled: checkpoints still waiting for tasks can no longer
@@ -514,9 +411,8 @@ impl CheckpointCoordinator {
         for id in ids {
             let Some(mut pending) = self.pending.remove(&id) else { continue };
             if pending.awaiting.remove(&task) {
-                for file in self.finished_state.get(&task).into_iter().flatten() {
-                    self.upload(&mut pending, file.clone());
-                }
+                let states = self.finished_state.get(&task).map_or(&[][..], Vec::as_slice);
+                self.carry(&mut pending, states);
             }
             self.pending.insert(id, pending);
             self.maybe_complete(id);
@@ -526,15 +422,18 @@ impl CheckpointCoordinator {
     /// Handles what the storage runtime reported.
     pub fn on_result(&mut self, result: StorageResult) -> Result<()> {
         match result {
-            StorageResult(Written::StateFile { checkpoint, operator, state }) => {
-                let (size, state) = match state {
-                    Ok((state, size)) => (Ok(size), Some((operator, state))),
-                    Err(error) => (Err(error), None),
-                };
-                self.on_uploaded(checkpoint, size, state)
-            }
-            StorageResult(Written::NativeFile { checkpoint, size }) => {
-                self.on_uploaded(checkpoint, size, None)
+            StorageResult(Written::Copied { checkpoint, size }) => {
+                let Some(pending) = self.pending.get_mut(&checkpoint) else { return Ok(()) };
+                pending.copies -= 1;
+                match size {
+                    Ok(size) => pending.written += size,
+                    Err(error) => {
+                        let reason = format!("copying the final state of a task failed: {error}");
+                        return self.abort(checkpoint, reason);
+                    }
+                }
+                self.maybe_complete(checkpoint);
+                Ok(())
             }
             StorageResult(Written::Metadata { checkpoint, result: Ok(()) }) => {
                 self.complete(checkpoint);
@@ -546,30 +445,9 @@ impl CheckpointCoordinator {
         }
     }
 
-    /// A file of `checkpoint` was uploaded (`size`), describing `state` if it is a state
-    /// file; a failed upload aborts the checkpoint.
-    fn on_uploaded(
-        &mut self,
-        checkpoint: CheckpointId,
-        size: Result<u64>,
-        state: Option<(OperatorKey, SubtaskState)>,
-    ) -> Result<()> {
-        let Some(pending) = self.pending.get_mut(&checkpoint) else { return Ok(()) };
-        pending.uploads -= 1;
-        match size {
-            Ok(size) => pending.written += size,
-            Err(error) => return self.abort(checkpoint, format!("upload failed: {error}")),
-        }
-        if let Some((operator, state)) = state {
-            pending.states.entry(operator).or_default().push(state);
-        }
-        self.maybe_complete(checkpoint);
-        Ok(())
-    }
-
     fn maybe_complete(&mut self, id: CheckpointId) {
         let Some(pending) = self.pending.get_mut(&id) else { return };
-        if !pending.awaiting.is_empty() || pending.uploads > 0 || pending.writing_metadata {
+        if !pending.awaiting.is_empty() || pending.copies > 0 || pending.writing_metadata {
             return;
         }
         pending.writing_metadata = true;
@@ -637,6 +515,8 @@ impl CheckpointCoordinator {
             failure: None,
             location: pending.dir.url().to_string(),
         });
+        *self.latest_complete.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(pending.dir.clone());
         if let Some(request) = pending.request {
             let _ = request.reply.send(Ok(pending.dir.url().to_string()));
             if request.stop {
@@ -649,7 +529,6 @@ impl CheckpointCoordinator {
         }
         self.failures_in_row = 0;
         self.shared_files.release(&pending.shared);
-        self.confirmed = pending.shared;
         // Only a checkpoint triggered after the sources ended covers their last records; one
         // triggered before completes too early to be the final one, however late it completes.
         self.final_complete |= pending.after_end;
@@ -737,6 +616,22 @@ impl CheckpointCoordinator {
     }
 }
 
+/// Copies the files of `state` from `source` into `target`; returns their size.
+async fn copy_files(
+    state: &StoredState,
+    source: Option<SnapshotDir>,
+    target: &SnapshotDir,
+) -> Result<u64> {
+    let source = source.ok_or_else(|| Error::FinalState {
+        operator: state.operator_name.clone(),
+        url: target.url().to_string(),
+    })?;
+    for file in state.private_files() {
+        target.copy_from(&source, &file).await?;
+    }
+    Ok(state.private_size())
+}
+
 #[cfg(test)]
 mod tests {
     use weir_checkpoint::StorageOptions;
@@ -762,7 +657,6 @@ mod tests {
             runtime.handle().clone(),
             tasks,
             1,
-            HashSet::new(),
         );
         (coordinator, source)
     }
@@ -791,16 +685,17 @@ mod tests {
             panic!("the source is triggered first")
         };
         // The source ends after emitting the barrier, before the checkpoint completes.
-        coordinator.on_event(TaskEvent::EndOfData { task: 0 }).unwrap();
-        let snapshot = TaskSnapshot::new(barrier);
-        let ack = TaskEvent::Acknowledged {
+        coordinator.on_end_of_data(0);
+        let ack = Acknowledgement {
             task: 0,
-            snapshot: Box::new(snapshot),
+            checkpoint: barrier.id,
+            states: Vec::new(),
+            written: 0,
             alignment: Duration::ZERO,
             finished: false,
-            in_flight: None,
+            unaligned: false,
         };
-        coordinator.on_event(ack).unwrap();
+        coordinator.on_acknowledgement(ack);
         assert!(
             matches!(next_command(&mut coordinator, &source), TaskCommand::Complete(id) if id == barrier.id)
         );

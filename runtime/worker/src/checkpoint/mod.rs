@@ -1,7 +1,8 @@
 //! Checkpoints in the task runtime: settings, the coordinator's protocol with tasks, barrier
-//! alignment, records in flight (unaligned checkpoints), and writing and reading snapshots
-//! through checkpoint storage.
+//! alignment, records in flight (unaligned checkpoints), writing tasks' state to checkpoint
+//! storage where they run, and reading snapshots back.
 
+mod acknowledgement;
 mod alignment;
 mod config;
 mod coordinator;
@@ -11,15 +12,17 @@ mod protocol;
 mod restore;
 mod shared;
 mod store;
+mod upload;
 
+pub use acknowledgement::{Acknowledgement, StoredState};
 pub use alignment::{Alignment, BarrierAligner};
 pub use config::{CheckpointConfig, CheckpointingMode};
 pub use coordinator::{
-    Acknowledgement, CheckpointCoordinator, CheckpointStats, SavepointRequest, StorageResult,
-    TaskEntry, state_not_encoded,
+    CheckpointCoordinator, CheckpointStats, SavepointRequest, StorageResult, TaskEntry,
 };
 pub use files::StateFile;
 pub use in_flight::{InFlight, InFlightBatch, InFlightLog, TaskInFlight};
-pub use protocol::{BarrierMode, TaskCommand, TaskControl, TaskEvent, TaskId};
+pub use protocol::{BarrierMode, TaskCommand, TaskControl, TaskEvent, TaskId, TaskState};
 pub use restore::{OperatorToRestore, RestoredState};
 pub use store::JobStorage;
+pub use upload::{StateUploader, Uploaded};

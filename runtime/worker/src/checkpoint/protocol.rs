@@ -25,20 +25,9 @@ pub enum TaskCommand {
 /// From a task to the coordinator.
 #[derive(Debug)]
 pub enum TaskEvent {
-    /// The task snapshotted its operators for the barrier's checkpoint.
-    Acknowledged {
-        /// Which task.
-        task: TaskId,
-        /// The states of its operators (boxed: the other events are small).
-        snapshot: Box<TaskSnapshot>,
-        /// How long the barrier waited for alignment.
-        alignment: Duration,
-        /// Whether the task had reached the end of its input: its state is final.
-        finished: bool,
-        /// The records in flight on its inputs when it took the checkpoint unaligned;
-        /// `None` when it aligned.
-        in_flight: Option<InFlight>,
-    },
+    /// The task snapshotted its operators for the barrier's checkpoint (boxed: the other
+    /// events are small).
+    Acknowledged(Box<TaskState>),
     /// The task could not take part in the checkpoint.
     Declined {
         /// Which task.
@@ -53,6 +42,22 @@ pub enum TaskEvent {
         /// Which task.
         task: TaskId,
     },
+}
+
+/// What a task snapshotted for a checkpoint, to be written to storage.
+#[derive(Debug)]
+pub struct TaskState {
+    /// Which task.
+    pub task: TaskId,
+    /// The states of its operators.
+    pub snapshot: TaskSnapshot,
+    /// How long the barrier waited for alignment.
+    pub alignment: Duration,
+    /// Whether the task had reached the end of its input: its state is final.
+    pub finished: bool,
+    /// The records in flight on its inputs when it took the checkpoint unaligned; `None`
+    /// when it aligned.
+    pub in_flight: Option<InFlight>,
 }
 
 /// A task's line to the coordinator.

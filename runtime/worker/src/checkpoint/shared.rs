@@ -1,7 +1,7 @@
 //! The shared files of incremental checkpoints while a job runs: which ones checkpoints in
-//! progress reference, and a lock that keeps the garbage collection of `shared/` apart from
-//! writes of shared files and of `_metadata`, so that it never deletes a file that a
-//! checkpoint about to complete references.
+//! progress reference, and a lock that keeps the garbage collection of old checkpoints apart
+//! from writes of `_metadata` and copies out of the latest checkpoint, so that it never
+//! deletes a file that a checkpoint about to complete references.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -39,8 +39,8 @@ impl SharedFiles {
         }
     }
 
-    /// Hold while writing a shared file or a checkpoint's `_metadata`: no garbage collection
-    /// runs meanwhile.
+    /// Hold while writing a checkpoint's `_metadata` or copying files out of the latest
+    /// complete checkpoint: no garbage collection runs meanwhile.
     pub async fn writing(&self) -> OwnedRwLockReadGuard<()> {
         Arc::clone(&self.lock).read_owned().await
     }
@@ -84,6 +84,34 @@ mod tests {
         let storage = CheckpointStorage::new(&root, "job", &options).unwrap();
         storage.put_shared("in-use.sst", "x".into()).await.unwrap();
         storage.put_shared("garbage.sst", "x".into()).await.unwrap();
+        // Checkpoint 1 referenced both; checkpoint 2, the one retained, neither.
+        for (id, files) in [(1, vec!["in-use.sst", "garbage.sst"]), (2, vec![])] {
+            let subtask = weir_checkpoint::SubtaskState {
+                subtask: 0,
+                file: "state".into(),
+                key_group_range: weir_types::KeyGroupRange::for_subtask(128, 1, 0),
+                key_groups: Vec::new(),
+                operator_lists: Vec::new(),
+                in_flight: None,
+                shared_files: files.into_iter().map(String::from).collect(),
+                native: None,
+            };
+            let metadata = weir_checkpoint::CheckpointMetadata {
+                format_version: weir_checkpoint::FORMAT_VERSION,
+                job_name: "job".into(),
+                checkpoint_id: id,
+                kind: weir_checkpoint::SnapshotKind::Checkpoint,
+                timestamp_ms: 0,
+                max_parallelism: 128,
+                operators: vec![weir_checkpoint::OperatorState {
+                    uid: "op".into(),
+                    name: "op".into(),
+                    parallelism: 1,
+                    subtasks: vec![subtask],
+                }],
+            };
+            storage.checkpoint_dir(id).write_metadata(&metadata).await.unwrap();
+        }
         let shared = SharedFiles::default();
         shared.acquire("in-use.sst");
 

@@ -62,6 +62,11 @@ impl JobStorage {
         Ok(savepoint_dir(root, &self.job_name, id, &self.options)?)
     }
 
+    /// The snapshot directory at `url`, as the coordinator named it.
+    pub fn snapshot_dir(&self, url: &str) -> Result<SnapshotDir> {
+        Ok(SnapshotDir::open(url, &self.options)?)
+    }
+
     /// A handle to the I/O runtime.
     pub fn handle(&self) -> tokio::runtime::Handle {
         self.runtime.handle().clone()

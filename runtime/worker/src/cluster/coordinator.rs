@@ -1,11 +1,11 @@
 //! The coordinator role: serves the workers' sessions, waits until they offer the slots the
 //! job needs (saying how many are missing), deploys an attempt, follows its tasks, runs its
-//! checkpoints (workers send their tasks' state files; the coordinator stores them and writes
-//! the metadata), and when a task fails or a worker is lost cancels the attempt and restarts
+//! checkpoints (workers write their tasks' state to checkpoint storage and acknowledge with
+//! handles; the coordinator writes the metadata once all are in), and when a task fails or a worker is lost cancels the attempt and restarts
 //! the job from its latest checkpoint as the restart strategy allows, on the workers still
 //! there or ones that register meanwhile.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
@@ -20,8 +20,8 @@ use weir_rpc::v1::coordinator_message::Kind as FromCoordinator;
 use weir_rpc::v1::coordinator_server::CoordinatorServer;
 use weir_rpc::v1::worker_message::Kind as ToCoordinator;
 use weir_rpc::v1::{
-    Accepted, Cancel, CoordinatorMessage, Deploy, Deployed, Heartbeat, Register, Shutdown,
-    TaskEnded,
+    Accepted, Cancel, CoordinatorMessage, Deploy, Deployed, Heartbeat, Register, SavepointTarget,
+    Shutdown, TaskEnded,
 };
 use weir_types::Watermark;
 
@@ -31,7 +31,6 @@ use super::session::{SessionEvent, SessionService, WorkerLine};
 use super::task_messages::{acknowledgement_of, command_message};
 use crate::checkpoint::{
     CheckpointCoordinator, CheckpointStats, JobStorage, SavepointRequest, TaskCommand, TaskEntry,
-    TaskEvent,
 };
 use crate::executor::{JobSetup, restart_after};
 use crate::graph::{NodeFactory, StreamGraph};
@@ -49,6 +48,11 @@ const CANCEL_GRACE: Duration = Duration::from_secs(30);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How often the coordinator says what it waits for.
 const WAITING_NOTICE: Duration = Duration::from_secs(5);
+/// The largest message a worker may send. Acknowledgements carry handles, not state, but
+/// their metadata entries list a block per key group: a keyed operator's subtask owning all
+/// of 32768 key groups adds about 1.6 MB, so a chain of several would pass tonic's default
+/// of 4 MiB.
+const MAX_MESSAGE_BYTES: usize = 8 << 20;
 
 /// Options of `JOB coordinator`.
 #[derive(Clone, Debug)]
@@ -142,7 +146,7 @@ impl ClusterCoordinator {
         control: &Receiver<JobCommand>,
         status: &JobStatus,
     ) -> Result<JobResult> {
-        let config = self.cluster_config();
+        let config = self.config.clone();
         let JobSetup { plan, storage, mut restore_from, metrics, mut restarts } =
             JobSetup::new(job_name, graph, &config, status)?;
         let runtime = network_runtime("weir-rpc")?;
@@ -200,17 +204,6 @@ impl ClusterCoordinator {
         })
     }
 
-    /// The settings the job runs with across workers: state travels to the coordinator as
-    /// self-contained snapshots, so RocksDB checkpoints are full rather than incremental.
-    fn cluster_config(&self) -> ExecutionConfig {
-        let mut config = self.config.clone();
-        if config.checkpointing.incremental && config.checkpointing.interval().is_some() {
-            info!("checkpoints of jobs across workers are full snapshots, not incremental");
-        }
-        config.checkpointing.incremental = false;
-        config
-    }
-
     /// Serves the workers' sessions on the configured address; returns what happens on them.
     fn serve_sessions(
         &self,
@@ -235,10 +228,7 @@ impl ClusterCoordinator {
             .block_on(tokio::net::TcpListener::bind(&self.options.bind))
             .map_err(|e| Error::Cluster(format!("cannot listen on {}: {e}", self.options.bind)))?;
         let address = listener.local_addr().map_err(|e| Error::Cluster(e.to_string()))?;
-        // A checkpoint acknowledgement carries the subtask's state files in one message, as
-        // large as its state: tonic's default limit (4 MiB) broke the session of any worker
-        // whose subtask held more.
-        let server = CoordinatorServer::new(service).max_decoding_message_size(usize::MAX);
+        let server = CoordinatorServer::new(service).max_decoding_message_size(MAX_MESSAGE_BYTES);
         runtime.spawn(
             Server::builder()
                 .add_service(server)
@@ -360,10 +350,21 @@ impl Driver<'_> {
             }
             JobCommand::Savepoint { dir, stop, reply } => {
                 let request = SavepointRequest { stop, reply };
-                let storage = self.storage;
-                attempt
-                    .checkpoints
-                    .trigger_savepoint(|id| storage.savepoint_dir(dir.as_deref(), id), request);
+                let (storage, id) = (self.storage, attempt.id);
+                let workers: Vec<WorkerLine> = (attempt.running.keys())
+                    .filter_map(|worker| Some(self.workers.get(worker)?.line.clone()))
+                    .collect();
+                // The workers learn where to write before any source is triggered.
+                let dir_for = |checkpoint| {
+                    let dir = storage.savepoint_dir(dir.as_deref(), checkpoint)?;
+                    let url = dir.url().to_string();
+                    for line in &workers {
+                        let target = SavepointTarget { attempt: id, checkpoint, url: url.clone() };
+                        send_line(line, FromCoordinator::SavepointTarget(target));
+                    }
+                    Ok(dir)
+                };
+                attempt.checkpoints.trigger_savepoint(dir_for, request);
             }
         }
     }
@@ -474,7 +475,6 @@ impl Driver<'_> {
             self.storage.handle(),
             entries,
             self.next_checkpoint,
-            HashSet::new(),
         );
         Ok(Attempt {
             id,
@@ -542,20 +542,15 @@ impl Driver<'_> {
                 }
             }
             ToCoordinator::Declined(declined) if current(declined.attempt, declined.task_id) => {
-                let event = TaskEvent::Declined {
-                    task: declined.task_id as usize,
-                    checkpoint: declined.checkpoint,
-                    reason: declined.reason,
-                };
-                if let Err(failure) = attempt.checkpoints.on_event(event) {
+                let (task, checkpoint) = (declined.task_id as usize, declined.checkpoint);
+                if let Err(failure) =
+                    attempt.checkpoints.on_declined(task, checkpoint, &declined.reason)
+                {
                     self.fail(attempt, format!("checkpointing failed: {failure}"));
                 }
             }
             ToCoordinator::EndOfData(end) if current(end.attempt, end.task_id) => {
-                let event = TaskEvent::EndOfData { task: end.task_id as usize };
-                if let Err(failure) = attempt.checkpoints.on_event(event) {
-                    self.fail(attempt, format!("checkpointing failed: {failure}"));
-                }
+                attempt.checkpoints.on_end_of_data(end.task_id as usize);
             }
             _ => {} // from an earlier attempt
         }

@@ -4,7 +4,8 @@
 //! control.
 //!
 //! - [`coordinator`]: the coordinator role (sessions, slot scheduling, failure handling);
-//! - [`worker`]: the worker role (deployments, heartbeats);
+//! - [`worker`]: the worker role (deployments, heartbeats, writing its tasks' state);
+//! - `targets`: where a worker writes state for each checkpoint and savepoint;
 //! - `placement`: which worker holds each slot;
 //! - `inbound` / `outbound` / `credit` / `codec`: the data plane.
 
@@ -16,6 +17,7 @@ mod inbound;
 mod outbound;
 mod placement;
 mod session;
+mod targets;
 mod task_messages;
 pub mod worker;
 

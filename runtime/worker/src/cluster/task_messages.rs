@@ -1,12 +1,13 @@
 //! Checkpoint traffic between the coordinator and remote tasks, as protocol messages:
-//! commands to tasks, and the tasks' acknowledgements with their state files.
+//! commands to tasks, and the tasks' acknowledgements with handles of the state files their
+//! worker wrote.
 
 use std::time::Duration;
 
 use weir_rpc::v1::{self, task_command::Command};
 use weir_types::{CheckpointBarrier, SnapshotType};
 
-use crate::checkpoint::{Acknowledgement, StateFile, TaskCommand};
+use crate::checkpoint::{Acknowledgement, StoredState, TaskCommand};
 use crate::{Error, Result};
 
 /// `command` for task `task_id` of `attempt`.
@@ -40,32 +41,23 @@ pub(crate) fn command_of(message: &v1::TaskCommand) -> Option<TaskCommand> {
     })
 }
 
-/// `acknowledgement` of task `task_id` of `attempt`, ready to send. State in a backend's
-/// own files cannot travel: the coordinator asks workers for self-contained snapshots.
+/// `acknowledgement` of task `task_id` of `attempt`, ready to send: handles of the files the
+/// worker wrote, never their bytes.
 pub(crate) fn acknowledged_message(
     attempt: u64,
     task_id: u32,
     acknowledgement: Acknowledgement,
 ) -> Result<v1::Acknowledged> {
-    let files = acknowledgement
-        .files
+    let states = acknowledgement
+        .states
         .into_iter()
-        .map(|file| {
-            if file.native.is_some() {
-                return Err(Error::Cluster(format!(
-                    "operator '{}' took a native (incremental) checkpoint, which cannot be sent \
-                     to the coordinator",
-                    file.operator_name
-                )));
-            }
-            let state = serde_json::to_string(&file.state)
+        .map(|stored| {
+            let state = serde_json::to_string(&stored.state)
                 .map_err(|e| Error::Cluster(format!("cannot encode a state entry: {e}")))?;
-            Ok(v1::StateFile {
-                operator_id: file.operator_id,
-                operator_name: file.operator_name,
-                parallelism: u32::try_from(file.parallelism).unwrap_or(u32::MAX),
-                name: file.name,
-                bytes: file.bytes.to_vec(),
+            Ok(v1::StoredState {
+                operator_id: stored.operator_id,
+                operator_name: stored.operator_name,
+                parallelism: u32::try_from(stored.parallelism).unwrap_or(u32::MAX),
                 state,
             })
         })
@@ -74,10 +66,11 @@ pub(crate) fn acknowledged_message(
         attempt,
         task_id,
         checkpoint: acknowledgement.checkpoint,
-        files,
+        states,
         alignment_us: u64::try_from(acknowledgement.alignment.as_micros()).unwrap_or(u64::MAX),
         finished: acknowledgement.finished,
         unaligned: acknowledgement.unaligned,
+        written: acknowledgement.written,
     })
 }
 
@@ -86,28 +79,26 @@ pub(crate) fn acknowledgement_of(
     message: v1::Acknowledged,
     task: usize,
 ) -> Result<Acknowledgement> {
-    let files = message
-        .files
+    let states = message
+        .states
         .into_iter()
-        .map(|file| {
-            let state = serde_json::from_str(&file.state).map_err(|e| {
+        .map(|stored| {
+            let state = serde_json::from_str(&stored.state).map_err(|e| {
                 Error::Cluster(format!("a worker sent a state entry that does not parse: {e}"))
             })?;
-            Ok(StateFile {
-                operator_id: file.operator_id,
-                operator_name: file.operator_name,
-                parallelism: file.parallelism as usize,
-                name: file.name,
-                bytes: file.bytes.into(),
+            Ok(StoredState {
+                operator_id: stored.operator_id,
+                operator_name: stored.operator_name,
+                parallelism: stored.parallelism as usize,
                 state,
-                native: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Acknowledgement {
         task,
         checkpoint: message.checkpoint,
-        files,
+        states,
+        written: message.written,
         alignment: Duration::from_micros(message.alignment_us),
         finished: message.finished,
         unaligned: message.unaligned,
@@ -128,5 +119,41 @@ mod tests {
             assert_eq!((message.attempt, message.task_id), (2, 5));
             assert_eq!(command_of(&message), Some(command));
         }
+    }
+
+    #[test]
+    fn acknowledgements_carry_handles_and_survive_the_wire() {
+        let state = weir_checkpoint::SubtaskState {
+            subtask: 1,
+            file: "count-1".into(),
+            key_group_range: weir_types::KeyGroupRange::for_subtask(128, 2, 1),
+            key_groups: Vec::new(),
+            operator_lists: Vec::new(),
+            in_flight: None,
+            shared_files: vec!["abc-000012.sst".into()],
+            native: None,
+        };
+        let stored = StoredState {
+            operator_id: "count".into(),
+            operator_name: "Count".into(),
+            parallelism: 2,
+            state,
+        };
+        let acknowledgement = Acknowledgement {
+            task: 0,
+            checkpoint: 4,
+            states: vec![stored.clone()],
+            written: 1 << 30,
+            alignment: Duration::from_millis(3),
+            finished: true,
+            unaligned: false,
+        };
+        let message = acknowledged_message(1, 7, acknowledgement).unwrap();
+        let size = weir_rpc::prost::Message::encoded_len(&message);
+        assert!(size < 1024, "a gibibyte of state acknowledged in {size} bytes");
+        let back = acknowledgement_of(message, 7).unwrap();
+        assert_eq!((back.task, back.checkpoint, back.written), (7, 4, 1 << 30));
+        assert_eq!(back.states, [stored]);
+        assert!(back.finished && back.alignment == Duration::from_millis(3));
     }
 }

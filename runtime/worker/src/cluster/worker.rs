@@ -1,6 +1,7 @@
 //! The worker role: registers its slots with the coordinator, learns the job from it, and
 //! runs the subtasks of its slots for each attempt the coordinator deploys, until the
-//! coordinator shuts it down. Heartbeats carry the counters of its subtasks.
+//! coordinator shuts it down. Heartbeats carry the counters of its subtasks. It writes its
+//! tasks' checkpoint state to checkpoint storage itself and acknowledges with handles.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -21,10 +22,11 @@ use weir_rpc::v1::{
 
 use super::inbound::{ExchangeService, Inbound, InboundChannel};
 use super::outbound::send_channel;
+use super::targets::StateTargets;
 use super::task_messages::{acknowledged_message, command_of};
 use super::{ChannelKey, connect_patiently, http2_windows, network_runtime, network_window};
 use crate::checkpoint::{
-    Acknowledgement, BarrierMode, JobStorage, RestoredState, TaskEvent, state_not_encoded,
+    BarrierMode, JobStorage, RestoredState, StateUploader, TaskCommand, TaskEvent, Uploaded,
 };
 use crate::exchange::CancelHandle;
 use crate::executor::{SpawnedTasks, restore_state, spawn_tasks};
@@ -103,6 +105,10 @@ struct LocalAttempt {
     slots: BTreeSet<usize>,
     /// The job-wide id of each local task, by local index.
     task_ids: Vec<u32>,
+    /// Writes the tasks' checkpoint state.
+    uploader: StateUploader,
+    /// Where it goes, checkpoint by checkpoint.
+    targets: StateTargets,
 }
 
 impl Worker {
@@ -188,6 +194,8 @@ impl Worker {
             let done = current.as_ref().map_or(&never, |a| &a.tasks.done);
             let never_events = crossbeam_channel::never();
             let events = current.as_ref().map_or(&never_events, |a| &a.tasks.events);
+            let never_uploaded = crossbeam_channel::never();
+            let uploaded = current.as_ref().map_or(&never_uploaded, |a| a.uploader.uploaded());
             select! {
                 recv(self.from_coordinator) -> message => match message.ok().flatten() {
                     Some(message) => match message.kind {
@@ -212,8 +220,16 @@ impl Worker {
                             return Ok(());
                         }
                         Some(FromCoordinator::TaskCommand(message)) => {
-                            if let Some(attempt) = current.as_ref().filter(|a| a.attempt == message.attempt) {
+                            if let Some(attempt) = current.as_mut().filter(|a| a.attempt == message.attempt) {
                                 attempt.command(&message);
+                            }
+                        }
+                        Some(FromCoordinator::SavepointTarget(target)) => {
+                            if let Some(attempt) = current.as_mut().filter(|a| a.attempt == target.attempt) {
+                                match storage.snapshot_dir(&target.url) {
+                                    Ok(dir) => attempt.on_savepoint(target.checkpoint, dir),
+                                    Err(error) => warn!("cannot write savepoint {}: {error}", target.checkpoint),
+                                }
                             }
                         }
                         Some(FromCoordinator::Heartbeat(_) | FromCoordinator::Accepted(_)) | None => {}
@@ -233,9 +249,17 @@ impl Worker {
                     }
                 }
                 recv(events) -> event => {
-                    let attempt = current.as_ref().expect("events are read only while an attempt runs");
-                    if let Ok(event) = event {
-                        self.send(attempt.report(event)?);
+                    let attempt = current.as_mut().expect("events are read only while an attempt runs");
+                    if let Ok(event) = event
+                        && let Some(report) = attempt.report(event)
+                    {
+                        self.send(report);
+                    }
+                }
+                recv(uploaded) -> uploaded => {
+                    let attempt = current.as_ref().expect("uploads are read only while an attempt runs");
+                    if let Ok(uploaded) = uploaded {
+                        self.send(attempt.acknowledge(uploaded)?);
                     }
                 }
                 default(wait) => {
@@ -260,7 +284,7 @@ impl Worker {
             restore => storage.initial_restore(restore)?,
         };
         let slots: BTreeSet<usize> = deploy.local_slots.iter().map(|&s| s as usize).collect();
-        let restored = match from {
+        let mut restored = match from {
             // Loading a large state takes a while: the coordinator must still hear from us.
             Some(dir) => keeping_alive(
                 self.heartbeat_interval,
@@ -269,6 +293,10 @@ impl Worker {
             )?,
             None => RestoredState::default(),
         };
+        let confirmed = std::mem::take(&mut restored.confirmed_shared);
+        let uploader =
+            StateUploader::new(storage.handle(), storage.checkpoints().cloned(), confirmed);
+        let targets = StateTargets::new(storage.checkpoints().cloned());
         let task_ids = local_task_ids(plan, &slots);
         let metrics = MetricsRegistry::for_plan(graph, plan);
         let (cancel, token) = CancelHandle::new();
@@ -317,6 +345,8 @@ impl Worker {
             metrics,
             slots,
             task_ids,
+            uploader,
+            targets,
         })
     }
 
@@ -416,39 +446,70 @@ impl LocalAttempt {
         }
     }
 
-    /// Hands a checkpoint command from the coordinator to its task.
-    fn command(&self, message: &weir_rpc::v1::TaskCommand) {
+    /// Hands a checkpoint command from the coordinator to its task; the end of a checkpoint
+    /// also tells the uploader which shared files are stored.
+    fn command(&mut self, message: &weir_rpc::v1::TaskCommand) {
         let local = self.task_ids.iter().position(|&id| id == message.task_id);
-        if let (Some(local), Some(command)) = (local, command_of(message)) {
+        let Some(command) = command_of(message) else { return };
+        match command {
+            TaskCommand::Complete(id) => {
+                self.uploader.on_complete(id);
+                self.targets.forget(id);
+            }
+            TaskCommand::Abort(id) => {
+                self.uploader.on_abort(id);
+                self.targets.forget(id);
+            }
+            TaskCommand::Trigger(_) => {}
+        }
+        if let Some(local) = local {
             let _ = self.tasks.entries[local].commands.send(command);
         }
     }
 
-    /// A task's checkpoint traffic, for the coordinator.
-    fn report(&self, event: TaskEvent) -> Result<ToCoordinator> {
+    /// The directory of savepoint `id` is known: state waiting for it is written there.
+    fn on_savepoint(&mut self, id: u64, dir: weir_checkpoint::SnapshotDir) {
+        for (dir, state) in self.targets.on_savepoint(id, dir) {
+            self.uploader.upload(dir, state);
+        }
+    }
+
+    /// A task's checkpoint traffic: its state is written to storage (acknowledged once it is,
+    /// by [`Self::acknowledge`]); the rest is for the coordinator now.
+    fn report(&mut self, event: TaskEvent) -> Option<ToCoordinator> {
         let (attempt, id) = (self.attempt, |task: usize| self.task_ids[task]);
-        Ok(match event {
-            TaskEvent::Acknowledged { task, snapshot, alignment, finished, in_flight } => {
-                let checkpoint = snapshot.barrier.id;
-                match Acknowledgement::of(task, *snapshot, alignment, finished, in_flight) {
-                    Ok(acknowledgement) => ToCoordinator::Acknowledged(acknowledged_message(
-                        attempt,
-                        id(task),
-                        acknowledgement,
-                    )?),
-                    Err(error) => ToCoordinator::Declined(Declined {
-                        attempt,
-                        task_id: id(task),
-                        checkpoint,
-                        reason: state_not_encoded(task, &error),
-                    }),
+        Some(match event {
+            TaskEvent::Acknowledged(state) => {
+                if let Some((dir, state)) = self.targets.place(*state) {
+                    self.uploader.upload(dir, state);
                 }
+                return None;
             }
             TaskEvent::Declined { task, checkpoint, reason } => {
                 ToCoordinator::Declined(Declined { attempt, task_id: id(task), checkpoint, reason })
             }
             TaskEvent::EndOfData { task } => {
                 ToCoordinator::EndOfData(EndOfData { attempt, task_id: id(task) })
+            }
+        })
+    }
+
+    /// A task's state is in storage (acknowledge with its handles) or could not be written
+    /// (decline).
+    fn acknowledge(&self, uploaded: Uploaded) -> Result<ToCoordinator> {
+        let attempt = self.attempt;
+        Ok(match uploaded {
+            Uploaded::Stored(acknowledgement) => {
+                let task_id = self.task_ids[acknowledgement.task];
+                ToCoordinator::Acknowledged(acknowledged_message(
+                    attempt,
+                    task_id,
+                    acknowledgement,
+                )?)
+            }
+            Uploaded::Failed { task, checkpoint, reason } => {
+                let task_id = self.task_ids[task];
+                ToCoordinator::Declined(Declined { attempt, task_id, checkpoint, reason })
             }
         })
     }

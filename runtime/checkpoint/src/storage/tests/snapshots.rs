@@ -26,6 +26,31 @@ async fn layout_puts_checkpoints_and_shared_files_under_the_job() {
 }
 
 #[tokio::test]
+async fn files_copy_between_checkpoints_and_into_savepoints() {
+    let (_tmp, root) = root();
+    let storage = storage(&root);
+    let (from, to) = (storage.checkpoint_dir(3), storage.checkpoint_dir(4));
+    from.put(STATE, Bytes::from_static(b"final")).await.unwrap();
+    to.copy_from(&from, STATE).await.unwrap();
+    assert_eq!(to.read(STATE).await.unwrap(), "final");
+    let savepoint = savepoint_dir(&root, JOB, 5, &StorageOptions::default()).unwrap();
+    savepoint.copy_from(&from, STATE).await.unwrap(); // another store: read and written
+    assert_eq!(savepoint.read(STATE).await.unwrap(), "final");
+    assert!(to.copy_from(&from, "missing").await.is_err());
+}
+
+#[tokio::test]
+async fn a_checkpoint_opened_by_its_path_finds_the_shared_folder_beside_it() {
+    let (tmp, root) = root();
+    let storage = storage(&root);
+    storage.put_shared("a.sst", Bytes::from_static(b"sst")).await.unwrap();
+    let url = storage.checkpoint_dir(4).url().to_owned();
+    let opened = SnapshotDir::open(&url, &StorageOptions::default()).unwrap();
+    let target = tmp.path().join("a.sst");
+    assert_eq!(opened.get_shared_local("a.sst", &target).await.unwrap(), 3);
+}
+
+#[tokio::test]
 async fn local_files_go_up_and_come_back_whole_small_or_in_parts() {
     let (tmp, root) = root();
     let storage = storage(&root);
