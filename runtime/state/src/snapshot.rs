@@ -79,24 +79,21 @@ impl KeyedSnapshot {
         groups.extend(self.deferred.iter().flat_map(|deferred| deferred.range.iter()));
         let mut blocks = Vec::new();
         for group in groups {
-            let mut sections_of_deferred: Vec<(&str, Vec<u8>)> = Vec::new();
+            let mut deferred_entries: Vec<(&str, Vec<u8>)> = Vec::new();
             for deferred in &self.deferred {
                 let mut entries = Vec::new();
                 if deferred.range.contains(group)
                     && deferred.table.encode_group(group, &mut entries)?
                 {
-                    sections_of_deferred.push((&deferred.name, entries));
+                    deferred_entries.push((&deferred.name, entries));
                 }
             }
             let eager = self.groups.get(&group).into_iter().flatten();
-            let sections = eager.map(|(name, entries)| (name.as_str(), entries.as_slice()));
-            let sections: Vec<_> = sections
-                .chain(
-                    sections_of_deferred.iter().map(|(name, entries)| (*name, entries.as_slice())),
-                )
-                .collect();
+            let mut sections: Vec<(&str, &[u8])> =
+                eager.map(|(name, entries)| (name.as_str(), entries.as_slice())).collect();
+            sections.extend(deferred_entries.iter().map(|(name, entries)| (*name, &entries[..])));
             if !sections.is_empty() {
-                blocks.push((group, encode_sections(&sections)));
+                blocks.push((group, encode_sections(&sections)?));
             }
         }
         Ok(blocks)
@@ -106,28 +103,19 @@ impl KeyedSnapshot {
 /// A key group's block: the postcard encoding of its `Vec<(String, Vec<u8>)>` of named
 /// sections, written as whole slices (serde would hand every byte of the entries to the
 /// serializer one at a time, a second time after the backend encoded them).
-fn encode_sections(sections: &[(&str, &[u8])]) -> Vec<u8> {
+fn encode_sections(sections: &[(&str, &[u8])]) -> Result<Vec<u8>> {
     const LENGTH: usize = 10; // the longest varint of a usize
     let size: usize =
         sections.iter().map(|(name, entries)| 2 * LENGTH + name.len() + entries.len()).sum();
     let mut out = Vec::with_capacity(LENGTH + size);
-    push_length(&mut out, sections.len());
+    append_count(&mut out, sections.len())?;
     for (name, entries) in sections {
-        push_length(&mut out, name.len());
+        append_count(&mut out, name.len())?;
         out.extend_from_slice(name.as_bytes());
-        push_length(&mut out, entries.len());
+        append_count(&mut out, entries.len())?;
         out.extend_from_slice(entries);
     }
-    out
-}
-
-/// Appends `length` as postcard encodes a sequence's or string's length (a LEB128 varint).
-fn push_length(out: &mut Vec<u8>, mut length: usize) {
-    while length >= 0x80 {
-        out.push((length as u8) | 0x80);
-        length >>= 7;
-    }
-    out.push(length as u8);
+    Ok(out)
 }
 
 /// Keyed state read back for one subtask: what each named state held, per key group.
@@ -220,8 +208,9 @@ where
     Ok(())
 }
 
-/// Appends the entry count that starts an encoded block (a postcard `Vec` length), for
-/// backends that then append each entry's bytes themselves.
+/// Appends a length as postcard encodes it (a varint): the entry count that starts an encoded
+/// block, for backends that then append each entry's bytes themselves, or a length before
+/// bytes appended as a whole slice.
 pub(crate) fn append_count(out: &mut Vec<u8>, count: usize) -> Result<()> {
     append(out, &count)
 }
