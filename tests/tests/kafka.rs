@@ -97,13 +97,23 @@ enum Isolation {
     ReadUncommitted,
 }
 
-/// Every value of `topic`, read at `isolation` until nothing more arrives for two seconds
-/// (tansu's reported partition ends cannot be trusted).
+/// How long a reader waits for more once it has what it expects: duplicates would arrive
+/// within it.
+const QUIET: Duration = Duration::from_secs(2);
+
+/// How long a reader waits for the records it expects.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Every value of `topic`, read at `isolation`: until at least `expected` values arrived
+/// (or [`READ_TIMEOUT`] passed), then until nothing more arrives for [`QUIET`]. (tansu's
+/// reported partition ends cannot be trusted; and the quiet time alone is not enough on a
+/// loaded machine, where a fetch was seen to take a second.)
 fn read_all(
     broker: &KafkaBroker,
     topic: &str,
     partitions: i32,
     isolation: Isolation,
+    expected: usize,
 ) -> Vec<String> {
     let level = match isolation {
         Isolation::ReadCommitted => "read_committed",
@@ -121,8 +131,9 @@ fn read_all(
     }
     consumer.assign(&list).unwrap();
     let mut values = Vec::new();
+    let started = Instant::now();
     let mut last = Instant::now();
-    while last.elapsed() < Duration::from_secs(2) {
+    while last.elapsed() < QUIET || (values.len() < expected && started.elapsed() < READ_TIMEOUT) {
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
             let message = message.unwrap();
             values.push(String::from_utf8(message.payload().unwrap().to_vec()).unwrap());
@@ -221,7 +232,7 @@ fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
         });
     env.execute().unwrap();
 
-    let written = read_all(&broker, "counts", 2, Isolation::ReadUncommitted);
+    let written = read_all(&broker, "counts", 2, Isolation::ReadUncommitted, expected.len());
     let (kept, dropped) = split_committed(written, &ledger.committed());
     eprintln!(
         "{} results from committed transactions, {} from aborted ones left out",
@@ -344,7 +355,7 @@ fn kafka_exactly_once_sink_after_process_death_writes_the_uncommitted_transactio
     let rewritten: HashSet<String> =
         ledger.recovered().difference(&committed_before).cloned().collect();
     assert!(rewritten.contains(&dying), "the transaction the process died committing");
-    let written = read_all(&broker, "numbers-out", 2, Isolation::ReadUncommitted);
+    let written = read_all(&broker, "numbers-out", 2, Isolation::ReadUncommitted, NUMBERS as usize);
     let committed = ledger.committed();
     let mut tokens: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     for record in &written {
@@ -377,7 +388,7 @@ fn kafka_exactly_once_sink_without_write_ahead_loses_only_what_a_dead_process_co
     let restored = ledger.clone().in_a_new_process();
     numbers_job(&broker.bootstrap(), dir.path(), restored, true, false).unwrap();
 
-    let written = read_all(&broker, "numbers-out", 2, Isolation::ReadUncommitted);
+    let written = read_all(&broker, "numbers-out", 2, Isolation::ReadUncommitted, 1);
     let (kept, dropped) = split_committed(written, &ledger.committed());
     let kept: Vec<u64> = sorted(kept.iter().map(|n| n.parse().unwrap()).collect());
     let mut unique = kept.clone();
@@ -438,7 +449,7 @@ fn kafka_transaction_abort_with_queued_records_is_prompt() {
     assert!(started.elapsed() < Duration::from_secs(5), "abort took {:?}", started.elapsed());
     let txn = sink.begin_transaction().unwrap();
     write_and_commit(&mut sink, txn, "kept");
-    let seen = read_all(&broker, "aborted", 1, Isolation::ReadCommitted);
+    let seen = read_all(&broker, "aborted", 1, Isolation::ReadCommitted, 1);
     assert!(seen.contains(&"kept".to_string()), "the next transaction commits: {seen:?}");
 }
 
@@ -500,7 +511,7 @@ fn kafka_exactly_once_sink_pools_producers_and_restore_fences_every_slot() {
         assert!(error.to_string().contains("ProducerFenced"), "{error}");
     }
     write_and_commit(&mut restored, txn, "after the restore");
-    let seen = read_all(&broker, "pooled", 1, Isolation::ReadUncommitted);
+    let seen = read_all(&broker, "pooled", 1, Isolation::ReadUncommitted, 1);
     assert!(seen.contains(&"after the restore".to_string()), "{seen:?}");
 }
 
@@ -529,8 +540,8 @@ fn kafka_exactly_once_sink_takes_left_producers_only_from_its_own_brokers() {
     let mut other = sink(&second);
     let txn = other.begin_transaction().unwrap();
     write_and_commit(&mut other, txn, "second");
-    assert_eq!(read_all(&second, "left", 1, Isolation::ReadUncommitted), ["second"]);
-    assert_eq!(read_all(&first, "left", 1, Isolation::ReadUncommitted), ["first"]);
+    assert_eq!(read_all(&second, "left", 1, Isolation::ReadUncommitted, 1), ["second"]);
+    assert_eq!(read_all(&first, "left", 1, Isolation::ReadUncommitted, 1), ["first"]);
 }
 
 /// A restore that finds the producer of a pre-committed transaction gone (its process died)
@@ -570,7 +581,7 @@ fn kafka_exactly_once_sink_recovers_a_dead_producers_transactions_by_their_marke
     restored.recover_and_commit(committed).unwrap();
     restored.recover_and_commit(uncommitted.clone()).unwrap();
 
-    let mut seen = read_all(&broker, "recovered", 1, Isolation::ReadUncommitted);
+    let mut seen = read_all(&broker, "recovered", 1, Isolation::ReadUncommitted, 1);
     seen.sort();
     assert_eq!(seen, ["committed", "uncommitted", "uncommitted"], "written again once");
     let marker: BaseConsumer =
@@ -618,7 +629,7 @@ fn kafka_transaction_timeout_must_exceed_the_jobs_checkpoint_interval() {
         "{error}"
     );
     run(1_000).expect("a transaction timeout above the job's interval passes");
-    let written = read_all(&broker, "timeout", 1, Isolation::ReadUncommitted);
+    let written = read_all(&broker, "timeout", 1, Isolation::ReadUncommitted, 1);
     assert_eq!(written, ["a"]);
 }
 
@@ -892,9 +903,10 @@ fn map_to_kafka_throughput(events: u64, delivery: Delivery) {
         }
     }
     let start = Instant::now();
-    env.execute().unwrap();
+    let result = env.execute().unwrap();
     let elapsed = start.elapsed();
-    let written = read_all(&broker, "out", 2, Isolation::ReadCommitted);
+    assert_eq!(result.restarts, 0, "the job ran without failures");
+    let written = read_all(&broker, "out", 2, Isolation::ReadCommitted, events as usize);
     assert_eq!(written.len() as u64, events, "every record written once (no failure)");
     eprintln!(
         "Kafka -> map -> Kafka ({delivery:?}): {events} events in {elapsed:.2?} = {:.0} events/s",

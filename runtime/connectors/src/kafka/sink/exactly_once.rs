@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
 use serde::{Deserialize, Serialize};
 use weir_operators::SubtaskInfo;
@@ -230,7 +231,7 @@ impl<T> TransactionalKafkaSink<T> {
                     producer::send(&pooled.producer, record)?;
                 }
                 producer::flush(&pooled.producer)?;
-                commit(&self.properties, &mut pooled, txn)?;
+                commit(&self.properties, &mut pooled, txn).map_err(Error::from)?;
             }
         }
         self.pool().release(pooled);
@@ -262,14 +263,43 @@ impl<T> TransactionalKafkaSink<T> {
     }
 }
 
+/// Why a commit failed.
+enum Committing {
+    /// librdkafka says the commit may be tried again: the producer still holds the
+    /// transaction.
+    Retriable(Error),
+    /// The transaction cannot be committed with this producer.
+    Failed(Error),
+}
+
+impl From<Error> for Committing {
+    fn from(error: Error) -> Self {
+        Committing::Failed(error)
+    }
+}
+
+impl From<Committing> for Error {
+    fn from(committing: Committing) -> Self {
+        match committing {
+            Committing::Retriable(error) | Committing::Failed(error) => error,
+        }
+    }
+}
+
 /// Commits `txn`, flushed on `pooled`, with its marker if it has one (and records to lose).
-fn commit(properties: &KafkaProperties, pooled: &mut Pooled, txn: &KafkaTransaction) -> Result<()> {
+fn commit(
+    properties: &KafkaProperties,
+    pooled: &mut Pooled,
+    txn: &KafkaTransaction,
+) -> std::result::Result<(), Committing> {
     let id = &txn.transactional_id;
     if let (Some(marker), Some(first)) = (txn.marker, txn.records.first()) {
         pooled.send_marker(properties, &first.topic, marker)?;
     }
     pooled.producer.commit_transaction(BROKER_TIMEOUT).map_err(|source| {
-        Error::kafka(format!("committing transaction {id} #{}", txn.number), source)
+        let retriable = matches!(&source, KafkaError::Transaction(error) if error.is_retriable());
+        let error = Error::kafka(format!("committing transaction {id} #{}", txn.number), source);
+        if retriable { Committing::Retriable(error) } else { Committing::Failed(error) }
     })?;
     tracing::debug!(transactional_id = id, txn.number, "Kafka transaction committed");
     Ok(())
@@ -371,10 +401,16 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
     fn commit(&mut self, txn: KafkaTransaction) -> FnResult {
         let id = &txn.transactional_id;
         match self.take_producer(&txn) {
-            Held::Here(mut pooled) => {
-                commit(&self.properties, &mut pooled, &txn)?;
-                self.pool().release(pooled);
-            }
+            Held::Here(mut pooled) => match commit(&self.properties, &mut pooled, &txn) {
+                Ok(()) => self.pool().release(pooled),
+                Err(Committing::Retriable(error)) => {
+                    // The producer still holds the transaction: the restored instance
+                    // retries the commit with it.
+                    self.busy.insert(id.clone(), (txn.number, pooled));
+                    return Err(error.into());
+                }
+                Err(Committing::Failed(error)) => return Err(error.into()),
+            },
             Held::Finished => {
                 tracing::debug!(
                     transactional_id = id,
