@@ -25,6 +25,7 @@ use weir::connectors::CollectHandle;
 use weir::connectors::kafka::{
     DeadLetter, DeserializationErrorPolicy, KafkaMessage, KafkaProperties, KafkaSink, KafkaSource,
     KafkaTransaction, ProducerRecord, StoppingOffsets, TransactionalKafkaSink,
+    producers_left_behind,
 };
 use weir::prelude::*;
 use weir::{CheckpointConfig, RestartStrategy};
@@ -241,6 +242,11 @@ fn kafka_to_keyed_window_to_kafka_exactly_once_through_kills() {
     );
     assert_eq!(sorted(kept), sorted(expected), "each window result exactly once");
     assert!(kills.load(Ordering::SeqCst) >= 10, "killed {} times", kills.load(Ordering::SeqCst));
+    assert_eq!(
+        producers_left_behind(&broker.bootstrap()),
+        0,
+        "the restored instances took the failed ones' producers and closed them at the end"
+    );
 }
 
 /// Set in the child process of a process-death test: its checkpoint directory.
@@ -906,6 +912,7 @@ fn map_to_kafka_throughput(events: u64, delivery: Delivery) {
     let result = env.execute().unwrap();
     let elapsed = start.elapsed();
     assert_eq!(result.restarts, 0, "the job ran without failures");
+    assert_eq!(producers_left_behind(&broker.bootstrap()), 0, "the sinks closed their producers");
     let written = read_all(&broker, "out", 2, Isolation::ReadCommitted, events as usize);
     assert_eq!(written.len() as u64, events, "every record written once (no failure)");
     eprintln!(

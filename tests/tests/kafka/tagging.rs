@@ -171,6 +171,9 @@ impl<T: Display + Send> TwoPhaseCommitSink<T> for Tagging {
     fn recover_and_abort(&mut self, (txn, _): Self::Transaction) -> FnResult {
         self.sink.recover_and_abort(txn)
     }
+    fn close(&mut self) -> FnResult {
+        self.sink.close()
+    }
 }
 
 /// Subtasks commit at the same moment: every token they record reads back, on its own line.

@@ -88,4 +88,7 @@ impl<T, S: TwoPhaseCommitSink<T>> TwoPhaseCommitSink<T> for Timed<S> {
     fn recover_and_abort(&mut self, txn: S::Transaction) -> FnResult {
         self.sink.recover_and_abort(txn)
     }
+    fn close(&mut self) -> FnResult {
+        self.sink.close()
+    }
 }

@@ -7,7 +7,9 @@ mod sink;
 mod source;
 
 pub use properties::KafkaProperties;
-pub use sink::{KafkaSink, KafkaTransaction, ProducerRecord, TransactionalKafkaSink};
+pub use sink::{
+    KafkaSink, KafkaTransaction, ProducerRecord, TransactionalKafkaSink, producers_left_behind,
+};
 pub use source::{
     DeadLetter, DeserializationErrorPolicy, KafkaMessage, KafkaSource, StartingOffsets,
     StoppingOffsets,

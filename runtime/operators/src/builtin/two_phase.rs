@@ -61,6 +61,12 @@ pub trait TwoPhaseCommitSink<T>: Send {
     fn recover_and_abort(&mut self, txn: Self::Transaction) -> FnResult {
         self.abort(txn)
     }
+    /// The input ended and every transaction is committed or aborted: nothing else is
+    /// called. Releases what the sink keeps for an instance restored after a failure (a sink
+    /// dropped without `close` failed).
+    fn close(&mut self) -> FnResult {
+        Ok(())
+    }
 }
 
 /// One element of the list state. Kept as a flat list so that, when the job is restored at
@@ -92,7 +98,9 @@ enum StoredTransaction<Txn> {
 ///   is committed, oldest first. An aborted checkpoint changes nothing: a later one covers
 ///   its transactions.
 /// - At the end of input, without checkpointing, the current transaction is pre-committed
-///   and committed; with checkpointing, the final checkpoint commits it.
+///   and committed; with checkpointing, the final checkpoint (the first taken after the end)
+///   commits it. Then the transaction begun after it, empty, is aborted and the sink closed
+///   ([`TwoPhaseCommitSink::close`]); later checkpoints store no transaction.
 pub struct TwoPhaseCommitSinkOperator<T, S: TwoPhaseCommitSink<T>> {
     sink: S,
     /// Holds the list state; built in `initialize_state`.
@@ -104,6 +112,11 @@ pub struct TwoPhaseCommitSinkOperator<T, S: TwoPhaseCommitSink<T>> {
     /// without checkpointing.
     current: Option<S::Transaction>,
     checkpointing: bool,
+    /// The input ended.
+    finished: bool,
+    /// The first checkpoint taken after the end of input: its completion commits the last
+    /// records.
+    final_checkpoint: Option<CheckpointId>,
     _input: PhantomData<fn(T)>,
 }
 
@@ -117,6 +130,8 @@ impl<T, S: TwoPhaseCommitSink<T>> TwoPhaseCommitSinkOperator<T, S> {
             pending: VecDeque::new(),
             current: None,
             checkpointing: false,
+            finished: false,
+            final_checkpoint: None,
             _input: PhantomData,
         }
     }
@@ -124,6 +139,15 @@ impl<T, S: TwoPhaseCommitSink<T>> TwoPhaseCommitSinkOperator<T, S> {
     fn current(&mut self) -> (&mut S, &mut S::Transaction) {
         let txn = self.current.as_mut().expect("initialized before processing, not finished");
         (&mut self.sink, txn)
+    }
+
+    /// Aborts the transaction begun after the final checkpoint (nothing was written to it)
+    /// and closes the sink.
+    fn close(&mut self) -> FnResult {
+        if let Some(txn) = self.current.take() {
+            self.sink.abort(txn)?;
+        }
+        self.sink.close()
     }
 }
 
@@ -162,11 +186,16 @@ impl<T, S: TwoPhaseCommitSink<T>> OneInputOperator for TwoPhaseCommitSinkOperato
     }
 
     fn snapshot_state(&mut self, barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
-        let (sink, txn) = self.current();
-        sink.pre_commit(txn)?;
-        let next = self.sink.begin_transaction()?;
-        let committing = self.current.replace(next).expect("a current transaction");
-        self.pending.push_back((barrier.id, committing));
+        if self.current.is_some() {
+            let (sink, txn) = self.current();
+            sink.pre_commit(txn)?;
+            let next = self.sink.begin_transaction()?;
+            let committing = self.current.replace(next).expect("a current transaction");
+            self.pending.push_back((barrier.id, committing));
+        }
+        if self.finished {
+            self.final_checkpoint.get_or_insert(barrier.id);
+        }
 
         let stored = self
             .pending
@@ -187,15 +216,20 @@ impl<T, S: TwoPhaseCommitSink<T>> OneInputOperator for TwoPhaseCommitSinkOperato
             let (_, txn) = self.pending.pop_front().expect("a pending transaction");
             self.sink.commit(txn)?;
         }
+        if self.current.is_some() && self.final_checkpoint.is_some_and(|last| checkpoint >= last) {
+            self.close()?;
+        }
         Ok(())
     }
 
     fn finish(&mut self, _out: &mut Collector<()>) -> FnResult {
+        self.finished = true;
         if !self.checkpointing {
             let (sink, txn) = self.current();
             sink.pre_commit(txn)?;
             let txn = self.current.take().expect("a current transaction");
             self.sink.commit(txn)?;
+            self.sink.close()?;
         }
         Ok(())
     }
@@ -217,6 +251,7 @@ mod tests {
         PreCommit(u64),
         Commit(u64),
         Abort(u64),
+        Close,
     }
 
     /// The fake sink's world, shared by the instances before and after a restore.
@@ -282,6 +317,11 @@ mod tests {
 
         fn abort(&mut self, txn: FakeTxn) -> FnResult {
             self.log(Call::Abort(txn.id));
+            Ok(())
+        }
+
+        fn close(&mut self) -> FnResult {
+            self.log(Call::Close);
             Ok(())
         }
     }
@@ -438,20 +478,38 @@ mod tests {
         let mut operator = start(&world, false, StateRestore::default());
         push(&mut operator, &[1, 2]);
         operator.finish(&mut Collector::default()).unwrap();
-        assert_eq!(calls(&world), [Call::Begin(1), Call::PreCommit(1), Call::Commit(1)]);
+        assert_eq!(
+            calls(&world),
+            [Call::Begin(1), Call::PreCommit(1), Call::Commit(1), Call::Close]
+        );
         assert_eq!(visible(&world), [1, 2]);
     }
 
     #[test]
-    fn finish_with_checkpointing_leaves_the_commit_to_the_final_checkpoint() {
+    fn finish_with_checkpointing_leaves_the_commit_to_the_final_checkpoint_then_closes() {
         let world = Arc::default();
         let mut operator = start(&world, true, StateRestore::default());
         push(&mut operator, &[1]);
-        operator.finish(&mut Collector::default()).unwrap();
-        assert!(visible(&world).is_empty());
         operator.snapshot_state(CheckpointBarrier::checkpoint(1, 0)).unwrap();
+        push(&mut operator, &[2]);
+        operator.finish(&mut Collector::default()).unwrap();
         operator.notify_checkpoint_complete(1).unwrap();
-        assert_eq!(visible(&world), [1]);
+        assert_eq!(visible(&world), [1], "checkpoint 1 was taken before the end");
+        operator.snapshot_state(CheckpointBarrier::checkpoint(2, 0)).unwrap();
+        calls(&world);
+        operator.notify_checkpoint_complete(2).unwrap();
+        assert_eq!(visible(&world), [1, 2]);
+        assert_eq!(
+            calls(&world),
+            [Call::Commit(2), Call::Abort(3), Call::Close],
+            "the final checkpoint commits, then the empty transaction is aborted and the sink closed"
+        );
+
+        // A checkpoint after the sink closed (another source ended later) stores nothing.
+        let snapshot = operator.snapshot_state(CheckpointBarrier::checkpoint(3, 0)).unwrap();
+        assert!(snapshot.lists.iter().all(|list| list.elements.is_empty()), "{snapshot:?}");
+        operator.notify_checkpoint_complete(3).unwrap();
+        assert!(calls(&world).is_empty(), "nothing is called after close");
     }
 
     #[test]

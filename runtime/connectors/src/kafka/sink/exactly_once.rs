@@ -468,11 +468,20 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
         self.restored(&txn);
         self.abort(txn)
     }
+
+    /// Closes the producers: no restored instance will need them.
+    fn close(&mut self) -> FnResult {
+        for (id, (number, _)) in self.busy.drain() {
+            tracing::warn!(transactional_id = id, number, "closing with an unfinished transaction");
+        }
+        self.pool = None;
+        Ok(())
+    }
 }
 
 impl<T> Drop for TransactionalKafkaSink<T> {
     /// Leaves the producers, with their unfinished transactions, to the instance restored
-    /// next.
+    /// next (none after `close`).
     fn drop(&mut self) {
         let busy =
             self.busy.drain().map(|(_, (number, pooled))| Left { pooled, number: Some(number) });

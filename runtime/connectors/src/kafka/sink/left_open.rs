@@ -70,3 +70,11 @@ pub(super) fn take_all(brokers: &str, is_ours: impl Fn(&Pooled) -> bool) -> Vec<
         .collect();
     keys.into_iter().filter_map(|key| left.remove(&key)).collect()
 }
+
+/// How many producers dropped exactly-once sink instances on `brokers` (`bootstrap.servers`)
+/// left in this process for the instances restored after them. Each holds connections to
+/// the brokers; none is left once every job writing there ended (sinks that end normally
+/// close their producers).
+pub fn producers_left_behind(brokers: &str) -> usize {
+    left_open().as_ref().map_or(0, |left| left.keys().filter(|(on, _)| on == brokers).count())
+}

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use at_least_once::KafkaSink;
 pub use exactly_once::{KafkaTransaction, TransactionalKafkaSink};
+pub use left_open::producers_left_behind;
 
 /// A record to write: its topic (chosen per record), key, value and timestamp.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -200,7 +200,7 @@ impl<T> FileSink<T> {
     }
 
     /// Closes the open part of `bucket` into `txn`.
-    fn close(&self, txn: &mut FileTransaction, bucket: String, part: OpenPart) -> Result<()> {
+    fn close_part(&self, txn: &mut FileTransaction, bucket: String, part: OpenPart) -> Result<()> {
         let upload = match (self.target(), part.writer) {
             (Target::Local(dir), Writer::Local(writer)) => {
                 dir.close(&bucket, &part.name, writer)?;
@@ -228,7 +228,7 @@ impl<T> FileSink<T> {
             .collect();
         for bucket in due {
             let part = self.open.remove(&bucket).expect("listed above");
-            self.close(txn, bucket, part)?;
+            self.close_part(txn, bucket, part)?;
         }
         Ok(())
     }
@@ -329,7 +329,7 @@ impl<T: Send> TwoPhaseCommitSink<T> for FileSink<T> {
             && self.rolling.should_roll_on_event(part.size)
         {
             let part = self.open.remove(&bucket).expect("found above");
-            self.close(txn, bucket.clone(), part)?;
+            self.close_part(txn, bucket.clone(), part)?;
         }
         if !self.open.contains_key(&bucket) {
             let part = self.open_part(&bucket, now)?;
