@@ -74,11 +74,23 @@ impl KeyedSnapshot {
 
     /// Each key group with state, encoded as one block, in group order. Encodes the tables
     /// copied at the snapshot, which fails if a value does not serialize.
-    pub fn encode_groups(&self) -> Result<Vec<(KeyGroup, Vec<u8>)>> {
+    pub fn encode_groups(&self) -> Result<KeyGroupBlocks> {
+        Ok(self.encode_groups_unless(&|| false)?.expect("never abandoned"))
+    }
+
+    /// [`Self::encode_groups`], given up (`None`) as soon as `abandoned` says so between two
+    /// key groups: the checkpoint was aborted or the run cancelled.
+    pub fn encode_groups_unless(
+        &self,
+        abandoned: &dyn Fn() -> bool,
+    ) -> Result<Option<KeyGroupBlocks>> {
         let mut groups: BTreeSet<KeyGroup> = self.groups.keys().copied().collect();
         groups.extend(self.deferred.iter().flat_map(|deferred| deferred.range.iter()));
         let mut blocks = Vec::new();
         for group in groups {
+            if abandoned() {
+                return Ok(None);
+            }
             let mut deferred_entries: Vec<(&str, Vec<u8>)> = Vec::new();
             for deferred in &self.deferred {
                 let mut entries = Vec::new();
@@ -96,7 +108,7 @@ impl KeyedSnapshot {
                 blocks.push((group, encode_sections(&sections)?));
             }
         }
-        Ok(blocks)
+        Ok(Some(blocks))
     }
 }
 
@@ -162,6 +174,9 @@ impl KeyedRestore {
         (self.natives, self.sections)
     }
 }
+
+/// Key groups, each with its encoded block.
+pub type KeyGroupBlocks = Vec<(KeyGroup, Vec<u8>)>;
 
 /// Encoded key-group blocks of each state, by state name.
 pub(crate) type StateBlocks = HashMap<String, Vec<(KeyGroup, Vec<u8>)>>;

@@ -514,6 +514,7 @@ impl Driver {
             }
             if self.cancel.is_none() {
                 coordinator.stop();
+                checkpoints.uploader.cancel();
             }
             if progress_at.is_some_and(|at| now >= at) {
                 let current = (now, metrics.snapshot());

@@ -32,6 +32,14 @@ pub struct StateFile {
 /// Lays out `snapshot` as one file, encoding the state it copied (which fails if a value
 /// does not serialize).
 pub fn encode(snapshot: &SubtaskSnapshot) -> Result<StateFile, weir_state::Error> {
+    Ok(encode_unless(snapshot, &|| false)?.expect("never abandoned"))
+}
+
+/// [`encode`], given up (`None`) as soon as `abandoned` says so between two key groups.
+pub fn encode_unless(
+    snapshot: &SubtaskSnapshot,
+    abandoned: &dyn Fn() -> bool,
+) -> Result<Option<StateFile>, weir_state::Error> {
     let info = &snapshot.info;
     let name = format!("{}-{}", file_stem(&info.operator_id), info.index);
     let mut bytes = Vec::new();
@@ -40,10 +48,10 @@ pub fn encode(snapshot: &SubtaskSnapshot) -> Result<StateFile, weir_state::Error
         bytes.extend_from_slice(data);
         block
     };
-    let key_groups = snapshot
-        .state
-        .keyed
-        .encode_groups()?
+    let Some(encoded_groups) = snapshot.state.keyed.encode_groups_unless(abandoned)? else {
+        return Ok(None);
+    };
+    let key_groups = encoded_groups
         .into_iter()
         .map(|(group, data)| KeyGroupBlock { group, block: block(&data) })
         .collect();
@@ -83,7 +91,7 @@ pub fn encode(snapshot: &SubtaskSnapshot) -> Result<StateFile, weir_state::Error
         shared_files: shared_files.collect(),
         native,
     };
-    Ok(StateFile {
+    Ok(Some(StateFile {
         operator_id: info.operator_id.clone(),
         operator_name: info.operator_name.clone(),
         parallelism: info.parallelism,
@@ -91,7 +99,7 @@ pub fn encode(snapshot: &SubtaskSnapshot) -> Result<StateFile, weir_state::Error
         bytes: Bytes::from(bytes),
         state,
         native: snapshot.state.native.clone(),
-    })
+    }))
 }
 
 /// Decodes the elements of an operator list block.

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{Receiver, Sender};
 use futures::future::{BoxFuture, try_join_all};
@@ -13,7 +14,7 @@ use tracing::debug;
 use weir_checkpoint::{CheckpointStorage, SnapshotDir};
 use weir_types::{CheckpointId, SnapshotType};
 
-use super::files::{StateFile, encode};
+use super::files::{StateFile, encode_unless};
 use super::{Acknowledgement, StoredState, TaskId, TaskState};
 use crate::{Error, Result};
 
@@ -44,6 +45,25 @@ pub struct StateUploader {
     /// The shared files of this process's tasks each checkpoint in progress references.
     referenced: BTreeMap<CheckpointId, HashSet<String>>,
     uploaded: (Sender<Uploaded>, Receiver<Uploaded>),
+    /// Set for a checkpoint in progress when it is aborted: its uploads stop.
+    aborted: BTreeMap<CheckpointId, Arc<AtomicBool>>,
+    /// Set when the run is cancelled or the uploader dropped: every upload stops.
+    cancelled: Arc<AtomicBool>,
+}
+
+/// Says when an upload is no longer wanted: its checkpoint was aborted or the run that took
+/// it is over. It then stops between two key groups of its encoding, or before its writes,
+/// instead of taking CPU and disk from what comes next (a restore) for nothing, and of
+/// writing into a directory that may be deleted already.
+struct Abandon {
+    aborted: Arc<AtomicBool>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Abandon {
+    fn is_set(&self) -> bool {
+        self.aborted.load(Ordering::Relaxed) || self.cancelled.load(Ordering::Relaxed)
+    }
 }
 
 impl StateUploader {
@@ -60,6 +80,8 @@ impl StateUploader {
             confirmed: Arc::new(confirmed),
             referenced: BTreeMap::new(),
             uploaded: crossbeam_channel::unbounded(),
+            aborted: BTreeMap::new(),
+            cancelled: Arc::default(),
         }
     }
 
@@ -69,7 +91,8 @@ impl StateUploader {
     }
 
     /// Writes what a task snapshotted into `dir`, the checkpoint's directory; the outcome
-    /// arrives on [`Self::uploaded`].
+    /// arrives on [`Self::uploaded`], unless the checkpoint is aborted or the uploader dropped
+    /// first.
     pub fn upload(&mut self, dir: SnapshotDir, state: TaskState) {
         let (task, barrier) = (state.task, state.snapshot.barrier);
         if barrier.kind == SnapshotType::Checkpoint {
@@ -80,9 +103,17 @@ impl StateUploader {
         }
         let (storage, confirmed) = (self.storage.clone(), Arc::clone(&self.confirmed));
         let uploaded = self.uploaded.0.clone();
+        let abandon = Abandon {
+            aborted: Arc::clone(self.aborted.entry(barrier.id).or_default()),
+            cancelled: Arc::clone(&self.cancelled),
+        };
         self.runtime.spawn(async move {
-            let outcome = match write(dir, storage, &confirmed, state).await {
-                Ok(acknowledgement) => Uploaded::Stored(acknowledgement),
+            let outcome = match write(dir, storage, &confirmed, state, abandon).await {
+                Ok(Some(acknowledgement)) => Uploaded::Stored(acknowledgement),
+                Ok(None) => {
+                    debug!(task, checkpoint = barrier.id, "abandoned a task's state upload");
+                    return;
+                }
                 Err(error) => {
                     Uploaded::Failed { task, checkpoint: barrier.id, reason: error.to_string() }
                 }
@@ -93,6 +124,7 @@ impl StateUploader {
 
     /// `checkpoint` completed: the shared files it references are the ones stored now.
     pub fn on_complete(&mut self, checkpoint: CheckpointId) {
+        self.aborted.retain(|&id, _| id > checkpoint); // uploaded, all of them
         let Some(referenced) = self.referenced.remove(&checkpoint) else {
             return; // a savepoint, or no task of this process took part
         };
@@ -100,36 +132,61 @@ impl StateUploader {
         self.referenced.retain(|&id, _| id > checkpoint); // subsumed
     }
 
-    /// `checkpoint` was aborted.
+    /// `checkpoint` was aborted: its uploads stop.
     pub fn on_abort(&mut self, checkpoint: CheckpointId) {
         self.referenced.remove(&checkpoint);
+        if let Some(aborted) = self.aborted.remove(&checkpoint) {
+            aborted.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The run is cancelled: every upload stops.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for StateUploader {
+    /// The run is over: uploads still going stop.
+    fn drop(&mut self) {
+        self.cancel();
     }
 }
 
 /// Encodes `state` (off the runtime's threads), writes its files into `dir` and the shared
-/// files not in `confirmed` into `storage`'s `shared/` folder, all at once.
+/// files not in `confirmed` into `storage`'s `shared/` folder, all at once; `None` when
+/// abandoned before the writes.
 async fn write(
     dir: SnapshotDir,
     storage: Option<CheckpointStorage>,
     confirmed: &HashSet<String>,
     state: TaskState,
-) -> Result<Acknowledgement> {
+    abandon: Abandon,
+) -> Result<Option<Acknowledgement>> {
     let TaskState { task, snapshot, alignment, finished, in_flight } = state;
     let checkpoint = snapshot.barrier.id;
     let unaligned = in_flight.is_some();
     let encoded = tokio::task::spawn_blocking(move || {
-        let mut files: Vec<StateFile> =
-            snapshot.operators.iter().map(encode).collect::<std::result::Result<_, _>>()?;
+        let mut files: Vec<StateFile> = Vec::with_capacity(snapshot.operators.len());
+        for operator in &snapshot.operators {
+            match encode_unless(operator, &|| abandon.is_set())? {
+                Some(file) => files.push(file),
+                None => return Ok(None),
+            }
+        }
         if let Some(in_flight) = in_flight {
             in_flight.attach_to(&mut files);
         }
-        Ok::<_, weir_state::Error>(files)
+        Ok::<_, weir_state::Error>(Some((files, abandon)))
     })
     .await;
     let encode_failed = |reason: String| Error::EncodeState { task, checkpoint, reason };
-    let files = encoded
+    let encoded = encoded
         .map_err(|error| encode_failed(error.to_string()))?
         .map_err(|error| encode_failed(error.to_string()))?;
+    let Some((files, _)) = encoded.filter(|(_, abandon)| !abandon.is_set()) else {
+        return Ok(None);
+    };
     let (dir, mut writes) = (&dir, Vec::<BoxFuture<'_, Result<u64>>>::new());
     for file in &files {
         let bytes = file.bytes.clone();
@@ -147,7 +204,7 @@ async fn write(
             state: file.state,
         })
         .collect();
-    Ok(Acknowledgement { task, checkpoint, states, written, alignment, finished, unaligned })
+    Ok(Some(Acknowledgement { task, checkpoint, states, written, alignment, finished, unaligned }))
 }
 
 /// The writes of the files of `file`'s native checkpoint: private ones into `dir`, shared ones
@@ -182,4 +239,91 @@ fn native_writes<'a>(
         }
     }
     Ok(writes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use weir_checkpoint::StorageOptions;
+    use weir_operators::{OperatorSnapshot, SubtaskInfo, TaskSnapshot};
+    use weir_state::KeyedSnapshot;
+    use weir_types::CheckpointBarrier;
+
+    use super::*;
+
+    /// Task 0's state for checkpoint `id`: one keyed operator with a few key groups.
+    fn state(id: CheckpointId) -> TaskState {
+        let mut keyed = KeyedSnapshot::new();
+        for group in 0..8 {
+            keyed.add(group, "count", vec![group as u8; 100]);
+        }
+        let mut snapshot = TaskSnapshot::new(CheckpointBarrier::checkpoint(id, 0));
+        let info = SubtaskInfo::new("count", 0, 1, 128);
+        snapshot.add(&info, OperatorSnapshot { keyed, ..Default::default() });
+        TaskState { task: 0, snapshot, alignment: Duration::ZERO, finished: false, in_flight: None }
+    }
+
+    /// The files under `root`.
+    fn files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() { dirs.push(path) } else { found.push(path) }
+            }
+        }
+        found
+    }
+
+    /// Uploads checkpoints 1 and 2 on a runtime that runs nothing until `between` has had
+    /// the uploader (and kept it, or not); returns what arrived and the files written.
+    fn upload_two(
+        between: impl FnOnce(StateUploader) -> Option<StateUploader>,
+    ) -> (Vec<Uploaded>, Vec<std::path::PathBuf>) {
+        let root = tempfile::tempdir().unwrap();
+        let url = root.path().display().to_string();
+        let storage = CheckpointStorage::new(&url, "job", &StorageOptions::default()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let mut uploader = StateUploader::new(runtime.handle().clone(), None, HashSet::new());
+        let uploaded = uploader.uploaded().clone();
+        for id in [1, 2] {
+            uploader.upload(storage.checkpoint_dir(id), state(id));
+        }
+        let kept = between(uploader);
+        runtime.block_on(async { tokio::time::sleep(Duration::from_millis(300)).await });
+        drop((runtime, kept));
+        (uploaded.try_iter().collect(), files(root.path()))
+    }
+
+    #[test]
+    fn uploads_of_an_aborted_checkpoint_or_a_dropped_uploader_stop_before_writing() {
+        let (uploaded, written) = upload_two(Some);
+        let acknowledged: Vec<_> = uploaded
+            .iter()
+            .map(|outcome| match outcome {
+                Uploaded::Stored(ack) => ack.checkpoint,
+                Uploaded::Failed { reason, .. } => panic!("{reason}"),
+            })
+            .collect();
+        assert_eq!(acknowledged, [1, 2], "both uploaded when nothing intervenes");
+        assert_eq!(written.len(), 2, "{written:?}");
+
+        let (uploaded, written) = upload_two(|mut uploader| {
+            uploader.on_abort(1);
+            Some(uploader)
+        });
+        assert!(
+            matches!(&uploaded[..], [Uploaded::Stored(ack)] if ack.checkpoint == 2),
+            "checkpoint 1 was aborted: {uploaded:?}"
+        );
+        assert!(
+            matches!(&written[..], [file] if file.to_string_lossy().contains("chk-2")),
+            "{written:?}"
+        );
+
+        let (uploaded, written) = upload_two(|_dropped| None);
+        assert!(uploaded.is_empty() && written.is_empty(), "{uploaded:?} {written:?}");
+    }
 }

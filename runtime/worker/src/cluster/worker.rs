@@ -210,6 +210,7 @@ impl Worker {
                             if let Some(attempt) = current.as_mut().filter(|a| a.attempt == cancel.attempt) {
                                 info!(attempt = attempt.attempt, "cancelling the attempt");
                                 drop(attempt.cancel.take());
+                                attempt.uploader.cancel();
                             }
                         }
                         Some(FromCoordinator::Shutdown(shutdown)) => {
