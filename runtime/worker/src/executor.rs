@@ -41,8 +41,8 @@ enum RunOutcome {
     Stopped(String),
     /// Cancelled on request.
     Cancelled,
-    /// A task failed.
-    Failed(weir_operators::Error),
+    /// A task failed, first seen at that instant.
+    Failed(weir_operators::Error, Instant),
 }
 
 /// What survives from one run of a job to the next.
@@ -118,9 +118,10 @@ impl LocalExecutor {
                         source: weir_operators::Error::Cancelled,
                     });
                 }
-                RunOutcome::Failed(source) => {
+                RunOutcome::Failed(source, failed_at) => {
                     restore_from = restart_after(
                         source,
+                        failed_at,
                         job_name,
                         &mut restarts,
                         status,
@@ -209,11 +210,11 @@ impl LocalExecutor {
         job.next_checkpoint = coordinator.next_id();
         job.checkpoints.extend_from_slice(coordinator.history());
         Ok(match (driver.failures.into_iter().next(), coordinator.stopped_at()) {
-            (Some(failure), _) => RunOutcome::Failed(failure),
+            (Some((failure, at)), _) => RunOutcome::Failed(failure, at),
             (None, Some(location)) => RunOutcome::Stopped(location.to_string()),
             (None, None) if driver.cancelled => RunOutcome::Cancelled,
             (None, None) if driver.cancel.is_none() => {
-                RunOutcome::Failed(weir_operators::Error::Cancelled)
+                RunOutcome::Failed(weir_operators::Error::Cancelled, Instant::now())
             }
             (None, None) => RunOutcome::Finished,
         })
@@ -255,18 +256,21 @@ impl JobSetup {
     }
 }
 
-/// After a failed attempt: waits the restart strategy's delay and returns where the next
-/// attempt restores from (the latest complete checkpoint, else `restore_from`), or fails
-/// the job with `failure` when the strategy allows no more restarts.
+/// After a failed attempt: waits until the restart strategy's delay has passed since the
+/// failure (`failed_at`; cancelling the attempt's tasks counts towards it, as in Flink) and
+/// returns where the next attempt restores from (the latest complete checkpoint, else
+/// `restore_from`), or fails the job with `failure` when the strategy allows no more
+/// restarts.
 pub(crate) fn restart_after(
     failure: weir_operators::Error,
+    failed_at: Instant,
     job: &str,
     restarts: &mut RestartTracker,
     status: &JobStatus,
     storage: &JobStorage,
     restore_from: Option<SnapshotDir>,
 ) -> Result<Option<SnapshotDir>> {
-    match restarts.on_failure(Instant::now()) {
+    match restarts.on_failure(failed_at) {
         RestartDecision::Fail => Err(Error::JobFailed {
             job: job.to_string(),
             restarts: restarts.restarts(),
@@ -274,14 +278,16 @@ pub(crate) fn restart_after(
         }),
         RestartDecision::Restart(delay) => {
             status.restarting(&failure, restarts);
+            let wait = delay.saturating_sub(failed_at.elapsed());
             warn!(
                 job,
-                "job failed: {failure}; restart {} in {} ms ({:?})",
+                "job failed: {failure}; restart {} in {} ms ({} ms after the failure; {:?})",
                 restarts.restarts(),
+                wait.as_millis(),
                 delay.as_millis(),
                 restarts.strategy()
             );
-            std::thread::sleep(delay);
+            std::thread::sleep(wait);
             Ok(storage.latest()?.or(restore_from))
         }
     }
@@ -441,7 +447,7 @@ struct Driver {
     /// The job is being stopped on purpose (cancel, stop-with-savepoint): task errors that
     /// follow are consequences, not causes.
     stopping: bool,
-    failures: Vec<weir_operators::Error>,
+    failures: Vec<(weir_operators::Error, Instant)>,
     progress: Option<Duration>,
     last_progress: (Instant, Vec<crate::OperatorSummary>),
     start: Instant,
@@ -502,7 +508,8 @@ impl Driver {
             let ticked = if self.cancel.is_some() { coordinator.tick(now) } else { Ok(()) };
             if let Err(failure) = step.and(ticked) {
                 error!("checkpointing failed: {failure}; cancelling the job");
-                self.failures.push(weir_operators::Error::Runtime(failure.to_string()));
+                let failure = weir_operators::Error::Runtime(failure.to_string());
+                self.failures.push((failure, Instant::now()));
                 drop(self.cancel.take());
             }
             self.publish_checkpoints(checkpoints);
@@ -573,7 +580,7 @@ impl Driver {
             }
             Err(failure) => {
                 error!(task = %task, "task failed: {failure}; cancelling the job");
-                self.failures.push(name_task(task, failure));
+                self.failures.push((name_task(task, failure), Instant::now()));
                 drop(self.cancel.take());
             }
         }
@@ -587,5 +594,38 @@ fn name_task(task: &str, failure: weir_operators::Error) -> weir_operators::Erro
             weir_operators::Error::Runtime(format!("task '{task}': {message}"))
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RestartStrategy;
+    use crate::checkpoint::CheckpointConfig;
+
+    /// The delay counts from the failure: time spent cancelling the failed attempt is part of
+    /// it (as Flink starts its backoff timer when it handles the failure).
+    #[test]
+    fn the_restart_delay_counts_from_the_failure() {
+        let strategy = RestartStrategy::FixedDelay { attempts: 3, delay_ms: 600 };
+        let mut restarts = RestartTracker::new(strategy);
+        let status = JobStatus::new("job");
+        let storage = JobStorage::new(&CheckpointConfig::default(), "job").unwrap();
+        let failure = || weir_operators::Error::Runtime("boom".into());
+
+        let cancelling_took = Duration::from_millis(400);
+        let failed_at = Instant::now() - cancelling_took;
+        let started = Instant::now();
+        restart_after(failure(), failed_at, "job", &mut restarts, &status, &storage, None).unwrap();
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(190) && waited < Duration::from_millis(450),
+            "waited {waited:?}: the rest of the 600 ms delay after 400 ms of cancelling"
+        );
+
+        let failed_at = Instant::now() - Duration::from_secs(5);
+        let started = Instant::now();
+        restart_after(failure(), failed_at, "job", &mut restarts, &status, &storage, None).unwrap();
+        assert!(started.elapsed() < Duration::from_millis(150), "the delay had passed already");
     }
 }

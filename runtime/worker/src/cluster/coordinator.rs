@@ -120,7 +120,8 @@ struct Attempt {
 enum AttemptEnd {
     Finished,
     Stopped(String),
-    Failed(String),
+    /// Failed, first seen at that instant.
+    Failed(String, Instant),
     Cancelled,
 }
 
@@ -174,10 +175,11 @@ impl ClusterCoordinator {
                     driver.shutdown(&events, "the job was cancelled");
                     return Err(job_failed(job_name, &restarts, weir_operators::Error::Cancelled));
                 }
-                AttemptEnd::Failed(failure) => {
+                AttemptEnd::Failed(failure, failed_at) => {
                     let failure = weir_operators::Error::Runtime(failure);
                     match restart_after(
                         failure,
+                        failed_at,
                         job_name,
                         &mut restarts,
                         status,
@@ -377,7 +379,10 @@ impl Driver<'_> {
         let stopped = attempt.checkpoints.stopped_at().map(str::to_string);
         Some(match (&attempt.failure, attempt.cancel_requested, stopped) {
             (_, true, _) => AttemptEnd::Cancelled,
-            (Some(failure), false, _) => AttemptEnd::Failed(failure.clone()),
+            (Some(failure), false, _) => {
+                let failed_at = attempt.cancelled_at.unwrap_or_else(Instant::now);
+                AttemptEnd::Failed(failure.clone(), failed_at)
+            }
             (None, false, Some(location)) => AttemptEnd::Stopped(location),
             (None, false, None) => AttemptEnd::Finished,
         })
