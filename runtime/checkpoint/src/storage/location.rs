@@ -230,6 +230,25 @@ impl Location {
         Ok(size)
     }
 
+    /// Makes the local file `target` a hard link to `file` when this folder is on the local
+    /// filesystem (same device), else copies it as [`Self::get_local`]; returns its size. Only
+    /// for files never changed in place once written (shared SST files): the link shares
+    /// their bytes with storage.
+    pub(crate) async fn link_local(&self, file: &str, target: &std::path::Path) -> Result<u64> {
+        if let Some(source) = Url::parse(&self.url_of(file)).ok().filter(|u| u.scheme() == "file")
+            && let Ok(source) = source.to_file_path()
+            && std::fs::hard_link(&source, target).is_ok()
+        {
+            let metadata = std::fs::metadata(target).map_err(|source| Error::LocalFile {
+                operation: "read",
+                path: target.to_path_buf(),
+                source,
+            })?;
+            return Ok(metadata.len());
+        }
+        self.get_local(file, target).await
+    }
+
     /// The content of `file`.
     pub(crate) async fn read(&self, file: &str) -> Result<Bytes> {
         let object = self.object(file)?;

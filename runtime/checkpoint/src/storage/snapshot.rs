@@ -60,9 +60,11 @@ impl SnapshotDir {
     }
 
     /// Copies `name` from the `shared/` folder beside this checkpoint (the job's folder of
-    /// files shared between its checkpoints) into the local file `target`; returns its size.
+    /// files shared between its checkpoints) into the local file `target`, or hard-links it
+    /// there when checkpoints are on the local filesystem (shared files are immutable);
+    /// returns its size.
     pub async fn get_shared_local(&self, name: &str, target: &Path) -> Result<u64> {
-        self.location.parent().child(SHARED_DIR).get_local(name, target).await
+        self.location.parent().child(SHARED_DIR).link_local(name, target).await
     }
 
     /// The content of `file`.

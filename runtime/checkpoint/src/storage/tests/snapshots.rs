@@ -69,6 +69,11 @@ async fn local_files_go_up_and_come_back_whole_small_or_in_parts() {
     assert_eq!(std::fs::read(local.join("small-back")).unwrap(), b"manifest");
     dir.get_shared_local("ab-000007.sst", &local.join("large-back")).await.unwrap();
     assert!(std::fs::read(local.join("large-back")).unwrap() == large, "bytes differ");
+    // Shared files on the local filesystem are linked, not copied.
+    use std::os::unix::fs::MetadataExt;
+    let inode = |path: &std::path::Path| std::fs::metadata(path).unwrap().ino();
+    let stored = tmp.path().canonicalize().unwrap().join(JOB).join("shared/ab-000007.sst");
+    assert_eq!(inode(&local.join("large-back")), inode(&stored), "a hard link");
 
     let missing = dir.put_local("x", &local.join("missing")).await.unwrap_err();
     assert!(matches!(missing, Error::LocalFile { operation: "read", .. }), "{missing}");
