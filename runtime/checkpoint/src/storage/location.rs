@@ -128,7 +128,7 @@ impl Location {
 
     /// The folder holding a local folder opened by its own URL (a restore from a path).
     fn local_parent(&self) -> Option<Self> {
-        let path = Url::parse(&self.url).ok()?.to_file_path().ok()?;
+        let path = local_path(&self.url)?;
         let parent = path.parent()?;
         Self::local(parent.to_path_buf(), &parent.display().to_string()).ok()
     }
@@ -235,14 +235,11 @@ impl Location {
     /// for files never changed in place once written (shared SST files): the link shares
     /// their bytes with storage.
     pub(crate) async fn link_local(&self, file: &str, target: &std::path::Path) -> Result<u64> {
-        if let Some(source) = Url::parse(&self.url_of(file)).ok().filter(|u| u.scheme() == "file")
-            && let Ok(source) = source.to_file_path()
-            && std::fs::hard_link(&source, target).is_ok()
+        if let Some(source) = local_path(&self.url_of(file))
+            && tokio::fs::hard_link(&source, target).await.is_ok()
         {
-            let metadata = std::fs::metadata(target).map_err(|source| Error::LocalFile {
-                operation: "read",
-                path: target.to_path_buf(),
-                source,
+            let metadata = tokio::fs::metadata(target).await.map_err(|source| {
+                Error::LocalFile { operation: "read", path: target.to_path_buf(), source }
             })?;
             return Ok(metadata.len());
         }
@@ -381,6 +378,11 @@ pub fn s3_client(url: &str, options: &StorageOptions) -> Result<(AmazonS3, Path)
         return Err(invalid_url(url, "not an s3:// URL"));
     }
     s3_store(&parsed, url, options)
+}
+
+/// The filesystem path of a `file://` URL; `None` for any other URL.
+fn local_path(url: &str) -> Option<PathBuf> {
+    Url::parse(url).ok().filter(|url| url.scheme() == "file")?.to_file_path().ok()
 }
 
 fn invalid_url(url: &str, reason: impl Into<String>) -> Error {
