@@ -404,7 +404,14 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        Err("the coordinator did not exit".into())
+        let log: Vec<String> = (0..self.processes.len())
+            .map(|process| Ok(format!("process {process}:\n{}", self.logs.of(process)?)))
+            .collect::<Result<_, UserError>>()?;
+        Err(format!(
+            "the coordinator did not exit within {STEP_LIMIT:?}; the log:\n{}",
+            log.join("\n")
+        )
+        .into())
     }
 }
 
