@@ -1,14 +1,22 @@
 //! Timers of a keyed operator: event-time timers fire when the watermark passes them,
 //! processing-time timers when the wall clock does. One timer per (key, namespace,
 //! timestamp): registering it again changes nothing.
+//!
+//! A snapshot shares each time's registered set (see [`Shareable`]) and encodes it per key
+//! group later, off the task's thread: the task pays for the times that change while the
+//! snapshot holds them, not for every timer.
 
+use std::cell::OnceCell;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::hash::Hash;
+use std::sync::Arc;
 
 use hashbrown::{HashMap, HashSet};
-use weir_state::{KeyedRestore, KeyedSnapshot, decode_entries, encode_entries};
-use weir_types::{Key, KeyGroup, KeyHasher, Timestamp, Watermark};
+use weir_state::{
+    FrozenTable, KeyedRestore, KeyedSnapshot, Shareable, decode_entries, encode_entries,
+};
+use weir_types::{Key, KeyGroup, KeyGroupRange, KeyHasher, Timestamp, Watermark};
 
 use crate::TimeDomain;
 
@@ -24,16 +32,19 @@ struct TimerQueue<K, N> {
     len: usize,
 }
 
+/// A timer: its key, namespace and time.
+type Timer<K, N> = (K, N, Timestamp);
+
+/// The timers of one time, registered (without their time).
+type Registered<K, N> = HashSet<(K, N)>;
+
 /// The timers of one time: registration order (deleted ones are skipped when popped) and
-/// the registered set.
+/// the registered set, shared with the snapshots taken since it last changed.
 #[derive(Debug)]
 struct Slot<K, N> {
     order: VecDeque<(K, N)>,
-    registered: HashSet<(K, N)>,
+    registered: Shareable<Registered<K, N>>,
 }
-
-/// A timer: its key, namespace and time.
-type Timer<K, N> = (K, N, Timestamp);
 
 /// A borrowed timer, to look up `(K, N)` without cloning them.
 struct TimerRef<'a, K, N>(&'a K, &'a N);
@@ -54,7 +65,7 @@ impl<K: Eq, N: Eq> hashbrown::Equivalent<(K, N)> for TimerRef<'_, K, N> {
 
 impl<K, N> Default for Slot<K, N> {
     fn default() -> Self {
-        Slot { order: VecDeque::new(), registered: HashSet::new() }
+        Slot { order: VecDeque::new(), registered: Shareable::default() }
     }
 }
 
@@ -77,16 +88,18 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
             return;
         }
         slot.order.push_back((key.clone(), namespace.clone()));
-        slot.registered.insert((key.clone(), namespace.clone()));
+        slot.registered.to_mut().insert((key.clone(), namespace.clone()));
         self.len += 1;
     }
 
     /// Removes the timer from the registered set; whether it was there.
     fn unregister(&mut self, key: &K, namespace: &N, time: Timestamp) -> bool {
         let Some(slot) = self.slots.get_mut(&time) else { return false };
-        if !slot.registered.remove(&TimerRef(key, namespace)) {
+        let timer = TimerRef(key, namespace);
+        if !slot.registered.contains(&timer) {
             return false;
         }
+        slot.registered.to_mut().remove(&timer);
         self.len -= 1;
         true
     }
@@ -105,7 +118,9 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
             }
             let slot = self.slots.get_mut(&time).expect("every queued time has a slot");
             let timer = slot.order.pop_front();
-            let registered = timer.as_ref().is_some_and(|timer| slot.registered.remove(timer));
+            let registered = timer.as_ref().is_some_and(|timer| {
+                slot.registered.contains(timer) && slot.registered.to_mut().remove(timer)
+            });
             if slot.order.is_empty() {
                 self.slots.remove(&time);
                 self.times.pop();
@@ -127,45 +142,19 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
 }
 
 impl<K: Key, N: Key> TimerQueue<K, N> {
-    /// Adds the registered timers to `snapshot` under `name`, per key group of their key.
+    /// Adds the registered timers to `snapshot` under `name`, to be encoded per key group of
+    /// their key (within `range`) when the snapshot's blocks are asked for.
     fn snapshot(
-        &self,
+        &mut self,
         name: &str,
+        range: KeyGroupRange,
         max_parallelism: usize,
         snapshot: &mut KeyedSnapshot,
-    ) -> weir_state::Result<()> {
-        // Keys usually have many timers (one per window): each key is hashed once and
-        // remembers the bucket of its key group, so a timer costs one lookup and a push. The
-        // buckets hold copies, read while the set is walked in memory order: encoding from
-        // references into the set afterwards missed the cache on nearly every timer.
-        let mut hasher = KeyHasher::new();
-        let mut bucket_of_key: HashMap<&K, usize> = HashMap::new();
-        let mut bucket_of_group: HashMap<KeyGroup, usize> = HashMap::new();
-        let mut buckets: Vec<(KeyGroup, Vec<Timer<K, N>>)> = Vec::new();
-        for (time, slot) in &self.slots {
-            for (key, namespace) in &slot.registered {
-                let bucket = match bucket_of_key.get(key) {
-                    Some(&bucket) => bucket,
-                    None => {
-                        let group = hasher.key_group(key, max_parallelism)?;
-                        let bucket = *bucket_of_group.entry(group).or_insert_with(|| {
-                            buckets.push((group, Vec::new()));
-                            buckets.len() - 1
-                        });
-                        bucket_of_key.insert(key, bucket);
-                        bucket
-                    }
-                };
-                buckets[bucket].1.push((key.clone(), namespace.clone(), *time));
-            }
-        }
-        buckets.sort_unstable_by_key(|(group, _)| *group);
-        for (group, entries) in buckets {
-            let mut bytes = Vec::new();
-            encode_entries(entries.len(), entries.iter().map(|(k, n, t)| (k, n, t)), &mut bytes)?;
-            snapshot.add(group, name, bytes);
-        }
-        Ok(())
+    ) {
+        let slots = self.slots.iter_mut().map(|(time, slot)| (*time, slot.registered.share()));
+        let frozen =
+            FrozenTimers { slots: slots.collect(), max_parallelism, blocks: OnceCell::new() };
+        snapshot.defer(name, range, Box::new(frozen));
     }
 
     /// Registers the timers stored under `name` in `restore`.
@@ -184,14 +173,16 @@ const EVENT_TIMERS: &str = "_timers/event";
 const PROCESSING_TIMERS: &str = "_timers/processing";
 
 impl<K: Key, N: Key> TimerService<K, N> {
-    /// Adds every registered timer to `snapshot`, in the key group of its key.
+    /// Adds every registered timer to `snapshot`, in the key group of its key (encoded when
+    /// the snapshot's blocks are asked for).
     pub fn snapshot(
-        &self,
+        &mut self,
+        range: KeyGroupRange,
         max_parallelism: usize,
         snapshot: &mut KeyedSnapshot,
-    ) -> weir_state::Result<()> {
-        self.event.snapshot(EVENT_TIMERS, max_parallelism, snapshot)?;
-        self.processing.snapshot(PROCESSING_TIMERS, max_parallelism, snapshot)
+    ) {
+        self.event.snapshot(EVENT_TIMERS, range, max_parallelism, snapshot);
+        self.processing.snapshot(PROCESSING_TIMERS, range, max_parallelism, snapshot);
     }
 
     /// Registers the timers a snapshot held (the watermark starts again from its minimum;
@@ -278,6 +269,71 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerService<K, N> {
     }
 }
 
+/// The registered timers of one time domain as they were at a snapshot, shared with the
+/// queue until it changes them; encoded per key group on first use.
+struct FrozenTimers<K, N> {
+    slots: Vec<(Timestamp, Arc<Registered<K, N>>)>,
+    max_parallelism: usize,
+    /// Each key group's encoded timers, once the first group was asked for.
+    blocks: OnceCell<BTreeMap<KeyGroup, Vec<u8>>>,
+}
+
+impl<K: Key, N: Key> FrozenTimers<K, N> {
+    /// Every timer, encoded per key group of its key. Keys usually have many timers (one per
+    /// window): each key is hashed once and remembers the bucket of its key group. The
+    /// buckets hold copies, read while the sets are walked in memory order: encoding from
+    /// references into the sets afterwards missed the cache on nearly every timer.
+    fn encode(&self) -> weir_state::Result<BTreeMap<KeyGroup, Vec<u8>>> {
+        let mut hasher = KeyHasher::new();
+        let mut bucket_of_key: HashMap<&K, usize> = HashMap::new();
+        let mut bucket_of_group: HashMap<KeyGroup, usize> = HashMap::new();
+        let mut buckets: Vec<(KeyGroup, Vec<Timer<K, N>>)> = Vec::new();
+        for (time, registered) in &self.slots {
+            for (key, namespace) in registered.iter() {
+                let bucket = match bucket_of_key.get(key) {
+                    Some(&bucket) => bucket,
+                    None => {
+                        let group = hasher.key_group(key, self.max_parallelism)?;
+                        let bucket = *bucket_of_group.entry(group).or_insert_with(|| {
+                            buckets.push((group, Vec::new()));
+                            buckets.len() - 1
+                        });
+                        bucket_of_key.insert(key, bucket);
+                        bucket
+                    }
+                };
+                buckets[bucket].1.push((key.clone(), namespace.clone(), *time));
+            }
+        }
+        let mut blocks = BTreeMap::new();
+        for (group, timers) in buckets {
+            let mut bytes = Vec::new();
+            encode_entries(timers.len(), timers.iter().map(|(k, n, t)| (k, n, t)), &mut bytes)?;
+            blocks.insert(group, bytes);
+        }
+        Ok(blocks)
+    }
+}
+
+impl<K: Key, N: Key> FrozenTable for FrozenTimers<K, N> {
+    fn encode_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> weir_state::Result<bool> {
+        if self.blocks.get().is_none() {
+            let _ = self.blocks.set(self.encode()?);
+        }
+        match self.blocks.get().and_then(|blocks| blocks.get(&group)) {
+            Some(bytes) => {
+                out.extend_from_slice(bytes);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.slots.iter().all(|(_, registered)| registered.is_empty())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,7 +388,7 @@ mod tests {
         timers.register(TimeDomain::EventTime, &"b".into(), &2, 20);
         timers.register(TimeDomain::ProcessingTime, &"a".into(), &3, 30);
         let mut snapshot = KeyedSnapshot::new();
-        timers.snapshot(128, &mut snapshot).unwrap();
+        timers.snapshot(KeyGroupRange::for_subtask(128, 1, 0), 128, &mut snapshot);
         let blocks = snapshot.encode_groups().unwrap();
         let mut restore =
             KeyedRestore::decode(blocks.iter().map(|(g, b)| (*g, b.as_slice()))).unwrap();
@@ -344,6 +400,34 @@ mod tests {
         restored.advance_watermark(Watermark(25));
         let fired: Vec<_> = std::iter::from_fn(|| restored.pop_event_timer()).collect();
         assert_eq!(fired, vec![(10, "a".into(), 1), (20, "b".into(), 2)]);
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_timers_of_its_moment_while_the_queue_changes() {
+        let mut timers: TimerService<u32, ()> = TimerService::new();
+        for key in 0..50 {
+            timers.register(TimeDomain::EventTime, &key, &(), 10);
+            timers.register(TimeDomain::EventTime, &key, &(), 20);
+        }
+        let mut snapshot = KeyedSnapshot::new();
+        timers.snapshot(KeyGroupRange::for_subtask(128, 1, 0), 128, &mut snapshot);
+        // After the snapshot: time 10 fires, a time-20 timer is deleted, new ones come.
+        timers.advance_watermark(Watermark(10));
+        assert_eq!(std::iter::from_fn(|| timers.pop_event_timer()).count(), 50);
+        timers.delete(TimeDomain::EventTime, &7, &(), 20);
+        timers.register(TimeDomain::EventTime, &100, &(), 30);
+        let blocks = std::thread::spawn(move || snapshot.encode_groups().unwrap()).join().unwrap();
+        let mut restore =
+            KeyedRestore::decode(blocks.iter().map(|(g, b)| (*g, b.as_slice()))).unwrap();
+        let mut restored: TimerService<u32, ()> = TimerService::new();
+        restored.restore(&mut restore).unwrap();
+        restored.advance_watermark(Watermark(100));
+        let mut fired: Vec<_> = std::iter::from_fn(|| restored.pop_event_timer()).collect();
+        fired.sort();
+        let mut expected: Vec<_> = (0..50).flat_map(|key| [(10, key, ()), (20, key, ())]).collect();
+        expected.sort();
+        assert_eq!(fired, expected);
+        assert_eq!(timers.len(TimeDomain::EventTime), 50, "49 at 20 and one at 30 live on");
     }
 
     #[test]

@@ -196,9 +196,10 @@ pub trait StateTable<K, N, V>: Send {
     fn snapshot_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool>;
     /// Adds the entries of a block written by [`Self::snapshot_group`] to `group`.
     fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()>;
-    /// A copy of the table to encode later, off the task's thread, when copying costs the
-    /// task less than encoding (live objects); `None` to encode at the snapshot.
-    fn frozen(&self) -> Option<Box<dyn FrozenTable>> {
+    /// The table as it is now, to encode later, off the task's thread, when keeping it costs
+    /// the task less than encoding (live objects, shared until they change); `None` to
+    /// encode at the snapshot.
+    fn frozen(&mut self) -> Option<Box<dyn FrozenTable>> {
         None
     }
     /// Number of entries, over all key groups.

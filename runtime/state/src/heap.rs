@@ -7,14 +7,14 @@
 //! lagging watermarks), and firing a window empties its map instead of probing a large
 //! per-key map for each key. Keyed state without namespaces is one map per key group.
 
+use hashbrown::HashMap;
 use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
-use crate::namespaces::Namespaces;
+use crate::namespaces::{FrozenNamespaces, Namespaces};
 use crate::snapshot::FrozenTable;
 use crate::{Result, StateTable, decode_entries, encode_entries};
 
 /// A heap table: `groups[offset(group)]` holds a key group's namespaces.
-#[derive(Clone)]
 pub(crate) struct HeapTable<K, N, V> {
     range: KeyGroupRange,
     groups: Vec<Namespaces<K, N, V>>,
@@ -70,16 +70,7 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
     }
 
     fn snapshot_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool> {
-        let map = self.group(group);
-        let count = map.iter().map(|(_, entries)| entries.len()).sum();
-        if count == 0 {
-            return Ok(false);
-        }
-        let entries = map.iter().flat_map(|(namespace, entries)| {
-            entries.iter().map(move |(key, value)| (key, namespace, value))
-        });
-        encode_entries(count, entries, out)?;
-        Ok(true)
+        encode_namespaces(self.group(group).iter(), out)
     }
 
     fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()> {
@@ -93,19 +84,45 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
         self.groups.iter().flat_map(Namespaces::iter).map(|(_, entries)| entries.len()).sum()
     }
 
-    fn frozen(&self) -> Option<Box<dyn FrozenTable>> {
-        Some(Box::new(self.clone()))
+    fn frozen(&mut self) -> Option<Box<dyn FrozenTable>> {
+        let groups = self.groups.iter_mut().map(Namespaces::frozen).collect();
+        Some(Box::new(FrozenHeapTable { range: self.range, groups }))
     }
 }
 
-impl<K: Key, N: Key, V: Data> FrozenTable for HeapTable<K, N, V> {
+/// A heap table as it was at a snapshot: every namespace's entries, shared with the live
+/// table until it changes them.
+struct FrozenHeapTable<K, N, V> {
+    range: KeyGroupRange,
+    groups: Vec<FrozenNamespaces<K, N, V>>,
+}
+
+impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
     fn encode_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool> {
-        StateTable::snapshot_group(self, group, out)
+        let namespaces = self.groups[self.range.offset(group)].iter();
+        encode_namespaces(namespaces.map(|(namespace, entries)| (namespace, &**entries)), out)
     }
 
     fn is_empty(&self) -> bool {
-        StateTable::is_empty(self)
+        self.groups.iter().all(Vec::is_empty)
     }
+}
+
+/// Appends the entries of `namespaces` in the canonical encoding; returns whether there
+/// were any.
+fn encode_namespaces<'a, K: Key + 'a, N: Key + 'a, V: Data + 'a>(
+    namespaces: impl Iterator<Item = (&'a N, &'a HashMap<K, V>)> + Clone,
+    out: &mut Vec<u8>,
+) -> Result<bool> {
+    let count = namespaces.clone().map(|(_, entries)| entries.len()).sum();
+    if count == 0 {
+        return Ok(false);
+    }
+    let entries = namespaces.flat_map(|(namespace, entries)| {
+        entries.iter().map(move |(key, value)| (key, namespace, value))
+    });
+    encode_entries(count, entries, out)?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ trait RegisteredTable: Send {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     fn snapshot_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool>;
     fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()>;
-    fn frozen(&self) -> Option<Box<dyn FrozenTable>>;
+    fn frozen(&mut self) -> Option<Box<dyn FrozenTable>>;
 }
 
 impl<K: 'static, N: 'static, V: 'static> RegisteredTable for Box<dyn StateTable<K, N, V>> {
@@ -51,7 +51,7 @@ impl<K: 'static, N: 'static, V: 'static> RegisteredTable for Box<dyn StateTable<
     fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()> {
         (**self).restore_group(group, entries)
     }
-    fn frozen(&self) -> Option<Box<dyn FrozenTable>> {
+    fn frozen(&mut self) -> Option<Box<dyn FrozenTable>> {
         (**self).frozen()
     }
 }
@@ -120,9 +120,9 @@ impl<K: Key> KeyedState<K> {
     }
 
     /// Every state's entries, per key group, in the canonical snapshot encoding. Tables of
-    /// live objects (heap) are copied, to be encoded when the snapshot's blocks are asked
-    /// for, off the task's thread; the others are encoded now.
-    pub fn snapshot(&self) -> Result<KeyedSnapshot> {
+    /// live objects (heap) are shared as they are, to be encoded when the snapshot's blocks
+    /// are asked for, off the task's thread; the others are encoded now.
+    pub fn snapshot(&mut self) -> Result<KeyedSnapshot> {
         let mut snapshot = KeyedSnapshot::new();
         let mut names: Vec<_> = self.names.iter().collect();
         names.sort_by_key(|(_, (_, id))| id.0);
@@ -162,7 +162,7 @@ impl<K: Key> KeyedState<K> {
     /// restored states not registered yet (the backend does not hold those); otherwise the
     /// canonical snapshot of everything.
     pub fn snapshot_for(
-        &self,
+        &mut self,
         checkpoint: CheckpointId,
         kind: SnapshotType,
     ) -> Result<(KeyedSnapshot, Option<NativeCheckpoint>)> {

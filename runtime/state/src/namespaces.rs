@@ -1,19 +1,32 @@
 //! The namespaces of one key group in a heap table, each with its entries by key, and a
 //! memo of the namespace last reached: consecutive records mostly share one (the window
 //! they fall into), so they skip the namespace lookup however many namespaces are open.
+//!
+//! Each namespace's entries are shared with snapshots (see [`Shareable`]): a snapshot takes
+//! every namespace's entries as they are, and the first change to a namespace after it
+//! copies that namespace alone, and only while the snapshot still holds it, so a checkpoint
+//! costs the task what it changes, not the size of the state.
 
 use std::hash::Hash;
+use std::sync::Arc;
 
 use hashbrown::HashMap;
 
+use crate::Shareable;
+
+/// A namespace's entries, shared with the snapshots taken since it last changed.
+type Entries<K, V> = Shareable<HashMap<K, V>>;
+
+/// Namespaces with their entries as a snapshot holds them.
+pub(crate) type FrozenNamespaces<K, N, V> = Vec<(N, Arc<HashMap<K, V>>)>;
+
 /// Namespaces and their entries; a namespace exists while it has entries.
-#[derive(Clone)]
 pub(crate) struct Namespaces<K, N, V> {
     /// Where each namespace's entries sit in `slots`.
     index: HashMap<N, usize>,
     /// Namespaces with their entries; those listed in `free` are unused (their namespace
     /// ended) and keep their capacity for the next one, up to as many as are in use.
-    slots: Vec<(N, HashMap<K, V>)>,
+    slots: Vec<(N, Entries<K, V>)>,
     free: Vec<usize>,
     /// The slot last reached mutably, while its namespace exists.
     last: Option<usize>,
@@ -25,7 +38,7 @@ impl<K, N, V> Default for Namespaces<K, N, V> {
     }
 }
 
-impl<K: Hash + Eq, N: Hash + Eq + Clone, V> Namespaces<K, N, V> {
+impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
     fn slot(&self, namespace: &N) -> Option<usize> {
         match self.last {
             Some(slot) if self.slots[slot].0 == *namespace => Some(slot),
@@ -35,14 +48,14 @@ impl<K: Hash + Eq, N: Hash + Eq + Clone, V> Namespaces<K, N, V> {
 
     /// The entries of `namespace`.
     pub(crate) fn get(&self, namespace: &N) -> Option<&HashMap<K, V>> {
-        self.slot(namespace).map(|slot| &self.slots[slot].1)
+        self.slot(namespace).map(|slot| &*self.slots[slot].1)
     }
 
     /// The entries of `namespace`, mutably, remembered for the next access.
     pub(crate) fn get_mut(&mut self, namespace: &N) -> Option<&mut HashMap<K, V>> {
         let slot = self.slot(namespace)?;
         self.last = Some(slot);
-        Some(&mut self.slots[slot].1)
+        Some(self.slots[slot].1.to_mut())
     }
 
     /// The entries of `namespace`, created empty if it has none.
@@ -56,7 +69,7 @@ impl<K: Hash + Eq, N: Hash + Eq + Clone, V> Namespaces<K, N, V> {
                         slot
                     }
                     None => {
-                        self.slots.push((namespace.clone(), HashMap::new()));
+                        self.slots.push((namespace.clone(), Entries::default()));
                         self.slots.len() - 1
                     }
                 };
@@ -65,20 +78,25 @@ impl<K: Hash + Eq, N: Hash + Eq + Clone, V> Namespaces<K, N, V> {
             }
         };
         self.last = Some(slot);
-        &mut self.slots[slot].1
+        self.slots[slot].1.to_mut()
     }
 
     /// Removes `key` from `namespace`; the namespace ends with its last entry.
     pub(crate) fn remove(&mut self, namespace: &N, key: &K) -> Option<V> {
         let slot = self.slot(namespace)?;
-        let removed = self.slots[slot].1.remove(key);
-        if self.slots[slot].1.is_empty() {
+        let entries = &mut self.slots[slot].1;
+        if !entries.contains_key(key) {
+            return None;
+        }
+        let entries = entries.to_mut();
+        let removed = entries.remove(key);
+        if entries.is_empty() {
             self.index.remove(namespace);
             if self.last == Some(slot) {
                 self.last = None;
             }
             if self.free.len() >= self.index.len() {
-                self.slots[slot].1 = HashMap::new(); // enough spare capacity kept already
+                self.slots[slot].1 = Entries::default(); // enough spare capacity kept already
             }
             self.free.push(slot);
         }
@@ -86,8 +104,18 @@ impl<K: Hash + Eq, N: Hash + Eq + Clone, V> Namespaces<K, N, V> {
     }
 
     /// Every namespace with its entries.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&N, &HashMap<K, V>)> {
-        self.index.values().map(|&slot| (&self.slots[slot].0, &self.slots[slot].1))
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&N, &HashMap<K, V>)> + Clone {
+        self.index.values().map(|&slot| (&self.slots[slot].0, &*self.slots[slot].1))
+    }
+
+    /// Every namespace with its entries as they are now, shared until they change.
+    pub(crate) fn frozen(&mut self) -> FrozenNamespaces<K, N, V> {
+        let mut frozen = Vec::with_capacity(self.index.len());
+        for &slot in self.index.values() {
+            let (namespace, entries) = &mut self.slots[slot];
+            frozen.push((namespace.clone(), entries.share()));
+        }
+        frozen
     }
 }
 

@@ -61,7 +61,7 @@ impl KeyedSnapshot {
 
     /// Adds state `name`, a copy of a table owning `range`, to encode when the blocks are
     /// asked for.
-    pub(crate) fn defer(&mut self, name: &str, range: KeyGroupRange, table: Box<dyn FrozenTable>) {
+    pub fn defer(&mut self, name: &str, range: KeyGroupRange, table: Box<dyn FrozenTable>) {
         if !table.is_empty() {
             self.deferred.push(DeferredTable { name: name.to_string(), range, table });
         }

@@ -469,19 +469,35 @@ fn heap_snapshots_copy_the_state_and_encode_it_only_when_the_blocks_are_asked_fo
     let snapshot = state.snapshot().unwrap();
     assert_eq!(SERIALIZED.load(std::sync::atomic::Ordering::SeqCst), before, "nothing encoded yet");
     assert!(!snapshot.is_empty());
-    // Changes after the snapshot are not in it.
+    // Changes after the snapshot (updates, removals, new keys) are not in it, while it is
+    // encoded on another thread and after.
+    let encoding = std::thread::spawn(move || reread(&snapshot));
     for k in 0..100 {
         state.set_current_key(k).unwrap();
         value.update(&mut state, Counted(1_000)).unwrap();
     }
-    let encoding = std::thread::spawn(move || reread(&snapshot));
+    for k in 0..10 {
+        state.set_current_key(k).unwrap();
+        value.clear(&mut state).unwrap();
+    }
+    for k in 100..110 {
+        state.set_current_key(k).unwrap();
+        value.update(&mut state, Counted(k as i64)).unwrap();
+    }
     let mut restored = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, all);
     restored.restore(encoding.join().unwrap()).unwrap();
-    let value = restored.value_state(&ValueStateDescriptor::<Counted>::new("counted")).unwrap();
-    for k in 0..100 {
+    let restored_value =
+        restored.value_state(&ValueStateDescriptor::<Counted>::new("counted")).unwrap();
+    for k in 0..110 {
         restored.set_current_key(k).unwrap();
-        assert_eq!(value.value(&restored).unwrap().map(|c| c.0), Some(k as i64), "key {k}");
+        let expected = (k < 100).then_some(k as i64);
+        assert_eq!(restored_value.value(&restored).unwrap().map(|c| c.0), expected, "key {k}");
     }
+    // The live state kept its own changes.
+    state.set_current_key(50).unwrap();
+    assert_eq!(value.value(&state).unwrap().map(|c| c.0), Some(1_000));
+    state.set_current_key(5).unwrap();
+    assert!(value.value(&state).unwrap().is_none());
 }
 
 #[test]

@@ -307,8 +307,9 @@ where
     }
 
     fn snapshot_state(&mut self, barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
-        let runtime = self.runtime.as_ref().expect("state initialized before snapshots");
-        let mut snapshot = snapshot_keyed(&runtime.info, &runtime.state, &runtime.timers, barrier)?;
+        let runtime = self.runtime.as_mut().expect("state initialized before snapshots");
+        let mut snapshot =
+            snapshot_keyed(&runtime.info, &mut runtime.state, &mut runtime.timers, barrier)?;
         snapshot.lists = self.operator_state.snapshot()?;
         Ok(snapshot)
     }

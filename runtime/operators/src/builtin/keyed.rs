@@ -32,12 +32,12 @@ pub(crate) fn keyed_state_for<K: Key, N: Key>(
 /// timers (always canonical).
 pub(crate) fn snapshot_keyed<K: Key, N: Key>(
     info: &SubtaskInfo,
-    state: &KeyedState<K>,
-    timers: &TimerService<K, N>,
+    state: &mut KeyedState<K>,
+    timers: &mut TimerService<K, N>,
     barrier: CheckpointBarrier,
 ) -> FnResult<OperatorSnapshot> {
     let (mut keyed, native) = state.snapshot_for(barrier.id, barrier.kind)?;
-    timers.snapshot(info.max_parallelism, &mut keyed)?;
+    timers.snapshot(info.key_group_range(), info.max_parallelism, &mut keyed);
     Ok(OperatorSnapshot { keyed, lists: Vec::new(), native })
 }
 
@@ -57,8 +57,8 @@ impl<K: Key> KeyedRuntime<K> {
     }
 
     /// The keyed state and timers as of now, for `barrier`.
-    pub(crate) fn snapshot(&self, barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
-        snapshot_keyed(&self.info, &self.state, &self.timers, barrier)
+    pub(crate) fn snapshot(&mut self, barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
+        snapshot_keyed(&self.info, &mut self.state, &mut self.timers, barrier)
     }
 
     /// The context functions register their state with in `open`.

@@ -437,8 +437,8 @@ where
     }
 
     fn snapshot_state(&mut self, barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
-        let running = self.running.as_ref().expect("state initialized before snapshots");
-        snapshot_keyed(&running.info, &running.state, &running.timers, barrier)
+        let running = self.running.as_mut().expect("state initialized before snapshots");
+        snapshot_keyed(&running.info, &mut running.state, &mut running.timers, barrier)
     }
 
     fn process_batch(&mut self, batch: &mut Vec<Record<T>>, out: &mut Collector<Out>) -> FnResult {
