@@ -661,6 +661,7 @@ impl Driver<'_> {
         for worker in self.workers.keys() {
             self.send(*worker, FromCoordinator::Shutdown(Shutdown { reason: reason.to_string() }));
         }
+        info!(workers = self.workers.len(), "shutting the workers down: {reason}");
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         while !self.workers.is_empty() {
             match events.recv_deadline(deadline) {
@@ -669,6 +670,7 @@ impl Driver<'_> {
                 Err(_) => break,
             }
         }
+        info!(still_connected = self.workers.len(), "the workers are shut down");
     }
 
     fn send(&self, worker: u32, message: FromCoordinator) {
@@ -681,7 +683,7 @@ impl Driver<'_> {
 fn send_line(line: &WorkerLine, message: FromCoordinator) {
     let message: std::result::Result<CoordinatorMessage, Status> =
         Ok(CoordinatorMessage { kind: Some(message) });
-    if line.blocking_send(message).is_err() {
+    if line.send(message).is_err() {
         warn!("cannot reach a worker; its session closed");
     }
 }

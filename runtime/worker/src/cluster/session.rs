@@ -8,15 +8,18 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 use weir_rpc::tonic::{Request, Response, Status, Streaming};
 use weir_rpc::v1::coordinator_message::Kind as FromCoordinator;
 use weir_rpc::v1::coordinator_server::Coordinator;
 use weir_rpc::v1::worker_message::Kind as ToCoordinator;
 use weir_rpc::v1::{Accepted, CoordinatorMessage, Register, WorkerMessage};
 
-/// The coordinator's line to one worker.
-pub(crate) type WorkerLine = mpsc::Sender<Result<CoordinatorMessage, Status>>;
+/// The coordinator's line to one worker. Unbounded, so that the coordinator's driver never
+/// blocks on a worker that stopped reading: its messages are few (deploys, cancels,
+/// checkpoint commands), and a stuck worker is found by the heartbeat timeout, which ends
+/// its session and frees what was queued.
+pub(crate) type WorkerLine = mpsc::UnboundedSender<Result<CoordinatorMessage, Status>>;
 
 /// What happens on the sessions, for the driver.
 pub(crate) enum SessionEvent {
@@ -59,7 +62,7 @@ pub(crate) struct SessionService {
 
 #[weir_rpc::tonic::async_trait]
 impl Coordinator for SessionService {
-    type SessionStream = ReceiverStream<Result<CoordinatorMessage, Status>>;
+    type SessionStream = UnboundedReceiverStream<Result<CoordinatorMessage, Status>>;
 
     async fn session(
         &self,
@@ -72,11 +75,10 @@ impl Coordinator for SessionService {
             return Err(Status::invalid_argument("a worker's session starts with Register"));
         };
         let worker = self.next_worker.fetch_add(1, Ordering::Relaxed);
-        let (line, outgoing) = mpsc::channel(64);
+        let (line, outgoing) = mpsc::unbounded_channel();
         let accepted = Accepted { worker, ..self.accepted.clone() };
-        let _ = line
-            .send(Ok(CoordinatorMessage { kind: Some(FromCoordinator::Accepted(accepted)) }))
-            .await;
+        let _ =
+            line.send(Ok(CoordinatorMessage { kind: Some(FromCoordinator::Accepted(accepted)) }));
         let _ = self.events.send(SessionEvent::Registered { worker, register, line });
         let events = self.events.clone();
         let timeout = self.heartbeat_timeout;
@@ -94,6 +96,6 @@ impl Coordinator for SessionService {
             };
             let _ = events.send(SessionEvent::Lost { worker, reason });
         });
-        Ok(Response::new(ReceiverStream::new(outgoing)))
+        Ok(Response::new(UnboundedReceiverStream::new(outgoing)))
     }
 }
