@@ -219,8 +219,8 @@ fn native_checkpoints_share_sst_files_and_restore_into_any_range() {
     // Same range: the checkpoint becomes the instance, and its files keep their shared ids.
     let mut same = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
     same.restore(restore_of(&[&second])).unwrap();
-    let blocks = |state: &KeyedState<u64>| state.snapshot().unwrap().encode_groups().unwrap();
-    assert_eq!(blocks(&same), blocks(&state));
+    let blocks = |state: &mut KeyedState<u64>| state.snapshot().unwrap().encode_groups().unwrap();
+    assert_eq!(blocks(&mut same), blocks(&mut state));
     assert_filled(&mut same, &keys);
     assert_eq!(shared(&same.native_checkpoint(3).unwrap().unwrap()), shared(&second));
 
