@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use hashbrown::{HashMap, HashSet};
 use weir_state::{
-    FrozenTable, KeyedRestore, KeyedSnapshot, Shareable, decode_entries, encode_entries,
+    Frozen, FrozenTable, KeyedRestore, KeyedSnapshot, Shareable, decode_entries, encode_entries,
 };
 use weir_types::{Key, KeyGroup, KeyGroupRange, KeyHasher, Timestamp, Watermark};
 
@@ -272,7 +272,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerService<K, N> {
 /// The registered timers of one time domain as they were at a snapshot, shared with the
 /// queue until it changes them; encoded per key group on first use.
 struct FrozenTimers<K, N> {
-    slots: Vec<(Timestamp, Arc<Registered<K, N>>)>,
+    slots: Vec<(Timestamp, Arc<Frozen<Registered<K, N>>>)>,
     max_parallelism: usize,
     /// Each key group's encoded timers, once the first group was asked for.
     blocks: OnceCell<BTreeMap<KeyGroup, Vec<u8>>>,

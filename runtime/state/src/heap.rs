@@ -10,9 +10,10 @@
 use hashbrown::HashMap;
 use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
-use crate::namespaces::{FrozenNamespaces, Namespaces};
+use crate::namespaces::{FrozenNamespace, FrozenNamespaces, Namespaces};
 use crate::snapshot::FrozenTable;
-use crate::{Result, StateTable, decode_entries, encode_entries};
+use crate::snapshot::{append_count, append_entries};
+use crate::{Error, Result, StateTable, decode_entries};
 
 /// A heap table: `groups[offset(group)]` holds a key group's namespaces.
 pub(crate) struct HeapTable<K, N, V> {
@@ -99,8 +100,25 @@ struct FrozenHeapTable<K, N, V> {
 
 impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
     fn encode_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool> {
-        let namespaces = self.groups[self.range.offset(group)].iter();
-        encode_namespaces(namespaces.map(|(namespace, entries)| (namespace, &**entries)), out)
+        let namespaces = &self.groups[self.range.offset(group)];
+        let count = namespaces.iter().map(|frozen| frozen.entries.len()).sum();
+        if count == 0 {
+            return Ok(false);
+        }
+        append_count(out, count)?;
+        for FrozenNamespace { namespace, entries, stable } in namespaces {
+            if *stable {
+                let encoding = entries.encoding(|entries| {
+                    let mut encoding = Vec::new();
+                    append_namespace(namespace, entries, &mut encoding)?;
+                    Ok::<_, Error>(encoding)
+                })?;
+                out.extend_from_slice(encoding);
+            } else {
+                append_namespace(namespace, entries, out)?;
+            }
+        }
+        Ok(true)
     }
 
     fn is_empty(&self) -> bool {
@@ -118,11 +136,21 @@ fn encode_namespaces<'a, K: Key + 'a, N: Key + 'a, V: Data + 'a>(
     if count == 0 {
         return Ok(false);
     }
-    let entries = namespaces.flat_map(|(namespace, entries)| {
-        entries.iter().map(move |(key, value)| (key, namespace, value))
-    });
-    encode_entries(count, entries, out)?;
+    append_count(out, count)?;
+    for (namespace, entries) in namespaces {
+        append_namespace(namespace, entries, out)?;
+    }
     Ok(true)
+}
+
+/// Appends the encoding of one namespace's entries, without a count.
+fn append_namespace<K: Key, N: Key, V: Data>(
+    namespace: &N,
+    entries: &HashMap<K, V>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    append_entries(entries.iter().map(|(key, value)| (key, namespace, value)), out)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ pub use native::{
     LocalDir, NativeCheckpoint, NativeFile, NativeRestore, remove_dirs_of_dead_processes,
 };
 pub use operator::{OperatorListState, OperatorStateStore};
-pub use shareable::Shareable;
+pub use shareable::{Frozen, Shareable};
 pub use snapshot::{
     FrozenTable, KeyedRestore, KeyedSnapshot, ListMode, ListSnapshot, OperatorRestore,
     decode_entries, encode_entries,

@@ -5,20 +5,31 @@
 //! Each namespace's entries are shared with snapshots (see [`Shareable`]): a snapshot takes
 //! every namespace's entries as they are, and the first change to a namespace after it
 //! copies that namespace alone, and only while the snapshot still holds it, so a checkpoint
-//! costs the task what it changes, not the size of the state.
+//! costs the task what it changes, not the size of the state. A namespace a snapshot finds
+//! unchanged since the previous one is marked stable: its encoding is kept for the snapshots
+//! after (see [`Frozen::encoding`]), so state that sits still is not encoded again at every
+//! checkpoint.
 
 use std::hash::Hash;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
 
-use crate::Shareable;
+use crate::{Frozen, Shareable};
 
 /// A namespace's entries, shared with the snapshots taken since it last changed.
 type Entries<K, V> = Shareable<HashMap<K, V>>;
 
 /// Namespaces with their entries as a snapshot holds them.
-pub(crate) type FrozenNamespaces<K, N, V> = Vec<(N, Arc<HashMap<K, V>>)>;
+pub(crate) type FrozenNamespaces<K, N, V> = Vec<FrozenNamespace<K, N, V>>;
+
+/// One namespace's entries as a snapshot holds them.
+pub(crate) struct FrozenNamespace<K, N, V> {
+    pub(crate) namespace: N,
+    pub(crate) entries: Arc<Frozen<HashMap<K, V>>>,
+    /// Unchanged since the snapshot before: worth keeping the encoding of.
+    pub(crate) stable: bool,
+}
 
 /// Namespaces and their entries; a namespace exists while it has entries.
 pub(crate) struct Namespaces<K, N, V> {
@@ -113,7 +124,12 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
         let mut frozen = Vec::with_capacity(self.index.len());
         for &slot in self.index.values() {
             let (namespace, entries) = &mut self.slots[slot];
-            frozen.push((namespace.clone(), entries.share()));
+            let stable = entries.is_shared();
+            frozen.push(FrozenNamespace {
+                namespace: namespace.clone(),
+                entries: entries.share(),
+                stable,
+            });
         }
         frozen
     }

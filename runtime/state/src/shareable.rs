@@ -2,8 +2,11 @@
 //! it behind a reference count once, and the owner's next change takes it back, copying it
 //! only if a snapshot still holds it. Until shared again, access is a plain borrow (no
 //! reference-count traffic on the hot path).
+//!
+//! A shared value also keeps its encoding once a snapshot asks for it, so that later
+//! snapshots taken while it stays unchanged copy those bytes instead of encoding it again.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A value owned in place, or shared with snapshots since it last changed.
 #[derive(Debug)]
@@ -11,7 +14,35 @@ pub enum Shareable<T> {
     /// Changed since the last snapshot (or never shared): owned in place.
     Owned(T),
     /// Shared with a snapshot; the next change takes it back or copies it.
-    Shared(Arc<T>),
+    Shared(Arc<Frozen<T>>),
+}
+
+/// A value as snapshots share it: unchanged for as long as it is shared, with its encoding
+/// once one was asked for.
+#[derive(Debug)]
+pub struct Frozen<T> {
+    value: T,
+    encoding: OnceLock<Box<[u8]>>,
+}
+
+impl<T> Frozen<T> {
+    /// The value's encoding by `encode`, computed at the first call and kept with the value
+    /// (the value does not change, so neither does its encoding).
+    pub fn encoding<E>(&self, encode: impl FnOnce(&T) -> Result<Vec<u8>, E>) -> Result<&[u8], E> {
+        if let Some(encoding) = self.encoding.get() {
+            return Ok(encoding);
+        }
+        let encoded = encode(&self.value)?.into_boxed_slice();
+        Ok(self.encoding.get_or_init(|| encoded))
+    }
+}
+
+impl<T> std::ops::Deref for Frozen<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
 }
 
 impl<T: Default> Default for Shareable<T> {
@@ -26,7 +57,7 @@ impl<T> std::ops::Deref for Shareable<T> {
     fn deref(&self) -> &T {
         match self {
             Shareable::Owned(value) => value,
-            Shareable::Shared(shared) => shared,
+            Shareable::Shared(shared) => &shared.value,
         }
     }
 }
@@ -37,7 +68,9 @@ impl<T: Clone + Default> Shareable<T> {
         if let Shareable::Shared(_) = self
             && let Shareable::Shared(shared) = std::mem::take(self)
         {
-            *self = Shareable::Owned(Arc::unwrap_or_clone(shared));
+            let value = Arc::try_unwrap(shared)
+                .map_or_else(|shared| shared.value.clone(), |frozen| frozen.value);
+            *self = Shareable::Owned(value);
         }
         match self {
             Shareable::Owned(value) => value,
@@ -47,13 +80,18 @@ impl<T: Clone + Default> Shareable<T> {
 
     /// The value as it is now, for a snapshot; it stays unchanged for as long as the
     /// snapshot holds it.
-    pub fn share(&mut self) -> Arc<T> {
+    pub fn share(&mut self) -> Arc<Frozen<T>> {
         let shared = match std::mem::take(self) {
-            Shareable::Owned(value) => Arc::new(value),
+            Shareable::Owned(value) => Arc::new(Frozen { value, encoding: OnceLock::new() }),
             Shareable::Shared(shared) => shared,
         };
         *self = Shareable::Shared(Arc::clone(&shared));
         shared
+    }
+
+    /// Whether it is shared, that is unchanged since the last snapshot took it.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Shareable::Shared(_))
     }
 }
 
@@ -66,7 +104,7 @@ mod tests {
         let mut value = Shareable::Owned(vec![1, 2]);
         let snapshot = value.share();
         value.to_mut().push(3);
-        assert_eq!(*snapshot, vec![1, 2], "the snapshot keeps its moment");
+        assert_eq!(**snapshot, vec![1, 2], "the snapshot keeps its moment");
         assert_eq!(*value, vec![1, 2, 3]);
         let snapshot = value.share();
         let address = snapshot.as_ptr();
@@ -74,5 +112,30 @@ mod tests {
         value.to_mut().push(4);
         assert_eq!(value.as_ptr(), address, "taken back without a copy once released");
         assert!(matches!(value, Shareable::Owned(_)));
+    }
+
+    #[test]
+    fn an_encoding_is_kept_while_the_value_is_unchanged() {
+        let calls = std::cell::Cell::new(0);
+        let encode = |value: &Vec<u8>| -> Result<Vec<u8>, ()> {
+            calls.set(calls.get() + 1);
+            Ok(value.iter().map(|byte| byte + 1).collect())
+        };
+        let mut value = Shareable::Owned(vec![1, 2]);
+        assert!(!value.is_shared());
+        let first = value.share();
+        assert_eq!(first.encoding(encode), Ok(&[2, 3][..]));
+        drop(first);
+        assert!(value.is_shared(), "unchanged since the snapshot");
+        let second = value.share();
+        assert_eq!(second.encoding(encode), Ok(&[2, 3][..]));
+        assert_eq!(calls.get(), 1, "the second snapshot reuses the encoding");
+        drop(second);
+        value.to_mut().push(3);
+        assert!(!value.is_shared());
+        let third = value.share();
+        assert_eq!(third.encoding(encode), Ok(&[2, 3, 4][..]));
+        assert_eq!(calls.get(), 2, "a change drops the encoding");
+        assert_eq!(third.encoding(|_| Err(())), Ok(&[2, 3, 4][..]));
     }
 }

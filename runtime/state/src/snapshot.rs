@@ -7,6 +7,7 @@
 //! same bytes from its keys and values, so a savepoint restores on any backend.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -75,59 +76,72 @@ impl KeyedSnapshot {
     /// Each key group with state, encoded as one block, in group order. Encodes the tables
     /// copied at the snapshot, which fails if a value does not serialize.
     pub fn encode_groups(&self) -> Result<KeyGroupBlocks> {
-        Ok(self.encode_groups_unless(&|| false)?.expect("never abandoned"))
+        let mut out = Vec::new();
+        let placed = self.encode_groups_into(&mut out, &|| false)?.expect("never abandoned");
+        Ok(placed.into_iter().map(|(group, range)| (group, out[range].to_vec())).collect())
     }
 
-    /// [`Self::encode_groups`], given up (`None`) as soon as `abandoned` says so between two
-    /// key groups: the checkpoint was aborted or the run cancelled.
-    pub fn encode_groups_unless(
+    /// [`Self::encode_groups`], appending the blocks to `out` one after the other (no block
+    /// is copied on its own first) and returning where each one is; given up (`None`) as
+    /// soon as `abandoned` says so between two key groups: the checkpoint was aborted or the
+    /// run cancelled.
+    pub fn encode_groups_into(
         &self,
+        out: &mut Vec<u8>,
         abandoned: &dyn Fn() -> bool,
-    ) -> Result<Option<KeyGroupBlocks>> {
+    ) -> Result<Option<Vec<(KeyGroup, Range<usize>)>>> {
         let mut groups: BTreeSet<KeyGroup> = self.groups.keys().copied().collect();
         groups.extend(self.deferred.iter().flat_map(|deferred| deferred.range.iter()));
-        let mut blocks = Vec::new();
+        // One buffer per deferred table, reused from group to group.
+        let mut scratch: Vec<Vec<u8>> = vec![Vec::new(); self.deferred.len()];
+        let mut placed = Vec::new();
         for group in groups {
             if abandoned() {
                 return Ok(None);
             }
-            let mut deferred_entries: Vec<(&str, Vec<u8>)> = Vec::new();
-            for deferred in &self.deferred {
-                let mut entries = Vec::new();
-                if deferred.range.contains(group)
-                    && deferred.table.encode_group(group, &mut entries)?
-                {
-                    deferred_entries.push((&deferred.name, entries));
+            let mut sections: Vec<(&str, &[u8])> = Vec::new();
+            if let Some(eager) = self.groups.get(&group) {
+                sections.extend(eager.iter().map(|(name, entries)| (name.as_str(), &entries[..])));
+            }
+            let mut any = Vec::with_capacity(self.deferred.len());
+            for (deferred, entries) in self.deferred.iter().zip(&mut scratch) {
+                entries.clear();
+                any.push(
+                    deferred.range.contains(group)
+                        && deferred.table.encode_group(group, entries)?,
+                );
+            }
+            for ((deferred, entries), any) in self.deferred.iter().zip(&scratch).zip(any) {
+                if any {
+                    sections.push((&deferred.name, entries));
                 }
             }
-            let eager = self.groups.get(&group).into_iter().flatten();
-            let mut sections: Vec<(&str, &[u8])> =
-                eager.map(|(name, entries)| (name.as_str(), entries.as_slice())).collect();
-            sections.extend(deferred_entries.iter().map(|(name, entries)| (*name, &entries[..])));
             if !sections.is_empty() {
-                blocks.push((group, encode_sections(&sections)?));
+                let start = out.len();
+                append_sections(&sections, out)?;
+                placed.push((group, start..out.len()));
             }
         }
-        Ok(Some(blocks))
+        Ok(Some(placed))
     }
 }
 
-/// A key group's block: the postcard encoding of its `Vec<(String, Vec<u8>)>` of named
-/// sections, written as whole slices (serde would hand every byte of the entries to the
-/// serializer one at a time, a second time after the backend encoded them).
-fn encode_sections(sections: &[(&str, &[u8])]) -> Result<Vec<u8>> {
+/// Appends a key group's block: the postcard encoding of its `Vec<(String, Vec<u8>)>` of
+/// named sections, written as whole slices (serde would hand every byte of the entries to
+/// the serializer one at a time, a second time after the backend encoded them).
+fn append_sections(sections: &[(&str, &[u8])], out: &mut Vec<u8>) -> Result<()> {
     const LENGTH: usize = 10; // the longest varint of a usize
     let size: usize =
         sections.iter().map(|(name, entries)| 2 * LENGTH + name.len() + entries.len()).sum();
-    let mut out = Vec::with_capacity(LENGTH + size);
-    append_count(&mut out, sections.len())?;
+    out.reserve(LENGTH + size);
+    append_count(out, sections.len())?;
     for (name, entries) in sections {
-        append_count(&mut out, name.len())?;
+        append_count(out, name.len())?;
         out.extend_from_slice(name.as_bytes());
-        append_count(&mut out, entries.len())?;
+        append_count(out, entries.len())?;
         out.extend_from_slice(entries);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Keyed state read back for one subtask: what each named state held, per key group.
@@ -193,13 +207,28 @@ where
     V: Serialize + 'a,
 {
     append_count(out, count)?;
+    let written = append_entries(entries, out)?;
+    debug_assert_eq!(written, count, "entry count announced before the entries");
+    Ok(())
+}
+
+/// Appends the encoding of each of `entries`, without the count that starts a block (for
+/// blocks put together from parts); returns how many there were.
+pub(crate) fn append_entries<'a, K, N, V>(
+    entries: impl Iterator<Item = (&'a K, &'a N, &'a V)>,
+    out: &mut Vec<u8>,
+) -> Result<usize>
+where
+    K: Serialize + 'a,
+    N: Serialize + 'a,
+    V: Serialize + 'a,
+{
     let mut written = 0;
     for entry in entries {
         append(out, &entry)?;
         written += 1;
     }
-    debug_assert_eq!(written, count, "entry count announced before the entries");
-    Ok(())
+    Ok(written)
 }
 
 /// Decodes entries written by [`encode_entries`], calling `visit` with each.

@@ -440,18 +440,26 @@ fn backend_kinds_parse_and_display() {
     }
 }
 
-/// A value that counts its serializations, and fails to serialize when it is negative.
+/// A value that counts its serializations on each thread, and fails to serialize when it
+/// is negative.
 #[derive(Clone, Debug, serde::Deserialize)]
 struct Counted(i64);
 
-static SERIALIZED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+thread_local! {
+    static SERIALIZED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many [`Counted`] values this thread serialized so far.
+fn serialized() -> usize {
+    SERIALIZED.get()
+}
 
 impl serde::Serialize for Counted {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if self.0 < 0 {
             return Err(serde::ser::Error::custom(format!("{} does not serialize", self.0)));
         }
-        SERIALIZED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        SERIALIZED.set(SERIALIZED.get() + 1);
         serializer.serialize_i64(self.0)
     }
 }
@@ -465,9 +473,9 @@ fn heap_snapshots_copy_the_state_and_encode_it_only_when_the_blocks_are_asked_fo
         state.set_current_key(k).unwrap();
         value.update(&mut state, Counted(k as i64)).unwrap();
     }
-    let before = SERIALIZED.load(std::sync::atomic::Ordering::SeqCst);
+    let before = serialized();
     let snapshot = state.snapshot().unwrap();
-    assert_eq!(SERIALIZED.load(std::sync::atomic::Ordering::SeqCst), before, "nothing encoded yet");
+    assert_eq!(serialized(), before, "nothing encoded yet");
     assert!(!snapshot.is_empty());
     // Changes after the snapshot (updates, removals, new keys) are not in it, while it is
     // encoded on another thread and after.
@@ -498,6 +506,48 @@ fn heap_snapshots_copy_the_state_and_encode_it_only_when_the_blocks_are_asked_fo
     assert_eq!(value.value(&state).unwrap().map(|c| c.0), Some(1_000));
     state.set_current_key(5).unwrap();
     assert!(value.value(&state).unwrap().is_none());
+}
+
+#[test]
+fn heap_snapshots_reuse_the_encoding_of_namespaces_unchanged_since_the_last_one() {
+    let all = KeyGroupRange::for_subtask(MAX_PARALLELISM, 1, 0);
+    let mut state = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, all);
+    let windows = state.namespaced_value_state::<u32, Counted>("windows").unwrap();
+    let keys = 0..50;
+    for k in keys.clone() {
+        state.set_current_key(k).unwrap();
+        windows.put(&mut state, &1, Counted(k as i64)).unwrap();
+        windows.put(&mut state, &2, Counted(100 + k as i64)).unwrap();
+    }
+    let serializations = |state: &mut KeyedState<u64>| {
+        let before = serialized();
+        let restore = reread(&state.snapshot().unwrap());
+        (serialized() - before, restore)
+    };
+    assert_eq!(serializations(&mut state).0, 100, "the first snapshot encodes everything");
+    assert_eq!(serializations(&mut state).0, 100, "unchanged since: encoded and kept");
+    assert_eq!(serializations(&mut state).0, 0, "unchanged again: the kept encoding");
+    state.set_current_key(7).unwrap();
+    windows.put(&mut state, &2, Counted(-1)).unwrap();
+    windows.put(&mut state, &2, Counted(1_007)).unwrap();
+    state.set_current_key(8).unwrap();
+    windows.put(&mut state, &3, Counted(3)).unwrap();
+    let (count, restore) = serializations(&mut state);
+    // Window 2 of key 7's group again, and the new window 3 (key 8 alone).
+    let group = |k: &u64| key_group_for_key(k, MAX_PARALLELISM).unwrap();
+    let in_group_of_7 = keys.clone().filter(|k| group(k) == group(&7)).count();
+    assert_eq!(count, in_group_of_7 + 1, "only what changed");
+    let mut restored = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, all);
+    restored.restore(restore).unwrap();
+    let windows = restored.namespaced_value_state::<u32, Counted>("windows").unwrap();
+    for k in keys {
+        restored.set_current_key(k).unwrap();
+        let value = |window| windows.get(&restored, &window).unwrap().map(|c| c.0);
+        assert_eq!(value(1), Some(k as i64), "key {k}");
+        let second = if k == 7 { 1_007 } else { 100 + k as i64 };
+        assert_eq!(value(2), Some(second), "key {k}");
+        assert_eq!(value(3), (k == 8).then_some(3), "key {k}");
+    }
 }
 
 #[test]

@@ -43,18 +43,21 @@ pub fn encode_unless(
     let info = &snapshot.info;
     let name = format!("{}-{}", file_stem(&info.operator_id), info.index);
     let mut bytes = Vec::new();
+    let Some(placed) = snapshot.state.keyed.encode_groups_into(&mut bytes, abandoned)? else {
+        return Ok(None);
+    };
+    let key_groups = placed
+        .into_iter()
+        .map(|(group, range)| KeyGroupBlock {
+            group,
+            block: Block { offset: range.start as u64, len: range.len() as u64 },
+        })
+        .collect();
     let mut block = |data: &[u8]| {
         let block = Block { offset: bytes.len() as u64, len: data.len() as u64 };
         bytes.extend_from_slice(data);
         block
     };
-    let Some(encoded_groups) = snapshot.state.keyed.encode_groups_unless(abandoned)? else {
-        return Ok(None);
-    };
-    let key_groups = encoded_groups
-        .into_iter()
-        .map(|(group, data)| KeyGroupBlock { group, block: block(&data) })
-        .collect();
     let operator_lists = snapshot
         .state
         .lists
