@@ -4,8 +4,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use weir::prelude::OperatorSettings;
-use weir::{CheckpointConfig, ExecutionConfig, StateBackendKind, StreamExecutionEnvironment};
+use weir::prelude::{GeneratorConfig, OperatorSettings};
+use weir::{
+    CheckpointConfig, DataStream, DataStreamSink, ExecutionConfig, StateBackendKind,
+    StreamExecutionEnvironment,
+};
 use weir_examples::exactly_once::{ExactlyOnceJob, committed_lines};
 
 /// 20 000 events at 10 000 per second: the job runs about two seconds.
@@ -128,4 +131,68 @@ fn state_of_operators_the_job_no_longer_has_needs_an_explicit_allowance() {
         "{error}"
     );
     changed_job(true).expect("with the allowance the job runs without that state");
+}
+
+/// A generator of `events` at 20 000 per second, through `stage`, into a discarding sink,
+/// at parallelism 2, restored from `restore`; how many records the sink saw, and how the
+/// stop-with-savepoint after 300 ms went, with `stop`.
+fn run_generator(
+    work: &Path,
+    events: u64,
+    restore: Option<String>,
+    stop: bool,
+    stage: impl FnOnce(DataStream<u64>) -> DataStreamSink,
+) -> (u64, Result<String, String>) {
+    let mut config = config(work, 2, StateBackendKind::Heap, restore);
+    config.checkpointing.interval_ms = 0;
+    let mut env = StreamExecutionEnvironment::new(config);
+    let generator = GeneratorConfig::bounded(events).with_rate(20_000.0);
+    stage(env.from_generator(generator, |i| i).uid("numbers"));
+    let client = env.execute_async().unwrap();
+    let stopped = if stop {
+        std::thread::sleep(Duration::from_millis(300));
+        client.stop_with_savepoint(None).map_err(|error| error.to_string())
+    } else {
+        Err("not stopped".to_string())
+    };
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(client.wait()));
+    let result = result.recv_timeout(Duration::from_secs(60)).expect("the job ends").unwrap();
+    (result.operator("Discard").expect("the sink").records_in, stopped)
+}
+
+#[test]
+fn nothing_is_processed_after_the_barrier_of_a_stop_with_savepoint() {
+    let work = tempfile::tempdir().unwrap();
+    let events = 40_000;
+    let (before, savepoint) = run_generator(work.path(), events, None, true, |s| s.discard());
+    let savepoint = savepoint.expect("the savepoint completes");
+    assert!(before > 0 && before < events, "stopped part-way: {before} of {events}");
+    let restore = Some(savepoint);
+    let (after, _) = run_generator(work.path(), events, restore, false, |s| s.discard());
+    // Records processed after the barrier would be read again by the restored job.
+    assert_eq!(before + after, events, "{before} before the savepoint, {after} after");
+}
+
+/// A sum whose state cannot be written: every snapshot of it fails.
+#[derive(Clone, Debug, serde::Deserialize)]
+struct Unwritable(u64);
+
+impl serde::Serialize for Unwritable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("this state cannot be written"))
+    }
+}
+
+#[test]
+fn sources_resume_when_a_stop_with_savepoint_fails() {
+    let work = tempfile::tempdir().unwrap();
+    let events = 20_000;
+    let (seen, stopped) = run_generator(work.path(), events, None, true, |numbers| {
+        let sums = numbers.map(Unwritable).key_by(|n| n.0 % 4);
+        sums.reduce(|a, b| Unwritable(a.0 + b.0)).discard()
+    });
+    let error = stopped.expect_err("the savepoint fails");
+    assert!(error.contains("could not be encoded"), "{error}");
+    assert_eq!(seen, events, "the job went on to the end");
 }

@@ -116,6 +116,7 @@ where
             operator_state,
             finished: false,
             event_time: SourceEventTime::default(),
+            stopping_at: None,
         })
     }
 }
@@ -183,6 +184,9 @@ struct SourceTask<T> {
     finished: bool,
     /// What was emitted of the source's own watermark.
     event_time: SourceEventTime,
+    /// The stop-with-savepoint whose barrier it emitted last: it emits nothing more unless
+    /// that savepoint is aborted.
+    stopping_at: Option<CheckpointId>,
 }
 
 impl<T: Data> TaskBody for SourceTask<T> {
@@ -202,6 +206,10 @@ impl<T: Data> TaskBody for SourceTask<T> {
             }
             for command in context.control.commands.try_iter() {
                 self.on_command(command, &context.control)?;
+            }
+            if self.stopping_at.is_some() {
+                self.await_command(context)?;
+                continue;
             }
             let poll =
                 run_guarded(&self.info, || self.source.poll(&mut batch, context.batch_size))?;
@@ -238,7 +246,7 @@ impl<T: Data> TaskBody for SourceTask<T> {
 impl<T: Data> SourceTask<T> {
     fn on_command(&mut self, command: TaskCommand, control: &TaskControl) -> Result<()> {
         match command {
-            TaskCommand::Trigger(barrier) => {
+            TaskCommand::Trigger(barrier) | TaskCommand::StopAfter(barrier) => {
                 let mut task = TaskSnapshot::new(barrier);
                 let SourceTask { source, info, operator_state, .. } = self;
                 run_guarded(info, || source.snapshot_state(barrier.id, operator_state))?;
@@ -253,14 +261,33 @@ impl<T: Data> SourceTask<T> {
                     finished: self.finished,
                     in_flight: None,
                 })));
+                if let TaskCommand::StopAfter(barrier) = command {
+                    self.stopping_at = Some(barrier.id);
+                }
             }
             TaskCommand::Complete(checkpoint) => {
                 run_guarded(&self.info, || self.source.notify_checkpoint_complete(checkpoint))?;
                 self.head.notify_checkpoint(checkpoint, true)?;
             }
-            TaskCommand::Abort(checkpoint) => self.head.notify_checkpoint(checkpoint, false)?,
+            TaskCommand::Abort(checkpoint) => {
+                if self.stopping_at == Some(checkpoint) {
+                    self.stopping_at = None; // the job goes on
+                }
+                self.head.notify_checkpoint(checkpoint, false)?;
+            }
         }
         Ok(())
+    }
+
+    /// Waits for the next command, or the cancel (while stopping).
+    fn await_command(&mut self, context: &TaskContext) -> Result<()> {
+        crossbeam_channel::select! {
+            recv(context.cancel.receiver()) -> _ => Err(Error::Cancelled),
+            recv(context.control.commands) -> command => match command {
+                Ok(command) => self.on_command(command, &context.control),
+                Err(_) => Err(Error::Cancelled),
+            },
+        }
     }
 
     /// With checkpointing on, a finished source stays until a checkpoint taken after its
@@ -280,7 +307,7 @@ impl<T: Data> SourceTask<T> {
                     let Ok(command) = command else { return Ok(()) };
                     self.on_command(command, control)?;
                     match command {
-                        TaskCommand::Trigger(barrier) => {
+                        TaskCommand::Trigger(barrier) | TaskCommand::StopAfter(barrier) => {
                             first_after_end.get_or_insert(barrier.id);
                         }
                         TaskCommand::Complete(id) if first_after_end.is_some_and(|f| id >= f) => {
@@ -845,7 +872,7 @@ impl<'c> ChannelStates<'c> {
         sink: &mut impl InputSink<A, B>,
     ) -> Result<()> {
         match command {
-            TaskCommand::Trigger(_) => {} // only sources are triggered
+            TaskCommand::Trigger(_) | TaskCommand::StopAfter(_) => {} // only sources are
             TaskCommand::Complete(checkpoint) => {
                 sink.notify_checkpoint(checkpoint, true)?;
                 if self.first_after_end.is_some_and(|first| checkpoint >= first) {

@@ -268,10 +268,15 @@ impl CheckpointCoordinator {
         sources.peek().is_some() && sources.all(|(_, phase)| *phase != TaskPhase::Running)
     }
 
+    /// Whether a stop-with-savepoint is in progress: the sources emit nothing until it ends.
+    fn stopping(&self) -> bool {
+        self.pending.values().any(|pending| pending.request.as_ref().is_some_and(|r| r.stop))
+    }
+
     fn trigger_checkpoint(&mut self, now: Instant) {
         let Some(storage) = &self.storage else { return };
         let interval = self.config.interval();
-        if self.pending.len() >= self.config.max_concurrent {
+        if self.pending.len() >= self.config.max_concurrent || self.stopping() {
             self.next_trigger = interval.map(|_| now + Duration::from_millis(50));
             return;
         }
@@ -285,12 +290,18 @@ impl CheckpointCoordinator {
         let barrier =
             CheckpointBarrier { id: self.next_id, timestamp: processing_time_now(), kind };
         self.next_id += 1;
+        let stop = request.as_ref().is_some_and(|request| request.stop);
+        if stop {
+            self.abort_checkpoints_before(barrier.id);
+        }
+        let command =
+            if stop { TaskCommand::StopAfter(barrier) } else { TaskCommand::Trigger(barrier) };
         let mut awaiting = BTreeSet::new();
         for (task, (entry, phase)) in self.tasks.iter().enumerate() {
             if *phase == TaskPhase::Exited {
                 continue;
             }
-            if entry.source && entry.commands.send(TaskCommand::Trigger(barrier)).is_err() {
+            if entry.source && entry.commands.send(command).is_err() {
                 continue;
             }
             awaiting.insert(task);
@@ -569,6 +580,24 @@ impl CheckpointCoordinator {
             });
         }
         Ok(())
+    }
+
+    /// Aborts the periodic checkpoints in progress before `savepoint`, a stop-with-savepoint:
+    /// the job will restore from the savepoint, and their uploads would only slow it down.
+    /// Not counted as failures.
+    fn abort_checkpoints_before(&mut self, savepoint: CheckpointId) {
+        let periodic: Vec<CheckpointId> = self
+            .pending
+            .range(..savepoint)
+            .filter(|(_, pending)| pending.barrier.kind == SnapshotType::Checkpoint)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in periodic {
+            if let Some(pending) = self.pending.remove(&id) {
+                let reason = format!("superseded by stop-with-savepoint {savepoint}");
+                self.discard(pending, reason);
+            }
+        }
     }
 
     /// Records `pending` as failed, tells the tasks and deletes what it wrote.

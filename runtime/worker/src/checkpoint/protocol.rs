@@ -16,6 +16,10 @@ pub type TaskId = usize;
 pub enum TaskCommand {
     /// Sources only: take a snapshot and emit this barrier.
     Trigger(CheckpointBarrier),
+    /// Sources only: as `Trigger`, then emit nothing more until this savepoint is aborted
+    /// (the source resumes) or completes (the job stops): Flink's stop-with-savepoint, where
+    /// no record is processed after the savepoint's barrier.
+    StopAfter(CheckpointBarrier),
     /// The checkpoint completed: commit what waited for it.
     Complete(CheckpointId),
     /// The checkpoint was aborted.

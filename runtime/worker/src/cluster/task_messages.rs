@@ -13,11 +13,8 @@ use crate::{Error, Result};
 /// `command` for task `task_id` of `attempt`.
 pub(crate) fn command_message(attempt: u64, task_id: u32, command: TaskCommand) -> v1::TaskCommand {
     let command = match command {
-        TaskCommand::Trigger(barrier) => Command::Trigger(v1::Barrier {
-            id: barrier.id,
-            timestamp: barrier.timestamp,
-            savepoint: barrier.kind == SnapshotType::Savepoint,
-        }),
+        TaskCommand::Trigger(barrier) => Command::Trigger(barrier_message(barrier)),
+        TaskCommand::StopAfter(barrier) => Command::StopAfter(barrier_message(barrier)),
         TaskCommand::Complete(id) => Command::Complete(id),
         TaskCommand::Abort(id) => Command::Abort(id),
     };
@@ -27,18 +24,24 @@ pub(crate) fn command_message(attempt: u64, task_id: u32, command: TaskCommand) 
 /// The command in `message`, if it carries one.
 pub(crate) fn command_of(message: &v1::TaskCommand) -> Option<TaskCommand> {
     Some(match message.command.as_ref()? {
-        Command::Trigger(barrier) => TaskCommand::Trigger(CheckpointBarrier {
-            id: barrier.id,
-            timestamp: barrier.timestamp,
-            kind: if barrier.savepoint {
-                SnapshotType::Savepoint
-            } else {
-                SnapshotType::Checkpoint
-            },
-        }),
+        Command::Trigger(barrier) => TaskCommand::Trigger(barrier_of(barrier)),
+        Command::StopAfter(barrier) => TaskCommand::StopAfter(barrier_of(barrier)),
         Command::Complete(id) => TaskCommand::Complete(*id),
         Command::Abort(id) => TaskCommand::Abort(*id),
     })
+}
+
+fn barrier_message(barrier: CheckpointBarrier) -> v1::Barrier {
+    v1::Barrier {
+        id: barrier.id,
+        timestamp: barrier.timestamp,
+        savepoint: barrier.kind == SnapshotType::Savepoint,
+    }
+}
+
+fn barrier_of(barrier: &v1::Barrier) -> CheckpointBarrier {
+    let kind = if barrier.savepoint { SnapshotType::Savepoint } else { SnapshotType::Checkpoint };
+    CheckpointBarrier { id: barrier.id, timestamp: barrier.timestamp, kind }
 }
 
 /// `acknowledgement` of task `task_id` of `attempt`, ready to send: handles of the files the
@@ -112,9 +115,14 @@ mod tests {
     #[test]
     fn commands_survive_the_wire() {
         let barrier = CheckpointBarrier { id: 7, timestamp: 1_000, kind: SnapshotType::Savepoint };
-        for command in
-            [TaskCommand::Trigger(barrier), TaskCommand::Complete(3), TaskCommand::Abort(4)]
-        {
+        let checkpoint = CheckpointBarrier::checkpoint(8, 2_000);
+        for command in [
+            TaskCommand::Trigger(barrier),
+            TaskCommand::Trigger(checkpoint),
+            TaskCommand::StopAfter(barrier),
+            TaskCommand::Complete(3),
+            TaskCommand::Abort(4),
+        ] {
             let message = command_message(2, 5, command);
             assert_eq!((message.attempt, message.task_id), (2, 5));
             assert_eq!(command_of(&message), Some(command));

@@ -461,7 +461,7 @@ impl LocalAttempt {
                 self.uploader.on_abort(id);
                 self.targets.forget(id);
             }
-            TaskCommand::Trigger(_) => {}
+            TaskCommand::Trigger(_) | TaskCommand::StopAfter(_) => {}
         }
         if let Some(local) = local {
             let _ = self.tasks.entries[local].commands.send(command);
