@@ -269,10 +269,13 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerService<K, N> {
     }
 }
 
+/// One time's registered timers as a snapshot holds them.
+type FrozenSlot<K, N> = (Timestamp, Arc<Frozen<Registered<K, N>>>);
+
 /// The registered timers of one time domain as they were at a snapshot, shared with the
 /// queue until it changes them; encoded per key group on first use.
 struct FrozenTimers<K, N> {
-    slots: Vec<(Timestamp, Arc<Frozen<Registered<K, N>>>)>,
+    slots: Vec<FrozenSlot<K, N>>,
     max_parallelism: usize,
     /// Each key group's encoded timers, once the first group was asked for.
     blocks: OnceCell<BTreeMap<KeyGroup, Vec<u8>>>,

@@ -89,7 +89,7 @@ impl KeyedSnapshot {
         &self,
         out: &mut Vec<u8>,
         abandoned: &dyn Fn() -> bool,
-    ) -> Result<Option<Vec<(KeyGroup, Range<usize>)>>> {
+    ) -> Result<Option<PlacedBlocks>> {
         let mut groups: BTreeSet<KeyGroup> = self.groups.keys().copied().collect();
         groups.extend(self.deferred.iter().flat_map(|deferred| deferred.range.iter()));
         // One buffer per deferred table, reused from group to group.
@@ -188,6 +188,9 @@ impl KeyedRestore {
         (self.natives, self.sections)
     }
 }
+
+/// Key groups, each with where its block is in the buffer it was appended to.
+pub type PlacedBlocks = Vec<(KeyGroup, Range<usize>)>;
 
 /// Key groups, each with its encoded block.
 pub type KeyGroupBlocks = Vec<(KeyGroup, Vec<u8>)>;
