@@ -120,5 +120,18 @@ pub enum Error {
     Key(#[from] weir_types::Error),
 }
 
+impl Error {
+    /// The same error, naming state `name` as the one whose snapshot failed (an encoder
+    /// names only the type it could not write).
+    pub(crate) fn in_state(self, name: &str) -> Self {
+        match self {
+            Error::Snapshot { state, message } => {
+                Error::Snapshot { state: name.to_string(), message: format!("{message} ({state})") }
+            }
+            other => other,
+        }
+    }
+}
+
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

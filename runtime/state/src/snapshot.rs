@@ -106,10 +106,10 @@ impl KeyedSnapshot {
             let mut any = Vec::with_capacity(self.deferred.len());
             for (deferred, entries) in self.deferred.iter().zip(&mut scratch) {
                 entries.clear();
-                any.push(
-                    deferred.range.contains(group)
-                        && deferred.table.encode_group(group, entries)?,
-                );
+                let mut encode = || deferred.table.encode_group(group, entries);
+                let written = deferred.range.contains(group)
+                    && encode().map_err(|error| error.in_state(&deferred.name))?;
+                any.push(written);
             }
             for ((deferred, entries), any) in self.deferred.iter().zip(&scratch).zip(any) {
                 if any {

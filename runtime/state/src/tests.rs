@@ -558,7 +558,8 @@ fn a_value_that_does_not_serialize_fails_the_encoding_with_its_message() {
     state.set_current_key(7).unwrap();
     value.update(&mut state, Counted(-3)).unwrap();
     let snapshot = state.snapshot().unwrap();
-    // Postcard keeps no custom message; the error names the state's types.
+    // Postcard keeps no custom message; the error names the state and its types.
     let error = snapshot.encode_groups().unwrap_err().to_string();
     assert!(error.contains("could not be encoded") && error.contains("Counted"), "{error}");
+    assert!(error.contains("state 'counted'"), "{error}");
 }
