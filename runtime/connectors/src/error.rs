@@ -162,6 +162,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The write-ahead copy of a Kafka transaction could not be encoded or decoded.
+    #[cfg(feature = "kafka")]
+    #[error("cannot {action} a write-ahead record of a Kafka transaction: {source}")]
+    WriteAhead {
+        /// "encode" or "decode".
+        action: &'static str,
+        /// What postcard said.
+        source: postcard::Error,
+    },
     /// A Nexmark source is configured in a way that cannot generate events.
     #[error("invalid Nexmark configuration: {0}")]
     NexmarkConfig(String),

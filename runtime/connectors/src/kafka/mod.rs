@@ -8,7 +8,8 @@ mod source;
 
 pub use properties::KafkaProperties;
 pub use sink::{
-    KafkaSink, KafkaTransaction, ProducerRecord, TransactionalKafkaSink, producers_left_behind,
+    KafkaSink, KafkaTransaction, ProducerRecord, TransactionalKafkaSink, WriteAhead,
+    producers_left_behind,
 };
 pub use source::{
     DeadLetter, DeserializationErrorPolicy, KafkaMessage, KafkaSource, StartingOffsets,

@@ -16,6 +16,7 @@ use weir_types::Timestamp;
 
 use super::left_open::{self, Held, Left};
 use super::pool::{Pooled, ProducerPool};
+use super::write_ahead::{WriteAhead, WriteAheadBuffer};
 use super::{ProducerRecord, Serializer, serialize};
 use super::{marker, producer};
 use crate::kafka::KafkaProperties;
@@ -40,12 +41,14 @@ pub struct KafkaTransaction {
     /// How many slots that subtask's pool had when the transaction began: a restore fences
     /// each of their ids.
     pub pool_size: usize,
-    /// With a write-ahead copy ([`TransactionalKafkaSink::with_write_ahead`]): unique to the
-    /// transaction, the commit marker it commits with its records.
+    /// With a write-ahead copy (the default; see
+    /// [`TransactionalKafkaSink::without_write_ahead`]): unique to the transaction, the
+    /// commit marker it commits with its records.
     pub marker: Option<i64>,
-    /// With a write-ahead copy: the records written into it, kept (in checkpoints) until it
-    /// commits, written again if its producer died before committing it.
-    pub records: Vec<ProducerRecord>,
+    /// With a write-ahead copy: the records written into it (once it is pre-committed),
+    /// kept in checkpoints until it commits, written again if its producer died before
+    /// committing it.
+    pub records: WriteAhead,
 }
 
 /// Writes records to Kafka exactly once (Flink's `KafkaSink` with
@@ -89,31 +92,33 @@ pub struct KafkaTransaction {
 /// and epoch, which librdkafka neither exposes nor accepts (Flink sets them through the Java
 /// client's internals), and initializing the transactional id again aborts the transaction.
 ///
-/// By default the restored sink then ends it at once by initializing its id (which aborts
-/// it if it is still open, instead of leaving read_committed consumers stuck until it times
-/// out) and logs an error naming it: **its records are lost** unless its commit reached the
-/// broker before the process died. That is the one gap in exactly-once: a process dying in
-/// the moment between a checkpoint's completion and its commits loses the output of that
-/// checkpoint interval of the subtasks whose commit had not gone out.
-///
-/// [`with_write_ahead`](Self::with_write_ahead) closes the gap at a cost in throughput (a
-/// Kafka→map→Kafka job went from about 460 to 260 thousand events/s): each transaction
-/// keeps a write-ahead copy of its records in the checkpointed transaction (as Flink's
-/// `GenericWriteAheadSink` does; dropped once it committed: checkpoints and memory hold the
-/// records of the checkpoint intervals not committed yet, usually one), and commits,
-/// atomically with its records, a marker: offset `marker` (random, unique to the
+/// So by default each transaction keeps a write-ahead copy of its records (as Flink's
+/// `GenericWriteAheadSink` does): encoded as they are written, frozen at the pre-commit into
+/// bytes the checkpointed transaction shares (checkpoints and memory hold the records of the
+/// checkpoint intervals not committed yet, usually one; dropped once committed). And it
+/// commits, atomically with its records, a marker: offset `marker` (random, unique to the
 /// transaction) of partition 0 of its first record's topic for the consumer group named
-/// after its transactional id (`send_offsets_to_transaction`, just before the commit, off
-/// the checkpoint barrier's path). The restored sink initializes the transaction's id
-/// (which aborts it if it is still open, or finishes a commit the broker had begun), then
-/// reads the group's committed offset: if it is the transaction's marker, the transaction
-/// committed; otherwise it writes the records again in a new transaction with the marker
-/// and commits that. Restored from the latest checkpoint, no later transaction of the id
-/// can have committed in between (it would have needed a later checkpoint to complete), so
-/// the marker is exact; restored from an older checkpoint, a transaction whose marker a
-/// later one overwrote is written again, as is everything else after that checkpoint.
-/// Transactions are recovered as they were written: with the copy if they have one,
-/// whatever the restored sink's setting.
+/// after its transactional id (`send_offsets_to_transaction`, sent from another thread when
+/// the first record is written, so that its round trips to the group coordinator overlap
+/// the transaction instead of delaying the commit). The restored sink initializes the
+/// transaction's id (which aborts it if it is still open, or finishes a commit the broker
+/// had begun), then reads the group's committed offset: if it is the transaction's marker,
+/// the transaction committed; otherwise it writes the records again in a new transaction
+/// with the marker and commits that. Restored from the latest checkpoint, no later
+/// transaction of the id can have committed in between (it would have needed a later
+/// checkpoint to complete), so the marker is exact; restored from an older checkpoint, a
+/// transaction whose marker a later one overwrote is written again, as is everything else
+/// after that checkpoint. Transactions are recovered as they were written: with the copy if
+/// they have one, whatever the restored sink's setting.
+///
+/// [`without_write_ahead`](Self::without_write_ahead) drops the copy and the marker for a
+/// little throughput (see `BENCHMARKS.md`). The restored sink then ends a transaction whose
+/// producer died at once by initializing its id (which aborts it if it is still open,
+/// instead of leaving read_committed consumers stuck until it times out) and logs an error
+/// naming it: **its records are lost** unless its commit reached the broker before the
+/// process died. A process dying in the moment between a checkpoint's completion and its
+/// commits then loses the output of that checkpoint interval of the subtasks whose commit
+/// had not gone out.
 ///
 /// `transaction.timeout.ms` (default 60 s) must exceed the job's checkpoint interval, or
 /// the broker would abort transactions before their checkpoint completes: `open` fails
@@ -128,14 +133,23 @@ pub struct TransactionalKafkaSink<T> {
     next: u64,
     /// Idle producers; set in `open`.
     pool: Option<ProducerPool>,
-    /// Producers of the transactions begun and not finished, by transactional id, with
-    /// the transaction's number.
-    busy: HashMap<String, (u64, Pooled)>,
+    /// The transactions begun and not finished, by transactional id.
+    busy: HashMap<String, Busy>,
     /// Whether the transactions of earlier runs were ended (at the first
     /// `begin_transaction`, after the restored ones were finished).
     lingering_ended: bool,
     /// Whether transactions keep a write-ahead copy and commit a marker.
     write_ahead: bool,
+}
+
+/// A transaction begun and not finished.
+struct Busy {
+    /// Its number.
+    number: u64,
+    /// The producer holding it.
+    pooled: Pooled,
+    /// The records written into it so far, with a write-ahead copy.
+    copy: WriteAheadBuffer,
 }
 
 impl<T> TransactionalKafkaSink<T> {
@@ -156,16 +170,15 @@ impl<T> TransactionalKafkaSink<T> {
             pool: None,
             busy: HashMap::new(),
             lingering_ended: false,
-            write_ahead: false,
+            write_ahead: true,
         }
     }
 
-    /// Keeps a write-ahead copy of each transaction's records in checkpoints until it
-    /// commits, and commits a marker with it, so that a transaction the process died before
-    /// committing is written again on restore: exactly-once even after the whole process
-    /// died, at a cost in throughput (see the type's documentation).
-    pub fn with_write_ahead(mut self) -> Self {
-        self.write_ahead = true;
+    /// Keeps no write-ahead copy of the transactions' records and commits no marker with
+    /// them: a little faster, but a transaction the process died before committing is lost
+    /// (see the type's documentation).
+    pub fn without_write_ahead(mut self) -> Self {
+        self.write_ahead = false;
         self
     }
 
@@ -177,7 +190,7 @@ impl<T> TransactionalKafkaSink<T> {
     /// slot the restored run may have used.
     fn end_lingering(&mut self) -> Result<()> {
         let pool = self.pool.as_mut().expect("TransactionalKafkaSink used before open");
-        for Left { pooled, number } in
+        for Left { mut pooled, number } in
             left_open::take_all(brokers(&self.properties), |pooled| pool.owns(pooled))
         {
             if number.is_some() {
@@ -185,7 +198,7 @@ impl<T> TransactionalKafkaSink<T> {
                     transactional_id = pooled.id,
                     "aborting a lingering Kafka transaction"
                 );
-                producer::abort(&pooled.producer).map_err(|source| {
+                pooled.abort().map_err(|source| {
                     Error::kafka(format!("aborting lingering transaction {}", pooled.id), source)
                 })?;
             }
@@ -209,7 +222,8 @@ impl<T> TransactionalKafkaSink<T> {
     fn recover_from_write_ahead(&mut self, txn: &KafkaTransaction, marker: i64) -> Result<()> {
         let id = &txn.transactional_id;
         let mut pooled = Pooled::init(&self.properties, id.clone(), txn.slot)?;
-        if let Some(first) = txn.records.first() {
+        let records = txn.records.records()?;
+        if let Some(first) = records.first() {
             if marker::committed(&self.properties, id, &first.topic)? == Some(marker) {
                 tracing::debug!(
                     transactional_id = id,
@@ -220,18 +234,19 @@ impl<T> TransactionalKafkaSink<T> {
                 tracing::info!(
                     transactional_id = id,
                     txn.number,
-                    records = txn.records.len(),
+                    records = records.len(),
                     "writing a Kafka transaction the process that began it did not commit \
                      again from its write-ahead copy"
                 );
                 pooled.producer.begin_transaction().map_err(|source| {
                     Error::kafka(format!("beginning a transaction of {id}"), source)
                 })?;
-                for record in &txn.records {
+                pooled.send_marker(&self.properties, &first.topic, marker)?;
+                for record in &records {
                     producer::send(&pooled.producer, record)?;
                 }
                 producer::flush(&pooled.producer)?;
-                commit(&self.properties, &mut pooled, txn).map_err(Error::from)?;
+                commit(&mut pooled, txn).map_err(Error::from)?;
             }
         }
         self.pool().release(pooled);
@@ -241,7 +256,7 @@ impl<T> TransactionalKafkaSink<T> {
     /// Where the producer of `txn` is: this instance's, or one a failed instance left.
     fn take_producer(&mut self, txn: &KafkaTransaction) -> Held {
         match self.busy.remove(&txn.transactional_id) {
-            Some((number, pooled)) if number == txn.number => Held::Here(pooled),
+            Some(busy) if busy.number == txn.number => Held::Here(busy.pooled),
             Some(other) => {
                 self.busy.insert(txn.transactional_id.clone(), other);
                 Held::Finished
@@ -250,8 +265,8 @@ impl<T> TransactionalKafkaSink<T> {
         }
     }
 
-    fn producer(&self, txn: &KafkaTransaction) -> &Pooled {
-        &self.busy.get(&txn.transactional_id).expect("a transaction this sink began").1
+    fn busy(&mut self, txn: &KafkaTransaction) -> &mut Busy {
+        self.busy.get_mut(&txn.transactional_id).expect("a transaction this sink began")
     }
 
     /// Takes note of a transaction restored from a checkpoint.
@@ -286,16 +301,10 @@ impl From<Committing> for Error {
     }
 }
 
-/// Commits `txn`, flushed on `pooled`, with its marker if it has one (and records to lose).
-fn commit(
-    properties: &KafkaProperties,
-    pooled: &mut Pooled,
-    txn: &KafkaTransaction,
-) -> std::result::Result<(), Committing> {
+/// Commits `txn`, flushed on `pooled`, with its marker if it sent one.
+fn commit(pooled: &mut Pooled, txn: &KafkaTransaction) -> std::result::Result<(), Committing> {
     let id = &txn.transactional_id;
-    if let (Some(marker), Some(first)) = (txn.marker, txn.records.first()) {
-        pooled.send_marker(properties, &first.topic, marker)?;
-    }
+    pooled.marker_sent()?;
     pooled.producer.commit_transaction(BROKER_TIMEOUT).map_err(|source| {
         let retriable = matches!(&source, KafkaError::Transaction(error) if error.is_retriable());
         let error = Error::kafka(format!("committing transaction {id} #{}", txn.number), source);
@@ -374,9 +383,9 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
             number,
             pool_size,
             marker: self.write_ahead.then(|| fastrand::i64(0..i64::MAX)),
-            records: Vec::new(),
+            records: WriteAhead::default(),
         };
-        self.busy.insert(pooled.id.clone(), (number, pooled));
+        self.busy.insert(pooled.id.clone(), Busy { number, pooled, copy: Default::default() });
         Ok(txn)
     }
 
@@ -387,26 +396,41 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
         timestamp: Option<Timestamp>,
     ) -> FnResult {
         let record = serialize(&self.serializer, &value, timestamp);
-        producer::send(&self.producer(txn).producer, &record)?;
-        if txn.marker.is_some() {
-            txn.records.push(record);
+        let properties = &self.properties;
+        let busy = self.busy.get_mut(&txn.transactional_id).expect("a transaction this sink began");
+        producer::send(&busy.pooled.producer, &record)?;
+        if let Some(marker) = txn.marker {
+            if busy.copy.is_empty() {
+                busy.pooled.send_marker(properties, &record.topic, marker)?;
+            }
+            busy.copy.push(&record)?;
         }
         Ok(())
     }
 
     fn pre_commit(&mut self, txn: &mut KafkaTransaction) -> FnResult {
-        Ok(producer::flush(&self.producer(txn).producer)?)
+        let busy = self.busy(txn);
+        if let Err(error) = producer::flush(&busy.pooled.producer) {
+            // A marker that failed (fenced, say) purges the transaction's records: name it.
+            busy.pooled.marker_sent()?;
+            return Err(error.into());
+        }
+        if txn.marker.is_some() {
+            txn.records = busy.copy.freeze();
+        }
+        Ok(())
     }
 
     fn commit(&mut self, txn: KafkaTransaction) -> FnResult {
         let id = &txn.transactional_id;
         match self.take_producer(&txn) {
-            Held::Here(mut pooled) => match commit(&self.properties, &mut pooled, &txn) {
+            Held::Here(mut pooled) => match commit(&mut pooled, &txn) {
                 Ok(()) => self.pool().release(pooled),
                 Err(Committing::Retriable(error)) => {
                     // The producer still holds the transaction: the restored instance
                     // retries the commit with it.
-                    self.busy.insert(id.clone(), (txn.number, pooled));
+                    let busy = Busy { number: txn.number, pooled, copy: Default::default() };
+                    self.busy.insert(id.clone(), busy);
                     return Err(error.into());
                 }
                 Err(Committing::Failed(error)) => return Err(error.into()),
@@ -428,7 +452,7 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
                          be committed: the process that began it died, and librdkafka cannot \
                          resume another producer's transaction; aborting it, so its records are \
                          lost unless its commit reached the broker before the process died \
-                         (TransactionalKafkaSink::with_write_ahead would write them again)"
+                         (the sink was built without_write_ahead)"
                     );
                     self.end_by_initializing(&txn)?;
                 }
@@ -440,8 +464,8 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
     fn abort(&mut self, txn: KafkaTransaction) -> FnResult {
         let id = &txn.transactional_id;
         match self.take_producer(&txn) {
-            Held::Here(pooled) => {
-                producer::abort(&pooled.producer).map_err(|source| {
+            Held::Here(mut pooled) => {
+                pooled.abort().map_err(|source| {
                     Error::kafka(format!("aborting transaction {id} #{}", txn.number), source)
                 })?;
                 tracing::debug!(transactional_id = id, txn.number, "Kafka transaction aborted");
@@ -471,7 +495,7 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
 
     /// Closes the producers: no restored instance will need them.
     fn close(&mut self) -> FnResult {
-        for (id, (number, _)) in self.busy.drain() {
+        for (id, Busy { number, .. }) in self.busy.drain() {
             tracing::warn!(transactional_id = id, number, "closing with an unfinished transaction");
         }
         self.pool = None;
@@ -483,8 +507,10 @@ impl<T> Drop for TransactionalKafkaSink<T> {
     /// Leaves the producers, with their unfinished transactions, to the instance restored
     /// next (none after `close`).
     fn drop(&mut self) {
-        let busy =
-            self.busy.drain().map(|(_, (number, pooled))| Left { pooled, number: Some(number) });
+        let busy = self
+            .busy
+            .drain()
+            .map(|(_, busy)| Left { pooled: busy.pooled, number: Some(busy.number) });
         let idle = self
             .pool
             .iter_mut()

@@ -7,6 +7,7 @@ mod left_open;
 mod marker;
 mod pool;
 mod producer;
+mod write_ahead;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use at_least_once::KafkaSink;
 pub use exactly_once::{KafkaTransaction, TransactionalKafkaSink};
 pub use left_open::producers_left_behind;
+pub use write_ahead::WriteAhead;
 
 /// A record to write: its topic (chosen per record), key, value and timestamp.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,7 +2,11 @@
 //! to transaction: slot `n` has the stable transactional id `{prefix}-{subtask}-{n}`, and
 //! a slot is added (one `init_transactions`) only when every producer holds a transaction.
 
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
 use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::KafkaResult;
 use rdkafka::producer::Producer;
 
 use super::marker;
@@ -16,9 +20,12 @@ pub(super) struct Pooled {
     /// `{prefix}-{subtask}-{slot}`.
     pub id: String,
     pub slot: usize,
-    pub producer: KafkaProducer,
+    /// Shared with the thread sending its transaction's marker.
+    pub producer: Arc<KafkaProducer>,
     /// The group its transactions commit their markers to, once one did.
-    group: Option<ConsumerGroupMetadata>,
+    group: Option<Arc<ConsumerGroupMetadata>>,
+    /// The commit marker of its open transaction, on its way to the broker.
+    marker: Option<JoinHandle<Result<()>>>,
 }
 
 impl Pooled {
@@ -29,10 +36,12 @@ impl Pooled {
         producer
             .init_transactions(BROKER_TIMEOUT)
             .map_err(|source| Error::kafka(format!("initializing transactions of {id}"), source))?;
-        Ok(Pooled { id, slot, producer, group: None })
+        Ok(Pooled { id, slot, producer: Arc::new(producer), group: None, marker: None })
     }
 
-    /// Adds commit marker `marker` (for `topic`) to its open transaction.
+    /// Adds commit marker `marker` (for `topic`) to its open transaction from another
+    /// thread: it takes a few round trips to the group coordinator (tens of milliseconds),
+    /// during which the transaction goes on taking records. The commit waits for it.
     pub fn send_marker(
         &mut self,
         properties: &KafkaProperties,
@@ -40,10 +49,34 @@ impl Pooled {
         marker: i64,
     ) -> Result<()> {
         if self.group.is_none() {
-            self.group = Some(marker::group(properties, &self.id)?);
+            self.group = Some(Arc::new(marker::group(properties, &self.id)?));
         }
-        let group = self.group.as_ref().expect("just set");
-        marker::send(&self.producer, group, topic, marker)
+        let group = Arc::clone(self.group.as_ref().expect("just set"));
+        let (producer, topic) = (Arc::clone(&self.producer), topic.to_string());
+        self.marker =
+            Some(std::thread::spawn(move || marker::send(&producer, &group, &topic, marker)));
+        Ok(())
+    }
+
+    /// Waits until the marker sent in the background, if any, is in the transaction.
+    pub fn marker_sent(&mut self) -> Result<()> {
+        match self.marker.take() {
+            None => Ok(()),
+            Some(sending) => sending.join().unwrap_or_else(|_| {
+                Err(Error::KafkaDelivery(format!(
+                    "sending the commit marker of {} panicked",
+                    self.id
+                )))
+            }),
+        }
+    }
+
+    /// Aborts its transaction, once its marker (if any) is no longer on its way.
+    pub fn abort(&mut self) -> KafkaResult<()> {
+        if let Err(error) = self.marker_sent() {
+            tracing::debug!(transactional_id = self.id, %error, "aborting after a failed marker");
+        }
+        producer::abort(&self.producer)
     }
 }
 
