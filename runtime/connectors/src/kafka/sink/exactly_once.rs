@@ -98,11 +98,11 @@ pub struct KafkaTransaction {
 /// checkpoint intervals not committed yet, usually one; dropped once committed). And it
 /// commits, atomically with its records, a marker: offset `marker` (random, unique to the
 /// transaction) of partition 0 of its first record's topic for the consumer group named
-/// after its transactional id (`send_offsets_to_transaction`, sent from another thread when
-/// the first record is written, so that its round trips to the group coordinator overlap
-/// the transaction instead of delaying the commit). The restored sink initializes the
-/// transaction's id (which aborts it if it is still open, or finishes a commit the broker
-/// had begun), then reads the group's committed offset: if it is the transaction's marker,
+/// after its transactional id (`send_offsets_to_transaction`, sent from another thread at
+/// the pre-commit, once the records are flushed, so that its round trips to the group
+/// coordinator overlap the wait for the checkpoint instead of delaying the commit). The
+/// restored sink initializes the transaction's id (which aborts it if it is still open, or
+/// finishes a commit the broker had begun), then reads the group's committed offset: if it is the transaction's marker,
 /// the transaction committed; otherwise it writes the records again in a new transaction
 /// with the marker and commits that. Restored from the latest checkpoint, no later
 /// transaction of the id can have committed in between (it would have needed a later
@@ -150,6 +150,8 @@ struct Busy {
     pooled: Pooled,
     /// The records written into it so far, with a write-ahead copy.
     copy: WriteAheadBuffer,
+    /// The topic of its first record, which its commit marker is for.
+    marker_topic: Option<String>,
 }
 
 impl<T> TransactionalKafkaSink<T> {
@@ -241,11 +243,11 @@ impl<T> TransactionalKafkaSink<T> {
                 pooled.producer.begin_transaction().map_err(|source| {
                     Error::kafka(format!("beginning a transaction of {id}"), source)
                 })?;
-                pooled.send_marker(&self.properties, &first.topic, marker)?;
                 for record in &records {
                     producer::send(&pooled.producer, record)?;
                 }
                 producer::flush(&pooled.producer)?;
+                pooled.send_marker(&self.properties, &first.topic, marker)?;
                 commit(&mut pooled, txn).map_err(Error::from)?;
             }
         }
@@ -263,10 +265,6 @@ impl<T> TransactionalKafkaSink<T> {
             }
             None => left_open::take(brokers(&self.properties), &txn.transactional_id, txn.number),
         }
-    }
-
-    fn busy(&mut self, txn: &KafkaTransaction) -> &mut Busy {
-        self.busy.get_mut(&txn.transactional_id).expect("a transaction this sink began")
     }
 
     /// Takes note of a transaction restored from a checkpoint.
@@ -385,7 +383,10 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
             marker: self.write_ahead.then(|| fastrand::i64(0..i64::MAX)),
             records: WriteAhead::default(),
         };
-        self.busy.insert(pooled.id.clone(), Busy { number, pooled, copy: Default::default() });
+        self.busy.insert(
+            pooled.id.clone(),
+            Busy { number, pooled, copy: Default::default(), marker_topic: None },
+        );
         Ok(txn)
     }
 
@@ -396,12 +397,11 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
         timestamp: Option<Timestamp>,
     ) -> FnResult {
         let record = serialize(&self.serializer, &value, timestamp);
-        let properties = &self.properties;
         let busy = self.busy.get_mut(&txn.transactional_id).expect("a transaction this sink began");
         producer::send(&busy.pooled.producer, &record)?;
-        if let Some(marker) = txn.marker {
+        if txn.marker.is_some() {
             if busy.copy.is_empty() {
-                busy.pooled.send_marker(properties, &record.topic, marker)?;
+                busy.marker_topic = Some(record.topic.clone());
             }
             busy.copy.push(&record)?;
         }
@@ -409,14 +409,18 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
     }
 
     fn pre_commit(&mut self, txn: &mut KafkaTransaction) -> FnResult {
-        let busy = self.busy(txn);
-        if let Err(error) = producer::flush(&busy.pooled.producer) {
-            // A marker that failed (fenced, say) purges the transaction's records: name it.
-            busy.pooled.marker_sent()?;
-            return Err(error.into());
-        }
-        if txn.marker.is_some() {
+        let properties = &self.properties;
+        let busy = self.busy.get_mut(&txn.transactional_id).expect("a transaction this sink began");
+        producer::flush(&busy.pooled.producer)?;
+        if let Some(marker) = txn.marker {
             txn.records = busy.copy.freeze();
+            // Sent once the records are flushed (every partition is in the transaction),
+            // never while librdkafka still adds partitions to it: with the marker sent
+            // alongside the first record, tansu was seen to report the marker of a
+            // transaction that never committed as committed.
+            if let Some(topic) = busy.marker_topic.take() {
+                busy.pooled.send_marker(properties, &topic, marker)?;
+            }
         }
         Ok(())
     }
@@ -429,7 +433,12 @@ impl<T: Send> TwoPhaseCommitSink<T> for TransactionalKafkaSink<T> {
                 Err(Committing::Retriable(error)) => {
                     // The producer still holds the transaction: the restored instance
                     // retries the commit with it.
-                    let busy = Busy { number: txn.number, pooled, copy: Default::default() };
+                    let busy = Busy {
+                        number: txn.number,
+                        pooled,
+                        copy: Default::default(),
+                        marker_topic: None,
+                    };
                     self.busy.insert(id.clone(), busy);
                     return Err(error.into());
                 }

@@ -41,7 +41,7 @@ impl Pooled {
 
     /// Adds commit marker `marker` (for `topic`) to its open transaction from another
     /// thread: it takes a few round trips to the group coordinator (tens of milliseconds),
-    /// during which the transaction goes on taking records. The commit waits for it.
+    /// which overlap the wait for the checkpoint. The commit waits for it.
     pub fn send_marker(
         &mut self,
         properties: &KafkaProperties,
