@@ -168,3 +168,73 @@ fn zero_sized_settings_are_rejected() {
         assert!(error.contains("must be at least 1"), "{error}");
     }
 }
+
+/// Emits nothing, polling every 5 ms, until `stop` is set.
+struct UntilStopped {
+    stop: Arc<AtomicBool>,
+}
+
+impl SourceFunction<u64> for UntilStopped {
+    fn poll(&mut self, _out: &mut Vec<Record<u64>>, _max: usize) -> FnResult<SourcePoll> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Ok(SourcePoll::Finished);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        Ok(SourcePoll::Ready)
+    }
+}
+
+/// The ids of this process's threads named `name`.
+#[cfg(target_os = "linux")]
+fn threads_named(name: &str) -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|entry| entry.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|tid| {
+            std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == name)
+        })
+        .collect()
+}
+
+/// CPU time (user + system, in clock ticks) thread `tid` has used, 0 once it has ended.
+#[cfg(target_os = "linux")]
+fn cpu_ticks(tid: &str) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+        return 0;
+    };
+    // Fields after the parenthesized name: state is the 3rd field, utime and stime the 14th and 15th.
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_job_left_running_without_its_client_does_not_spin_its_driver() {
+    let before = threads_named("job driver");
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut env = StreamExecutionEnvironment::new(config(1));
+    let source_stop = stop.clone();
+    env.add_source("Until Stopped", true, move |_| UntilStopped { stop: source_stop.clone() })
+        .discard();
+    let client = env.execute_async().unwrap();
+    let status = client.status();
+    drop(client);
+    std::thread::sleep(Duration::from_millis(200));
+    let drivers: Vec<String> =
+        threads_named("job driver").into_iter().filter(|tid| !before.contains(tid)).collect();
+    assert!(!drivers.is_empty(), "the job's driver thread runs");
+    let used = || drivers.iter().map(|tid| cpu_ticks(tid)).max().unwrap();
+    let (at_start, started) = (used(), Instant::now());
+    std::thread::sleep(Duration::from_millis(800));
+    let (busy, elapsed) = (used() - at_start, started.elapsed());
+    stop.store(true, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !status.snapshot().state.is_terminal() {
+        assert!(Instant::now() < deadline, "the job ends once its source does");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(status.snapshot().state.name(), "finished");
+    // Clock ticks are 10 ms: a spinning driver shows about 80 of them.
+    assert!(busy <= 15, "the driver used {busy} ticks of CPU in {elapsed:?} with nothing to do");
+}

@@ -465,6 +465,11 @@ impl Driver {
         storage: &JobStorage,
         metrics: &MetricsRegistry,
     ) {
+        // A disconnected receiver is always ready: once its senders are gone (the client
+        // dropped, the job running on detached), it is swapped for one that never delivers
+        // so that the loop waits instead of spinning.
+        let (no_events, no_commands) = (crossbeam_channel::never(), crossbeam_channel::never());
+        let (mut events, mut control) = (channels.events, channels.control);
         loop {
             let now = Instant::now();
             let progress_at = self.progress.map(|interval| self.last_progress.0 + interval);
@@ -483,9 +488,12 @@ impl Driver {
                     }
                     Err(_) => return, // every task ended
                 },
-                recv(channels.events) -> event => match event {
+                recv(events) -> event => match event {
                     Ok(event) => checkpoints.on_event(event),
-                    Err(_) => Ok(()),
+                    Err(_) => {
+                        events = &no_events;
+                        Ok(())
+                    }
                 },
                 recv(checkpoints.uploader.uploaded()) -> uploaded => match uploaded {
                     Ok(uploaded) => checkpoints.on_uploaded(uploaded),
@@ -495,9 +503,10 @@ impl Driver {
                     Ok(result) => checkpoints.coordinator.on_result(result),
                     Err(_) => Ok(()),
                 },
-                recv(channels.control) -> command => {
-                    if let Ok(command) = command {
-                        self.on_command(command, checkpoints.coordinator, storage);
+                recv(control) -> command => {
+                    match command {
+                        Ok(command) => self.on_command(command, checkpoints.coordinator, storage),
+                        Err(_) => control = &no_commands,
                     }
                     Ok(())
                 },

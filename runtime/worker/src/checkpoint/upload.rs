@@ -279,8 +279,11 @@ mod tests {
 
     /// Uploads checkpoints 1 and 2 on a runtime that runs nothing until `between` has had
     /// the uploader (and kept it, or not); returns what arrived and the files written.
+    /// Uploads checkpoints 1 and 2, calls `between`, then waits until `expected` outcomes
+    /// arrived (10 s at most: a busy machine is slow) and 300 ms more for any unexpected one.
     fn upload_two(
         between: impl FnOnce(StateUploader) -> Option<StateUploader>,
+        expected: usize,
     ) -> (Vec<Uploaded>, Vec<std::path::PathBuf>) {
         let root = tempfile::tempdir().unwrap();
         let url = root.path().display().to_string();
@@ -292,14 +295,23 @@ mod tests {
             uploader.upload(storage.checkpoint_dir(id), state(id));
         }
         let kept = between(uploader);
-        runtime.block_on(async { tokio::time::sleep(Duration::from_millis(300)).await });
+        let mut outcomes = Vec::new();
+        runtime.block_on(async {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while outcomes.len() < expected && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                outcomes.extend(uploaded.try_iter());
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        });
         drop((runtime, kept));
-        (uploaded.try_iter().collect(), files(root.path()))
+        outcomes.extend(uploaded.try_iter());
+        (outcomes, files(root.path()))
     }
 
     #[test]
     fn uploads_of_an_aborted_checkpoint_or_a_dropped_uploader_stop_before_writing() {
-        let (uploaded, written) = upload_two(Some);
+        let (uploaded, written) = upload_two(Some, 2);
         let acknowledged: Vec<_> = uploaded
             .iter()
             .map(|outcome| match outcome {
@@ -310,10 +322,13 @@ mod tests {
         assert_eq!(acknowledged, [1, 2], "both uploaded when nothing intervenes");
         assert_eq!(written.len(), 2, "{written:?}");
 
-        let (uploaded, written) = upload_two(|mut uploader| {
-            uploader.on_abort(1);
-            Some(uploader)
-        });
+        let (uploaded, written) = upload_two(
+            |mut uploader| {
+                uploader.on_abort(1);
+                Some(uploader)
+            },
+            1,
+        );
         assert!(
             matches!(&uploaded[..], [Uploaded::Stored(ack)] if ack.checkpoint == 2),
             "checkpoint 1 was aborted: {uploaded:?}"
@@ -323,7 +338,7 @@ mod tests {
             "{written:?}"
         );
 
-        let (uploaded, written) = upload_two(|_dropped| None);
+        let (uploaded, written) = upload_two(|_dropped| None, 0);
         assert!(uploaded.is_empty() && written.is_empty(), "{uploaded:?} {written:?}");
     }
 }

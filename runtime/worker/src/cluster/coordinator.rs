@@ -273,6 +273,9 @@ impl Driver<'_> {
         let mut attempt = self.wait_for_slots(events, restore)?;
         self.status.running();
         let mut published = 0;
+        // Without a client (dropped, the job running on detached) the command channel is
+        // disconnected and always ready: swapped for one that never is, so as not to spin.
+        let (no_commands, mut control) = (crossbeam_channel::never(), control);
         loop {
             if let Some(end) = self.attempt_end(&attempt) {
                 attempt.checkpoints.finish();
@@ -298,11 +301,10 @@ impl Driver<'_> {
                         self.fail(&mut attempt, format!("checkpointing failed: {failure}"));
                     }
                 }
-                recv(control) -> command => {
-                    if let Ok(command) = command {
-                        self.on_command(command, &mut attempt);
-                    }
-                }
+                recv(control) -> command => match command {
+                    Ok(command) => self.on_command(command, &mut attempt),
+                    Err(_) => control = &no_commands,
+                },
                 default(timeout) => {}
             }
             self.step(&mut attempt, &mut published);

@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, select};
+use crossbeam_channel::{Receiver, RecvError, RecvTimeoutError, select};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::{info, warn};
@@ -109,6 +109,19 @@ struct LocalAttempt {
     uploader: StateUploader,
     /// Where it goes, checkpoint by checkpoint.
     targets: StateTargets,
+}
+
+/// What `receiver` gave. Once every sender is gone (the attempt's tasks ended), it is
+/// swapped for a receiver that never delivers: a disconnected one is always ready, and the
+/// worker's `select!` would spin on it until the next deploy.
+fn received<T>(receiver: &mut Receiver<T>, result: Result<T, RecvError>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(RecvError) => {
+            *receiver = crossbeam_channel::never();
+            None
+        }
+    }
 }
 
 impl Worker {
@@ -244,14 +257,14 @@ impl Worker {
                 },
                 recv(done) -> ended => {
                     let attempt = current.as_mut().expect("done is read only while an attempt runs");
-                    if let Ok((task, name, result)) = ended {
+                    if let Some((task, name, result)) = received(&mut attempt.tasks.done, ended) {
                         self.send(ToCoordinator::Heartbeat(attempt.heartbeat()));
                         self.send(ToCoordinator::TaskEnded(attempt.ended(task, name, result)));
                     }
                 }
                 recv(events) -> event => {
                     let attempt = current.as_mut().expect("events are read only while an attempt runs");
-                    if let Ok(event) = event
+                    if let Some(event) = received(&mut attempt.tasks.events, event)
                         && let Some(report) = attempt.report(event)
                     {
                         self.send(report);
@@ -528,6 +541,26 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+
+    #[test]
+    fn a_receiver_whose_senders_are_gone_stops_being_ready() {
+        let (sender, mut receiver) = crossbeam_channel::unbounded();
+        sender.send(1).unwrap();
+        drop(sender);
+        let ready = |receiver: &Receiver<i32>| {
+            select! {
+                recv(receiver) -> result => Some(result),
+                default(Duration::from_millis(50)) => None,
+            }
+        };
+        let first = ready(&receiver).expect("a value waits");
+        assert_eq!(received(&mut receiver, first), Some(1));
+        let disconnected = ready(&receiver).expect("a disconnected receiver is ready at once");
+        assert_eq!(received(&mut receiver, disconnected), None);
+        let started = Instant::now();
+        assert!(ready(&receiver).is_none(), "swapped for one that never delivers");
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
 
     #[test]
     fn heartbeats_go_on_while_a_restore_runs_and_stop_with_it() {
