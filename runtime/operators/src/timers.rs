@@ -394,7 +394,7 @@ mod tests {
         timers.snapshot(KeyGroupRange::for_subtask(128, 1, 0), 128, &mut snapshot);
         let blocks = snapshot.encode_groups().unwrap();
         let mut restore =
-            KeyedRestore::decode(blocks.iter().map(|(g, b)| (*g, b.as_slice()))).unwrap();
+            KeyedRestore::decode(blocks.into_iter().map(|(g, b)| (g, b.into()))).unwrap();
         let mut restored: TimerService<String, i64> = TimerService::new();
         restored.restore(&mut restore).unwrap();
         assert!(restore.is_empty());
@@ -421,7 +421,7 @@ mod tests {
         timers.register(TimeDomain::EventTime, &100, &(), 30);
         let blocks = std::thread::spawn(move || snapshot.encode_groups().unwrap()).join().unwrap();
         let mut restore =
-            KeyedRestore::decode(blocks.iter().map(|(g, b)| (*g, b.as_slice()))).unwrap();
+            KeyedRestore::decode(blocks.into_iter().map(|(g, b)| (g, b.into()))).unwrap();
         let mut restored: TimerService<u32, ()> = TimerService::new();
         restored.restore(&mut restore).unwrap();
         restored.advance_watermark(Watermark(100));

@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use weir_types::{CheckpointId, Data, Key, KeyGroup, KeyGroupRange, KeyHasher, SnapshotType};
 
 use crate::backend::OpenBackend;
@@ -26,7 +27,7 @@ pub struct KeyedState<K> {
     names: HashMap<String, (&'static str, StateId)>,
     /// Restored blocks of states not registered (yet), by name: loaded on registration,
     /// snapshotted again as they are until then.
-    restored: HashMap<String, Vec<(KeyGroup, Vec<u8>)>>,
+    restored: HashMap<String, Vec<(KeyGroup, Bytes)>>,
 }
 
 /// A registered table, typed for access and erased for snapshots.
@@ -152,7 +153,7 @@ impl<K: Key> KeyedState<K> {
     fn add_restored(&self, snapshot: &mut KeyedSnapshot) {
         for (name, blocks) in &self.restored {
             for (group, entries) in blocks {
-                snapshot.add(*group, name, entries.clone());
+                snapshot.add(*group, name, entries.to_vec());
             }
         }
     }

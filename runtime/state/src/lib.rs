@@ -25,6 +25,7 @@
 
 mod aggregate;
 mod backend;
+mod codec;
 mod descriptor;
 mod error;
 mod handles;

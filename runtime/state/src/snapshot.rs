@@ -9,11 +9,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 
+use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use weir_types::{AppendBytes, KeyGroup, KeyGroupRange};
+use weir_types::{KeyGroup, KeyGroupRange};
 
-use crate::{Error, NativeRestore, Result};
+use crate::{Error, NativeRestore, Result, codec};
 
 /// The keyed state of one operator subtask, per key group and state name: entries encoded
 /// when the snapshot was taken, and copies of heap tables that are encoded only when the
@@ -154,23 +155,25 @@ pub struct KeyedRestore {
 }
 
 impl KeyedRestore {
-    /// Decodes key-group blocks written by [`KeyedSnapshot::encode_groups`].
-    pub fn decode<'a>(blocks: impl IntoIterator<Item = (KeyGroup, &'a [u8])>) -> Result<Self> {
-        let mut sections: HashMap<String, Vec<(KeyGroup, Vec<u8>)>> = HashMap::new();
+    /// Decodes key-group blocks written by [`KeyedSnapshot::encode_groups`]; each state's
+    /// part of a block stays a slice of it, not a copy.
+    pub fn decode(blocks: impl IntoIterator<Item = (KeyGroup, Bytes)>) -> Result<Self> {
+        let mut sections: StateBlocks = HashMap::new();
         for (group, block) in blocks {
             // Borrowed: the same bytes as a `Vec<(String, Vec<u8>)>`, read as slices.
-            let decoded: Vec<(&str, &[u8])> = postcard::from_bytes(block).map_err(|source| {
+            let decoded: Vec<(&str, &[u8])> = postcard::from_bytes(&block).map_err(|source| {
                 Error::Snapshot { state: format!("key group {group}"), message: source.to_string() }
             })?;
             for (name, entries) in decoded {
-                sections.entry(name.to_string()).or_default().push((group, entries.to_vec()));
+                let entries = block.slice_ref(entries);
+                sections.entry(name.to_string()).or_default().push((group, entries));
             }
         }
         Ok(KeyedRestore { sections, natives: Vec::new() })
     }
 
     /// Takes the blocks of state `name`.
-    pub fn take(&mut self, name: &str) -> Vec<(KeyGroup, Vec<u8>)> {
+    pub fn take(&mut self, name: &str) -> Vec<(KeyGroup, Bytes)> {
         self.sections.remove(name).unwrap_or_default()
     }
 
@@ -196,7 +199,7 @@ pub type PlacedBlocks = Vec<(KeyGroup, Range<usize>)>;
 pub type KeyGroupBlocks = Vec<(KeyGroup, Vec<u8>)>;
 
 /// Encoded key-group blocks of each state, by state name.
-pub(crate) type StateBlocks = HashMap<String, Vec<(KeyGroup, Vec<u8>)>>;
+pub(crate) type StateBlocks = HashMap<String, Vec<(KeyGroup, Bytes)>>;
 
 /// Encodes `count` entries from `entries` as a postcard `Vec<(K, N, V)>`, appending to `out`.
 pub fn encode_entries<'a, K, N, V>(
@@ -205,9 +208,9 @@ pub fn encode_entries<'a, K, N, V>(
     out: &mut Vec<u8>,
 ) -> Result<()>
 where
-    K: Serialize + 'a,
-    N: Serialize + 'a,
-    V: Serialize + 'a,
+    K: Serialize + 'static,
+    N: Serialize + 'static,
+    V: Serialize + 'static,
 {
     append_count(out, count)?;
     let written = append_entries(entries, out)?;
@@ -222,13 +225,16 @@ pub(crate) fn append_entries<'a, K, N, V>(
     out: &mut Vec<u8>,
 ) -> Result<usize>
 where
-    K: Serialize + 'a,
-    N: Serialize + 'a,
-    V: Serialize + 'a,
+    K: Serialize + 'static,
+    N: Serialize + 'static,
+    V: Serialize + 'static,
 {
     let mut written = 0;
-    for entry in entries {
-        append(out, &entry)?;
+    // Postcard encodes a tuple as its fields one after the other.
+    for (key, namespace, value) in entries {
+        append(out, key)?;
+        append(out, namespace)?;
+        append(out, value)?;
         written += 1;
     }
     Ok(written)
@@ -237,9 +243,9 @@ where
 /// Decodes entries written by [`encode_entries`], calling `visit` with each.
 pub fn decode_entries<K, N, V>(bytes: &[u8], mut visit: impl FnMut(K, N, V)) -> Result<()>
 where
-    K: DeserializeOwned,
-    N: DeserializeOwned,
-    V: DeserializeOwned,
+    K: DeserializeOwned + 'static,
+    N: DeserializeOwned + 'static,
+    V: DeserializeOwned + 'static,
 {
     let corrupt = |source: postcard::Error| Error::Snapshot {
         state: "entries".to_string(),
@@ -247,8 +253,9 @@ where
     };
     let (count, mut rest): (usize, &[u8]) = postcard::take_from_bytes(bytes).map_err(corrupt)?;
     for _ in 0..count {
-        let ((key, namespace, value), remaining) =
-            postcard::take_from_bytes::<(K, N, V)>(rest).map_err(corrupt)?;
+        let (key, remaining) = codec::take::<K>(rest).map_err(corrupt)?;
+        let (namespace, remaining) = codec::take::<N>(remaining).map_err(corrupt)?;
+        let (value, remaining) = codec::take::<V>(remaining).map_err(corrupt)?;
         visit(key, namespace, value);
         rest = remaining;
     }
@@ -263,8 +270,8 @@ pub(crate) fn append_count(out: &mut Vec<u8>, count: usize) -> Result<()> {
 }
 
 /// Appends the postcard encoding of `value` to `out`.
-fn append<T: Serialize>(out: &mut Vec<u8>, value: &T) -> Result<()> {
-    postcard::serialize_with_flavor(value, AppendBytes(out)).map_err(|source| Error::Snapshot {
+fn append<T: Serialize + 'static>(out: &mut Vec<u8>, value: &T) -> Result<()> {
+    codec::append(out, value).map_err(|source| Error::Snapshot {
         state: std::any::type_name::<T>().to_string(),
         message: source.to_string(),
     })
@@ -327,14 +334,14 @@ impl OperatorRestore {
 }
 
 /// Serializes one value with postcard.
-pub(crate) fn encode_value<T: Serialize>(state: &str, value: &T) -> Result<Vec<u8>> {
-    postcard::to_allocvec(value)
+pub(crate) fn encode_value<T: Serialize + 'static>(state: &str, value: &T) -> Result<Vec<u8>> {
+    codec::to_vec(value)
         .map_err(|source| Error::Snapshot { state: state.to_string(), message: source.to_string() })
 }
 
 /// Deserializes one value written by [`encode_value`].
-pub(crate) fn decode_value<T: DeserializeOwned>(state: &str, bytes: &[u8]) -> Result<T> {
-    postcard::from_bytes(bytes)
+pub(crate) fn decode_value<T: DeserializeOwned + 'static>(state: &str, bytes: &[u8]) -> Result<T> {
+    codec::from_bytes(bytes)
         .map_err(|source| Error::Snapshot { state: state.to_string(), message: source.to_string() })
 }
 
@@ -368,16 +375,19 @@ mod tests {
             assert_eq!(block, &serde, "group {group}: the bytes serde writes");
         }
         let mut restore =
-            KeyedRestore::decode(blocks.iter().map(|(g, b)| (*g, b.as_slice()))).unwrap();
-        assert_eq!(restore.take("count"), vec![(3, vec![1, 2]), (9, vec![4])]);
-        assert_eq!(restore.take("sum"), vec![(3, vec![3])]);
-        assert_eq!(restore.take(&"s".repeat(200)), vec![(9, long)]);
+            KeyedRestore::decode(blocks.into_iter().map(|(g, b)| (g, b.into()))).unwrap();
+        let mut take = |name: &str| -> Vec<(KeyGroup, Vec<u8>)> {
+            restore.take(name).into_iter().map(|(g, b)| (g, b.to_vec())).collect()
+        };
+        assert_eq!(take("count"), vec![(3, vec![1, 2]), (9, vec![4])]);
+        assert_eq!(take("sum"), vec![(3, vec![3])]);
+        assert_eq!(take(&"s".repeat(200)), vec![(9, long)]);
         assert!(restore.is_empty());
     }
 
     #[test]
     fn corrupt_blocks_are_an_error_not_a_panic() {
-        assert!(KeyedRestore::decode([(0, &[0xff, 0xff, 0xff][..])]).is_err());
+        assert!(KeyedRestore::decode([(0, Bytes::from_static(&[0xff, 0xff, 0xff]))]).is_err());
         assert!(decode_entries::<String, (), u8>(&[5, 1], |_, _, _| {}).is_err());
     }
 }

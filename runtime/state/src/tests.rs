@@ -364,7 +364,7 @@ pub(crate) fn keys_with_groups(count: u64) -> Vec<(u64, u16)> {
 /// A snapshot's key-group blocks, read back for a restore.
 pub(crate) fn reread(snapshot: &KeyedSnapshot) -> KeyedRestore {
     let blocks = snapshot.encode_groups().unwrap();
-    KeyedRestore::decode(blocks.iter().map(|(group, block)| (*group, block.as_slice()))).unwrap()
+    KeyedRestore::decode(blocks.into_iter().map(|(group, block)| (group, block.into()))).unwrap()
 }
 
 fn snapshot_restores_into_a_narrower_range(backend: StateBackendKind) {

@@ -11,7 +11,7 @@ use std::ops::RangeInclusive;
 use serde::Serialize;
 use weir_types::KeyGroup;
 
-use crate::{Error, Result};
+use crate::{Error, Result, codec};
 
 /// Length of the key-group prefix of every stored key.
 pub(crate) const GROUP_PREFIX_LEN: usize = std::mem::size_of::<KeyGroup>();
@@ -29,13 +29,16 @@ pub(crate) fn encode_key<K: Serialize, N: Serialize>(
 }
 
 /// The stored bytes of a value.
-pub(crate) fn encode_value<V: Serialize>(state: &str, value: &V) -> Result<Vec<u8>> {
-    postcard::to_allocvec(value).map_err(|source| entry_error(state, source))
+pub(crate) fn encode_value<V: Serialize + 'static>(state: &str, value: &V) -> Result<Vec<u8>> {
+    codec::to_vec(value).map_err(|source| entry_error(state, source))
 }
 
 /// A value read back from its stored bytes.
-pub(crate) fn decode_value<V: serde::de::DeserializeOwned>(state: &str, bytes: &[u8]) -> Result<V> {
-    postcard::from_bytes(bytes).map_err(|source| entry_error(state, source))
+pub(crate) fn decode_value<V: serde::de::DeserializeOwned + 'static>(
+    state: &str,
+    bytes: &[u8],
+) -> Result<V> {
+    codec::from_bytes(bytes).map_err(|source| entry_error(state, source))
 }
 
 /// Iterate bounds `[lower, upper)` covering every key of the groups in `groups`; no upper

@@ -225,7 +225,7 @@ async fn read_key_groups(
         let bytes = dir.read_ranges(&subtask.file, &ranges).await?;
         blocks.extend(wanted.iter().map(|block| block.group).zip(bytes));
     }
-    KeyedRestore::decode(blocks.iter().map(|(group, bytes)| (*group, bytes.as_ref())))
+    KeyedRestore::decode(blocks)
         .map_err(|source| Error::Restore { url: dir.url().to_string(), reason: source.to_string() })
 }
 
