@@ -12,6 +12,7 @@ use weir_checkpoint::SnapshotDir;
 use weir_operators::panic_message;
 use weir_types::CheckpointId;
 
+use crate::channels::received;
 use crate::checkpoint::{
     BarrierMode, CheckpointCoordinator, CheckpointStats, JobStorage, OperatorToRestore,
     RestoredState, SavepointRequest, StateUploader, TaskControl, TaskEntry, TaskEvent, Uploaded,
@@ -465,11 +466,8 @@ impl Driver {
         storage: &JobStorage,
         metrics: &MetricsRegistry,
     ) {
-        // A disconnected receiver is always ready: once its senders are gone (the client
-        // dropped, the job running on detached), it is swapped for one that never delivers
-        // so that the loop waits instead of spinning.
-        let (no_events, no_commands) = (crossbeam_channel::never(), crossbeam_channel::never());
-        let (mut events, mut control) = (channels.events, channels.control);
+        // Owned, to be swapped once disconnected (the client dropped: the job runs on).
+        let (mut events, mut control) = (channels.events.clone(), channels.control.clone());
         loop {
             let now = Instant::now();
             let progress_at = self.progress.map(|interval| self.last_progress.0 + interval);
@@ -488,12 +486,9 @@ impl Driver {
                     }
                     Err(_) => return, // every task ended
                 },
-                recv(events) -> event => match event {
-                    Ok(event) => checkpoints.on_event(event),
-                    Err(_) => {
-                        events = &no_events;
-                        Ok(())
-                    }
+                recv(events) -> event => match received(&mut events, event) {
+                    Some(event) => checkpoints.on_event(event),
+                    None => Ok(()),
                 },
                 recv(checkpoints.uploader.uploaded()) -> uploaded => match uploaded {
                     Ok(uploaded) => checkpoints.on_uploaded(uploaded),
@@ -504,9 +499,8 @@ impl Driver {
                     Err(_) => Ok(()),
                 },
                 recv(control) -> command => {
-                    match command {
-                        Ok(command) => self.on_command(command, checkpoints.coordinator, storage),
-                        Err(_) => control = &no_commands,
+                    if let Some(command) = received(&mut control, command) {
+                        self.on_command(command, checkpoints.coordinator, storage);
                     }
                     Ok(())
                 },

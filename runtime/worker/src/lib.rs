@@ -9,6 +9,7 @@
 //! - [`JobClient`], [`JobControl`] and [`JobStatus`]: commands to a running job and its live
 //!   status, for callers in the process and for the REST API.
 
+mod channels;
 pub mod checkpoint;
 mod client;
 pub mod cluster;

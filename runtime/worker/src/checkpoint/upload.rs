@@ -278,9 +278,9 @@ mod tests {
     }
 
     /// Uploads checkpoints 1 and 2 on a runtime that runs nothing until `between` has had
-    /// the uploader (and kept it, or not); returns what arrived and the files written.
-    /// Uploads checkpoints 1 and 2, calls `between`, then waits until `expected` outcomes
-    /// arrived (10 s at most: a busy machine is slow) and 300 ms more for any unexpected one.
+    /// the uploader (and kept it, or not), then waits until `expected` outcomes arrived (10 s
+    /// at most: a busy machine is slow) and 300 ms more for any unexpected one; returns what
+    /// arrived and the files written.
     fn upload_two(
         between: impl FnOnce(StateUploader) -> Option<StateUploader>,
         expected: usize,

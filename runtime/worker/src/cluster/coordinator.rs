@@ -29,6 +29,7 @@ use super::network_runtime;
 use super::placement::assign_slots;
 use super::session::{SessionEvent, SessionService, WorkerLine};
 use super::task_messages::{acknowledgement_of, command_message};
+use crate::channels::received;
 use crate::checkpoint::{
     CheckpointCoordinator, CheckpointStats, JobStorage, SavepointRequest, TaskCommand, TaskEntry,
 };
@@ -273,9 +274,8 @@ impl Driver<'_> {
         let mut attempt = self.wait_for_slots(events, restore)?;
         self.status.running();
         let mut published = 0;
-        // Without a client (dropped, the job running on detached) the command channel is
-        // disconnected and always ready: swapped for one that never is, so as not to spin.
-        let (no_commands, mut control) = (crossbeam_channel::never(), control);
+        // Owned, to be swapped once disconnected (the client dropped: the job runs on).
+        let mut control = control.clone();
         loop {
             if let Some(end) = self.attempt_end(&attempt) {
                 attempt.checkpoints.finish();
@@ -301,10 +301,11 @@ impl Driver<'_> {
                         self.fail(&mut attempt, format!("checkpointing failed: {failure}"));
                     }
                 }
-                recv(control) -> command => match command {
-                    Ok(command) => self.on_command(command, &mut attempt),
-                    Err(_) => control = &no_commands,
-                },
+                recv(control) -> command => {
+                    if let Some(command) = received(&mut control, command) {
+                        self.on_command(command, &mut attempt);
+                    }
+                }
                 default(timeout) => {}
             }
             self.step(&mut attempt, &mut published);

@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvError, RecvTimeoutError, select};
+use crossbeam_channel::{Receiver, RecvTimeoutError, select};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::{info, warn};
@@ -25,6 +25,7 @@ use super::outbound::send_channel;
 use super::targets::StateTargets;
 use super::task_messages::{acknowledged_message, command_of};
 use super::{ChannelKey, connect_patiently, http2_windows, network_runtime, network_window};
+use crate::channels::received;
 use crate::checkpoint::{
     BarrierMode, JobStorage, RestoredState, StateUploader, TaskCommand, TaskEvent, Uploaded,
 };
@@ -109,19 +110,6 @@ struct LocalAttempt {
     uploader: StateUploader,
     /// Where it goes, checkpoint by checkpoint.
     targets: StateTargets,
-}
-
-/// What `receiver` gave. Once every sender is gone (the attempt's tasks ended), it is
-/// swapped for a receiver that never delivers: a disconnected one is always ready, and the
-/// worker's `select!` would spin on it until the next deploy.
-fn received<T>(receiver: &mut Receiver<T>, result: Result<T, RecvError>) -> Option<T> {
-    match result {
-        Ok(value) => Some(value),
-        Err(RecvError) => {
-            *receiver = crossbeam_channel::never();
-            None
-        }
-    }
 }
 
 impl Worker {
@@ -541,26 +529,6 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-
-    #[test]
-    fn a_receiver_whose_senders_are_gone_stops_being_ready() {
-        let (sender, mut receiver) = crossbeam_channel::unbounded();
-        sender.send(1).unwrap();
-        drop(sender);
-        let ready = |receiver: &Receiver<i32>| {
-            select! {
-                recv(receiver) -> result => Some(result),
-                default(Duration::from_millis(50)) => None,
-            }
-        };
-        let first = ready(&receiver).expect("a value waits");
-        assert_eq!(received(&mut receiver, first), Some(1));
-        let disconnected = ready(&receiver).expect("a disconnected receiver is ready at once");
-        assert_eq!(received(&mut receiver, disconnected), None);
-        let started = Instant::now();
-        assert!(ready(&receiver).is_none(), "swapped for one that never delivers");
-        assert!(started.elapsed() >= Duration::from_millis(50));
-    }
 
     #[test]
     fn heartbeats_go_on_while_a_restore_runs_and_stop_with_it() {
