@@ -4,7 +4,7 @@ use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use weir_state::{KeyedState, KeyedStateAccess, OperatorStateStore, StateBackend};
-use weir_types::{Key, KeyGroupRange, Timestamp};
+use weir_types::{Key, KeyGroup, KeyGroupRange, Timestamp};
 
 use crate::{TimeDomain, TimerService, processing_time_now};
 
@@ -194,7 +194,7 @@ impl<'a, K: Key> KeyedContext<'a, K> {
 
     /// Timers of the current key.
     pub fn timer_service(&mut self) -> KeyedTimers<'_, K> {
-        let key = self.state.current_key().expect("the runtime sets the key first");
+        let key = self.state.current_key_in_group().expect("the runtime sets the key first");
         KeyedTimers { timers: self.timers, key }
     }
 }
@@ -202,7 +202,7 @@ impl<'a, K: Key> KeyedContext<'a, K> {
 /// Registers and deletes timers of the current key (Flink's `TimerService`).
 pub struct KeyedTimers<'a, K> {
     timers: &'a mut TimerService<K>,
-    key: &'a K,
+    key: (&'a K, KeyGroup),
 }
 
 impl<K: Key> KeyedTimers<'_, K> {
@@ -218,12 +218,12 @@ impl<K: Key> KeyedTimers<'_, K> {
 
     /// Deletes the event-time timer at `time`, if any.
     pub fn delete_event_time_timer(&mut self, time: Timestamp) {
-        self.timers.delete(TimeDomain::EventTime, self.key, &(), time);
+        self.timers.delete(TimeDomain::EventTime, self.key.0, &(), time);
     }
 
     /// Deletes the processing-time timer at `time`, if any.
     pub fn delete_processing_time_timer(&mut self, time: Timestamp) {
-        self.timers.delete(TimeDomain::ProcessingTime, self.key, &(), time);
+        self.timers.delete(TimeDomain::ProcessingTime, self.key.0, &(), time);
     }
 
     /// The operator's current watermark.

@@ -40,4 +40,4 @@ pub use snapshot::{OperatorSnapshot, StateRestore, SubtaskSnapshot, TaskSnapshot
 pub use source::{SourceFunction, SourcePoll, SourceWatermark};
 pub use source_output::SourceOutput;
 pub use time::{TimeDomain, processing_time_now};
-pub use timers::TimerService;
+pub use timers::{FiredTimer, TimerService};

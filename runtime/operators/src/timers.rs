@@ -8,22 +8,23 @@
 
 use std::cell::OnceCell;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::hash::Hash;
 use std::sync::Arc;
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::{DefaultHashBuilder, HashMap};
+use indexmap::IndexMap;
 use weir_state::{
     Frozen, FrozenTable, KeyedRestore, KeyedSnapshot, Shareable, decode_entries, encode_entries,
 };
-use weir_types::{Key, KeyGroup, KeyGroupRange, KeyHasher, Timestamp, Watermark};
+use weir_types::{Key, KeyGroup, KeyGroupRange, Timestamp, Watermark};
 
 use crate::TimeDomain;
 
-/// Timers of one time domain, ordered by time, then by registration. Timers are kept per
-/// time, each time with its own registered set, so the per-record duplicate check touches
-/// only the timers of one time: for windows, those of the window's end, which the keys of a
-/// window share and which are all fired and dropped together.
+/// Timers of one time domain, ordered by time. Timers are kept per time, each time with its
+/// own set, so the per-record duplicate check touches only the timers of one time: for
+/// windows, those of the window's end, which the keys of a window share and which are all
+/// fired and dropped together.
 #[derive(Debug)]
 struct TimerQueue<K, N> {
     slots: HashMap<Timestamp, Slot<K, N>>,
@@ -32,18 +33,30 @@ struct TimerQueue<K, N> {
     len: usize,
 }
 
-/// A timer: its key, namespace and time.
-type Timer<K, N> = (K, N, Timestamp);
+/// The timers of one time: each `(key, namespace)` once, with its key's group, in a dense
+/// vector (popped from its end, deleted by swapping the last one in) behind a hash index.
+type Registered<K, N> = IndexMap<(K, N), KeyGroup, DefaultHashBuilder>;
 
-/// The timers of one time, registered (without their time).
-type Registered<K, N> = HashSet<(K, N)>;
-
-/// The timers of one time: registration order (deleted ones are skipped when popped) and
-/// the registered set, shared with the snapshots taken since it last changed.
+/// The timers of one time, shared with the snapshots taken since they last changed.
 #[derive(Debug)]
 struct Slot<K, N> {
-    order: VecDeque<(K, N)>,
     registered: Shareable<Registered<K, N>>,
+    /// Whether the timers are in key-group order, as they fire: firing a time's timers
+    /// group by group reaches each group's state once instead of once per key.
+    ordered: bool,
+}
+
+/// A timer that fired: its time, its key with the key's group, and its namespace.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FiredTimer<K, N> {
+    /// When it was due.
+    pub time: Timestamp,
+    /// The key it was registered for.
+    pub key: K,
+    /// The key group of `key`.
+    pub group: KeyGroup,
+    /// The namespace it was registered in (the window, for window operators).
+    pub namespace: N,
 }
 
 /// A borrowed timer, to look up `(K, N)` without cloning them.
@@ -65,7 +78,7 @@ impl<K: Eq, N: Eq> hashbrown::Equivalent<(K, N)> for TimerRef<'_, K, N> {
 
 impl<K, N> Default for Slot<K, N> {
     fn default() -> Self {
-        Slot { order: VecDeque::new(), registered: Shareable::default() }
+        Slot { registered: Shareable::default(), ordered: false }
     }
 }
 
@@ -76,7 +89,7 @@ impl<K, N> Default for TimerQueue<K, N> {
 }
 
 impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
-    fn register(&mut self, key: &K, namespace: &N, time: Timestamp) {
+    fn register(&mut self, key: &K, group: KeyGroup, namespace: &N, time: Timestamp) {
         let slot = match self.slots.get_mut(&time) {
             Some(slot) => slot,
             None => {
@@ -84,50 +97,51 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
                 self.slots.entry(time).or_default()
             }
         };
-        if slot.registered.contains(&TimerRef(key, namespace)) {
+        if slot.registered.contains_key(&TimerRef(key, namespace)) {
             return;
         }
-        slot.order.push_back((key.clone(), namespace.clone()));
-        slot.registered.to_mut().insert((key.clone(), namespace.clone()));
+        slot.registered.to_mut().insert((key.clone(), namespace.clone()), group);
+        slot.ordered = false;
         self.len += 1;
     }
 
-    /// Removes the timer from the registered set; whether it was there.
-    fn unregister(&mut self, key: &K, namespace: &N, time: Timestamp) -> bool {
-        let Some(slot) = self.slots.get_mut(&time) else { return false };
-        let timer = TimerRef(key, namespace);
-        if !slot.registered.contains(&timer) {
-            return false;
-        }
-        slot.registered.to_mut().remove(&timer);
-        self.len -= 1;
-        true
-    }
-
+    /// Deletes the timer, if it is registered.
     fn delete(&mut self, key: &K, namespace: &N, time: Timestamp) {
-        // Removed lazily from the slot's order when its time comes.
-        self.unregister(key, namespace, time);
+        let Some(slot) = self.slots.get_mut(&time) else { return };
+        let timer = TimerRef(key, namespace);
+        // Looked up first: a snapshot may hold the set, and only a change copies it.
+        if slot.registered.contains_key(&timer) {
+            slot.registered.to_mut().swap_remove(&timer);
+            slot.ordered = false;
+            self.len -= 1;
+        }
     }
 
-    /// The earliest timer at or before `until`, removed.
-    fn pop_due(&mut self, until: Timestamp) -> Option<(Timestamp, K, N)> {
+    /// A timer at or before `until` (the earliest time first; within one time, in key-group
+    /// order, as Flink's per-key-group timer queues fire), removed.
+    fn pop_due(&mut self, until: Timestamp) -> Option<FiredTimer<K, N>> {
         loop {
             let &Reverse(time) = self.times.peek()?;
             if time > until {
                 return None;
             }
             let slot = self.slots.get_mut(&time).expect("every queued time has a slot");
-            let timer = slot.order.pop_front();
-            let registered = timer.as_ref().is_some_and(|timer| {
-                slot.registered.contains(timer) && slot.registered.to_mut().remove(timer)
+            let popped = (!slot.registered.is_empty()).then(|| {
+                let registered = slot.registered.to_mut();
+                if !slot.ordered {
+                    // Popped from the end: the highest group first.
+                    registered.sort_unstable_by(|_, a, _, b| a.cmp(b));
+                    slot.ordered = true;
+                }
+                registered.pop().expect("not empty")
             });
-            if slot.order.is_empty() {
+            if slot.registered.is_empty() {
                 self.slots.remove(&time);
                 self.times.pop();
             }
-            if let Some((key, namespace)) = timer.filter(|_| registered) {
+            if let Some(((key, namespace), group)) = popped {
                 self.len -= 1;
-                return Some((time, key, namespace));
+                return Some(FiredTimer { time, key, group, namespace });
             }
         }
     }
@@ -144,24 +158,17 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
 impl<K: Key, N: Key> TimerQueue<K, N> {
     /// Adds the registered timers to `snapshot` under `name`, to be encoded per key group of
     /// their key (within `range`) when the snapshot's blocks are asked for.
-    fn snapshot(
-        &mut self,
-        name: &str,
-        range: KeyGroupRange,
-        max_parallelism: usize,
-        snapshot: &mut KeyedSnapshot,
-    ) {
+    fn snapshot(&mut self, name: &str, range: KeyGroupRange, snapshot: &mut KeyedSnapshot) {
         let slots = self.slots.iter_mut().map(|(time, slot)| (*time, slot.registered.share()));
-        let frozen =
-            FrozenTimers { slots: slots.collect(), max_parallelism, blocks: OnceCell::new() };
+        let frozen = FrozenTimers { slots: slots.collect(), blocks: OnceCell::new() };
         snapshot.defer(name, range, Box::new(frozen));
     }
 
     /// Registers the timers stored under `name` in `restore`.
     fn restore(&mut self, name: &str, restore: &mut KeyedRestore) -> weir_state::Result<()> {
-        for (_, bytes) in restore.take(name) {
+        for (group, bytes) in restore.take(name) {
             decode_entries(&bytes, |key: K, namespace: N, time: Timestamp| {
-                self.register(&key, &namespace, time)
+                self.register(&key, group, &namespace, time)
             })?;
         }
         Ok(())
@@ -175,14 +182,9 @@ const PROCESSING_TIMERS: &str = "_timers/processing";
 impl<K: Key, N: Key> TimerService<K, N> {
     /// Adds every registered timer to `snapshot`, in the key group of its key (encoded when
     /// the snapshot's blocks are asked for).
-    pub fn snapshot(
-        &mut self,
-        range: KeyGroupRange,
-        max_parallelism: usize,
-        snapshot: &mut KeyedSnapshot,
-    ) {
-        self.event.snapshot(EVENT_TIMERS, range, max_parallelism, snapshot);
-        self.processing.snapshot(PROCESSING_TIMERS, range, max_parallelism, snapshot);
+    pub fn snapshot(&mut self, range: KeyGroupRange, snapshot: &mut KeyedSnapshot) {
+        self.event.snapshot(EVENT_TIMERS, range, snapshot);
+        self.processing.snapshot(PROCESSING_TIMERS, range, snapshot);
     }
 
     /// Registers the timers a snapshot held (the watermark starts again from its minimum;
@@ -218,9 +220,16 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerService<K, N> {
         Self::default()
     }
 
-    /// Registers a timer for `key` and `namespace` at `time` in `domain`.
-    pub fn register(&mut self, domain: TimeDomain, key: &K, namespace: &N, time: Timestamp) {
-        self.queue(domain).register(key, namespace, time);
+    /// Registers a timer for `key` (of key group `group`) and `namespace` at `time` in
+    /// `domain`.
+    pub fn register(
+        &mut self,
+        domain: TimeDomain,
+        (key, group): (&K, KeyGroup),
+        namespace: &N,
+        time: Timestamp,
+    ) {
+        self.queue(domain).register(key, group, namespace, time);
     }
 
     /// Deletes the timer for `key` and `namespace` at `time` in `domain`, if there is one.
@@ -246,12 +255,12 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerService<K, N> {
     }
 
     /// The next event-time timer at or before the watermark, removed.
-    pub fn pop_event_timer(&mut self) -> Option<(Timestamp, K, N)> {
+    pub fn pop_event_timer(&mut self) -> Option<FiredTimer<K, N>> {
         self.event.pop_due(self.watermark.timestamp())
     }
 
     /// The next processing-time timer at or before `now`, removed.
-    pub fn pop_processing_timer(&mut self, now: Timestamp) -> Option<(Timestamp, K, N)> {
+    pub fn pop_processing_timer(&mut self, now: Timestamp) -> Option<FiredTimer<K, N>> {
         self.processing.pop_due(now)
     }
 
@@ -276,36 +285,19 @@ type FrozenSlot<K, N> = (Timestamp, Arc<Frozen<Registered<K, N>>>);
 /// queue until it changes them; encoded per key group on first use.
 struct FrozenTimers<K, N> {
     slots: Vec<FrozenSlot<K, N>>,
-    max_parallelism: usize,
     /// Each key group's encoded timers, once the first group was asked for.
     blocks: OnceCell<BTreeMap<KeyGroup, Vec<u8>>>,
 }
 
 impl<K: Key, N: Key> FrozenTimers<K, N> {
-    /// Every timer, encoded per key group of its key. Keys usually have many timers (one per
-    /// window): each key is hashed once and remembers the bucket of its key group. The
-    /// buckets hold copies, read while the sets are walked in memory order: encoding from
-    /// references into the sets afterwards missed the cache on nearly every timer.
+    /// Every timer, encoded per key group of its key. The buckets hold copies, read while the
+    /// sets are walked in memory order: encoding from references into the sets afterwards
+    /// missed the cache on nearly every timer.
     fn encode(&self) -> weir_state::Result<BTreeMap<KeyGroup, Vec<u8>>> {
-        let mut hasher = KeyHasher::new();
-        let mut bucket_of_key: HashMap<&K, usize> = HashMap::new();
-        let mut bucket_of_group: HashMap<KeyGroup, usize> = HashMap::new();
-        let mut buckets: Vec<(KeyGroup, Vec<Timer<K, N>>)> = Vec::new();
+        let mut buckets: BTreeMap<KeyGroup, Vec<(K, N, Timestamp)>> = BTreeMap::new();
         for (time, registered) in &self.slots {
-            for (key, namespace) in registered.iter() {
-                let bucket = match bucket_of_key.get(key) {
-                    Some(&bucket) => bucket,
-                    None => {
-                        let group = hasher.key_group(key, self.max_parallelism)?;
-                        let bucket = *bucket_of_group.entry(group).or_insert_with(|| {
-                            buckets.push((group, Vec::new()));
-                            buckets.len() - 1
-                        });
-                        bucket_of_key.insert(key, bucket);
-                        bucket
-                    }
-                };
-                buckets[bucket].1.push((key.clone(), namespace.clone(), *time));
+            for ((key, namespace), group) in registered.iter() {
+                buckets.entry(*group).or_default().push((key.clone(), namespace.clone(), *time));
             }
         }
         let mut blocks = BTreeMap::new();
@@ -339,20 +331,31 @@ impl<K: Key, N: Key> FrozenTable for FrozenTimers<K, N> {
 
 #[cfg(test)]
 mod tests {
+    use weir_types::key_group_for_key;
+
     use super::*;
 
+    /// `key` with its key group among 128.
+    fn scoped<K: serde::Serialize + std::fmt::Debug + 'static>(key: &K) -> (&K, KeyGroup) {
+        (key, key_group_for_key(key, 128).unwrap())
+    }
+
+    /// The timers the watermark fires, in time order, each time's sorted by key.
     fn fire(timers: &mut TimerService<&'static str>, watermark: i64) -> Vec<(i64, &'static str)> {
         timers.advance_watermark(Watermark(watermark));
-        std::iter::from_fn(|| timers.pop_event_timer()).map(|(t, k, ())| (t, k)).collect()
+        let mut fired: Vec<_> =
+            std::iter::from_fn(|| timers.pop_event_timer()).map(|f| (f.time, f.key)).collect();
+        fired.sort();
+        fired
     }
 
     #[test]
     fn event_timers_fire_in_time_order_once_per_key_and_time() {
         let mut timers = TimerService::new();
-        timers.register(TimeDomain::EventTime, &"b", &(), 20);
-        timers.register(TimeDomain::EventTime, &"a", &(), 10);
-        timers.register(TimeDomain::EventTime, &"a", &(), 10);
-        timers.register(TimeDomain::EventTime, &"c", &(), 10);
+        timers.register(TimeDomain::EventTime, scoped(&"b"), &(), 20);
+        timers.register(TimeDomain::EventTime, scoped(&"a"), &(), 10);
+        timers.register(TimeDomain::EventTime, scoped(&"a"), &(), 10);
+        timers.register(TimeDomain::EventTime, scoped(&"c"), &(), 10);
         assert_eq!(timers.len(TimeDomain::EventTime), 3);
         assert_eq!(fire(&mut timers, 9), vec![]);
         assert_eq!(fire(&mut timers, 15), vec![(10, "a"), (10, "c")]);
@@ -361,25 +364,44 @@ mod tests {
     }
 
     #[test]
+    fn the_timers_of_one_time_fire_group_by_group() {
+        let mut timers: TimerService<u64> = TimerService::new();
+        for key in 0..500 {
+            timers.register(TimeDomain::EventTime, scoped(&key), &(), 10);
+        }
+        timers.delete(TimeDomain::EventTime, &7, &(), 10);
+        timers.register(TimeDomain::EventTime, scoped(&1000), &(), 10);
+        timers.advance_watermark(Watermark(10));
+        let fired: Vec<_> = std::iter::from_fn(|| timers.pop_event_timer()).collect();
+        let groups: Vec<_> = fired.iter().map(|timer| timer.group).collect();
+        assert!(groups.windows(2).all(|pair| pair[0] >= pair[1]), "{groups:?}");
+        let mut keys: Vec<_> = fired.iter().map(|timer| timer.key).collect();
+        keys.sort();
+        let expected: Vec<u64> = (0..500).filter(|&key| key != 7).chain([1000]).collect();
+        assert_eq!(keys, expected);
+        assert!(fired.iter().all(|timer| scoped(&timer.key).1 == timer.group));
+    }
+
+    #[test]
     fn deleted_timers_do_not_fire_and_can_be_registered_again() {
         let mut timers = TimerService::new();
-        timers.register(TimeDomain::EventTime, &"a", &(), 10);
+        timers.register(TimeDomain::EventTime, scoped(&"a"), &(), 10);
         timers.delete(TimeDomain::EventTime, &"a", &(), 10);
         assert_eq!(fire(&mut timers, 100), vec![]);
-        timers.register(TimeDomain::EventTime, &"a", &(), 50);
+        timers.register(TimeDomain::EventTime, scoped(&"a"), &(), 50);
         timers.delete(TimeDomain::EventTime, &"a", &(), 50);
-        timers.register(TimeDomain::EventTime, &"a", &(), 50);
+        timers.register(TimeDomain::EventTime, scoped(&"a"), &(), 50);
         assert_eq!(fire(&mut timers, 100), vec![(50, "a")]);
     }
 
     #[test]
     fn processing_timers_are_separate_and_report_their_deadline() {
         let mut timers: TimerService<&str> = TimerService::new();
-        timers.register(TimeDomain::ProcessingTime, &"a", &(), 1_000);
-        timers.register(TimeDomain::EventTime, &"a", &(), 5);
+        timers.register(TimeDomain::ProcessingTime, scoped(&"a"), &(), 1_000);
+        timers.register(TimeDomain::EventTime, scoped(&"a"), &(), 5);
         assert_eq!(timers.next_processing_time(), Some(1_000));
         assert_eq!(timers.pop_processing_timer(999), None);
-        assert_eq!(timers.pop_processing_timer(1_000), Some((1_000, "a", ())));
+        assert_eq!(timers.pop_processing_timer(1_000).map(|f| (f.time, f.key)), Some((1_000, "a")));
         assert_eq!(timers.next_processing_time(), None);
         assert_eq!(fire(&mut timers, 5), vec![(5, "a")]);
     }
@@ -387,11 +409,11 @@ mod tests {
     #[test]
     fn timers_survive_a_snapshot_and_restore() {
         let mut timers: TimerService<String, i64> = TimerService::new();
-        timers.register(TimeDomain::EventTime, &"a".into(), &1, 10);
-        timers.register(TimeDomain::EventTime, &"b".into(), &2, 20);
-        timers.register(TimeDomain::ProcessingTime, &"a".into(), &3, 30);
+        timers.register(TimeDomain::EventTime, scoped(&"a".to_string()), &1, 10);
+        timers.register(TimeDomain::EventTime, scoped(&"b".to_string()), &2, 20);
+        timers.register(TimeDomain::ProcessingTime, scoped(&"a".to_string()), &3, 30);
         let mut snapshot = KeyedSnapshot::new();
-        timers.snapshot(KeyGroupRange::for_subtask(128, 1, 0), 128, &mut snapshot);
+        timers.snapshot(KeyGroupRange::for_subtask(128, 1, 0), &mut snapshot);
         let blocks = snapshot.encode_groups().unwrap();
         let mut restore =
             KeyedRestore::decode(blocks.into_iter().map(|(g, b)| (g, b.into()))).unwrap();
@@ -399,9 +421,14 @@ mod tests {
         restored.restore(&mut restore).unwrap();
         assert!(restore.is_empty());
         assert_eq!(restored.len(TimeDomain::EventTime), 2);
-        assert_eq!(restored.pop_processing_timer(30), Some((30, "a".into(), 3)));
+        assert_eq!(
+            restored.pop_processing_timer(30).map(|f| (f.time, f.key, f.namespace)),
+            Some((30, "a".into(), 3))
+        );
         restored.advance_watermark(Watermark(25));
-        let fired: Vec<_> = std::iter::from_fn(|| restored.pop_event_timer()).collect();
+        let fired: Vec<_> = std::iter::from_fn(|| restored.pop_event_timer())
+            .map(|f| (f.time, f.key, f.namespace))
+            .collect();
         assert_eq!(fired, vec![(10, "a".into(), 1), (20, "b".into(), 2)]);
     }
 
@@ -409,23 +436,25 @@ mod tests {
     fn a_snapshot_keeps_the_timers_of_its_moment_while_the_queue_changes() {
         let mut timers: TimerService<u32, ()> = TimerService::new();
         for key in 0..50 {
-            timers.register(TimeDomain::EventTime, &key, &(), 10);
-            timers.register(TimeDomain::EventTime, &key, &(), 20);
+            timers.register(TimeDomain::EventTime, scoped(&key), &(), 10);
+            timers.register(TimeDomain::EventTime, scoped(&key), &(), 20);
         }
         let mut snapshot = KeyedSnapshot::new();
-        timers.snapshot(KeyGroupRange::for_subtask(128, 1, 0), 128, &mut snapshot);
+        timers.snapshot(KeyGroupRange::for_subtask(128, 1, 0), &mut snapshot);
         // After the snapshot: time 10 fires, a time-20 timer is deleted, new ones come.
         timers.advance_watermark(Watermark(10));
         assert_eq!(std::iter::from_fn(|| timers.pop_event_timer()).count(), 50);
         timers.delete(TimeDomain::EventTime, &7, &(), 20);
-        timers.register(TimeDomain::EventTime, &100, &(), 30);
+        timers.register(TimeDomain::EventTime, scoped(&100), &(), 30);
         let blocks = std::thread::spawn(move || snapshot.encode_groups().unwrap()).join().unwrap();
         let mut restore =
             KeyedRestore::decode(blocks.into_iter().map(|(g, b)| (g, b.into()))).unwrap();
         let mut restored: TimerService<u32, ()> = TimerService::new();
         restored.restore(&mut restore).unwrap();
         restored.advance_watermark(Watermark(100));
-        let mut fired: Vec<_> = std::iter::from_fn(|| restored.pop_event_timer()).collect();
+        let mut fired: Vec<_> = std::iter::from_fn(|| restored.pop_event_timer())
+            .map(|f| (f.time, f.key, f.namespace))
+            .collect();
         fired.sort();
         let mut expected: Vec<_> = (0..50).flat_map(|key| [(10, key, ()), (20, key, ())]).collect();
         expected.sort();
@@ -466,7 +495,7 @@ mod fuzz {
                 let time = floor + next(8) as Timestamp;
                 match next(3) {
                     0 => {
-                        queue.register(&key, &ns, time);
+                        queue.register(&key, (key % 3) as KeyGroup, &ns, time);
                         model.insert((time, key, ns));
                     }
                     1 => {
@@ -476,7 +505,9 @@ mod fuzz {
                     _ => {
                         let until = floor + next(4) as Timestamp;
                         let mut popped = BTreeSet::new();
-                        while let Some((t, k, n)) = queue.pop_due(until) {
+                        while let Some(FiredTimer { time: t, key: k, namespace: n, .. }) =
+                            queue.pop_due(until)
+                        {
                             assert!(popped.insert((t, k, n)), "seed {seed}: fired twice");
                         }
                         let due: BTreeSet<_> =

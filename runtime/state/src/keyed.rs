@@ -217,6 +217,17 @@ impl<K: Key> KeyedState<K> {
     /// Scopes every handle to `key` until the next call.
     pub fn set_current_key(&mut self, key: K) -> Result<()> {
         let group = self.hasher.key_group(&key, self.max_parallelism)?;
+        self.set_current_key_in_group(key, group)
+    }
+
+    /// Scopes the state to `key`, whose key group is already known to be `group` (a key
+    /// that comes back from a timer, which keeps its group): no hashing.
+    pub fn set_current_key_in_group(&mut self, key: K, group: KeyGroup) -> Result<()> {
+        debug_assert_eq!(
+            KeyHasher::new().key_group(&key, self.max_parallelism).ok(),
+            Some(group),
+            "the key group given for {key:?}"
+        );
         if !self.range.contains(group) {
             return Err(Error::KeyGroupOutOfRange {
                 key: format!("{key:?}"),
@@ -232,6 +243,11 @@ impl<K: Key> KeyedState<K> {
     /// The key the state is scoped to.
     pub fn current_key(&self) -> Option<&K> {
         self.current.as_ref().map(|(key, _)| key)
+    }
+
+    /// The key the state is scoped to, with its key group.
+    pub fn current_key_in_group(&self) -> Option<(&K, KeyGroup)> {
+        self.current.as_ref().map(|(key, group)| (key, *group))
     }
 
     /// The key groups this subtask owns.

@@ -39,8 +39,9 @@ pub(crate) struct Namespaces<K, N, V> {
     /// ended) and keep their capacity for the next one, up to as many as are in use.
     slots: Vec<(N, Entries<K, V>)>,
     free: Vec<usize>,
-    /// The slot last reached mutably, while its namespace exists.
-    last: Option<usize>,
+    /// The namespace last reached mutably and its slot, while it exists; kept here rather
+    /// than read from `slots`, so checking it costs no trip to the slot.
+    last: Option<(N, usize)>,
 }
 
 impl<K, N, V> Default for Namespaces<K, N, V> {
@@ -51,8 +52,8 @@ impl<K, N, V> Default for Namespaces<K, N, V> {
 
 impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
     fn slot(&self, namespace: &N) -> Option<usize> {
-        match self.last {
-            Some(slot) if self.slots[slot].0 == *namespace => Some(slot),
+        match &self.last {
+            Some((last, slot)) if last == namespace => Some(*slot),
             _ => self.index.get(namespace).copied(),
         }
     }
@@ -65,7 +66,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
     /// The entries of `namespace`, mutably, remembered for the next access.
     pub(crate) fn get_mut(&mut self, namespace: &N) -> Option<&mut HashMap<K, V>> {
         let slot = self.slot(namespace)?;
-        self.last = Some(slot);
+        self.remember(namespace, slot);
         Some(self.slots[slot].1.to_mut())
     }
 
@@ -80,7 +81,12 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
                         slot
                     }
                     None => {
-                        self.slots.push((namespace.clone(), Entries::default()));
+                        // Sized as the namespace last reached: a group's windows mostly hold
+                        // the same keys, and a map grown entry by entry rehashes on the way.
+                        let size =
+                            self.last.as_ref().map_or(0, |(_, last)| self.slots[*last].1.len());
+                        let entries = Entries::Owned(HashMap::with_capacity(size));
+                        self.slots.push((namespace.clone(), entries));
                         self.slots.len() - 1
                     }
                 };
@@ -88,8 +94,14 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
                 slot
             }
         };
-        self.last = Some(slot);
+        self.remember(namespace, slot);
         self.slots[slot].1.to_mut()
+    }
+
+    fn remember(&mut self, namespace: &N, slot: usize) {
+        if !matches!(&self.last, Some((_, last)) if *last == slot) {
+            self.last = Some((namespace.clone(), slot));
+        }
     }
 
     /// Removes `key` from `namespace`; the namespace ends with its last entry.
@@ -101,9 +113,12 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
         }
         let entries = entries.to_mut();
         let removed = entries.remove(key);
-        if entries.is_empty() {
+        if !entries.is_empty() {
+            // Firing a window removes its keys one after another.
+            self.remember(namespace, slot);
+        } else {
             self.index.remove(namespace);
-            if self.last == Some(slot) {
+            if matches!(self.last, Some((_, last)) if last == slot) {
                 self.last = None;
             }
             if self.free.len() >= self.index.len() {

@@ -64,17 +64,24 @@ impl<T> std::ops::Deref for Shareable<T> {
 
 impl<T: Clone + Default> Shareable<T> {
     /// The value to change: owned again, copied if a snapshot still holds it.
+    #[inline]
     pub fn to_mut(&mut self) -> &mut T {
-        if let Shareable::Shared(_) = self
-            && let Shareable::Shared(shared) = std::mem::take(self)
-        {
-            let value = Arc::try_unwrap(shared)
-                .map_or_else(|shared| shared.value.clone(), |frozen| frozen.value);
-            *self = Shareable::Owned(value);
+        if let Shareable::Shared(_) = self {
+            self.take_back();
         }
         match self {
             Shareable::Owned(value) => value,
             Shareable::Shared(_) => unreachable!("taken back just above"),
+        }
+    }
+
+    /// Owns the shared value again: moved out if no snapshot holds it any more, else copied.
+    #[cold]
+    fn take_back(&mut self) {
+        if let Shareable::Shared(shared) = std::mem::take(self) {
+            let value = Arc::try_unwrap(shared)
+                .map_or_else(|shared| shared.value.clone(), |frozen| frozen.value);
+            *self = Shareable::Owned(value);
         }
     }
 

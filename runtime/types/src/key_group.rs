@@ -4,6 +4,8 @@
 //! owns the contiguous range Flink's `KeyGroupRangeAssignment` gives it, so a key always
 //! lands on the same subtask for a given parallelism, in every process.
 
+use std::any::Any;
+
 use serde::Serialize;
 
 use crate::{Error, Result};
@@ -27,16 +29,77 @@ impl KeyHasher {
     }
 
     /// The key group of `key` among `max_parallelism` groups.
-    pub fn key_group<K: Serialize + std::fmt::Debug + ?Sized>(
+    #[inline]
+    pub fn key_group<K: Serialize + std::fmt::Debug + 'static>(
         &mut self,
         key: &K,
         max_parallelism: usize,
     ) -> Result<KeyGroup> {
-        self.buffer.clear();
-        postcard::serialize_with_flavor(key, AppendBytes(&mut self.buffer))
-            .map_err(|source| Error::KeySerialization { key: format!("{key:?}"), source })?;
-        let hash = mur3::murmurhash3_x86_32(&self.buffer, KEY_HASH_SEED);
+        let mut varint = [0u8; MAX_VARINT];
+        let bytes = match encode_common_key(key, &mut varint, &mut self.buffer) {
+            Some(bytes) => bytes,
+            None => {
+                self.buffer.clear();
+                postcard::serialize_with_flavor(key, AppendBytes(&mut self.buffer)).map_err(
+                    |source| Error::KeySerialization { key: format!("{key:?}"), source },
+                )?;
+                &self.buffer
+            }
+        };
+        let hash = mur3::murmurhash3_x86_32(bytes, KEY_HASH_SEED);
         Ok(reduce(hash, max_parallelism as u32) as KeyGroup)
+    }
+}
+
+/// The longest varint postcard writes (a `u64`).
+const MAX_VARINT: usize = 10;
+
+/// Postcard's bytes for the most common key types (integers and strings), written without
+/// serde: the key selector runs for every record on both sides of a keyed exchange, and the
+/// serde path costs more than the hash. `None` for other types.
+#[inline]
+fn encode_common_key<'a, K: 'static>(
+    key: &'a K,
+    varint: &'a mut [u8; MAX_VARINT],
+    buffer: &'a mut Vec<u8>,
+) -> Option<&'a [u8]> {
+    let key = key as &dyn Any;
+    let zigzag = |value: i64| ((value << 1) ^ (value >> 63)) as u64;
+    let value = if let Some(&value) = key.downcast_ref::<u64>() {
+        value
+    } else if let Some(&value) = key.downcast_ref::<i64>() {
+        zigzag(value)
+    } else if let Some(&value) = key.downcast_ref::<u32>() {
+        u64::from(value)
+    } else if let Some(&value) = key.downcast_ref::<i32>() {
+        zigzag(i64::from(value)) // postcard's 32-bit zigzag gives the same number
+    } else {
+        let text = key
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| key.downcast_ref::<&'static str>().copied())?;
+        let length = encode_varint(text.len() as u64, varint);
+        buffer.clear();
+        buffer.extend_from_slice(length);
+        buffer.extend_from_slice(text.as_bytes());
+        return Some(buffer);
+    };
+    Some(encode_varint(value, varint))
+}
+
+/// `value` as a LEB128 varint (seven bits a byte, lowest first), as postcard writes integers.
+#[inline]
+fn encode_varint(mut value: u64, out: &mut [u8; MAX_VARINT]) -> &[u8] {
+    let mut len = 0;
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out[len] = byte;
+            return &out[..=len];
+        }
+        out[len] = byte | 0x80;
+        len += 1;
     }
 }
 
@@ -79,7 +142,7 @@ fn reduce(value: u32, divisor: u32) -> u32 {
 }
 
 /// The key group of one key (allocates; use a [`KeyHasher`] on hot paths).
-pub fn key_group_for_key<K: Serialize + std::fmt::Debug + ?Sized>(
+pub fn key_group_for_key<K: Serialize + std::fmt::Debug + 'static>(
     key: &K,
     max_parallelism: usize,
 ) -> Result<KeyGroup> {
@@ -161,6 +224,43 @@ impl KeyGroupRange {
 mod tests {
     use super::*;
 
+    /// The bytes the serde path writes for `key`.
+    fn postcard_bytes<K: Serialize>(key: &K) -> Vec<u8> {
+        postcard::to_allocvec(key).unwrap()
+    }
+
+    fn common_bytes<K: 'static>(key: &K) -> Option<Vec<u8>> {
+        encode_common_key(key, &mut [0; MAX_VARINT], &mut Vec::new()).map(<[u8]>::to_vec)
+    }
+
+    #[test]
+    fn common_keys_are_written_as_postcard_writes_them() {
+        let edges = [0u64, 1, 127, 128, 255, 16_383, 16_384, u32::MAX as u64, u64::MAX];
+        for value in edges.into_iter().chain((0..2000).map(|i| i * 7919)) {
+            assert_eq!(common_bytes(&value), Some(postcard_bytes(&value)), "u64 {value}");
+            let signed = value as i64;
+            for v in [signed, -signed, signed / 3, i64::MIN, i64::MAX] {
+                assert_eq!(common_bytes(&v), Some(postcard_bytes(&v)), "i64 {v}");
+            }
+            let (small, signed_small) = (value as u32, value as i32);
+            assert_eq!(common_bytes(&small), Some(postcard_bytes(&small)), "u32 {small}");
+            for v in [signed_small, -signed_small, i32::MIN, i32::MAX] {
+                assert_eq!(common_bytes(&v), Some(postcard_bytes(&v)), "i32 {v}");
+            }
+        }
+        for text in ["", "user-42", &"x".repeat(300)] {
+            assert_eq!(common_bytes(&text.to_string()), Some(postcard_bytes(&text)), "{text}");
+            let borrowed: &'static str = text.to_string().leak();
+            assert_eq!(common_bytes(&borrowed), Some(postcard_bytes(&text)), "{text}");
+        }
+        assert_eq!(common_bytes(&(1u64, 2u64)), None, "other types go through serde");
+        assert_eq!(
+            key_group_for_key(&"user-42".to_string(), 128).unwrap(),
+            key_group_for_key(&("user-42".to_string(),), 128).unwrap(),
+            "a one-field tuple writes the same bytes through serde"
+        );
+    }
+
     #[test]
     fn ranges_partition_all_key_groups_like_flink() {
         for max_parallelism in [1, 7, 128, 4096] {
@@ -227,7 +327,7 @@ mod tests {
         let mut bytes = Vec::new();
         postcard::serialize_with_flavor(&long, AppendBytes(&mut bytes)).unwrap();
         assert_eq!(bytes, postcard::to_allocvec(&long).unwrap(), "the same bytes as postcard's");
-        assert_eq!(key_group_for_key("hello", 128).unwrap(), 21);
+        assert_eq!(key_group_for_key(&"hello", 128).unwrap(), 21);
         let mut seen = std::collections::HashSet::new();
         for key in 0u64..10_000 {
             seen.insert(hasher.key_group(&key, 128).unwrap());

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use weir_operators::builtin::KeySelector;
 use weir_operators::{OneInputOperator, SourceFunction, SubtaskInfo, TwoInputOperator};
-use weir_types::{Data, Key, KeyGroup, KeyHasher};
+use weir_types::{Data, Key, KeyGroup, KeyHasher, Record};
 
 use crate::StreamType;
 use crate::task::{OneInputFactory, PerSubtask, PerSubtaskSource, SourceFactory, TwoInputFactory};
@@ -38,9 +38,13 @@ pub enum InputSlot {
     Second,
 }
 
-/// The key-group function of a hash edge: key selector, serialization and hashing in one.
-pub type KeyGroupFn<T> =
-    Arc<dyn Fn(&T, &mut KeyHasher, usize) -> weir_types::Result<KeyGroup> + Send + Sync>;
+/// The key-group function of a hash edge: key selector, serialization and hashing in one,
+/// appending the key group of each record of a batch (one dynamic call per batch).
+pub type KeyGroupFn<T> = Arc<
+    dyn Fn(&[Record<T>], &mut KeyHasher, usize, &mut Vec<KeyGroup>) -> weir_types::Result<()>
+        + Send
+        + Sync,
+>;
 
 /// How records of an edge are distributed over the consumer's subtasks.
 #[derive(Clone)]
@@ -62,8 +66,11 @@ pub enum Partitioning {
 impl Partitioning {
     /// Hash partitioning of `T` records by the key `key_selector` extracts.
     pub fn hash<T: 'static, K: Key>(key_selector: KeySelector<T, K>) -> Self {
-        let key_group: KeyGroupFn<T> = Arc::new(move |record, hasher, max_parallelism| {
-            hasher.key_group(&key_selector(record), max_parallelism)
+        let key_group: KeyGroupFn<T> = Arc::new(move |records, hasher, max_parallelism, groups| {
+            for record in records {
+                groups.push(hasher.key_group(&key_selector(&record.value), max_parallelism)?);
+            }
+            Ok(())
         });
         Partitioning::Hash(Arc::new(key_group))
     }

@@ -16,8 +16,8 @@ use super::KeySelector;
 use super::keyed::{keyed_state_for, snapshot_keyed};
 use crate::function::{FnResult, ProcessJoinFunction};
 use crate::{
-    Collector, OperatorSnapshot, OutputTag, RuntimeContext, StateRestore, SubtaskInfo, TimeDomain,
-    TimerService, TwoInputOperator,
+    Collector, FiredTimer, OperatorSnapshot, OutputTag, RuntimeContext, StateRestore, SubtaskInfo,
+    TimeDomain, TimerService, TwoInputOperator,
 };
 
 /// What a [`ProcessJoinFunction`] learns about the pair it is called with.
@@ -266,7 +266,7 @@ impl<K: Key, T: Data, U: Data> Input<'_, K, T, U> {
             } else {
                 timestamp
             };
-            let key = state.current_key().expect("the key was set above");
+            let key = state.current_key_in_group().expect("the key was set above");
             timers.register(TimeDomain::EventTime, key, &self.side, cleanup);
         }
         Ok(())
@@ -369,8 +369,10 @@ where
         let bounds = self.bounds();
         let runtime = self.runtime.as_mut().expect("opened before processing");
         runtime.timers.advance_watermark(watermark);
-        while let Some((time, key, side)) = runtime.timers.pop_event_timer() {
-            runtime.state.set_current_key(key)?;
+        while let Some(FiredTimer { time, key, group, namespace: side }) =
+            runtime.timers.pop_event_timer()
+        {
+            runtime.state.set_current_key_in_group(key, group)?;
             match side {
                 Side::Left => {
                     let bucket =

@@ -8,8 +8,8 @@ use weir_types::{CheckpointBarrier, Key, Record, Timestamp, Watermark};
 
 use crate::function::FnResult;
 use crate::{
-    Collector, KeyedContext, KeyedRuntimeContext, OperatorSnapshot, ProcessContext, StateRestore,
-    SubtaskInfo, TimeDomain, TimerService,
+    Collector, FiredTimer, KeyedContext, KeyedRuntimeContext, OperatorSnapshot, ProcessContext,
+    StateRestore, SubtaskInfo, TimeDomain, TimerService,
 };
 
 /// Extracts the key of a record; shared by the partitioner and the keyed operator.
@@ -37,7 +37,7 @@ pub(crate) fn snapshot_keyed<K: Key, N: Key>(
     barrier: CheckpointBarrier,
 ) -> FnResult<OperatorSnapshot> {
     let (mut keyed, native) = state.snapshot_for(barrier.id, barrier.kind)?;
-    timers.snapshot(info.key_group_range(), info.max_parallelism, &mut keyed);
+    timers.snapshot(info.key_group_range(), &mut keyed);
     Ok(OperatorSnapshot { keyed, lists: Vec::new(), native })
 }
 
@@ -98,8 +98,8 @@ impl<K: Key> KeyedRuntime<K> {
         mut on_timer: impl FnMut(Timestamp, &mut KeyedContext<'_, K>, &mut Collector<O>) -> FnResult,
     ) -> FnResult {
         self.timers.advance_watermark(watermark);
-        while let Some((time, key, ())) = self.timers.pop_event_timer() {
-            self.fire(TimeDomain::EventTime, time, key, out, &mut on_timer)?;
+        while let Some(timer) = self.timers.pop_event_timer() {
+            self.fire(TimeDomain::EventTime, timer, out, &mut on_timer)?;
         }
         out.emit_watermark(watermark);
         Ok(())
@@ -112,8 +112,8 @@ impl<K: Key> KeyedRuntime<K> {
         out: &mut Collector<O>,
         mut on_timer: impl FnMut(Timestamp, &mut KeyedContext<'_, K>, &mut Collector<O>) -> FnResult,
     ) -> FnResult {
-        while let Some((time, key, ())) = self.timers.pop_processing_timer(now) {
-            self.fire(TimeDomain::ProcessingTime, time, key, out, &mut on_timer)?;
+        while let Some(timer) = self.timers.pop_processing_timer(now) {
+            self.fire(TimeDomain::ProcessingTime, timer, out, &mut on_timer)?;
         }
         Ok(())
     }
@@ -121,12 +121,11 @@ impl<K: Key> KeyedRuntime<K> {
     fn fire<O>(
         &mut self,
         domain: TimeDomain,
-        time: Timestamp,
-        key: K,
+        FiredTimer { time, key, group, .. }: FiredTimer<K, ()>,
         out: &mut Collector<O>,
         on_timer: &mut impl FnMut(Timestamp, &mut KeyedContext<'_, K>, &mut Collector<O>) -> FnResult,
     ) -> FnResult {
-        self.state.set_current_key(key)?;
+        self.state.set_current_key_in_group(key, group)?;
         // Output of event-time timers carries the timer's time, as in Flink.
         out.set_timestamp((domain == TimeDomain::EventTime).then_some(time));
         let mut ctx = KeyedContext::new(

@@ -93,7 +93,9 @@ impl<T: Send + 'static> OneInputOperator for TimestampsAndWatermarks<T> {
             let generator = self.generator.as_mut().expect("opened before processing");
             generator.on_event(&record.value, timestamp, &mut output);
             out.collect_with_timestamp(record.value, timestamp);
-            self.publish(output, out);
+            if output != WatermarkOutput::default() {
+                self.publish(output, out);
+            }
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use weir_types::{Timestamp, Watermark};
 
 /// Where a generator emits watermarks and idleness (Flink's `WatermarkOutput`).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct WatermarkOutput {
     pub(crate) watermark: Option<Watermark>,
     pub(crate) idle: bool,

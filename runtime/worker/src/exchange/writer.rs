@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Select, Sender, TrySendError};
 use weir_operators::{Error, Output, Result, TaskSnapshot, panic_message};
 use weir_types::{
-    KeyHasher, Record, StreamMessage, Watermark, WatermarkStatus, subtask_for_key_group,
+    KeyGroup, KeyHasher, Record, StreamMessage, Watermark, WatermarkStatus, subtask_for_key_group,
 };
 
 use super::CancelToken;
@@ -21,7 +21,31 @@ enum Route<T> {
     RoundRobin { next: usize },
     Shuffle(fastrand::Rng),
     Broadcast,
-    Hash { key_group: KeyGroupFn<T>, hasher: KeyHasher, max_parallelism: usize, consumer: String },
+    Hash(HashRoute<T>),
+}
+
+/// Routing by key group: the edge's key-group function and what it works with.
+struct HashRoute<T> {
+    key_group: KeyGroupFn<T>,
+    hasher: KeyHasher,
+    max_parallelism: usize,
+    /// The consumer's name, for errors.
+    consumer: String,
+    /// The key groups of the batch being routed (kept for its capacity).
+    groups: Vec<KeyGroup>,
+}
+
+impl<T> HashRoute<T> {
+    /// The key groups of `batch`'s records into `self.groups`; a key selector that fails or
+    /// panics is an error naming the consumer.
+    fn compute(&mut self, batch: &[Record<T>]) -> Result<()> {
+        let HashRoute { key_group, hasher, max_parallelism, consumer, groups } = self;
+        groups.clear();
+        catch_unwind(AssertUnwindSafe(|| key_group(batch, hasher, *max_parallelism, groups)))
+            .map_err(|panic| panic_message(panic.as_ref()))
+            .and_then(|computed| computed.map_err(|e| e.to_string()))
+            .map_err(|e| Error::Runtime(format!("key selector of '{consumer}' failed: {e}")))
+    }
 }
 
 /// An [`Output`] that sends to the subtasks of a consumer over bounded channels.
@@ -48,7 +72,7 @@ impl<T: Clone + Send + 'static> ChannelWriter<T> {
             Partitioning::Rebalance => Route::RoundRobin { next: subtask % channels.len() },
             Partitioning::Shuffle => Route::Shuffle(fastrand::Rng::new()),
             Partitioning::Broadcast => Route::Broadcast,
-            Partitioning::Hash(key_group) => Route::Hash {
+            Partitioning::Hash(key_group) => Route::Hash(HashRoute {
                 key_group: key_group
                     .downcast_ref::<KeyGroupFn<T>>()
                     .expect("hash partitioner built for this edge's record type")
@@ -56,7 +80,8 @@ impl<T: Clone + Send + 'static> ChannelWriter<T> {
                 hasher: KeyHasher::new(),
                 max_parallelism,
                 consumer,
-            },
+                groups: Vec::new(),
+            }),
         };
         let buffers = channels.iter().map(|_| Vec::with_capacity(batch_size)).collect();
         ChannelWriter { channels, buffers, route, batch_size, cancel, load }
@@ -154,6 +179,18 @@ impl<T: Clone + Send + 'static> Output<T> for ChannelWriter<T> {
                     }
                 }
             }
+            Route::Hash(route) => {
+                route.compute(batch)?;
+                let (groups, max_parallelism) =
+                    (std::mem::take(&mut route.groups), route.max_parallelism);
+                let routed = batch.drain(..).zip(&groups).try_for_each(|(record, &group)| {
+                    self.push_to(subtask_for_key_group(group, max_parallelism, channels), record)
+                });
+                if let Route::Hash(route) = &mut self.route {
+                    route.groups = groups;
+                }
+                routed?;
+            }
             _ => {
                 for record in batch.drain(..) {
                     let channel = match &mut self.route {
@@ -162,18 +199,9 @@ impl<T: Clone + Send + 'static> Output<T> for ChannelWriter<T> {
                             *next
                         }
                         Route::Shuffle(rng) => rng.usize(..channels),
-                        Route::Hash { key_group, hasher, max_parallelism, consumer } => {
-                            let group = catch_unwind(AssertUnwindSafe(|| {
-                                key_group(&record.value, hasher, *max_parallelism)
-                            }))
-                            .map_err(|panic| panic_message(panic.as_ref()))
-                            .and_then(|group| group.map_err(|e| e.to_string()))
-                            .map_err(|e| {
-                                Error::Runtime(format!("key selector of '{consumer}' failed: {e}"))
-                            })?;
-                            subtask_for_key_group(group, *max_parallelism, channels)
+                        Route::Forward | Route::Broadcast | Route::Hash(_) => {
+                            unreachable!("handled above")
                         }
-                        Route::Forward | Route::Broadcast => unreachable!("handled above"),
                     };
                     self.push_to(channel, record)?;
                 }

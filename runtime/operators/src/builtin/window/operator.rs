@@ -114,7 +114,7 @@ struct TriggerAccessor<'a, K, W> {
 
 impl<K: Key, W: Window> TriggerAccess<W> for TriggerAccessor<'_, K, W> {
     fn register_timer(&mut self, domain: TimeDomain, window: &W, time: Timestamp) {
-        let key = self.state.current_key().expect("key set before triggers run");
+        let key = self.state.current_key_in_group().expect("key set before triggers run");
         self.timers.register(domain, key, window, time);
     }
 
@@ -206,6 +206,9 @@ where
         state_window: &A::W,
         out: &mut Collector<Out>,
     ) -> FnResult {
+        if result == TriggerResult::Continue {
+            return Ok(());
+        }
         let watermark = self.watermark();
         let running = self.running.as_mut().expect("opened before processing");
         // A firing purge takes the contents out in one lookup.
@@ -234,8 +237,8 @@ where
         }
         let domain = self.domain();
         let running = self.running();
-        let key = running.state.current_key().expect("key set").clone();
-        running.timers.register(domain, &key, window, cleanup);
+        let key = running.state.current_key_in_group().expect("key set");
+        running.timers.register(domain, key, window, cleanup);
     }
 
     fn delete_cleanup_timer(&mut self, window: &A::W) {
@@ -463,18 +466,18 @@ where
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Collector<Out>) -> FnResult {
         self.running().timers.advance_watermark(watermark);
-        while let Some((time, key, window)) = self.running().timers.pop_event_timer() {
-            self.running().state.set_current_key(key)?;
-            self.on_timer(TimeDomain::EventTime, time, window, out)?;
+        while let Some(timer) = self.running().timers.pop_event_timer() {
+            self.running().state.set_current_key_in_group(timer.key, timer.group)?;
+            self.on_timer(TimeDomain::EventTime, timer.time, timer.namespace, out)?;
         }
         out.emit_watermark(watermark);
         Ok(())
     }
 
     fn on_processing_time(&mut self, now: Timestamp, out: &mut Collector<Out>) -> FnResult {
-        while let Some((time, key, window)) = self.running().timers.pop_processing_timer(now) {
-            self.running().state.set_current_key(key)?;
-            self.on_timer(TimeDomain::ProcessingTime, time, window, out)?;
+        while let Some(timer) = self.running().timers.pop_processing_timer(now) {
+            self.running().state.set_current_key_in_group(timer.key, timer.group)?;
+            self.on_timer(TimeDomain::ProcessingTime, timer.time, timer.namespace, out)?;
         }
         Ok(())
     }
