@@ -19,8 +19,12 @@ pub struct ExecutionConfig {
     pub parallelism: usize,
     /// Number of key groups; the upper bound of any operator's parallelism.
     pub max_parallelism: usize,
-    /// Records per batch handed between tasks.
+    /// Most records per batch handed between tasks (and polled from a source at once).
     pub batch_size: usize,
+    /// Most bytes per batch, counting each record's in-memory size (`size_of` of the record,
+    /// not what it owns on the heap): batches of small records hold more of them, as Flink's
+    /// fixed-size network buffers do. The smaller of the two limits applies.
+    pub batch_bytes: usize,
     /// Batches each channel buffers before its producer blocks (backpressure).
     pub channel_capacity: usize,
     /// Longest time, in milliseconds, a record may wait in a partly filled batch before it is
@@ -62,8 +66,9 @@ impl Default for ExecutionConfig {
         ExecutionConfig {
             parallelism: 1,
             max_parallelism: 128,
-            batch_size: 1024,
-            channel_capacity: 8,
+            batch_size: 8192,
+            batch_bytes: 256 * 1024,
+            channel_capacity: 4,
             buffer_timeout_ms: 100,
             auto_watermark_interval_ms: 200,
             chaining: true,
@@ -135,6 +140,7 @@ impl ExecutionConfig {
         for (name, value) in [
             ("parallelism", self.parallelism),
             ("batch_size", self.batch_size),
+            ("batch_bytes", self.batch_bytes),
             ("channel_capacity", self.channel_capacity),
         ] {
             if value == 0 {
@@ -151,11 +157,32 @@ impl ExecutionConfig {
     }
 }
 
+/// Records of `T` per batch: at most `batch_size`, at most `batch_bytes` of them by their
+/// in-memory size, and at least one.
+pub(crate) fn records_per_batch<T>(batch_size: usize, batch_bytes: usize) -> usize {
+    let record = std::mem::size_of::<weir_types::Record<T>>().max(1);
+    batch_size.min(batch_bytes / record).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use weir_memory::ByteSize;
 
     use super::*;
+
+    #[test]
+    fn batches_hold_the_records_that_fit_in_their_bytes_up_to_their_size() {
+        let config = ExecutionConfig::default();
+        let per_batch = |size| records_per_batch::<[u8; 1000]>(config.batch_size, size);
+        assert_eq!(per_batch(config.batch_bytes), 256 * 1024 / 1016);
+        assert_eq!(per_batch(10), 1, "a record bigger than the bytes still makes a batch");
+        assert_eq!(
+            records_per_batch::<u64>(config.batch_size, config.batch_bytes),
+            config.batch_size,
+            "small records are capped by the count"
+        );
+        assert_eq!(records_per_batch::<(u64, u64)>(100, config.batch_bytes), 100);
+    }
 
     fn with_memory(process_size: ByteSize, parallelism: usize) -> ExecutionConfig {
         let memory = MemoryConfig { process_size, ..MemoryConfig::default() };

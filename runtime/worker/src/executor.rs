@@ -360,6 +360,7 @@ pub(crate) fn spawn_tasks(
             load,
             cancel: token.clone(),
             batch_size: config.batch_size,
+            batch_bytes: config.batch_bytes,
             buffer_timeout: config.buffer_timeout(),
             control: TaskControl {
                 task,

@@ -31,8 +31,10 @@ pub struct WriterSettings {
     pub subtask: usize,
     /// Key groups, for hash routing.
     pub max_parallelism: usize,
-    /// Records per batch.
+    /// Most records per batch.
     pub batch_size: usize,
+    /// Most bytes of records per batch (see [`crate::ExecutionConfig::batch_bytes`]).
+    pub batch_bytes: usize,
     /// The job's cancellation signal.
     pub cancel: CancelToken,
     /// Name of the consuming operator, for errors of its key selector.

@@ -24,6 +24,7 @@ use crate::checkpoint::{
     Alignment, BarrierAligner, InFlight, InFlightBatch, InFlightLog, TaskCommand, TaskControl,
     TaskEvent, TaskInFlight, TaskState,
 };
+use crate::config::records_per_batch;
 use crate::exchange::{CancelToken, Delivery, GateProgress, InputGate, TaskEventTime, TimeEvent};
 use crate::load::TaskLoad;
 use crate::source_event_time::SourceEventTime;
@@ -36,8 +37,10 @@ use crate::stream_type::{
 pub struct TaskContext {
     /// The job's cancellation signal.
     pub cancel: CancelToken,
-    /// Records per batch.
+    /// Most records per batch.
     pub batch_size: usize,
+    /// Most bytes of records per batch.
+    pub batch_bytes: usize,
     /// Longest time output may wait in a partly filled batch.
     pub buffer_timeout: Duration,
     /// The task's line to the checkpoint coordinator.
@@ -198,7 +201,8 @@ impl<T: Data> TaskBody for SourceTask<T> {
                 source.open(info, &mut RuntimeContext::new(info, operator_state))
             })?;
         }
-        let mut batch: Vec<Record<T>> = Vec::with_capacity(context.batch_size);
+        let batch_size = records_per_batch::<T>(context.batch_size, context.batch_bytes);
+        let mut batch: Vec<Record<T>> = Vec::with_capacity(batch_size);
         let mut flush_timer = FlushTimer::new(context.buffer_timeout);
         loop {
             if context.cancel.is_cancelled() {
@@ -211,8 +215,7 @@ impl<T: Data> TaskBody for SourceTask<T> {
                 self.await_command(context)?;
                 continue;
             }
-            let poll =
-                run_guarded(&self.info, || self.source.poll(&mut batch, context.batch_size))?;
+            let poll = run_guarded(&self.info, || self.source.poll(&mut batch, batch_size))?;
             if !batch.is_empty() {
                 self.metrics.add_out(batch.len());
                 self.head.push_batch(&mut batch)?;

@@ -296,6 +296,7 @@ impl<'a> Wiring<'a> {
             subtask,
             max_parallelism: self.config.max_parallelism,
             batch_size: self.config.batch_size,
+            batch_bytes: self.config.batch_bytes,
             cancel: self.cancel.clone(),
             consumer: consumer.name.clone(),
             load: self.metrics.load(producer.id.0, subtask),

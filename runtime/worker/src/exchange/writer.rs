@@ -11,6 +11,7 @@ use weir_types::{
 };
 
 use super::CancelToken;
+use crate::config::records_per_batch;
 use crate::graph::{KeyGroupFn, Partitioning};
 use crate::load::TaskLoad;
 use crate::stream_type::WriterSettings;
@@ -65,8 +66,16 @@ impl<T: Clone + Send + 'static> ChannelWriter<T> {
         channels: Vec<Sender<StreamMessage<T>>>,
         settings: WriterSettings,
     ) -> Self {
-        let WriterSettings { subtask, max_parallelism, batch_size, cancel, consumer, load } =
-            settings;
+        let WriterSettings {
+            subtask,
+            max_parallelism,
+            batch_size,
+            batch_bytes,
+            cancel,
+            consumer,
+            load,
+        } = settings;
+        let batch_size = records_per_batch::<T>(batch_size, batch_bytes);
         let route = match partitioning {
             Partitioning::Forward | Partitioning::Default => Route::Forward,
             Partitioning::Rebalance => Route::RoundRobin { next: subtask % channels.len() },
@@ -257,6 +266,7 @@ mod tests {
             subtask: 0,
             max_parallelism: 128,
             batch_size,
+            batch_bytes: usize::MAX,
             cancel,
             consumer: "c".into(),
             load: Arc::default(),
