@@ -175,9 +175,12 @@ fn a_throttled_sink_slows_sources_on_other_workers_and_memory_stays_bounded() {
     let counts = records_per_operator(&rest);
     let produced = counts["Source: Data Generator"].1;
     let sunk = counts["KeyedProcess"].1;
-    // In flight at most, per channel: the producer's queue and the consumer's (8 batches of
-    // 1024 each) and 4 MiB of credit (~4000 records of 1 KB): 4 channels.
-    let bound = 4 * (2 * 8 * 1024 + 4_200);
+    // In flight at most, per channel: the producer's queue and the consumer's
+    // (`channel_capacity` batches each, a batch holding `batch_bytes` of ~1 KB records) and
+    // 4 MiB of credit (~4000 records of 1 KB): 4 channels.
+    let config = weir::ExecutionConfig::default();
+    let per_batch = config.batch_bytes / 1000;
+    let bound = 4 * (2 * config.channel_capacity * per_batch + 4_200) as u64;
     assert!(sunk > 10_000, "the sinks ran: {counts:?}");
     assert!(produced <= sunk + bound, "sources ran {} records ahead of the sinks", produced - sunk);
     for (before, after) in early.iter().zip(&late) {

@@ -157,11 +157,14 @@ impl ExecutionConfig {
     }
 }
 
-/// Records of `T` per batch: at most `batch_size`, at most `batch_bytes` of them by their
-/// in-memory size, and at least one.
-pub(crate) fn records_per_batch<T>(batch_size: usize, batch_bytes: usize) -> usize {
-    let record = std::mem::size_of::<weir_types::Record<T>>().max(1);
-    batch_size.min(batch_bytes / record).max(1)
+/// Records per batch: at most `batch_size`, at most `batch_bytes` of them at `record_bytes`
+/// each, and at least one.
+pub(crate) fn records_per_batch(
+    batch_size: usize,
+    batch_bytes: usize,
+    record_bytes: usize,
+) -> usize {
+    batch_size.min(batch_bytes / record_bytes.max(1)).max(1)
 }
 
 #[cfg(test)]
@@ -172,16 +175,11 @@ mod tests {
 
     #[test]
     fn batches_hold_the_records_that_fit_in_their_bytes_up_to_their_size() {
-        let config = ExecutionConfig::default();
-        let per_batch = |size| records_per_batch::<[u8; 1000]>(config.batch_size, size);
-        assert_eq!(per_batch(config.batch_bytes), 256 * 1024 / 1016);
-        assert_eq!(per_batch(10), 1, "a record bigger than the bytes still makes a batch");
-        assert_eq!(
-            records_per_batch::<u64>(config.batch_size, config.batch_bytes),
-            config.batch_size,
-            "small records are capped by the count"
-        );
-        assert_eq!(records_per_batch::<(u64, u64)>(100, config.batch_bytes), 100);
+        let ExecutionConfig { batch_size, batch_bytes, .. } = ExecutionConfig::default();
+        assert_eq!(records_per_batch(batch_size, batch_bytes, 1000), 262);
+        assert_eq!(records_per_batch(batch_size, batch_bytes, 32), batch_size, "capped by count");
+        assert_eq!(records_per_batch(batch_size, 10, 1000), 1, "a big record still makes one");
+        assert_eq!(records_per_batch(batch_size, batch_bytes, 0), batch_size);
     }
 
     fn with_memory(process_size: ByteSize, parallelism: usize) -> ExecutionConfig {

@@ -201,7 +201,8 @@ impl<T: Data> TaskBody for SourceTask<T> {
                 source.open(info, &mut RuntimeContext::new(info, operator_state))
             })?;
         }
-        let batch_size = records_per_batch::<T>(context.batch_size, context.batch_bytes);
+        let record_bytes = std::mem::size_of::<Record<T>>();
+        let batch_size = records_per_batch(context.batch_size, context.batch_bytes, record_bytes);
         let mut batch: Vec<Record<T>> = Vec::with_capacity(batch_size);
         let mut flush_timer = FlushTimer::new(context.buffer_timeout);
         loop {

@@ -5,9 +5,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use crossbeam_channel::{Select, Sender, TrySendError};
+use serde::Serialize;
 use weir_operators::{Error, Output, Result, TaskSnapshot, panic_message};
 use weir_types::{
-    KeyGroup, KeyHasher, Record, StreamMessage, Watermark, WatermarkStatus, subtask_for_key_group,
+    AppendBytes, KeyGroup, KeyHasher, Record, StreamMessage, Watermark, WatermarkStatus,
+    subtask_for_key_group,
 };
 
 use super::CancelToken;
@@ -53,13 +55,35 @@ impl<T> HashRoute<T> {
 pub struct ChannelWriter<T> {
     channels: Vec<Sender<StreamMessage<T>>>,
     buffers: Vec<Vec<Record<T>>>,
+    /// How many records each channel's open batch takes before it is sent.
+    limits: Vec<usize>,
     route: Route<T>,
-    batch_size: usize,
+    sizing: BatchSizing,
     cancel: CancelToken,
     load: Arc<TaskLoad>,
 }
 
-impl<T: Clone + Send + 'static> ChannelWriter<T> {
+/// How many records a batch takes: `batch_size` at most, and `batch_bytes` at most by the
+/// larger of a record's in-memory size and its encoded size, measured on the first record of
+/// each batch (so records that own large strings or buffers make smaller batches).
+struct BatchSizing {
+    batch_size: usize,
+    batch_bytes: usize,
+    /// Encoding buffer for the measurement, kept for its capacity.
+    scratch: Vec<u8>,
+}
+
+impl BatchSizing {
+    fn records_for<T: Serialize>(&mut self, first: &T) -> usize {
+        self.scratch.clear();
+        let encoded = postcard::serialize_with_flavor(first, AppendBytes(&mut self.scratch))
+            .map_or(0, |()| self.scratch.len());
+        let record_bytes = std::mem::size_of::<Record<T>>().max(encoded);
+        records_per_batch(self.batch_size, self.batch_bytes, record_bytes)
+    }
+}
+
+impl<T: Clone + Send + Serialize + 'static> ChannelWriter<T> {
     /// A writer over `channels` (one per consumer subtask, or one for forward edges).
     pub fn new(
         partitioning: &Partitioning,
@@ -75,7 +99,6 @@ impl<T: Clone + Send + 'static> ChannelWriter<T> {
             consumer,
             load,
         } = settings;
-        let batch_size = records_per_batch::<T>(batch_size, batch_bytes);
         let route = match partitioning {
             Partitioning::Forward | Partitioning::Default => Route::Forward,
             Partitioning::Rebalance => Route::RoundRobin { next: subtask % channels.len() },
@@ -92,8 +115,10 @@ impl<T: Clone + Send + 'static> ChannelWriter<T> {
                 groups: Vec::new(),
             }),
         };
-        let buffers = channels.iter().map(|_| Vec::with_capacity(batch_size)).collect();
-        ChannelWriter { channels, buffers, route, batch_size, cancel, load }
+        let buffers = channels.iter().map(|_| Vec::new()).collect();
+        let limits = vec![batch_size; channels.len()];
+        let sizing = BatchSizing { batch_size, batch_bytes, scratch: Vec::new() };
+        ChannelWriter { channels, buffers, limits, route, sizing, cancel, load }
     }
 
     /// Sends `message`, counting the time blocked on a full channel as backpressure.
@@ -111,14 +136,19 @@ impl<T: Clone + Send + 'static> ChannelWriter<T> {
         if self.buffers[channel].is_empty() {
             return Ok(());
         }
-        let full =
-            std::mem::replace(&mut self.buffers[channel], Vec::with_capacity(self.batch_size));
+        let full = std::mem::take(&mut self.buffers[channel]);
         self.send(channel, StreamMessage::Records(full))
     }
 
     fn push_to(&mut self, channel: usize, record: Record<T>) -> Result<()> {
-        self.buffers[channel].push(record);
-        if self.buffers[channel].len() >= self.batch_size {
+        let buffer = &mut self.buffers[channel];
+        if buffer.is_empty() {
+            let limit = self.sizing.records_for(&record.value);
+            self.limits[channel] = limit;
+            buffer.reserve_exact(limit);
+        }
+        buffer.push(record);
+        if buffer.len() >= self.limits[channel] {
             self.send_buffer(channel)?;
         }
         Ok(())
@@ -169,16 +199,13 @@ fn send_blocking<M>(sender: &Sender<M>, message: M, cancel: &CancelToken) -> Res
     }
 }
 
-impl<T: Clone + Send + 'static> Output<T> for ChannelWriter<T> {
+impl<T: Clone + Send + Serialize + 'static> Output<T> for ChannelWriter<T> {
     fn push_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<()> {
         let channels = self.channels.len();
         match &mut self.route {
             Route::Forward => {
                 for record in batch.drain(..) {
-                    self.buffers[0].push(record);
-                    if self.buffers[0].len() >= self.batch_size {
-                        self.send_buffer(0)?;
-                    }
+                    self.push_to(0, record)?;
                 }
             }
             Route::Broadcast => {
@@ -335,6 +362,29 @@ mod tests {
             })
             .collect();
         assert_eq!(sizes, vec![4, 4, 2]);
+    }
+
+    #[test]
+    fn batches_close_at_their_bytes_by_the_encoded_size_of_their_first_record() {
+        let (sender, receiver) = bounded(64);
+        let (_handle, token) = CancelHandle::new();
+        let settings = WriterSettings { batch_bytes: 10_000, ..settings(100, token) };
+        let mut writer = ChannelWriter::new(&Partitioning::Forward, vec![sender], settings);
+        // A 1000-byte string encodes to 1002 bytes: 9 of them fill 10 000 bytes.
+        let mut big: Vec<_> = (0..20).map(|_| Record::new("x".repeat(1000))).collect();
+        writer.push_batch(&mut big).unwrap();
+        // Small records are sized by their in-memory size, up to `batch_size`.
+        let mut small: Vec<_> = (0..150).map(|i| Record::new(i.to_string())).collect();
+        writer.push_batch(&mut small).unwrap();
+        writer.flush().unwrap();
+        let sizes: Vec<usize> = receiver
+            .try_iter()
+            .map(|m| match m {
+                StreamMessage::Records(batch) => batch.len(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(sizes, vec![9, 9, 2 + 7, 100, 43]);
     }
 
     #[test]
