@@ -12,7 +12,7 @@ use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
 use crate::namespaces::{FrozenNamespace, FrozenNamespaces, Namespaces};
 use crate::snapshot::FrozenTable;
-use crate::snapshot::{append_count, append_entries};
+use crate::snapshot::{append_count, append_namespace_entries};
 use crate::{Error, Result, StateTable, decode_entries};
 
 /// A heap table: `groups[offset(group)]` holds a key group's namespaces.
@@ -149,7 +149,7 @@ fn append_namespace<K: Key, N: Key, V: Data>(
     entries: &HashMap<K, V>,
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    append_entries(entries.iter().map(|(key, value)| (key, namespace, value)), out)?;
+    append_namespace_entries(namespace, entries.iter(), out)?;
     Ok(())
 }
 

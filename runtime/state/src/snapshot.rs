@@ -240,6 +240,30 @@ where
     Ok(written)
 }
 
+/// Appends the entries of one namespace in the format of [`append_entries`], encoding the
+/// namespace once and copying its bytes into each entry; returns how many were written.
+pub(crate) fn append_namespace_entries<'a, K, N, V>(
+    namespace: &N,
+    entries: impl Iterator<Item = (&'a K, &'a V)>,
+    out: &mut Vec<u8>,
+) -> Result<usize>
+where
+    K: Serialize + 'static,
+    N: Serialize + 'static,
+    V: Serialize + 'static,
+{
+    let mut encoded_namespace = Vec::new();
+    append(&mut encoded_namespace, namespace)?;
+    let mut written = 0;
+    for (key, value) in entries {
+        append(out, key)?;
+        out.extend_from_slice(&encoded_namespace);
+        append(out, value)?;
+        written += 1;
+    }
+    Ok(written)
+}
+
 /// Decodes entries written by [`encode_entries`], calling `visit` with each.
 pub fn decode_entries<K, N, V>(bytes: &[u8], mut visit: impl FnMut(K, N, V)) -> Result<()>
 where
@@ -348,6 +372,27 @@ pub(crate) fn decode_value<T: DeserializeOwned + 'static>(state: &str, bytes: &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_namespace_encoded_once_gives_the_bytes_of_entries_encoded_one_by_one() {
+        let namespace = (17i64, "window".to_string());
+        let entries = [(1u64, vec![1u8, 2]), (300, vec![]), (u64::MAX, vec![9; 40])];
+        let mut one_by_one = Vec::new();
+        let triples = entries.iter().map(|(key, value)| (key, &namespace, value));
+        assert_eq!(append_entries(triples, &mut one_by_one).unwrap(), 3);
+        let mut once = Vec::new();
+        let pairs = entries.iter().map(|(key, value)| (key, value));
+        assert_eq!(append_namespace_entries(&namespace, pairs, &mut once).unwrap(), 3);
+        assert_eq!(once, one_by_one);
+        let mut decoded = Vec::new();
+        let mut block = Vec::new();
+        append_count(&mut block, 3).unwrap();
+        block.extend_from_slice(&once);
+        decode_entries(&block, |k: u64, n: (i64, String), v: Vec<u8>| decoded.push((k, n, v)))
+            .unwrap();
+        assert_eq!(decoded.len(), 3);
+        assert!(decoded.iter().all(|(_, n, _)| *n == namespace));
+    }
 
     #[test]
     fn entries_round_trip_and_match_a_postcard_vec() {
