@@ -45,7 +45,9 @@ pub struct StateUploader {
     /// The shared files of this process's tasks each checkpoint in progress references.
     referenced: BTreeMap<CheckpointId, HashSet<String>>,
     uploaded: (Sender<Uploaded>, Receiver<Uploaded>),
-    /// Set for a checkpoint in progress when it is aborted: its uploads stop.
+    /// Set for a checkpoint in progress when it is aborted: its uploads stop, and state of
+    /// it that arrives after the abort (a task that reached the barrier later) is not
+    /// written. Kept until a later checkpoint completes.
     aborted: BTreeMap<CheckpointId, Arc<AtomicBool>>,
     /// Set when the run is cancelled or the uploader dropped: every upload stops.
     cancelled: Arc<AtomicBool>,
@@ -135,9 +137,7 @@ impl StateUploader {
     /// `checkpoint` was aborted: its uploads stop.
     pub fn on_abort(&mut self, checkpoint: CheckpointId) {
         self.referenced.remove(&checkpoint);
-        if let Some(aborted) = self.aborted.remove(&checkpoint) {
-            aborted.store(true, Ordering::Relaxed);
-        }
+        self.aborted.entry(checkpoint).or_default().store(true, Ordering::Relaxed);
     }
 
     /// The run is cancelled: every upload stops.
@@ -341,5 +341,37 @@ mod tests {
 
         let (uploaded, written) = upload_two(|_dropped| None, 0);
         assert!(uploaded.is_empty() && written.is_empty(), "{uploaded:?} {written:?}");
+    }
+
+    #[test]
+    fn state_of_a_checkpoint_aborted_before_it_arrived_is_not_written() {
+        let root = tempfile::tempdir().unwrap();
+        let url = root.path().display().to_string();
+        let storage = CheckpointStorage::new(&url, "job", &StorageOptions::default()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let mut uploader = StateUploader::new(runtime.handle().clone(), None, HashSet::new());
+        let uploaded = uploader.uploaded().clone();
+        // A stop-with-savepoint aborts checkpoint 1 before a task's state of it arrives.
+        uploader.on_abort(1);
+        uploader.upload(storage.checkpoint_dir(1), state(1));
+        uploader.upload(storage.checkpoint_dir(2), state(2));
+        let mut outcomes = Vec::new();
+        runtime.block_on(async {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while outcomes.is_empty() && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                outcomes.extend(uploaded.try_iter());
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        });
+        outcomes.extend(uploaded.try_iter());
+        assert!(
+            matches!(&outcomes[..], [Uploaded::Stored(ack)] if ack.checkpoint == 2),
+            "only checkpoint 2 is written: {outcomes:?}"
+        );
+        let written = files(root.path());
+        assert!(written.iter().all(|f| !f.to_string_lossy().contains("chk-1")), "{written:?}");
+        uploader.on_complete(2);
+        assert!(uploader.aborted.is_empty(), "flags of checkpoints before a complete one go");
     }
 }
