@@ -21,9 +21,10 @@ pub struct ExecutionConfig {
     pub max_parallelism: usize,
     /// Most records per batch handed between tasks (and polled from a source at once).
     pub batch_size: usize,
-    /// Most bytes per batch, counting each record's in-memory size (`size_of` of the record,
-    /// not what it owns on the heap): batches of small records hold more of them, as Flink's
-    /// fixed-size network buffers do. The smaller of the two limits applies.
+    /// Most bytes per batch, counting each record as the larger of its in-memory size
+    /// (`size_of`) and its encoded size, measured on the batch's first record (sources, which
+    /// have no record yet when they poll, count `size_of` only): batches of small records hold
+    /// more of them, as Flink's fixed-size network buffers do. The smaller limit applies.
     pub batch_bytes: usize,
     /// Batches each channel buffers before its producer blocks (backpressure).
     pub channel_capacity: usize,

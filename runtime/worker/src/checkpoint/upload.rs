@@ -277,11 +277,12 @@ mod tests {
         found
     }
 
-    /// Uploads checkpoints 1 and 2 on a runtime that runs nothing until `between` has had
-    /// the uploader (and kept it, or not), then waits until `expected` outcomes arrived (10 s
-    /// at most: a busy machine is slow) and 300 ms more for any unexpected one; returns what
-    /// arrived and the files written.
+    /// Calls `before` with a new uploader, uploads checkpoints 1 and 2 on a runtime that runs
+    /// nothing until `between` has had the uploader (and kept it, or not), then waits until
+    /// `expected` outcomes arrived (10 s at most: a busy machine is slow) and 300 ms more for
+    /// any unexpected one; returns what arrived and the files written.
     fn upload_two(
+        before: impl FnOnce(&mut StateUploader),
         between: impl FnOnce(StateUploader) -> Option<StateUploader>,
         expected: usize,
     ) -> (Vec<Uploaded>, Vec<std::path::PathBuf>) {
@@ -291,6 +292,7 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let mut uploader = StateUploader::new(runtime.handle().clone(), None, HashSet::new());
         let uploaded = uploader.uploaded().clone();
+        before(&mut uploader);
         for id in [1, 2] {
             uploader.upload(storage.checkpoint_dir(id), state(id));
         }
@@ -311,7 +313,7 @@ mod tests {
 
     #[test]
     fn uploads_of_an_aborted_checkpoint_or_a_dropped_uploader_stop_before_writing() {
-        let (uploaded, written) = upload_two(Some, 2);
+        let (uploaded, written) = upload_two(|_| {}, Some, 2);
         let mut acknowledged: Vec<_> = uploaded
             .iter()
             .map(|outcome| match outcome {
@@ -324,6 +326,7 @@ mod tests {
         assert_eq!(written.len(), 2, "{written:?}");
 
         let (uploaded, written) = upload_two(
+            |_| {},
             |mut uploader| {
                 uploader.on_abort(1);
                 Some(uploader)
@@ -339,39 +342,29 @@ mod tests {
             "{written:?}"
         );
 
-        let (uploaded, written) = upload_two(|_dropped| None, 0);
+        let (uploaded, written) = upload_two(|_| {}, |_dropped| None, 0);
         assert!(uploaded.is_empty() && written.is_empty(), "{uploaded:?} {written:?}");
     }
 
     #[test]
     fn state_of_a_checkpoint_aborted_before_it_arrived_is_not_written() {
-        let root = tempfile::tempdir().unwrap();
-        let url = root.path().display().to_string();
-        let storage = CheckpointStorage::new(&url, "job", &StorageOptions::default()).unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let mut uploader = StateUploader::new(runtime.handle().clone(), None, HashSet::new());
-        let uploaded = uploader.uploaded().clone();
         // A stop-with-savepoint aborts checkpoint 1 before a task's state of it arrives.
-        uploader.on_abort(1);
-        uploader.upload(storage.checkpoint_dir(1), state(1));
-        uploader.upload(storage.checkpoint_dir(2), state(2));
-        let mut outcomes = Vec::new();
-        runtime.block_on(async {
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while outcomes.is_empty() && std::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                outcomes.extend(uploaded.try_iter());
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        });
-        outcomes.extend(uploaded.try_iter());
+        let (outcomes, written) = upload_two(
+            |uploader| uploader.on_abort(1),
+            |mut uploader| {
+                uploader.on_complete(2);
+                assert!(
+                    uploader.aborted.is_empty(),
+                    "flags of checkpoints before a complete one go"
+                );
+                Some(uploader)
+            },
+            1,
+        );
         assert!(
             matches!(&outcomes[..], [Uploaded::Stored(ack)] if ack.checkpoint == 2),
             "only checkpoint 2 is written: {outcomes:?}"
         );
-        let written = files(root.path());
         assert!(written.iter().all(|f| !f.to_string_lossy().contains("chk-1")), "{written:?}");
-        uploader.on_complete(2);
-        assert!(uploader.aborted.is_empty(), "flags of checkpoints before a complete one go");
     }
 }
