@@ -4,6 +4,7 @@
 
 mod assigner;
 mod contents;
+mod groups;
 mod merging;
 mod operator;
 #[cfg(test)]

@@ -8,6 +8,7 @@ use weir_types::{CheckpointBarrier, Data, Key, Record, Timestamp, Watermark};
 
 use super::assigner::WindowAssigner;
 use super::contents::{WindowContents, WindowContext, WindowEmit};
+use super::groups::WindowGroups;
 use super::merging::MergingWindowSet;
 use super::trigger::{Trigger, TriggerAccess, TriggerContext, TriggerResult};
 use super::windows::Window;
@@ -18,6 +19,10 @@ use crate::{
     Collector, OneInputOperator, OperatorSnapshot, OutputTag, StateRestore, SubtaskInfo,
     TimeDomain, TimerService, processing_time_now,
 };
+
+/// At most this many records wait in groups for the next watermark (see
+/// [`WindowOperator::process_grouped`]).
+const MAX_WAITING: usize = 1 << 16;
 
 /// Lateness handling of a window operator.
 #[derive(Clone)]
@@ -54,6 +59,10 @@ pub struct WindowOperator<K, T, A: WindowAssigner<T>, C: WindowContents<T>, E, O
     emit: E,
     settings: WindowSettings<T>,
     running: Option<Running<K, A::W, C::Acc>>,
+    /// Whether records are grouped by key and window per batch (see
+    /// [`Trigger::batches_elements`]); they are not for merging windows.
+    grouped: bool,
+    groups: WindowGroups<K, A::W, T>,
     _out: PhantomData<fn() -> Out>,
 }
 
@@ -83,6 +92,8 @@ where
             emit,
             settings,
             running: None,
+            grouped: false,
+            groups: WindowGroups::default(),
             _out: PhantomData,
         }
     }
@@ -179,23 +190,50 @@ where
         self.event_time() && self.cleanup_time(window) <= self.watermark()
     }
 
-    /// Adds `value` to the contents of `state_window`; returns whether they were new.
-    fn add_to(&mut self, state_window: &A::W, value: T) -> FnResult<bool> {
+    /// Adds `first`, then `rest`, to the contents of `state_window`; returns whether the
+    /// contents were new.
+    fn add_to(
+        &mut self,
+        state_window: &A::W,
+        first: T,
+        mut rest: impl Iterator<Item = T>,
+    ) -> FnResult<bool> {
         let contents = &self.contents;
         let running = self.running.as_mut().expect("opened before processing");
-        let mut pending = Some(value);
+        let mut pending = Some(first);
         running.contents.modify(&mut running.state, state_window, |acc| {
             if let Some(value) = pending.take() {
                 contents.add(acc, value);
+                rest.by_ref().for_each(|value| contents.add(acc, value));
             }
         })?;
         match pending {
             Some(value) => {
-                running.contents.put(&mut running.state, state_window, contents.first(value))?;
+                let mut acc = contents.first(value);
+                rest.for_each(|value| contents.add(&mut acc, value));
+                running.contents.put(&mut running.state, state_window, acc)?;
                 Ok(true)
             }
             None => Ok(false),
         }
+    }
+
+    /// Runs the trigger for `element`, just added to `window`, and returns what it says.
+    fn trigger_on_element(
+        &mut self,
+        window: &A::W,
+        (element, timestamp): (&T, Timestamp),
+        first_element: bool,
+    ) -> FnResult<TriggerResult> {
+        let result = self.with_trigger(&[], first_element, |trigger, ctx| {
+            trigger.on_element(element, timestamp, window, ctx)
+        })?;
+        // A window's cleanup timer is registered with its state; merged windows are new
+        // windows whose state may already exist.
+        if first_element {
+            self.register_cleanup_timer(window);
+        }
+        Ok(result)
     }
 
     /// Applies a trigger result: emit `window` from `state_window`'s contents, then purge.
@@ -296,17 +334,10 @@ where
                 None => (window.clone(), window),
             };
             skipped = false;
-            let created = self.add_to(&state_window, value.clone())?;
+            let created = self.add_to(&state_window, value.clone(), std::iter::empty())?;
             let first_element = created || set.is_some();
-            let result = self.with_trigger(&[], first_element, |trigger, ctx| {
-                trigger.on_element(&value, timestamp, &window, ctx)
-            })?;
+            let result = self.trigger_on_element(&window, (&value, timestamp), first_element)?;
             self.apply(result, &window, &state_window, out)?;
-            // A window's cleanup timer is registered with its state; merged windows are new
-            // windows whose state may already exist.
-            if first_element {
-                self.register_cleanup_timer(&window);
-            }
         }
         self.running().windows = windows;
         if let Some(set) = set {
@@ -362,6 +393,94 @@ where
             }
             Ok(())
         })
+    }
+
+    /// Where a record is windowed (its event time, or the wall clock for processing-time
+    /// assigners) and the timestamp triggers and the late-data output see.
+    fn record_times(&self, record: &Record<T>) -> FnResult<(Timestamp, Timestamp)> {
+        let assign_time = match (self.event_time(), record.timestamp) {
+            (true, Some(timestamp)) => timestamp,
+            (true, None) => {
+                return Err("event-time windows need record timestamps: call \
+                            assign_timestamps_and_watermarks before the window"
+                    .into());
+            }
+            (false, _) => processing_time_now(),
+        };
+        Ok((assign_time, record.timestamp.unwrap_or(Timestamp::MIN)))
+    }
+
+    /// Windows a batch with records grouped by key and window: the records of a group reach
+    /// the window's contents and the trigger together, later. A record that fires a window
+    /// or is late (a window of it ends at or before the watermark) goes alone, after the
+    /// groups before it, so every window sees its records in arrival order.
+    ///
+    /// With event time, groups wait across batches (up to [`MAX_WAITING`] records) until
+    /// something could see them: a watermark, a checkpoint, processing time.
+    /// Processing-time windows are added at the end of each batch, so that their timers are
+    /// registered before the task asks for the next deadline.
+    fn process_grouped(
+        &mut self,
+        batch: &mut Vec<Record<T>>,
+        groups: &mut WindowGroups<K, A::W, T>,
+        out: &mut Collector<Out>,
+    ) -> FnResult {
+        let watermark = self.watermark();
+        let mut windows = std::mem::take(&mut self.running().windows);
+        for record in batch.drain(..) {
+            let (assign_time, timestamp) = self.record_times(&record)?;
+            let key = (self.key_selector)(&record.value);
+            windows.clear();
+            self.assigner.assign_windows(&record.value, assign_time, &mut windows);
+            if windows.is_empty() || windows.iter().any(|w| w.max_timestamp() <= watermark) {
+                self.add_groups(groups)?;
+                self.running().state.set_current_key(key)?;
+                self.running().windows = std::mem::take(&mut windows);
+                self.process_record(record.value, assign_time, timestamp, out)?;
+                windows = std::mem::take(&mut self.running().windows);
+                continue;
+            }
+            let last = windows.pop().expect("checked above");
+            for window in windows.drain(..) {
+                groups.push(key.clone(), window, timestamp, record.value.clone());
+            }
+            groups.push(key, last, timestamp, record.value);
+        }
+        self.running().windows = windows;
+        if !self.event_time() || groups.len() >= MAX_WAITING {
+            self.add_groups(groups)?;
+        }
+        Ok(())
+    }
+
+    /// Adds each group's records to its window and runs the trigger, group by group. The
+    /// windows end after the watermark, where a trigger that batches elements continues.
+    fn add_groups(&mut self, groups: &mut WindowGroups<K, A::W, T>) -> FnResult {
+        groups.drain(|key, window, timestamp, records| {
+            self.running().state.set_current_key(key)?;
+            let first = records.next().expect("a group holds a record");
+            let element = first.clone();
+            let created = self.add_to(&window, first, records)?;
+            match self.trigger_on_element(&window, (&element, timestamp), created)? {
+                TriggerResult::Continue => Ok(()),
+                result => Err(format!(
+                    "a trigger that batches elements returned {result:?} for window {window:?}, \
+                     which ends after the watermark"
+                )
+                .into()),
+            }
+        })
+    }
+
+    /// Adds the records waiting in groups, if any.
+    fn add_waiting(&mut self) -> FnResult {
+        if self.groups.len() == 0 {
+            return Ok(());
+        }
+        let mut groups = std::mem::take(&mut self.groups);
+        let result = self.add_groups(&mut groups);
+        self.groups = groups;
+        result
     }
 
     fn on_timer(
@@ -423,6 +542,7 @@ where
         if self.assigner.is_merging() && !self.trigger.can_merge() {
             return Err("the trigger cannot be used with merging (session) windows".into());
         }
+        self.grouped = !self.assigner.is_merging() && self.trigger.batches_elements();
         let (mut state, timers) = keyed_state_for(info, restore.keyed)?;
         let contents = state.namespaced_value_state("window-contents")?;
         let merging = state.value_state(&ValueStateDescriptor::new("merging-windows"))?;
@@ -440,23 +560,21 @@ where
     }
 
     fn snapshot_state(&mut self, barrier: CheckpointBarrier) -> FnResult<OperatorSnapshot> {
+        self.add_waiting()?;
         let running = self.running.as_mut().expect("state initialized before snapshots");
         snapshot_keyed(&running.info, &mut running.state, &mut running.timers, barrier)
     }
 
     fn process_batch(&mut self, batch: &mut Vec<Record<T>>, out: &mut Collector<Out>) -> FnResult {
-        let event_time = self.event_time();
+        if self.grouped && self.groups.pays() {
+            let mut groups = std::mem::take(&mut self.groups);
+            let result = self.process_grouped(batch, &mut groups, out);
+            self.groups = groups;
+            return result;
+        }
+        self.add_waiting()?;
         for record in batch.drain(..) {
-            let assign_time = match (event_time, record.timestamp) {
-                (true, Some(timestamp)) => timestamp,
-                (true, None) => {
-                    return Err("event-time windows need record timestamps: call \
-                                assign_timestamps_and_watermarks before the window"
-                        .into());
-                }
-                (false, _) => processing_time_now(),
-            };
-            let timestamp = record.timestamp.unwrap_or(Timestamp::MIN);
+            let (assign_time, timestamp) = self.record_times(&record)?;
             let key = (self.key_selector)(&record.value);
             self.running().state.set_current_key(key)?;
             self.process_record(record.value, assign_time, timestamp, out)?;
@@ -465,6 +583,7 @@ where
     }
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Collector<Out>) -> FnResult {
+        self.add_waiting()?;
         self.running().timers.advance_watermark(watermark);
         while let Some(timer) = self.running().timers.pop_event_timer() {
             self.running().state.set_current_key_in_group(timer.key, timer.group)?;
@@ -475,6 +594,7 @@ where
     }
 
     fn on_processing_time(&mut self, now: Timestamp, out: &mut Collector<Out>) -> FnResult {
+        self.add_waiting()?;
         while let Some(timer) = self.running().timers.pop_processing_timer(now) {
             self.running().state.set_current_key_in_group(timer.key, timer.group)?;
             self.on_timer(TimeDomain::ProcessingTime, timer.time, timer.namespace, out)?;

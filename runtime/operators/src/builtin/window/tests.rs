@@ -6,8 +6,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weir_state::AggregateFunction;
-use weir_types::{Record, Timestamp, Watermark, WatermarkStatus};
+use weir_state::{AggregateFunction, KeyedRestore};
+use weir_types::{CheckpointBarrier, Record, Timestamp, Watermark, WatermarkStatus};
 
 use super::*;
 use crate::StateRestore;
@@ -91,8 +91,12 @@ where
     Op::In: Send + 'static,
     Op::Out: Send + 'static,
 {
-    fn open(mut op: Op) -> Self {
-        op.initialize_state(&subtask(), StateRestore::default()).expect("state initializes");
+    fn open(op: Op) -> Self {
+        Self::restored(op, StateRestore::default())
+    }
+
+    fn restored(mut op: Op, restore: StateRestore) -> Self {
+        op.initialize_state(&subtask(), restore).expect("state initializes");
         op.open(&subtask()).expect("the operator opens");
         let late = Recorder::new();
         let out = Collector::new(vec![SideOutput::new(&late_tag(), Box::new(late.clone()))]);
@@ -110,6 +114,17 @@ where
     fn element(&mut self, value: Op::In, timestamp: Timestamp) -> Vec<Seen<Op::Out>> {
         let mut batch = vec![Record::with_timestamp(value, timestamp)];
         self.op.process_batch(&mut batch, &mut self.out).expect("the record is processed");
+        self.drain()
+    }
+
+    /// Processes `records` (value, timestamp) as one batch.
+    fn batch(&mut self, records: &[(Op::In, Timestamp)]) -> Vec<Seen<Op::Out>>
+    where
+        Op::In: Clone,
+    {
+        let mut batch: Vec<_> =
+            records.iter().map(|(v, t)| Record::with_timestamp(v.clone(), *t)).collect();
+        self.op.process_batch(&mut batch, &mut self.out).expect("the batch is processed");
         self.drain()
     }
 
@@ -147,6 +162,11 @@ fn by_key() -> KeySelector<Ev, char> {
 
 fn sum() -> ReduceContents<Ev> {
     ReduceContents::new(|a: Ev, b: Ev| (a.0, a.1 + b.1))
+}
+
+/// Appends the new value's digit: the result shows the order the records were reduced in.
+fn digits() -> ReduceContents<Ev> {
+    ReduceContents::new(|a: Ev, b: Ev| (a.0, a.1.wrapping_mul(10).wrapping_add(b.1)))
 }
 
 /// A window operator over `Ev` keyed by the char, with the assigner's default trigger unless
@@ -573,4 +593,84 @@ fn triggers_of_global_windows_see_the_record_timestamp() {
     assert_eq!(h.watermark(4), vec![Wm(4)]);
     // Flink calls trigger.onElement(value, element.getTimestamp(), window, ctx).
     assert_eq!(h.watermark(5), vec![at(('a', 1), MAX), Wm(5)]);
+}
+
+#[test]
+fn a_batch_reaches_each_window_in_arrival_order_around_records_that_fire_or_are_late() {
+    let assigner = TumblingEventTimeWindows::of(millis(10));
+    let mut h = Harness::open(window(assigner, None, digits(), PassThrough, 100));
+    h.element(('a', 1), 2);
+    assert_eq!(h.watermark(9), vec![at(('a', 1), 9), Wm(9)]);
+    let fired = h.batch(&[
+        (('a', 2), 12),
+        (('b', 5), 13),
+        (('a', 3), 5),    // [0, 10) ended: fires again at once
+        (('c', 7), -200), // too late for [-200, -190) even with the lateness
+        (('a', 4), 15),
+        (('b', 6), 11),
+        (('a', 8), 6),
+    ]);
+    assert_eq!(fired, vec![at(('a', 13), 9), at(('a', 138), 9)]);
+    assert_eq!(h.late_values(), vec![('c', 7)]);
+    let mut fired = h.watermark(19);
+    assert_eq!(fired.pop(), Some(Wm(19)));
+    fired.sort();
+    assert_eq!(fired, vec![at(('a', 24), 19), at(('b', 56), 19)]);
+}
+
+#[test]
+fn batches_give_what_records_one_by_one_give() {
+    // A fixed pseudo-random stream of records, some late, with watermarks between batches.
+    let mut seed = 0x2545_f491_u64;
+    let mut next = move |bound: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % bound
+    };
+    let (mut batches, mut watermark) = (Vec::new(), 0);
+    for _ in 0..60 {
+        let batch: Vec<(Ev, Timestamp)> = (0..next(40))
+            .map(|_| {
+                let key = (b'a' + next(4) as u8) as char;
+                let timestamp = watermark + next(80) as i64 - 45;
+                ((key, next(10) as i64), timestamp)
+            })
+            .collect();
+        watermark += next(15) as i64;
+        batches.push((batch, watermark));
+    }
+    let run = |one_by_one: bool| {
+        let assigner = SlidingEventTimeWindows::of(millis(20), millis(5));
+        let mut h = Harness::open(window(assigner, None, digits(), PassThrough, 7));
+        let mut seen = Vec::new();
+        for (batch, watermark) in &batches {
+            if one_by_one {
+                batch.iter().for_each(|(value, t)| seen.extend(h.element(*value, *t)));
+            } else {
+                seen.extend(h.batch(batch));
+            }
+            seen.extend(h.watermark(*watermark));
+        }
+        seen.extend(h.watermark(MAX));
+        (seen, h.late_values())
+    };
+    let (grouped, one_by_one) = (run(false), run(true));
+    assert!(grouped.0.len() > 200 && grouped.1.len() > 20, "the stream fires and has late data");
+    assert_eq!(grouped, one_by_one);
+}
+
+#[test]
+fn records_waiting_for_the_watermark_are_in_a_checkpoint() {
+    let open = || window(TumblingEventTimeWindows::of(millis(10)), None, digits(), PassThrough, 0);
+    let mut h = Harness::open(open());
+    assert_eq!(h.batch(&[(('a', 1), 1), (('b', 3), 3), (('a', 2), 2)]), vec![]);
+    let snapshot = h.op.snapshot_state(CheckpointBarrier::checkpoint(1, 0)).unwrap();
+    let blocks = snapshot.keyed.encode_groups().unwrap();
+    let keyed = KeyedRestore::decode(blocks.into_iter().map(|(g, b)| (g, b.into()))).unwrap();
+    let mut restored = Harness::restored(open(), StateRestore { keyed, ..Default::default() });
+    let mut fired = restored.watermark(9);
+    assert_eq!(fired.pop(), Some(Wm(9)));
+    fired.sort();
+    assert_eq!(fired, vec![at(('a', 12), 9), at(('b', 3), 9)]);
 }

@@ -62,6 +62,15 @@ pub trait Trigger<T, W>: Send {
     ) -> FnResult<TriggerResult> {
         Ok(TriggerResult::Continue)
     }
+    /// Whether records that reach one window of one key together (in one batch) may be
+    /// added to the window's contents in arrival order and then passed to `on_element` once,
+    /// as the first of them, instead of one by one. True for a trigger whose `on_element`
+    /// ignores the record and its timestamp, counts nothing, and returns `Continue` for a
+    /// window that ends after the current watermark; the operator passes a record one by one
+    /// when one of its windows does not. Default `false`.
+    fn batches_elements(&self) -> bool {
+        false
+    }
     /// Whether the trigger works with merging (session) windows.
     fn can_merge(&self) -> bool {
         false
@@ -196,6 +205,10 @@ impl<T, W: Window> Trigger<T, W> for EventTimeTrigger {
         })
     }
 
+    fn batches_elements(&self) -> bool {
+        true
+    }
+
     fn can_merge(&self) -> bool {
         true
     }
@@ -227,6 +240,10 @@ impl<T, W: Window> Trigger<T, W> for ProcessingTimeTrigger {
     ) -> FnResult<TriggerResult> {
         ctx.register_processing_time_timer(window, window.max_timestamp());
         Ok(TriggerResult::Continue)
+    }
+
+    fn batches_elements(&self) -> bool {
+        true
     }
 
     fn on_processing_time(
@@ -349,6 +366,10 @@ impl<T, W: Window, Inner: Trigger<T, W>> Trigger<T, W> for PurgingTrigger<Inner>
         self.inner.on_processing_time(time, window, ctx).map(purging)
     }
 
+    fn batches_elements(&self) -> bool {
+        self.inner.batches_elements()
+    }
+
     fn can_merge(&self) -> bool {
         self.inner.can_merge()
     }
@@ -375,6 +396,10 @@ impl<T, W: Window> Trigger<T, W> for NeverTrigger {
         _: &mut TriggerContext<'_, W>,
     ) -> FnResult<TriggerResult> {
         Ok(TriggerResult::Continue)
+    }
+
+    fn batches_elements(&self) -> bool {
+        true
     }
 
     fn can_merge(&self) -> bool {
