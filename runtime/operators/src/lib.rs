@@ -23,6 +23,7 @@ mod snapshot;
 mod source;
 mod source_output;
 mod time;
+mod timer_snapshot;
 mod timers;
 pub mod watermark;
 

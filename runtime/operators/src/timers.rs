@@ -3,23 +3,20 @@
 //! timestamp): registering it again changes nothing.
 //!
 //! A snapshot shares each time's registered set (see [`Shareable`]) and encodes it per key
-//! group later, off the task's thread: the task pays for the times that change while the
-//! snapshot holds them, not for every timer.
+//! group later, off the task's thread (see [`crate::timer_snapshot`]): the task pays for the
+//! times that change while the snapshot holds them, not for every timer.
 
-use std::cell::OnceCell;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::hash::Hash;
-use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashMap};
 use indexmap::IndexMap;
-use weir_state::{
-    Frozen, FrozenTable, KeyedRestore, KeyedSnapshot, Shareable, decode_entries, encode_entries,
-};
+use weir_state::{KeyedRestore, KeyedSnapshot, Shareable, decode_entries};
 use weir_types::{Key, KeyGroup, KeyGroupRange, Timestamp, Watermark};
 
 use crate::TimeDomain;
+use crate::timer_snapshot::FrozenTimers;
 
 /// Timers of one time domain, ordered by time. Timers are kept per time, each time with its
 /// own set, so the per-record duplicate check touches only the timers of one time: for
@@ -35,7 +32,7 @@ struct TimerQueue<K, N> {
 
 /// The timers of one time: each `(key, namespace)` once, with its key's group, in a dense
 /// vector (popped from its end, deleted by swapping the last one in) behind a hash index.
-type Registered<K, N> = IndexMap<(K, N), KeyGroup, DefaultHashBuilder>;
+pub(crate) type Registered<K, N> = IndexMap<(K, N), KeyGroup, DefaultHashBuilder>;
 
 /// The timers of one time, shared with the snapshots taken since they last changed.
 #[derive(Debug)]
@@ -160,7 +157,7 @@ impl<K: Key, N: Key> TimerQueue<K, N> {
     /// their key (within `range`) when the snapshot's blocks are asked for.
     fn snapshot(&mut self, name: &str, range: KeyGroupRange, snapshot: &mut KeyedSnapshot) {
         let slots = self.slots.iter_mut().map(|(time, slot)| (*time, slot.registered.share()));
-        let frozen = FrozenTimers { slots: slots.collect(), blocks: OnceCell::new() };
+        let frozen = FrozenTimers::new(slots.collect());
         snapshot.defer(name, range, Box::new(frozen));
     }
 
@@ -275,57 +272,6 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerService<K, N> {
             TimeDomain::EventTime => self.event.len(),
             TimeDomain::ProcessingTime => self.processing.len(),
         }
-    }
-}
-
-/// One time's registered timers as a snapshot holds them.
-type FrozenSlot<K, N> = (Timestamp, Arc<Frozen<Registered<K, N>>>);
-
-/// The registered timers of one time domain as they were at a snapshot, shared with the
-/// queue until it changes them; encoded per key group on first use.
-struct FrozenTimers<K, N> {
-    slots: Vec<FrozenSlot<K, N>>,
-    /// Each key group's encoded timers, once the first group was asked for.
-    blocks: OnceCell<BTreeMap<KeyGroup, Vec<u8>>>,
-}
-
-impl<K: Key, N: Key> FrozenTimers<K, N> {
-    /// Every timer, encoded per key group of its key. The buckets hold copies, read while the
-    /// sets are walked in memory order: encoding from references into the sets afterwards
-    /// missed the cache on nearly every timer.
-    fn encode(&self) -> weir_state::Result<BTreeMap<KeyGroup, Vec<u8>>> {
-        let mut buckets: BTreeMap<KeyGroup, Vec<(K, N, Timestamp)>> = BTreeMap::new();
-        for (time, registered) in &self.slots {
-            for ((key, namespace), group) in registered.iter() {
-                buckets.entry(*group).or_default().push((key.clone(), namespace.clone(), *time));
-            }
-        }
-        let mut blocks = BTreeMap::new();
-        for (group, timers) in buckets {
-            let mut bytes = Vec::new();
-            encode_entries(timers.len(), timers.iter().map(|(k, n, t)| (k, n, t)), &mut bytes)?;
-            blocks.insert(group, bytes);
-        }
-        Ok(blocks)
-    }
-}
-
-impl<K: Key, N: Key> FrozenTable for FrozenTimers<K, N> {
-    fn encode_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> weir_state::Result<bool> {
-        if self.blocks.get().is_none() {
-            let _ = self.blocks.set(self.encode()?);
-        }
-        match self.blocks.get().and_then(|blocks| blocks.get(&group)) {
-            Some(bytes) => {
-                out.extend_from_slice(bytes);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.slots.iter().all(|(_, registered)| registered.is_empty())
     }
 }
 
@@ -460,6 +406,51 @@ mod tests {
         expected.sort();
         assert_eq!(fired, expected);
         assert_eq!(timers.len(TimeDomain::EventTime), 50, "49 at 20 and one at 30 live on");
+    }
+
+    /// The event timers `snapshot` holds, sorted.
+    fn held(snapshot: KeyedSnapshot) -> Vec<(Timestamp, u32)> {
+        let blocks = snapshot.encode_groups().unwrap();
+        let mut restore =
+            KeyedRestore::decode(blocks.into_iter().map(|(g, b)| (g, b.into()))).unwrap();
+        let mut restored: TimerService<u32, ()> = TimerService::new();
+        restored.restore(&mut restore).unwrap();
+        restored.advance_watermark(Watermark::MAX);
+        let mut held: Vec<_> =
+            std::iter::from_fn(|| restored.pop_event_timer()).map(|f| (f.time, f.key)).collect();
+        held.sort();
+        held
+    }
+
+    #[test]
+    fn each_snapshot_holds_its_moment_though_unchanged_times_keep_their_encoding() {
+        let mut timers: TimerService<u32, ()> = TimerService::new();
+        let mut expected = Vec::new();
+        let range = KeyGroupRange::for_subtask(128, 1, 0);
+        let take = |timers: &mut TimerService<u32, ()>| {
+            let mut snapshot = KeyedSnapshot::new();
+            timers.snapshot(range, &mut snapshot);
+            snapshot
+        };
+        for key in 0..300 {
+            for time in [10, 20, 30] {
+                timers.register(TimeDomain::EventTime, scoped(&key), &(), time);
+                expected.push((time, key));
+            }
+        }
+        expected.sort();
+        let first = take(&mut timers);
+        assert_eq!(held(first), expected);
+        // Time 20 changes while the next snapshot is held, time 30 after it was released.
+        let second = take(&mut timers);
+        timers.register(TimeDomain::EventTime, scoped(&1000), &(), 20);
+        assert_eq!(held(second), expected, "held before the change");
+        timers.delete(TimeDomain::EventTime, &5, &(), 30);
+        expected.retain(|&timer| timer != (30, 5));
+        expected.push((20, 1000));
+        expected.sort();
+        assert_eq!(held(take(&mut timers)), expected);
+        assert_eq!(held(take(&mut timers)), expected, "again, from kept encodings");
     }
 
     #[test]

@@ -106,8 +106,8 @@ impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
             return Ok(false);
         }
         append_count(out, count)?;
-        for FrozenNamespace { namespace, entries, stable } in namespaces {
-            if *stable {
+        for FrozenNamespace { namespace, entries, keep_encoding } in namespaces {
+            if *keep_encoding {
                 let encoding = entries.encoding(|entries| {
                     let mut encoding = Vec::new();
                     append_namespace(namespace, entries, &mut encoding)?;

@@ -61,5 +61,5 @@ pub use operator::{OperatorListState, OperatorStateStore};
 pub use shareable::{Frozen, Shareable};
 pub use snapshot::{
     FrozenTable, KeyedRestore, KeyedSnapshot, ListMode, ListSnapshot, OperatorRestore,
-    decode_entries, encode_entries,
+    append_count, append_entries, decode_entries, encode_entries,
 };

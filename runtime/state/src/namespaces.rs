@@ -5,10 +5,11 @@
 //! Each namespace's entries are shared with snapshots (see [`Shareable`]): a snapshot takes
 //! every namespace's entries as they are, and the first change to a namespace after it
 //! copies that namespace alone, and only while the snapshot still holds it, so a checkpoint
-//! costs the task what it changes, not the size of the state. A namespace a snapshot finds
-//! unchanged since the previous one is marked stable: its encoding is kept for the snapshots
-//! after (see [`Frozen::encoding`]), so state that sits still is not encoded again at every
-//! checkpoint.
+//! costs the task what it changes, not the size of the state. A snapshot keeps the encoding
+//! (see [`Frozen::encoding`]) of each namespace it finds unchanged since the previous one, and
+//! of every small one (a window's few keys), for the snapshots after: state that sits still
+//! is encoded once, not at every checkpoint. A large namespace that changed (a key group's
+//! values outside windows) is encoded straight into the file rather than held twice.
 
 use std::hash::Hash;
 use std::sync::Arc;
@@ -27,9 +28,13 @@ pub(crate) type FrozenNamespaces<K, N, V> = Vec<FrozenNamespace<K, N, V>>;
 pub(crate) struct FrozenNamespace<K, N, V> {
     pub(crate) namespace: N,
     pub(crate) entries: Arc<Frozen<HashMap<K, V>>>,
-    /// Unchanged since the snapshot before: worth keeping the encoding of.
-    pub(crate) stable: bool,
+    /// Unchanged since the snapshot before, or small: worth keeping the encoding of.
+    pub(crate) keep_encoding: bool,
 }
+
+/// Namespaces of at most this many entries keep their encoding even when they changed since
+/// the snapshot before (see the module's documentation).
+const SMALL_NAMESPACE: usize = 1024;
 
 /// Namespaces and their entries; a namespace exists while it has entries.
 pub(crate) struct Namespaces<K, N, V> {
@@ -139,11 +144,11 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
         let mut frozen = Vec::with_capacity(self.index.len());
         for &slot in self.index.values() {
             let (namespace, entries) = &mut self.slots[slot];
-            let stable = entries.is_shared();
+            let keep_encoding = entries.is_shared() || entries.len() <= SMALL_NAMESPACE;
             frozen.push(FrozenNamespace {
                 namespace: namespace.clone(),
                 entries: entries.share(),
-                stable,
+                keep_encoding,
             });
         }
         frozen

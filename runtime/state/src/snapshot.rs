@@ -220,7 +220,7 @@ where
 
 /// Appends the encoding of each of `entries`, without the count that starts a block (for
 /// blocks put together from parts); returns how many there were.
-pub(crate) fn append_entries<'a, K, N, V>(
+pub fn append_entries<'a, K, N, V>(
     entries: impl Iterator<Item = (&'a K, &'a N, &'a V)>,
     out: &mut Vec<u8>,
 ) -> Result<usize>
@@ -289,7 +289,7 @@ where
 /// Appends a length as postcard encodes it (a varint): the entry count that starts an encoded
 /// block, for backends that then append each entry's bytes themselves, or a length before
 /// bytes appended as a whole slice.
-pub(crate) fn append_count(out: &mut Vec<u8>, count: usize) -> Result<()> {
+pub fn append_count(out: &mut Vec<u8>, count: usize) -> Result<()> {
     append(out, &count)
 }
 

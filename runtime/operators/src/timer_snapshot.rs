@@ -1,0 +1,122 @@
+//! Timers as a snapshot holds them, encoded per key group when the snapshot is written.
+//!
+//! Each time's timers are encoded once, split by key group, and the encoding stays with the
+//! time's shared set (see [`Frozen::encoding`]): a later snapshot that finds the time
+//! unchanged copies those bytes instead of encoding its timers again. Windows register one
+//! time per window end and leave it alone until it fires, so a checkpoint encodes the timers
+//! of the windows opened since the one before, not every timer.
+
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use weir_state::{Frozen, FrozenTable, append_count, append_entries};
+use weir_types::{Key, KeyGroup, Timestamp};
+
+use crate::timers::Registered;
+
+/// One time's registered timers as a snapshot holds them.
+pub(crate) type FrozenSlot<K, N> = (Timestamp, Arc<Frozen<Registered<K, N>>>);
+
+/// The registered timers of one time domain as they were at a snapshot, shared with the
+/// queue until it changes them; encoded per key group on first use.
+pub(crate) struct FrozenTimers<K, N> {
+    slots: Vec<FrozenSlot<K, N>>,
+    /// Each key group's encoded timers, once the first group was asked for.
+    blocks: OnceCell<BTreeMap<KeyGroup, Vec<u8>>>,
+}
+
+/// Bytes before each key group's entries in a time's encoding: the group (u16), the number
+/// of entries (u32) and their length in bytes (u32), little-endian.
+const HEADER: usize = 10;
+
+impl<K: Key, N: Key> FrozenTimers<K, N> {
+    pub(crate) fn new(slots: Vec<FrozenSlot<K, N>>) -> Self {
+        FrozenTimers { slots, blocks: OnceCell::new() }
+    }
+
+    /// Every timer, as one block of entries per key group of its key.
+    fn encode(&self) -> weir_state::Result<BTreeMap<KeyGroup, Vec<u8>>> {
+        let encoded = self
+            .slots
+            .iter()
+            .map(|(time, registered)| registered.encoding(|timers| encode_time(*time, timers)))
+            .collect::<weir_state::Result<Vec<&[u8]>>>()?;
+        let mut sizes: BTreeMap<KeyGroup, (usize, usize)> = BTreeMap::new();
+        for (group, count, entries) in encoded.iter().flat_map(|bytes| parts(bytes)) {
+            let size = sizes.entry(group).or_default();
+            *size = (size.0 + count, size.1 + entries.len());
+        }
+        let mut blocks = BTreeMap::new();
+        for (group, (count, len)) in sizes {
+            let mut block = Vec::with_capacity(len + HEADER);
+            append_count(&mut block, count)?;
+            blocks.insert(group, block);
+        }
+        for (group, _, entries) in encoded.iter().flat_map(|bytes| parts(bytes)) {
+            blocks.get_mut(&group).expect("sized above").extend_from_slice(entries);
+        }
+        Ok(blocks)
+    }
+}
+
+/// The timers of `time` encoded by key group: for each group, in order, a [`HEADER`] and the
+/// group's entries `(key, namespace, time)` as blocks hold them.
+fn encode_time<K: Key, N: Key>(
+    time: Timestamp,
+    registered: &Registered<K, N>,
+) -> weir_state::Result<Vec<u8>> {
+    let mut timers: Vec<(KeyGroup, &K, &N)> =
+        registered.iter().map(|((key, namespace), group)| (*group, key, namespace)).collect();
+    timers.sort_unstable_by_key(|(group, _, _)| *group);
+    let mut out = Vec::new();
+    for run in timers.chunk_by(|a, b| a.0 == b.0) {
+        let header = out.len();
+        out.extend_from_slice(&[0; HEADER]);
+        let count = append_entries(
+            run.iter().map(|(_, key, namespace)| (*key, *namespace, &time)),
+            &mut out,
+        )?;
+        let len = out.len() - header - HEADER;
+        let fields =
+            [&run[0].0.to_le_bytes()[..], &to_u32(count).to_le_bytes(), &to_u32(len).to_le_bytes()];
+        out[header..header + HEADER].copy_from_slice(&fields.concat());
+    }
+    Ok(out)
+}
+
+fn to_u32(value: usize) -> u32 {
+    u32::try_from(value).expect("one time's timers of one key group encode to under 4 GiB")
+}
+
+/// The key groups of an [`encode_time`] encoding: (group, number of entries, entries).
+fn parts(mut encoded: &[u8]) -> impl Iterator<Item = (KeyGroup, usize, &[u8])> {
+    std::iter::from_fn(move || {
+        let (header, rest) = encoded.split_first_chunk::<HEADER>()?;
+        let group = KeyGroup::from_le_bytes([header[0], header[1]]);
+        let count = u32::from_le_bytes([header[2], header[3], header[4], header[5]]) as usize;
+        let len = u32::from_le_bytes([header[6], header[7], header[8], header[9]]) as usize;
+        let (entries, rest) = rest.split_at(len);
+        encoded = rest;
+        Some((group, count, entries))
+    })
+}
+
+impl<K: Key, N: Key> FrozenTable for FrozenTimers<K, N> {
+    fn encode_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> weir_state::Result<bool> {
+        if self.blocks.get().is_none() {
+            let _ = self.blocks.set(self.encode()?);
+        }
+        match self.blocks.get().and_then(|blocks| blocks.get(&group)) {
+            Some(bytes) => {
+                out.extend_from_slice(bytes);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.slots.iter().all(|(_, registered)| registered.is_empty())
+    }
+}
