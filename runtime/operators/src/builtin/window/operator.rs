@@ -21,8 +21,11 @@ use crate::{
 };
 
 /// At most this many records wait in groups for the next watermark (see
-/// [`WindowOperator::process_grouped`]).
+/// [`WindowOperator::process_grouped`]), and at most [`MAX_WAITING_BYTES`] of them.
 const MAX_WAITING: usize = 1 << 16;
+
+/// At most this many bytes of records (their in-memory size) wait in groups.
+const MAX_WAITING_BYTES: usize = 4 << 20;
 
 /// Lateness handling of a window operator.
 #[derive(Clone)]
@@ -415,8 +418,9 @@ where
     /// or is late (a window of it ends at or before the watermark) goes alone, after the
     /// groups before it, so every window sees its records in arrival order.
     ///
-    /// With event time, groups wait across batches (up to [`MAX_WAITING`] records) until
-    /// something could see them: a watermark, a checkpoint, processing time.
+    /// With event time, groups wait across batches (up to [`MAX_WAITING`] records and
+    /// [`MAX_WAITING_BYTES`]) until something could see them: a watermark, a checkpoint,
+    /// processing time.
     /// Processing-time windows are added at the end of each batch, so that their timers are
     /// registered before the task asks for the next deadline.
     fn process_grouped(
@@ -447,7 +451,8 @@ where
             groups.push(key, last, timestamp, record.value);
         }
         self.running().windows = windows;
-        if !self.event_time() || groups.len() >= MAX_WAITING {
+        let limit = (MAX_WAITING_BYTES / size_of::<T>().max(1)).min(MAX_WAITING);
+        if !self.event_time() || groups.len() >= limit {
             self.add_groups(groups)?;
         }
         Ok(())
