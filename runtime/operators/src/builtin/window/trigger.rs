@@ -67,7 +67,9 @@ pub trait Trigger<T, W>: Send {
     /// as the first of them, instead of one by one. True for a trigger whose `on_element`
     /// ignores the record and its timestamp, counts nothing, and returns `Continue` for a
     /// window that ends after the current watermark; the operator passes a record one by one
-    /// when one of its windows does not. Default `false`.
+    /// when one of its windows does not. With event time, grouped records may wait for the
+    /// next watermark, checkpoint or processing-time callback, and `on_element` runs for
+    /// them then. Default `false`.
     fn batches_elements(&self) -> bool {
         false
     }
