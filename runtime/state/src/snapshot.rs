@@ -229,22 +229,14 @@ where
     N: Serialize + 'static,
     V: Serialize + 'static,
 {
-    let mut written = 0;
-    // Postcard encodes a tuple as its fields one after the other.
-    for (key, namespace, value) in entries {
-        append(out, key)?;
-        append(out, namespace)?;
-        append(out, value)?;
-        written += 1;
-    }
-    Ok(written)
+    append_each(entries, out, |out, namespace| append(out, namespace))
 }
 
 /// Appends the entries of one namespace in the format of [`append_entries`], encoding the
 /// namespace once and copying its bytes into each entry; returns how many were written.
-pub(crate) fn append_namespace_entries<'a, K, N, V>(
+pub(crate) fn append_namespace_entries<'k, 'v, K, N, V>(
     namespace: &N,
-    entries: impl Iterator<Item = (&'a K, &'a V)>,
+    entries: impl Iterator<Item = (&'k K, &'v V)>,
     out: &mut Vec<u8>,
 ) -> Result<usize>
 where
@@ -254,10 +246,29 @@ where
 {
     let mut encoded_namespace = Vec::new();
     append(&mut encoded_namespace, namespace)?;
-    let mut written = 0;
-    for (key, value) in entries {
-        append(out, key)?;
+    let entries = entries.map(|(key, value)| (key, namespace, value));
+    append_each(entries, out, |out, _| {
         out.extend_from_slice(&encoded_namespace);
+        Ok(())
+    })
+}
+
+/// Appends each entry's key, namespace (written by `namespace`) and value, one after the
+/// other, as postcard encodes a tuple; returns how many there were.
+fn append_each<'k, 'n, 'v, K, N, V>(
+    entries: impl Iterator<Item = (&'k K, &'n N, &'v V)>,
+    out: &mut Vec<u8>,
+    mut namespace: impl FnMut(&mut Vec<u8>, &N) -> Result<()>,
+) -> Result<usize>
+where
+    K: Serialize + 'static,
+    N: 'static,
+    V: Serialize + 'static,
+{
+    let mut written = 0;
+    for (key, entry_namespace, value) in entries {
+        append(out, key)?;
+        namespace(out, entry_namespace)?;
         append(out, value)?;
         written += 1;
     }
