@@ -117,7 +117,8 @@ fn the_dashboard_shows_graph_backpressure_savepoints_and_exceptions() {
     browser.click("#trigger-savepoint").unwrap();
     let script =
         "return document.querySelectorAll('#checkpoints-table tr[data-kind=savepoint]').length > 0
-                  && document.querySelector('#latest-savepoint').textContent !== 'none';";
+                  && document.querySelector('#latest-savepoint').textContent !== 'none'
+                  && document.querySelector('#savepoint-result').textContent.startsWith('savepoint taken');";
     browser.wait_for("the savepoint in the list", script, LIMIT).unwrap();
     browser.screenshot(&shots.join("checkpoints.png")).unwrap();
 

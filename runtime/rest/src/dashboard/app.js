@@ -2,7 +2,7 @@
 "use strict";
 
 const POLL_MS = 1000;
-const state = { job: null, selected: null, previous: null, rates: {}, savepoint: "" };
+const state = { job: null, selected: null, previous: null, rates: {} };
 
 // An element with attributes and children (strings become text, so nothing is parsed as HTML).
 function h(tag, attrs, ...children) {
@@ -192,17 +192,21 @@ function renderGraph(job) {
 // ---- checkpoints
 
 async function triggerSavepoint() {
-  state.savepoint = "taking a savepoint…";
-  refresh();
+  const button = document.getElementById("trigger-savepoint");
+  const result = document.getElementById("savepoint-result");
+  button.disabled = true;
+  result.textContent = "taking a savepoint…";
   try {
     const response = await fetch(`/jobs/${encodeURIComponent(state.job)}/savepoints`, { method: "POST" });
     const body = await response.json();
-    state.savepoint = response.ok ? `savepoint taken: ${body.location}` : `savepoint failed: ${body.error}`;
+    result.textContent = response.ok ? `savepoint taken: ${body.location}` : `savepoint failed: ${body.error}`;
   } catch (error) {
-    state.savepoint = `savepoint failed: ${error}`;
+    result.textContent = `savepoint failed: ${error}`;
   }
+  button.disabled = false;
   refresh();
 }
+document.getElementById("trigger-savepoint").addEventListener("click", triggerSavepoint);
 
 function renderCheckpoints(checkpoints) {
   const rows = checkpoints.history.slice().reverse().map((c) => h("tr", { "data-kind": c.kind, "data-status": c.status },
@@ -210,11 +214,9 @@ function renderCheckpoints(checkpoints) {
     cell(`${c.duration_ms} ms`, true), cell(bytes(c.state_size), true),
     cell(bytes(c.incremental_size), true), cell(`${c.alignment_ms} ms`, true),
     cell(c.unaligned ? "yes" : "no"), cell(c.failure || c.location)));
-  show("checkpoints",
+  show("checkpoints-data",
     h("p", {}, `completed ${checkpoints.completed} · failed ${checkpoints.failed}`),
     h("p", {}, "Latest savepoint: ", h("span", { id: "latest-savepoint" }, checkpoints.latest_savepoint || "none")),
-    h("p", {}, h("button", { id: "trigger-savepoint", onclick: triggerSavepoint }, "Trigger savepoint"),
-      " ", h("span", { id: "savepoint-result" }, state.savepoint)),
     table(["id", "kind", "status", "duration", "size", "incremental", "alignment", "unaligned", "location / failure"],
       rows, { id: "checkpoints-table" }));
 }
