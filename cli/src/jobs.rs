@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
+use weir_types::SavepointFormat;
 
 use crate::api::Api;
 
@@ -38,6 +39,10 @@ enum JobCommand {
         job: String,
         /// Where the savepoint goes (else the job's `checkpointing.savepoint_dir`).
         dir: Option<String>,
+        /// `canonical` (any backend restores it) or `native` (the backend's own files:
+        /// faster with large RocksDB state, restored by the same backend only).
+        #[arg(long = "type", value_name = "FORMAT", default_value = "canonical")]
+        format: SavepointFormat,
     },
     /// Take a savepoint, then stop the job. Prints the savepoint's location.
     Stop {
@@ -46,6 +51,10 @@ enum JobCommand {
         /// Where the savepoint goes (else the job's `checkpointing.savepoint_dir`).
         #[arg(long)]
         savepoint_dir: Option<String>,
+        /// `canonical` (any backend restores it) or `native` (the backend's own files:
+        /// faster with large RocksDB state, restored by the same backend only).
+        #[arg(long = "type", value_name = "FORMAT", default_value = "canonical")]
+        format: SavepointFormat,
     },
     /// Cancel the job without a savepoint.
     Cancel {
@@ -61,9 +70,12 @@ impl JobsArgs {
         match self.command {
             JobCommand::List => list(&api, out),
             JobCommand::Status { job } => status(&api, &job, out),
-            JobCommand::Savepoint { job, dir } => savepoint(&api, &job, dir, false, out),
-            JobCommand::Stop { job, savepoint_dir } => {
-                savepoint(&api, &job, savepoint_dir, true, out)
+            JobCommand::Savepoint { job, dir, format } => {
+                savepoint(&api, &job, json!({ "dir": dir, "stop": false, "format": format }), out)
+            }
+            JobCommand::Stop { job, savepoint_dir, format } => {
+                let request = json!({ "dir": savepoint_dir, "stop": true, "format": format });
+                savepoint(&api, &job, request, out)
             }
             JobCommand::Cancel { job } => {
                 api.post(&format!("/jobs/{job}/cancel"), &json!({}))?;
@@ -134,15 +146,9 @@ fn status(api: &Api, job: &str, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn savepoint(
-    api: &Api,
-    job: &str,
-    dir: Option<String>,
-    stop: bool,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    let answer =
-        api.post(&format!("/jobs/{job}/savepoints"), &json!({ "dir": dir, "stop": stop }))?;
+/// Posts the savepoint `request` for `job` and prints where the savepoint is.
+fn savepoint(api: &Api, job: &str, request: Value, out: &mut dyn Write) -> anyhow::Result<()> {
+    let answer = api.post(&format!("/jobs/{job}/savepoints"), &request)?;
     writeln!(out, "{}", text(&answer["location"]))?;
     Ok(())
 }

@@ -65,6 +65,12 @@ fn list_status_savepoint_and_cancel_a_running_job() {
     let location = stdout(&weir(&url, &["savepoint", JOB, &savepoints]));
     let metadata = location.trim().trim_start_matches("file://").to_string() + "/_metadata";
     assert!(std::path::Path::new(&metadata).exists(), "{location}");
+    // Flink's `--type`, in either case (a heap backend writes its native format canonically).
+    let native = stdout(&weir(&url, &["savepoint", JOB, &savepoints, "--type", "NATIVE"]));
+    assert!(native.contains("/savepoints/") && native != location, "{native}");
+    let bad = weir(&url, &["savepoint", JOB, "--type", "fast"]);
+    let error = String::from_utf8_lossy(&bad.stderr);
+    assert!(error.contains("unknown savepoint format \"fast\""), "{error}");
 
     let unknown = weir(&url, &["status", "nope"]);
     assert_eq!(unknown.status.code(), Some(1));

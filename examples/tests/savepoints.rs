@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use weir::prelude::{GeneratorConfig, OperatorSettings};
 use weir::{
-    CheckpointConfig, DataStream, DataStreamSink, ExecutionConfig, StateBackendKind,
-    StreamExecutionEnvironment,
+    CheckpointConfig, DataStream, DataStreamSink, ExecutionConfig, RestartStrategy,
+    SavepointFormat, SavepointOptions, StateBackendKind, StreamExecutionEnvironment,
 };
 use weir_examples::exactly_once::{ExactlyOnceJob, committed_lines};
 
@@ -43,16 +43,23 @@ fn config(
     }
 }
 
-/// Runs the job at `first`, stops it with a savepoint part-way, restores at `then` and runs
-/// it to the end; checks the committed lines.
+/// Runs the job at `first`, stops it with a canonical savepoint part-way, restores at `then`
+/// and runs it to the end; checks the committed lines.
 fn stop_and_resume(first: (usize, StateBackendKind), then: (usize, StateBackendKind)) {
     let work = tempfile::tempdir().unwrap();
-    let spec = job(work.path());
-    let mut env = StreamExecutionEnvironment::new(config(work.path(), first.0, first.1, None));
+    let location = stop_part_way(work.path(), first, SavepointFormat::Canonical);
+    resume(work.path(), location, then);
+}
+
+/// Runs the job at `first` and stops it with a savepoint in `format` part-way; its location.
+fn stop_part_way(work: &Path, first: (usize, StateBackendKind), format: SavepointFormat) -> String {
+    let spec = job(work);
+    let mut env = StreamExecutionEnvironment::new(config(work, first.0, first.1, None));
     spec.build(&mut env).unwrap();
     let client = env.execute_async().unwrap();
     std::thread::sleep(Duration::from_millis(700));
-    let location = client.stop_with_savepoint(None).unwrap();
+    let location =
+        client.savepoint(SavepointOptions { stop: true, format, ..Default::default() }).unwrap();
     let stopped = client.wait().unwrap();
     assert_eq!(stopped.savepoint.as_deref(), Some(location.as_str()));
     assert!(location.contains("savepoint-exactly-once-"), "{location}");
@@ -64,14 +71,19 @@ fn stop_and_resume(first: (usize, StateBackendKind), then: (usize, StateBackendK
         partial.len(),
         expected.len()
     );
+    location
+}
 
-    let restore = Some(location);
-    let mut env = StreamExecutionEnvironment::new(config(work.path(), then.0, then.1, restore));
+/// Restores the savepoint at `location` at `then` and runs the job to the end; checks the
+/// committed lines.
+fn resume(work: &Path, location: String, then: (usize, StateBackendKind)) {
+    let spec = job(work);
+    let mut env = StreamExecutionEnvironment::new(config(work, then.0, then.1, Some(location)));
     spec.build(&mut env).unwrap();
     env.execute().unwrap();
-    let lines = committed_lines(&spec.output).unwrap();
-    assert_eq!(lines.len(), expected.len(), "{first:?} -> {then:?}");
-    assert!(lines == expected, "{first:?} -> {then:?}: committed lines differ");
+    let (lines, expected) = (committed_lines(&spec.output).unwrap(), spec.expected_lines());
+    assert_eq!(lines.len(), expected.len(), "restored at {then:?}");
+    assert!(lines == expected, "restored at {then:?}: committed lines differ");
 }
 
 #[test]
@@ -89,6 +101,44 @@ fn a_savepoint_taken_at_parallelism_2_restores_at_1() {
 fn a_savepoint_taken_on_heap_restores_on_rocksdb_and_back() {
     stop_and_resume((2, StateBackendKind::Heap), (3, StateBackendKind::RocksDb));
     stop_and_resume((3, StateBackendKind::RocksDb), (2, StateBackendKind::Heap));
+}
+
+/// A native savepoint holds RocksDB's own files, none of the checkpoints': the job resumes
+/// from it at parallelism 3 with the checkpoints deleted; a heap job cannot read it.
+#[cfg(feature = "rocksdb")]
+#[test]
+fn a_native_rocksdb_savepoint_restores_rescaled_without_the_checkpoints() {
+    let rocksdb = StateBackendKind::RocksDb;
+    let work = tempfile::tempdir().unwrap();
+    let location = stop_part_way(work.path(), (2, rocksdb), SavepointFormat::Native);
+    let dir = Path::new(location.trim_start_matches("file://"));
+    let files = walk(dir);
+    assert!(files.iter().any(|file| file.ends_with(".sst")), "{files:?}");
+    std::fs::remove_dir_all(work.path().join("checkpoints")).unwrap();
+
+    let mut heap = config(work.path(), 2, StateBackendKind::Heap, Some(location.clone()));
+    heap.restart = Some(RestartStrategy::None); // the restore fails the same way every time
+    let mut env = StreamExecutionEnvironment::new(heap);
+    job(work.path()).build(&mut env).unwrap();
+    let error = env.execute().unwrap_err().to_string();
+    assert!(error.contains("rocksdb"), "the heap backend refuses a native savepoint: {error}");
+
+    resume(work.path(), location, (3, rocksdb));
+}
+
+/// The paths of the files under `dir`, as text.
+#[cfg(feature = "rocksdb")]
+fn walk(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path.display().to_string());
+        }
+    }
+    files
 }
 
 #[test]

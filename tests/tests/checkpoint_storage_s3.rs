@@ -166,6 +166,6 @@ async fn s3_large_files_go_up_in_parts_and_come_back_whole() {
     dir.get_shared_local("uid-000009.sst", &back).await.unwrap();
     assert!(std::fs::read(&back).unwrap() == large, "the multipart upload reads back whole");
     let manifest = local.path().join("manifest-back");
-    dir.get_local("op-0.native/MANIFEST-000005", &manifest).await.unwrap();
+    dir.link_local("op-0.native/MANIFEST-000005", &manifest).await.unwrap();
     assert_eq!(std::fs::read(manifest).unwrap(), b"manifest");
 }

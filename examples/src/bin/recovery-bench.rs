@@ -13,28 +13,32 @@
 //!    `--rescale-to` start from the savepoint. Reported, in ms from the stop request: the
 //!    savepoint completed (`savepoint`), the coordinator exited (`stopped`), then, from the
 //!    new processes' start: deployed, restored, running; `downtime` is from the stop request
-//!    to running.
+//!    to running. The savepoint is in `--savepoint-format` (`canonical`, the default, or
+//!    `native`: RocksDB's own files).
 //!
 //! Both also report the duration of the full checkpoint waited for (`ckpt_ms`).
 //!
 //! ```text
 //! recovery-bench [--sizes 100,1000] [--backends heap,rocksdb] [--value-bytes 1000]
 //!     [--parallelism 2] [--rescale-to 3] [--interval-ms 1000] [--restart-delay-ms MS]
-//!     [--heartbeat-timeout-secs SECS] [--only recovery|rescale] [--quick]
+//!     [--heartbeat-timeout-secs SECS] [--savepoint-format canonical|native]
+//!     [--only recovery|rescale] [--quick]
 //! ```
 //!
-//! Sizes are in MB (10^6 bytes). Without `--restart-delay-ms` the job restarts with Weir's
+//! With `RECOVERY_BENCH_LOG=FILE`, the processes' logs are appended to `FILE`. Sizes are in
+//! MB (10^6 bytes). Without `--restart-delay-ms` the job restarts with Weir's
 //! default strategy (exponential delay from 1 s), and without `--heartbeat-timeout-secs` the
 //! coordinator's default (10 s) applies. `--quick` (10 MB, heap) runs in seconds.
 //! `recovery-bench coordinator|worker …` runs the job itself in that role (with `--keys N
 //! --value-bytes B`).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStderr, Command, ExitCode, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use weir::SavepointFormat;
 use weir::functions::UserError;
 use weir_examples::keyed_state::{KEYED_STATE, keyed_state_job};
 use weir_examples::{list_items, parse_bench_args};
@@ -68,6 +72,7 @@ struct Options {
     interval_ms: u64,
     restart_delay_ms: Option<u64>,
     heartbeat_timeout_secs: Option<u64>,
+    savepoint_format: SavepointFormat,
     only: Option<String>,
 }
 
@@ -82,6 +87,7 @@ impl Options {
             interval_ms: 1000,
             restart_delay_ms: None,
             heartbeat_timeout_secs: None,
+            savepoint_format: SavepointFormat::Canonical,
             only: None,
         };
         parse_bench_args(args, |arg, value| {
@@ -104,6 +110,7 @@ impl Options {
                 "--heartbeat-timeout-secs" => {
                     options.heartbeat_timeout_secs = Some(value.parse()?);
                 }
+                "--savepoint-format" => options.savepoint_format = value.parse()?,
                 "--only" if value == "recovery" || value == "rescale" => {
                     options.only = Some(value.to_string());
                 }
@@ -191,10 +198,14 @@ fn bench() -> Result<(), UserError> {
     }
     if options.runs("rescale") {
         println!(
-            "recovery-bench rescale parallelism={}->{} interval_ms={} value_bytes={} (savepoint \
-             and stopped: ms from the stop request; deployed, restored, running: ms from the \
-             new start)",
-            options.parallelism, options.rescale_to, options.interval_ms, options.value_bytes
+            "recovery-bench rescale parallelism={}->{} interval_ms={} value_bytes={} \
+             savepoint_format={:?} (savepoint and stopped: ms from the stop request; deployed, \
+             restored, running: ms from the new start)",
+            options.parallelism,
+            options.rescale_to,
+            options.interval_ms,
+            options.value_bytes,
+            options.savepoint_format,
         );
         let columns =
             ["ckpt_ms", "savepoint", "stopped", "deployed", "restored", "running", "downtime"];
@@ -266,7 +277,8 @@ fn rescale_row(options: &Options, backend: &str, size_mb: u64) -> Result<Vec<u12
     let mut cluster = Cluster::start(&args, options.parallelism)?;
     let checkpoint_ms = cluster.full_checkpoint(options, size_mb)?;
     let requested = Instant::now();
-    let savepoint = cluster.stop_with_savepoint(&dir.path().join("savepoints"))?;
+    let savepoint =
+        cluster.stop_with_savepoint(&dir.path().join("savepoints"), options.savepoint_format)?;
     let saved = Instant::now();
     cluster.wait_for_exit()?;
     let stopped = Instant::now();
@@ -374,12 +386,17 @@ impl Cluster {
         Ok(field(&line, "duration_ms").ok_or("no duration_ms")?)
     }
 
-    /// Takes a savepoint under `dir` over the REST API and stops the job; returns its path.
-    fn stop_with_savepoint(&self, dir: &Path) -> Result<String, UserError> {
+    /// Takes a savepoint in `format` under `dir` over the REST API and stops the job; returns
+    /// its path.
+    fn stop_with_savepoint(
+        &self,
+        dir: &Path,
+        format: SavepointFormat,
+    ) -> Result<String, UserError> {
         let client = reqwest::blocking::Client::builder().timeout(STEP_LIMIT).build()?;
         let jobs: serde_json::Value = client.get(format!("{}/jobs", self.rest)).send()?.json()?;
         let name = jobs["jobs"][0]["name"].as_str().ok_or("no job listed")?;
-        let body = serde_json::json!({ "dir": dir, "stop": true });
+        let body = serde_json::json!({ "dir": dir, "stop": true, "format": format });
         let response =
             client.post(format!("{}/jobs/{name}/savepoints", self.rest)).json(&body).send()?;
         let status = response.status();
@@ -416,10 +433,21 @@ impl Cluster {
 }
 
 impl Drop for Cluster {
+    /// Stops the processes; with `RECOVERY_BENCH_LOG` set, appends their logs to that file.
     fn drop(&mut self) {
         for process in &mut self.processes {
             let _ = process.kill();
             let _ = process.wait();
+        }
+        let Some(path) = std::env::var_os("RECOVERY_BENCH_LOG") else { return };
+        let logs = (0..self.processes.len()).filter_map(|process| {
+            Some(format!("process {process}:\n{}\n", self.logs.of(process).ok()?))
+        });
+        let appended = std::fs::OpenOptions::new().create(true).append(true).open(&path).and_then(
+            |mut file| logs.into_iter().try_for_each(|log| file.write_all(log.as_bytes())),
+        );
+        if let Err(error) = appended {
+            eprintln!("could not write the logs to {}: {error}", Path::new(&path).display());
         }
     }
 }

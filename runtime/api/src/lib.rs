@@ -104,11 +104,11 @@ pub mod connectors {
 }
 
 pub use weir_state::StateBackendKind;
-pub use weir_types::{Data, Key, Record, Timestamp, Watermark, WatermarkStatus};
+pub use weir_types::{Data, Key, Record, SavepointFormat, Timestamp, Watermark, WatermarkStatus};
 pub use weir_worker::checkpoint::{CheckpointConfig, CheckpointStats, CheckpointingMode};
 pub use weir_worker::{
     ExecutionConfig, JobClient, JobControl, JobResult, JobStatus, OperatorSummary, RestConfig,
-    RestartStrategy,
+    RestartStrategy, SavepointOptions,
 };
 
 /// Everything a job usually needs: `use weir::prelude::*;`.

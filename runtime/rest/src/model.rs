@@ -251,7 +251,7 @@ impl From<&CheckpointStats> for Checkpoint {
             id: stats.id,
             kind: match stats.kind {
                 SnapshotType::Checkpoint => "checkpoint",
-                SnapshotType::Savepoint => "savepoint",
+                SnapshotType::Savepoint(_) => "savepoint",
             },
             status: if stats.failure.is_some() { "failed" } else { "completed" },
             duration_ms: ms(stats.duration),
@@ -282,6 +282,7 @@ pub(crate) mod tests {
     use weir_worker::{SubtaskCounts, VertexStatus};
 
     use super::*;
+    use weir_types::SavepointFormat;
 
     fn stats(id: u64, kind: SnapshotType, failure: Option<&str>) -> CheckpointStats {
         CheckpointStats {
@@ -321,7 +322,7 @@ pub(crate) mod tests {
             checkpoints: vec![
                 stats(1, SnapshotType::Checkpoint, None),
                 stats(2, SnapshotType::Checkpoint, Some("timed out")),
-                stats(3, SnapshotType::Savepoint, None),
+                stats(3, SnapshotType::Savepoint(SavepointFormat::Canonical), None),
             ],
         }
     }

@@ -8,6 +8,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use tracing::info;
+use weir_types::SavepointFormat;
+use weir_worker::SavepointOptions;
 
 use crate::model::{
     Checkpoints, Exceptions, JobDetails, JobList, JobOverview, SavepointTaken, Workers,
@@ -73,6 +75,8 @@ struct SavepointRequest {
     dir: Option<String>,
     /// Stop the job once the savepoint is complete.
     stop: bool,
+    /// `canonical` (the default) or `native` (the state backend's own files).
+    format: SavepointFormat,
 }
 
 async fn savepoint(
@@ -86,10 +90,11 @@ async fn savepoint(
     } else {
         serde_json::from_slice(&body).map_err(|e| Error::BadRequest(e.to_string()))?
     };
-    info!(job = %name, stop = request.stop, "savepoint requested over the REST API");
+    let SavepointRequest { dir, stop, format } = request;
+    info!(job = %name, stop, ?format, "savepoint requested over the REST API");
     // Taking a savepoint blocks until it is complete: keep it off the async workers.
     let location = tokio::task::spawn_blocking(move || {
-        job.control.savepoint(request.dir.as_deref(), request.stop)
+        job.control.savepoint(SavepointOptions { dir, stop, format })
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))?

@@ -103,7 +103,11 @@ impl<K: Key> KeyedState<K> {
     /// checkpoints are restored first, then canonical blocks; blocks of key groups outside
     /// this subtask's range are ignored.
     pub fn restore(&mut self, restore: KeyedRestore) -> Result<()> {
-        let (natives, sections) = restore.into_parts();
+        let (mut natives, sections) = restore.into_parts();
+        // The first becomes the instance and the others' key groups are copied into it: the
+        // one holding most of this range goes first.
+        let held = |native: &NativeRestore| native.key_group_range.overlap(&self.range);
+        natives.sort_by_key(|native| std::cmp::Reverse(held(native).map_or(0, |g| g.count())));
         for native in &natives {
             self.restore_native(native)?;
         }
@@ -159,17 +163,16 @@ impl<K: Key> KeyedState<K> {
     }
 
     /// The state as a snapshot of `kind` needs it: for a checkpoint with a backend that takes
-    /// incremental checkpoints, its native checkpoint `checkpoint` plus the canonical blocks of
-    /// restored states not registered yet (the backend does not hold those); otherwise the
-    /// canonical snapshot of everything.
+    /// incremental checkpoints, or a native savepoint with a backend that has a native format,
+    /// its native checkpoint `checkpoint` plus the canonical blocks of restored states not
+    /// registered yet (the backend does not hold those); otherwise the canonical snapshot of
+    /// everything.
     pub fn snapshot_for(
         &mut self,
         checkpoint: CheckpointId,
         kind: SnapshotType,
     ) -> Result<(KeyedSnapshot, Option<NativeCheckpoint>)> {
-        if kind == SnapshotType::Checkpoint
-            && let Some(native) = self.native_checkpoint(checkpoint)?
-        {
+        if let Some(native) = self.native_snapshot(checkpoint, kind)? {
             let mut restored = KeyedSnapshot::new();
             self.add_restored(&mut restored);
             return Ok((restored, Some(native)));
@@ -181,16 +184,34 @@ impl<K: Key> KeyedState<K> {
     /// (RocksDB with `incremental` set), else `None`. RocksDB flushes its memtables and links
     /// its immutable SST files and copies its small per-checkpoint files into a new local
     /// directory, removed when the checkpoint is dropped.
+    pub fn native_checkpoint(&self, checkpoint: CheckpointId) -> Result<Option<NativeCheckpoint>> {
+        self.native_snapshot(checkpoint, SnapshotType::Checkpoint)
+    }
+
+    /// The backend's native snapshot for `kind`, if it takes one: a checkpoint of RocksDB with
+    /// `incremental` set (its SST files shared with later checkpoints), or a native savepoint
+    /// of RocksDB (every file its own: a savepoint references nothing of the checkpoints').
     #[cfg_attr(
         not(feature = "rocksdb"),
         expect(unused_variables, reason = "only RocksDB checkpoints natively")
     )]
-    pub fn native_checkpoint(&self, checkpoint: CheckpointId) -> Result<Option<NativeCheckpoint>> {
-        match &self.backend {
+    fn native_snapshot(
+        &self,
+        checkpoint: CheckpointId,
+        kind: SnapshotType,
+    ) -> Result<Option<NativeCheckpoint>> {
+        match (&self.backend, kind) {
             #[cfg(feature = "rocksdb")]
-            OpenBackend::RocksDb(rocksdb) if rocksdb.settings.incremental => {
-                rocksdb.checkpoint(checkpoint).map(Some)
+            (OpenBackend::RocksDb(rocksdb), SnapshotType::Checkpoint)
+                if rocksdb.settings.incremental =>
+            {
+                rocksdb.checkpoint(checkpoint, crate::rocksdb::FileSharing::Shared).map(Some)
             }
+            #[cfg(feature = "rocksdb")]
+            (
+                OpenBackend::RocksDb(rocksdb),
+                SnapshotType::Savepoint(weir_types::SavepointFormat::Native),
+            ) => rocksdb.checkpoint(checkpoint, crate::rocksdb::FileSharing::Owned).map(Some),
             _ => Ok(None),
         }
     }
@@ -207,7 +228,7 @@ impl<K: Key> KeyedState<K> {
             #[cfg(feature = "rocksdb")]
             OpenBackend::RocksDb(rocksdb) => rocksdb.restore(native),
             OpenBackend::Heap(_) => Err(Error::UnsupportedByBackend {
-                operation: "restoring an incremental RocksDB checkpoint",
+                operation: "restoring a native RocksDB checkpoint or savepoint",
                 required: "rocksdb",
                 actual: "heap",
             }),

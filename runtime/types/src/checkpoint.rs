@@ -12,8 +12,45 @@ pub type CheckpointId = u64;
 pub enum SnapshotType {
     /// A periodic checkpoint, for recovery.
     Checkpoint,
-    /// A savepoint the user asked for: always aligned, in the backend-independent format.
-    Savepoint,
+    /// A savepoint the user asked for, always aligned, in the given format.
+    Savepoint(SavepointFormat),
+}
+
+impl SnapshotType {
+    /// Whether this is a savepoint (of either format).
+    pub fn is_savepoint(self) -> bool {
+        matches!(self, SnapshotType::Savepoint(_))
+    }
+}
+
+/// How a savepoint lays out keyed state (Flink's `SavepointFormatType`). Either is
+/// self-contained: it references no file of the job's checkpoints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SavepointFormat {
+    /// The backend-independent format: every entry read out and written again. A job may
+    /// restore it with another state backend.
+    #[default]
+    #[serde(alias = "CANONICAL")]
+    Canonical,
+    /// The state backend's own files (RocksDB: its SST files, as a checkpoint links them),
+    /// copied into the savepoint. Much faster to take and restore with large RocksDB state;
+    /// restored only by the same backend. A heap backend writes the canonical format.
+    #[serde(alias = "NATIVE")]
+    Native,
+}
+
+impl std::str::FromStr for SavepointFormat {
+    type Err = String;
+
+    /// `canonical` or `native`, in any case (Flink writes `CANONICAL` and `NATIVE`).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "canonical" => Ok(SavepointFormat::Canonical),
+            "native" => Ok(SavepointFormat::Native),
+            _ => Err(format!("unknown savepoint format {text:?}: expected canonical or native")),
+        }
+    }
 }
 
 /// Injected at the sources and carried in-band: every task snapshots its state when the

@@ -209,6 +209,12 @@ impl KeyGroupRange {
         (self.start..=self.end).contains(&key_group)
     }
 
+    /// The key groups both ranges hold, if any.
+    pub fn overlap(&self, other: &KeyGroupRange) -> Option<std::ops::RangeInclusive<KeyGroup>> {
+        let (start, end) = (self.start.max(other.start), self.end.min(other.end));
+        (start <= end).then_some(start..=end)
+    }
+
     /// Position of `key_group` inside the range, for indexing per-group storage.
     pub fn offset(&self, key_group: KeyGroup) -> usize {
         (key_group - self.start) as usize

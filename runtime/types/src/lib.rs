@@ -17,7 +17,7 @@ mod key_group;
 mod message;
 mod time;
 
-pub use checkpoint::{CheckpointBarrier, CheckpointId, SnapshotType};
+pub use checkpoint::{CheckpointBarrier, CheckpointId, SavepointFormat, SnapshotType};
 pub use data::{Data, Key};
 pub use error::{Error, Result};
 pub use key_group::{

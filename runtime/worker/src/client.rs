@@ -5,23 +5,33 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
 
+use weir_types::SavepointFormat;
+
 use crate::{Error, JobResult, JobStatus, Result};
 
 /// What a job is asked to do while it runs.
 #[derive(Debug)]
 pub enum JobCommand {
-    /// Take a savepoint under `dir` (else the configured savepoint dir); with `stop`, end
-    /// the job once it is complete.
+    /// Take a savepoint as `options` say.
     Savepoint {
-        /// Where savepoints go.
-        dir: Option<String>,
-        /// Stop the job after the savepoint.
-        stop: bool,
+        /// Where it goes, in which format, and whether the job stops after it.
+        options: SavepointOptions,
         /// Gets the savepoint's location or why it failed.
         reply: Sender<std::result::Result<String, String>>,
     },
     /// Stop every task now, without a savepoint.
     Cancel,
+}
+
+/// What a savepoint is asked for with (Flink's savepoint and stop requests).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SavepointOptions {
+    /// Where it goes, else the configured `checkpointing.savepoint_dir`.
+    pub dir: Option<String>,
+    /// Stop the job once it is complete.
+    pub stop: bool,
+    /// How keyed state is laid out in it.
+    pub format: SavepointFormat,
 }
 
 /// Commands to a running job, cloneable so that several callers (the REST API among them)
@@ -36,20 +46,21 @@ impl JobControl {
     /// Takes a savepoint under `dir` (or the configured `checkpointing.savepoint_dir`) and
     /// returns its location once it is complete; the job goes on.
     pub fn trigger_savepoint(&self, dir: Option<&str>) -> Result<String> {
-        self.savepoint(dir, false)
+        self.savepoint(SavepointOptions { dir: dir.map(str::to_string), ..Default::default() })
     }
 
     /// Takes a savepoint, then stops the job; returns the savepoint's location. The job's
     /// result ([`JobClient::wait`]) names it too.
     pub fn stop_with_savepoint(&self, dir: Option<&str>) -> Result<String> {
-        self.savepoint(dir, true)
+        let dir = dir.map(str::to_string);
+        self.savepoint(SavepointOptions { dir, stop: true, ..Default::default() })
     }
 
-    /// Takes a savepoint under `dir`, stopping the job after it with `stop`; blocks until the
-    /// savepoint is complete or failed.
-    pub fn savepoint(&self, dir: Option<&str>, stop: bool) -> Result<String> {
+    /// Takes a savepoint as `options` say; blocks until it is complete (its location) or
+    /// failed.
+    pub fn savepoint(&self, options: SavepointOptions) -> Result<String> {
         let (reply, answer) = crossbeam_channel::bounded(1);
-        let command = JobCommand::Savepoint { dir: dir.map(str::to_string), stop, reply };
+        let command = JobCommand::Savepoint { options, reply };
         let gone = || Error::Savepoint {
             job: self.job_name.clone(),
             reason: "the job is no longer running".to_string(),
@@ -118,6 +129,12 @@ impl JobClient {
     /// result ([`Self::wait`]) names it too.
     pub fn stop_with_savepoint(&self, dir: Option<&str>) -> Result<String> {
         self.control.stop_with_savepoint(dir)
+    }
+
+    /// Takes a savepoint as `options` say (where, in which format, whether to stop); returns
+    /// its location once it is complete.
+    pub fn savepoint(&self, options: SavepointOptions) -> Result<String> {
+        self.control.savepoint(options)
     }
 
     /// Cancels the job; [`Self::wait`] then reports it cancelled.

@@ -25,7 +25,7 @@ use crate::task::TaskContext;
 use crate::wiring::{BuiltTask, Wiring};
 use crate::{
     Error, ExecutionConfig, JobClient, JobCommand, JobResult, JobStatus, RestartDecision,
-    RestartTracker, Result, WorkerStatus,
+    RestartTracker, Result, SavepointOptions, WorkerStatus,
 };
 
 /// Executes jobs on threads of this process.
@@ -561,8 +561,9 @@ impl Driver {
         storage: &JobStorage,
     ) {
         match command {
-            JobCommand::Savepoint { dir, stop, reply } => {
-                let request = SavepointRequest { stop, reply };
+            JobCommand::Savepoint { options, reply } => {
+                let SavepointOptions { dir, stop, format } = options;
+                let request = SavepointRequest { stop, format, reply };
                 coordinator
                     .trigger_savepoint(|id| storage.savepoint_dir(dir.as_deref(), id), request);
             }

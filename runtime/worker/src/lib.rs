@@ -28,7 +28,7 @@ mod stream_type;
 pub mod task;
 mod wiring;
 
-pub use client::{JobClient, JobCommand, JobControl};
+pub use client::{JobClient, JobCommand, JobControl, SavepointOptions};
 pub use config::{ExecutionConfig, RestConfig};
 pub use error::{Error, Result};
 pub use executor::LocalExecutor;

@@ -166,7 +166,7 @@ impl JobStatusSnapshot {
         self.checkpoints
             .iter()
             .rev()
-            .find(|c| c.kind == weir_types::SnapshotType::Savepoint && c.failure.is_none())
+            .find(|c| c.kind.is_savepoint() && c.failure.is_none())
             .map(|c| c.location.as_str())
     }
 }

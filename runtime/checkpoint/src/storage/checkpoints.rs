@@ -59,8 +59,9 @@ impl CheckpointStorage {
         self.shared.put(name, bytes).await
     }
 
-    /// Writes `name` into `shared/` from the local file `source`, streaming large files;
-    /// returns its size.
+    /// Writes `name` into `shared/` from the local file `source`, which is never changed in
+    /// place: a hard link on the local filesystem, else streaming large files; returns its
+    /// size.
     pub async fn put_shared_local(&self, name: &str, source: &std::path::Path) -> Result<u64> {
         self.shared.put_local(name, source).await
     }

@@ -162,8 +162,10 @@ impl Location {
         Ok(size)
     }
 
-    /// Writes `file` from the local file `source`, replacing it: small files in one request,
-    /// large ones streamed in parts (a multipart upload on S3); returns its size.
+    /// Writes `file` from the local file `source`, replacing it; returns its size. `source` is
+    /// never changed in place (a file of a native checkpoint), so on the local filesystem
+    /// `file` becomes a hard link to it when both are on one device; otherwise small files
+    /// go in one request and large ones are streamed in parts (a multipart upload on S3).
     pub(crate) async fn put_local(&self, file: &str, source: &std::path::Path) -> Result<u64> {
         let local_error = |source_error| Error::LocalFile {
             operation: "read",
@@ -172,6 +174,12 @@ impl Location {
         };
         let mut reader = tokio::fs::File::open(source).await.map_err(local_error)?;
         let size = reader.metadata().await.map_err(local_error)?.len();
+        if let Some(target) = local_path(&self.url_of(file))
+            && link_replacing(source, &target).await
+        {
+            tracing::debug!(url = self.url_of(file), size, "linked");
+            return Ok(size);
+        }
         if size <= PART_BYTES as u64 {
             let bytes = tokio::fs::read(source).await.map_err(local_error)?;
             return self.put(file, Bytes::from(bytes)).await;
@@ -232,8 +240,8 @@ impl Location {
 
     /// Makes the local file `target` a hard link to `file` when this folder is on the local
     /// filesystem (same device), else copies it as [`Self::get_local`]; returns its size. Only
-    /// for files never changed in place once written (shared SST files): the link shares
-    /// their bytes with storage.
+    /// for files never changed in place once written (those of native checkpoints), and
+    /// targets only read: the link shares their bytes with storage.
     pub(crate) async fn link_local(&self, file: &str, target: &std::path::Path) -> Result<u64> {
         if let Some(source) = local_path(&self.url_of(file))
             && tokio::fs::hard_link(&source, target).await.is_ok()
@@ -381,6 +389,24 @@ pub fn s3_client(url: &str, options: &StorageOptions) -> Result<(AmazonS3, Path)
 }
 
 /// The filesystem path of a `file://` URL; `None` for any other URL.
+/// Makes `target` a hard link to `source`, replacing a file there (as a write would), creating
+/// its folder; whether it worked (not across devices, for one).
+async fn link_replacing(source: &std::path::Path, target: &std::path::Path) -> bool {
+    if let Some(parent) = target.parent()
+        && tokio::fs::create_dir_all(parent).await.is_err()
+    {
+        return false;
+    }
+    match tokio::fs::hard_link(source, target).await {
+        Ok(()) => true,
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            tokio::fs::remove_file(target).await.is_ok()
+                && tokio::fs::hard_link(source, target).await.is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
 fn local_path(url: &str) -> Option<PathBuf> {
     Url::parse(url).ok().filter(|url| url.scheme() == "file")?.to_file_path().ok()
 }

@@ -42,8 +42,9 @@ impl SnapshotDir {
         self.location.put(file, bytes).await
     }
 
-    /// Writes `file` (a relative path) from the local file `source`, streaming large files;
-    /// returns its size.
+    /// Writes `file` (a relative path) from the local file `source`, which is never changed in
+    /// place: a hard link on the local filesystem, else streaming large files; returns its
+    /// size.
     pub async fn put_local(&self, file: &str, source: &Path) -> Result<u64> {
         self.location.put_local(file, source).await
     }
@@ -54,9 +55,11 @@ impl SnapshotDir {
         self.location.copy_from(&source.location, file).await
     }
 
-    /// Copies `file` into the local file `target`; returns its size.
-    pub async fn get_local(&self, file: &str, target: &Path) -> Result<u64> {
-        self.location.get_local(file, target).await
+    /// Copies `file` into the local file `target`, or hard-links it there when the directory
+    /// is on the local filesystem: only for files never changed in place (those of native
+    /// checkpoints) and targets that are only read; returns its size.
+    pub async fn link_local(&self, file: &str, target: &Path) -> Result<u64> {
+        self.location.link_local(file, target).await
     }
 
     /// Copies `name` from the `shared/` folder beside this checkpoint (the job's folder of

@@ -193,6 +193,21 @@ impl Instance {
         Ok(true)
     }
 
+    /// Deletes every entry of the key groups in `groups`, in every state, with one range
+    /// tombstone per state: nothing is read, and compaction drops the entries later.
+    pub(crate) fn delete_groups(&self, groups: std::ops::RangeInclusive<KeyGroup>) -> Result<()> {
+        let (lower, upper) = group_bounds(groups);
+        let upper =
+            upper.expect("key groups are below 32768: a range of them ends before the last prefix");
+        let mut batch = WriteBatch::default();
+        for state in self.states() {
+            batch.delete_range_cf(&self.column_family(&column_family_name(&state)), &lower, &upper);
+        }
+        self.db
+            .write_opt(batch, &self.write_options)
+            .map_err(db_error(self.path(), "delete key groups from"))
+    }
+
     /// Number of entries of state `name`: a scan of its whole column family.
     pub(crate) fn count(&self, name: &str) -> Result<usize> {
         let family = self.column_family(&column_family_name(name));

@@ -5,7 +5,8 @@
 //! registered state is one column family; keys are laid out by key group (see `keys`), so a
 //! key group is one contiguous key range. Writes skip the write-ahead log: state is made
 //! durable by checkpoints, as in Flink. Besides the canonical snapshot (per key group,
-//! backend-independent), the instance takes native incremental checkpoints (see `native`).
+//! backend-independent), the instance takes native incremental checkpoints and native
+//! savepoints (see `native`).
 
 mod instance;
 mod keys;
@@ -21,6 +22,7 @@ use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
 use crate::{KeyedSnapshot, Result, StateTable};
 use instance::Instance;
+pub(crate) use native::FileSharing;
 use table::RocksDbTable;
 
 /// Where and with how much memory the RocksDB backend runs.
@@ -36,7 +38,7 @@ pub struct RocksDbSettings {
     pub write_buffer_bytes: usize,
     /// Checkpoints are incremental: RocksDB's own checkpoint, whose SST files are stored once
     /// and shared by later checkpoints, instead of a scan of every entry. Savepoints are
-    /// always full, in the canonical format.
+    /// full either way: canonical, or native (RocksDB's files, none shared) on request.
     pub incremental: bool,
 }
 

@@ -18,13 +18,29 @@ use super::instance::{
 };
 use crate::{LocalDir, NativeCheckpoint, NativeFile, NativeRestore, Result};
 
+/// Whether a native snapshot's immutable files are shared with later ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileSharing {
+    /// An incremental checkpoint: each SST file gets its shared id, stored once and
+    /// referenced by every checkpoint that has it.
+    Shared,
+    /// A native savepoint: every file is its own, so that the savepoint stays whole when the
+    /// job's checkpoints are deleted.
+    Owned,
+}
+
 /// Batches of copied entries are written when they reach this size.
 const COPY_BATCH_BYTES: usize = 4 << 20;
 
 impl RocksDbBackend {
     /// Flushes the memtables and writes a checkpoint of the instance into a new directory
-    /// beside its working directory, named after it and `checkpoint`.
-    pub(crate) fn checkpoint(&self, checkpoint: u64) -> Result<NativeCheckpoint> {
+    /// beside its working directory, named after it and `checkpoint`; its SST files carry
+    /// shared ids as `sharing` says.
+    pub(crate) fn checkpoint(
+        &self,
+        checkpoint: u64,
+        sharing: FileSharing,
+    ) -> Result<NativeCheckpoint> {
         let instance = self.instance()?;
         instance.flush()?;
         let mut name = instance.path().file_name().unwrap_or_default().to_os_string();
@@ -38,7 +54,7 @@ impl RocksDbBackend {
             .and_then(|checkpoint| checkpoint.create_checkpoint(&dir))
             .map_err(db_error(&dir, "create a checkpoint in"))?;
         let dir = LocalDir::adopt(dir);
-        let files = list_files(dir.path(), instance)?;
+        let files = list_files(dir.path(), instance, sharing)?;
         tracing::debug!(
             path = %dir.path().display(),
             files = files.len(),
@@ -48,17 +64,32 @@ impl RocksDbBackend {
         Ok(NativeCheckpoint { dir, files, key_group_range: self.range })
     }
 
-    /// Restores the native checkpoint `native`. While no instance is open and the checkpoint's
-    /// key groups lie inside this backend's range, the checkpoint becomes the instance (files
-    /// linked into a new working directory, keeping their shared ids); otherwise it is opened
-    /// read-only in place and the key groups of this range are copied in.
+    /// Restores the native checkpoint `native`, if it holds key groups of this backend's
+    /// range. While no instance is open, the checkpoint becomes the instance (files linked into
+    /// a new working directory, keeping their shared ids), and the key groups outside the range
+    /// are deleted by range (Flink's clip on a rescale); otherwise it is opened read-only in
+    /// place and the key groups of this range are copied in. Restoring the checkpoint that
+    /// overlaps most first therefore copies least.
     pub(crate) fn restore(&mut self, native: &NativeRestore) -> Result<()> {
         let (dir, source, range) = (native.dir.path(), native.key_group_range, self.range);
-        if self.instance.get().is_none()
-            && range.contains(source.start())
-            && range.contains(source.end())
-        {
+        let Some(overlap) = range.overlap(&source) else {
+            tracing::debug!(
+                from = %dir.display(),
+                ?source,
+                ?range,
+                "native checkpoint holds no key group of this range"
+            );
+            return Ok(());
+        };
+        let (first, last) = (*overlap.start(), *overlap.end());
+        if self.instance.get().is_none() {
             let instance = Instance::open(&self.settings, range, Some(native))?;
+            if source.start() < first {
+                instance.delete_groups(source.start()..=first - 1)?;
+            }
+            if last < source.end() {
+                instance.delete_groups(last + 1..=source.end())?;
+            }
             tracing::info!(
                 from = %dir.display(),
                 ?source,
@@ -66,17 +97,6 @@ impl RocksDbBackend {
                 "restored RocksDB instance from a native checkpoint"
             );
             self.instance.get_or_init(|| Arc::new(instance));
-            return Ok(());
-        }
-        let first = range.start().max(source.start());
-        let last = range.end().min(source.end());
-        if first > last {
-            tracing::debug!(
-                from = %dir.display(),
-                ?source,
-                ?range,
-                "native checkpoint holds no key group of this range"
-            );
             return Ok(());
         }
         let options = Options::default();
@@ -89,7 +109,7 @@ impl RocksDbBackend {
         let instance = self.instance()?;
         let mut copied = 0;
         for state in &states {
-            copied += copy_groups(&checkpoint, instance, state, first..=last)?;
+            copied += copy_groups(&checkpoint, instance, state, overlap.clone())?;
         }
         tracing::info!(
             from = %dir.display(),
@@ -127,14 +147,16 @@ fn copy_groups(
     Ok(copied)
 }
 
-/// The files of a checkpoint directory of `instance`, by name.
-fn list_files(dir: &Path, instance: &Instance) -> Result<Vec<NativeFile>> {
+/// The files of a checkpoint directory of `instance`, by name, SST files with their shared ids
+/// when `sharing` is [`FileSharing::Shared`].
+fn list_files(dir: &Path, instance: &Instance, sharing: FileSharing) -> Result<Vec<NativeFile>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir).map_err(file_error(dir, "list"))? {
         let entry = entry.map_err(file_error(dir, "list"))?;
         let size = entry.metadata().map_err(file_error(&entry.path(), "read metadata of"))?.len();
         let name = entry.file_name().to_string_lossy().into_owned();
-        let shared_id = name.ends_with(".sst").then(|| instance.shared_id(&name));
+        let shared = sharing == FileSharing::Shared && name.ends_with(".sst");
+        let shared_id = shared.then(|| instance.shared_id(&name));
         files.push(NativeFile { name, size, shared_id });
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));

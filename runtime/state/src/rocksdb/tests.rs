@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use weir_types::{KeyGroup, KeyGroupRange, SnapshotType};
+use weir_types::{KeyGroup, KeyGroupRange, SavepointFormat, SnapshotType};
 
 use super::RocksDbSettings;
 use crate::tests::{MAX_PARALLELISM, keys_with_groups, reread};
@@ -224,13 +224,14 @@ fn native_checkpoints_share_sst_files_and_restore_into_any_range() {
     assert_filled(&mut same, &keys);
     assert_eq!(shared(&same.native_checkpoint(3).unwrap().unwrap()), shared(&second));
 
-    // Scale out: a narrower range copies its key groups only, into files of its own.
+    // Scale out: a narrower range opens the checkpoint and deletes the key groups outside it
+    // (assert_filled counts every entry), so its files keep their shared ids.
     let half = KeyGroupRange::for_subtask(MAX_PARALLELISM, 2, 1);
     let mut narrow = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, half);
     narrow.restore(restore_of(&[&second])).unwrap();
     assert_filled(&mut narrow, &keys);
-    let copied = shared(&narrow.native_checkpoint(3).unwrap().unwrap());
-    assert!(copied.is_disjoint(&shared(&second)), "{copied:?}");
+    let clipped = shared(&narrow.native_checkpoint(3).unwrap().unwrap());
+    assert!(shared(&second).is_subset(&clipped), "{clipped:?}");
 
     // Scale in: two halves into one full range (the first becomes the instance, the second
     // is copied in); a later native checkpoint holds both.
@@ -253,6 +254,54 @@ fn native_checkpoints_share_sst_files_and_restore_into_any_range() {
 }
 
 #[test]
+fn native_savepoints_own_their_files_and_rescale_from_the_largest_overlap() {
+    let root = tempfile::tempdir().unwrap();
+    let keys = keys_with_groups(3_000);
+    let full = RocksDbSettings {
+        working_dir: root.path().to_path_buf(),
+        incremental: false,
+        ..Default::default()
+    };
+    let mut state =
+        KeyedState::<u64>::new(StateBackend::RocksDb(full), MAX_PARALLELISM, full_range());
+    fill(&mut state, &keys);
+    let native_savepoint = SnapshotType::Savepoint(SavepointFormat::Native);
+    let (canonical, savepoint) = state.snapshot_for(1, native_savepoint).unwrap();
+    let savepoint = savepoint.expect("RocksDB takes native savepoints, incremental or not");
+    assert!(canonical.is_empty(), "every state is in RocksDB's files");
+    assert!(savepoint.files.iter().any(|file| file.name.ends_with(".sst")));
+    assert_eq!(shared(&savepoint).len(), 0, "a savepoint shares no file with checkpoints");
+
+    // Scale out 1 -> 2, then 2 -> 3: each subtask opens the savepoint that holds most of its
+    // range, deletes the key groups outside it and copies in those of the others.
+    let halves: Vec<NativeCheckpoint> = (0..2)
+        .map(|subtask| {
+            let range = KeyGroupRange::for_subtask(MAX_PARALLELISM, 2, subtask);
+            let mut half = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, range);
+            half.restore(restore_of(&[&savepoint])).unwrap();
+            assert_filled(&mut half, &keys);
+            half.native_checkpoint(2).unwrap().unwrap()
+        })
+        .collect();
+    for subtask in 0..3 {
+        let range = KeyGroupRange::for_subtask(MAX_PARALLELISM, 3, subtask);
+        let mut third = KeyedState::<u64>::new(rocksdb_in(root.path()), MAX_PARALLELISM, range);
+        third.restore(restore_of(&[&halves[0], &halves[1]])).unwrap();
+        assert_filled(&mut third, &keys);
+        if subtask == 1 {
+            // Key groups 43..=85: 21 in the first half, 22 in the second.
+            let files = shared(&third.native_checkpoint(3).unwrap().unwrap());
+            assert!(!files.is_disjoint(&shared(&halves[1])), "opened the larger overlap");
+            assert!(files.is_disjoint(&shared(&halves[0])), "copied the smaller one");
+        }
+    }
+
+    let mut heap = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, full_range());
+    let (canonical, none) = heap.snapshot_for(1, native_savepoint).unwrap();
+    assert!(none.is_none() && canonical.is_empty(), "the heap's native format is canonical");
+}
+
+#[test]
 fn incremental_checkpoints_carry_restored_state_that_is_not_registered() {
     let root = tempfile::tempdir().unwrap();
     let mut heap = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, full_range());
@@ -265,7 +314,8 @@ fn incremental_checkpoints_carry_restored_state_that_is_not_registered() {
     assert_eq!(entries_of(&canonical, "w"), entries_of(&heap.snapshot().unwrap(), "w"));
     assert!(entries_of(&canonical, "v").is_empty(), "registered state is in RocksDB");
 
-    let (savepoint, native) = state.snapshot_for(2, SnapshotType::Savepoint).unwrap();
+    let (savepoint, native) =
+        state.snapshot_for(2, SnapshotType::Savepoint(SavepointFormat::Canonical)).unwrap();
     assert!(native.is_none(), "savepoints are canonical");
     assert_eq!(entries_of(&savepoint, "w"), entries_of(&heap.snapshot().unwrap(), "w"));
     let groups_of_v = |snapshot: &KeyedSnapshot| reread(snapshot).take("v").len();

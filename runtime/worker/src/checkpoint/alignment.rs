@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use weir_types::{CheckpointBarrier, CheckpointId, SnapshotType};
+use weir_types::{CheckpointBarrier, CheckpointId};
 
 use super::BarrierMode;
 
@@ -162,7 +162,7 @@ impl BarrierAligner {
     /// How a checkpoint whose first barrier arrived on `channel` starts. Savepoints and
     /// checkpoints after the end of input always align.
     fn first_phase(&self, barrier: CheckpointBarrier, channel: usize, now: Instant) -> Phase {
-        if barrier.kind == SnapshotType::Savepoint || self.ended[channel] {
+        if barrier.kind.is_savepoint() || self.ended[channel] {
             return Phase::Aligning { deadline: None };
         }
         match self.mode {
@@ -205,6 +205,7 @@ impl BarrierAligner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weir_types::{SavepointFormat, SnapshotType};
 
     fn barrier(id: CheckpointId) -> CheckpointBarrier {
         CheckpointBarrier { id, timestamp: 0, kind: SnapshotType::Checkpoint }
@@ -255,7 +256,10 @@ mod tests {
         aligner.on_barrier(0, barrier(1), all, now);
         assert!(!aligner.is_blocked(0) && !aligner.is_recording(1));
         assert_eq!(completed(aligner.on_barrier(1, barrier(1), all, now).1), Some(1));
-        let savepoint = CheckpointBarrier { kind: SnapshotType::Savepoint, ..barrier(2) };
+        let savepoint = CheckpointBarrier {
+            kind: SnapshotType::Savepoint(SavepointFormat::Canonical),
+            ..barrier(2)
+        };
         aligner.on_barrier(0, savepoint, all, now);
         assert!(aligner.is_blocked(0));
     }
@@ -329,7 +333,10 @@ mod tests {
     fn savepoints_and_checkpoints_after_the_end_of_input_stay_aligned() {
         let mut aligner = BarrierAligner::new(2, unaligned(0));
         let now = Instant::now();
-        let savepoint = CheckpointBarrier { kind: SnapshotType::Savepoint, ..barrier(1) };
+        let savepoint = CheckpointBarrier {
+            kind: SnapshotType::Savepoint(SavepointFormat::Canonical),
+            ..barrier(1)
+        };
         assert_eq!(aligner.on_barrier(0, savepoint, all, now).1, Alignment::Waiting);
         assert!(aligner.is_blocked(0) && aligner.deadline().is_none());
         assert!(matches!(

@@ -18,7 +18,7 @@ use weir_checkpoint::{
     SnapshotKind, SubtaskState,
 };
 use weir_operators::processing_time_now;
-use weir_types::{CheckpointBarrier, CheckpointId, SnapshotType};
+use weir_types::{CheckpointBarrier, CheckpointId, SavepointFormat, SnapshotType};
 
 use super::shared::SharedFiles;
 use super::{Acknowledgement, CheckpointConfig, StoredState, TaskCommand, TaskId};
@@ -103,6 +103,8 @@ impl OperatorKey {
 pub struct SavepointRequest {
     /// Stop the job once the savepoint is complete.
     pub stop: bool,
+    /// How keyed state is laid out in it.
+    pub format: SavepointFormat,
     /// Gets the savepoint's location, or why it failed.
     pub reply: Sender<std::result::Result<String, String>>,
 }
@@ -252,7 +254,9 @@ impl CheckpointCoordinator {
         request: SavepointRequest,
     ) {
         match dir_for(self.next_id) {
-            Ok(dir) => self.trigger(SnapshotType::Savepoint, dir, Some(request)),
+            Ok(dir) => {
+                self.trigger(SnapshotType::Savepoint(request.format), dir, Some(request));
+            }
             Err(error) => drop(request.reply.send(Err(error.to_string()))),
         }
     }
@@ -483,7 +487,7 @@ impl CheckpointCoordinator {
             checkpoint_id: id,
             kind: match pending.barrier.kind {
                 SnapshotType::Checkpoint => SnapshotKind::Checkpoint,
-                SnapshotType::Savepoint => SnapshotKind::Savepoint,
+                SnapshotType::Savepoint(_) => SnapshotKind::Savepoint,
             },
             timestamp_ms: pending.barrier.timestamp,
             max_parallelism: self.max_parallelism,
@@ -534,7 +538,7 @@ impl CheckpointCoordinator {
                 self.stopped_at = Some(pending.dir.url().to_string());
             }
         }
-        if pending.barrier.kind == SnapshotType::Savepoint {
+        if pending.barrier.kind.is_savepoint() {
             self.broadcast(TaskCommand::Complete(id));
             return; // savepoints neither count for nor subsume checkpoints
         }
@@ -566,7 +570,7 @@ impl CheckpointCoordinator {
 
     fn abort(&mut self, id: CheckpointId, reason: String) -> Result<()> {
         let Some(pending) = self.pending.remove(&id) else { return Ok(()) };
-        let savepoint = pending.barrier.kind == SnapshotType::Savepoint;
+        let savepoint = pending.barrier.kind.is_savepoint();
         self.discard(pending, reason.clone());
         if savepoint {
             return Ok(()); // a failed savepoint is reported to whoever asked, not counted

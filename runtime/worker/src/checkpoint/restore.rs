@@ -121,7 +121,9 @@ pub async fn load(
         let natives = download_natives(dir, stored, &ranges).await?;
         for (&subtask, range) in operator.subtasks.iter().zip(ranges) {
             let mut keyed = read_key_groups(dir, stored, range).await?;
-            for native in natives.iter().filter(|native| overlap(native.key_group_range, range)) {
+            for native in
+                natives.iter().filter(|native| native.key_group_range.overlap(&range).is_some())
+            {
                 keyed.add_native(native.clone());
             }
             let key = (operator.uid.clone(), subtask);
@@ -229,11 +231,6 @@ async fn read_key_groups(
         .map_err(|source| Error::Restore { url: dir.url().to_string(), reason: source.to_string() })
 }
 
-/// Whether two key-group ranges share a key group.
-fn overlap(a: KeyGroupRange, b: KeyGroupRange) -> bool {
-    a.start() <= b.end() && b.start() <= a.end()
-}
-
 /// Downloads the native checkpoints of the subtasks of `stored` whose key groups some subtask
 /// now owning one of `ranges` needs, each once, into local directories (shared between the
 /// new subtasks that need them, removed when the last one is done with it).
@@ -242,18 +239,17 @@ async fn download_natives(
     stored: &OperatorState,
     ranges: &[KeyGroupRange],
 ) -> Result<Vec<NativeRestore>> {
-    let mut natives = Vec::new();
-    for subtask in &stored.subtasks {
-        let Some(native) = &subtask.native else { continue };
-        if !ranges.iter().any(|range| overlap(*range, subtask.key_group_range)) {
-            continue;
-        }
-        natives.push(download_native(dir, subtask, native).await?);
-    }
-    Ok(natives)
+    let needed = stored.subtasks.iter().filter_map(|subtask| {
+        let native = subtask.native.as_ref()?;
+        let needed = ranges.iter().any(|range| range.overlap(&subtask.key_group_range).is_some());
+        needed.then(|| download_native(dir, subtask, native))
+    });
+    futures::future::try_join_all(needed).await
 }
 
-/// Downloads the files of one subtask's native checkpoint, several at a time.
+/// Downloads the files of one subtask's native checkpoint, several at a time; on the local
+/// filesystem they are hard links to the stored files (the download is only read: a restore
+/// links or copies its files again into the instance's working directory).
 async fn download_native(
     dir: &SnapshotDir,
     subtask: &SubtaskState,
@@ -268,7 +264,7 @@ async fn download_native(
         downloads.spawn(async move {
             match shared {
                 Some(id) => dir.get_shared_local(&id, &target).await,
-                None => dir.get_local(&private, &target).await,
+                None => dir.link_local(&private, &target).await,
             }
         });
     }

@@ -40,7 +40,7 @@ use crate::plan::JobPlan;
 use crate::progress::MetricsRegistry;
 use crate::{
     Error, ExecutionConfig, JobClient, JobCommand, JobResult, JobStatus, RestartTracker, Result,
-    WorkerStatus,
+    SavepointOptions, WorkerStatus,
 };
 
 /// How long a cancelled attempt's tasks get to end before the next attempt starts anyway.
@@ -353,8 +353,9 @@ impl Driver<'_> {
                 attempt.cancel_requested = true;
                 self.cancel(attempt);
             }
-            JobCommand::Savepoint { dir, stop, reply } => {
-                let request = SavepointRequest { stop, reply };
+            JobCommand::Savepoint { options, reply } => {
+                let SavepointOptions { dir, stop, format } = options;
+                let request = SavepointRequest { stop, format, reply };
                 let (storage, id) = (self.storage, attempt.id);
                 let workers: Vec<WorkerLine> = (attempt.running.keys())
                     .filter_map(|worker| Some(self.workers.get(worker)?.line.clone()))

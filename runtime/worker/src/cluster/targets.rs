@@ -33,7 +33,7 @@ impl StateTargets {
             SnapshotType::Checkpoint => {
                 self.checkpoints.as_ref().map(|storage| storage.checkpoint_dir(barrier.id))
             }
-            SnapshotType::Savepoint => self.savepoints.get(&barrier.id).cloned(),
+            SnapshotType::Savepoint(_) => self.savepoints.get(&barrier.id).cloned(),
         };
         match dir {
             Some(dir) => Some((dir, state)),
@@ -73,6 +73,7 @@ mod tests {
     use weir_types::CheckpointBarrier;
 
     use super::*;
+    use weir_types::SavepointFormat;
 
     fn state(id: CheckpointId, kind: SnapshotType) -> TaskState {
         let barrier = CheckpointBarrier { id, timestamp: 0, kind };
@@ -95,13 +96,20 @@ mod tests {
         let (dir, _) = targets.place(state(3, SnapshotType::Checkpoint)).unwrap();
         assert_eq!(dir.url(), storage.checkpoint_dir(3).url());
 
-        assert!(targets.place(state(4, SnapshotType::Savepoint)).is_none());
-        assert!(targets.place(state(5, SnapshotType::Savepoint)).is_none());
+        assert!(
+            targets.place(state(4, SnapshotType::Savepoint(SavepointFormat::Canonical))).is_none()
+        );
+        assert!(
+            targets.place(state(5, SnapshotType::Savepoint(SavepointFormat::Canonical))).is_none()
+        );
         let savepoint = weir_checkpoint::savepoint_dir(&root, "job", 4, &options).unwrap();
         let ready = targets.on_savepoint(4, savepoint.clone());
         assert_eq!(ready.len(), 1);
         assert_eq!((ready[0].0.url(), ready[0].1.snapshot.barrier.id), (savepoint.url(), 4));
-        assert!(targets.place(state(4, SnapshotType::Savepoint)).is_some(), "known now");
+        assert!(
+            targets.place(state(4, SnapshotType::Savepoint(SavepointFormat::Canonical))).is_some(),
+            "known now"
+        );
         targets.forget(5);
         let other = weir_checkpoint::savepoint_dir(&root, "job", 5, &options).unwrap();
         assert!(targets.on_savepoint(5, other).is_empty(), "aborted state was dropped");

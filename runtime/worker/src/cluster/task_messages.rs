@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use weir_rpc::v1::{self, task_command::Command};
-use weir_types::{CheckpointBarrier, SnapshotType};
+use weir_types::{CheckpointBarrier, SavepointFormat, SnapshotType};
 
 use crate::checkpoint::{Acknowledgement, StoredState, TaskCommand};
 use crate::{Error, Result};
@@ -35,12 +35,17 @@ fn barrier_message(barrier: CheckpointBarrier) -> v1::Barrier {
     v1::Barrier {
         id: barrier.id,
         timestamp: barrier.timestamp,
-        savepoint: barrier.kind == SnapshotType::Savepoint,
+        savepoint: barrier.kind.is_savepoint(),
+        native: barrier.kind == SnapshotType::Savepoint(SavepointFormat::Native),
     }
 }
 
 fn barrier_of(barrier: &v1::Barrier) -> CheckpointBarrier {
-    let kind = if barrier.savepoint { SnapshotType::Savepoint } else { SnapshotType::Checkpoint };
+    let kind = match (barrier.savepoint, barrier.native) {
+        (false, _) => SnapshotType::Checkpoint,
+        (true, false) => SnapshotType::Savepoint(SavepointFormat::Canonical),
+        (true, true) => SnapshotType::Savepoint(SavepointFormat::Native),
+    };
     CheckpointBarrier { id: barrier.id, timestamp: barrier.timestamp, kind }
 }
 
@@ -114,10 +119,17 @@ mod tests {
 
     #[test]
     fn commands_survive_the_wire() {
-        let barrier = CheckpointBarrier { id: 7, timestamp: 1_000, kind: SnapshotType::Savepoint };
+        let savepoint = |format| SnapshotType::Savepoint(format);
+        let barrier = CheckpointBarrier {
+            id: 7,
+            timestamp: 1_000,
+            kind: savepoint(SavepointFormat::Canonical),
+        };
+        let native = CheckpointBarrier { kind: savepoint(SavepointFormat::Native), ..barrier };
         let checkpoint = CheckpointBarrier::checkpoint(8, 2_000);
         for command in [
             TaskCommand::Trigger(barrier),
+            TaskCommand::Trigger(native),
             TaskCommand::Trigger(checkpoint),
             TaskCommand::StopAfter(barrier),
             TaskCommand::Complete(3),

@@ -50,33 +50,62 @@ async fn a_checkpoint_opened_by_its_path_finds_the_shared_folder_beside_it() {
     assert_eq!(opened.get_shared_local("a.sst", &target).await.unwrap(), 3);
 }
 
-#[tokio::test]
-async fn local_files_go_up_and_come_back_whole_small_or_in_parts() {
-    let (tmp, root) = root();
-    let storage = storage(&root);
-    let dir = storage.checkpoint_dir(4);
+/// A local folder holding a file `small` (8 bytes) and a file `large` (20 MiB); the bytes of
+/// `large`.
+fn local_files(tmp: &tempfile::TempDir) -> (std::path::PathBuf, Vec<u8>) {
     let large: Vec<u8> = (0..20 << 20).map(|i: u32| (i % 251) as u8).collect();
     let local = tmp.path().join("local");
     std::fs::create_dir(&local).unwrap();
     std::fs::write(local.join("small"), b"manifest").unwrap();
     std::fs::write(local.join("large"), &large).unwrap();
+    (local, large)
+}
+
+fn inode(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().ino()
+}
+
+#[tokio::test]
+async fn local_files_are_linked_into_and_out_of_local_storage() {
+    let (tmp, root) = root();
+    let (local, large) = local_files(&tmp);
+    let storage = storage(&root);
+    let dir = storage.checkpoint_dir(4);
 
     assert_eq!(dir.put_local("native/MANIFEST", &local.join("small")).await.unwrap(), 8);
     let stored = storage.put_shared_local("ab-000007.sst", &local.join("large")).await.unwrap();
     assert_eq!(stored, large.len() as u64);
+    let job = tmp.path().canonicalize().unwrap().join(JOB);
+    let stored = job.join("shared/ab-000007.sst");
+    assert_eq!(inode(&local.join("large")), inode(&stored), "stored as a hard link");
+    // Written again (a retried upload): replaced, not refused.
+    assert_eq!(dir.put_local("native/MANIFEST", &local.join("small")).await.unwrap(), 8);
 
-    dir.get_local("native/MANIFEST", &local.join("small-back")).await.unwrap();
+    dir.link_local("native/MANIFEST", &local.join("small-back")).await.unwrap();
     assert_eq!(std::fs::read(local.join("small-back")).unwrap(), b"manifest");
     dir.get_shared_local("ab-000007.sst", &local.join("large-back")).await.unwrap();
     assert!(std::fs::read(local.join("large-back")).unwrap() == large, "bytes differ");
-    // Shared files on the local filesystem are linked, not copied.
-    use std::os::unix::fs::MetadataExt;
-    let inode = |path: &std::path::Path| std::fs::metadata(path).unwrap().ino();
-    let stored = tmp.path().canonicalize().unwrap().join(JOB).join("shared/ab-000007.sst");
-    assert_eq!(inode(&local.join("large-back")), inode(&stored), "a hard link");
+    assert_eq!(inode(&local.join("large-back")), inode(&stored), "fetched as a hard link");
 
     let missing = dir.put_local("x", &local.join("missing")).await.unwrap_err();
     assert!(matches!(missing, Error::LocalFile { operation: "read", .. }), "{missing}");
+}
+
+#[tokio::test]
+async fn local_files_go_up_and_come_back_whole_small_or_in_parts_in_other_stores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (local, large) = local_files(&tmp);
+    let store = Arc::new(object_store::memory::InMemory::new());
+    let dir = SnapshotDir::new(Location::with_store(store, "memory://t"));
+
+    assert_eq!(dir.put_local("native/MANIFEST", &local.join("small")).await.unwrap(), 8);
+    assert_eq!(dir.put_local("native/1.sst", &local.join("large")).await.unwrap(), 20 << 20);
+    dir.link_local("native/MANIFEST", &local.join("small-back")).await.unwrap();
+    assert_eq!(std::fs::read(local.join("small-back")).unwrap(), b"manifest");
+    dir.link_local("native/1.sst", &local.join("large-back")).await.unwrap();
+    assert!(std::fs::read(local.join("large-back")).unwrap() == large, "bytes differ");
+    assert_ne!(inode(&local.join("large-back")), inode(&local.join("large")), "copied");
 }
 
 #[tokio::test]
