@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::crd::Snapshot;
+use crate::crd::{SavepointFormat, Snapshot};
 use crate::{Error, Result};
 
 /// What the coordinator reports about its job.
@@ -34,9 +34,15 @@ impl JobView {
 pub trait JobApi: Send + Sync {
     /// The coordinator's job (`GET /jobs`, `/jobs/{name}`, `/jobs/{name}/checkpoints`).
     async fn observe(&self, base: &str) -> Result<JobView>;
-    /// Takes a savepoint of job `name` (`POST /jobs/{name}/savepoints`), stopping the job
-    /// after it when `stop`; returns where it is.
-    async fn savepoint(&self, base: &str, name: &str, stop: bool) -> Result<String>;
+    /// Takes a savepoint of job `name` in `format` (`POST /jobs/{name}/savepoints`), stopping
+    /// the job after it when `stop`; returns where it is.
+    async fn savepoint(
+        &self,
+        base: &str,
+        name: &str,
+        stop: bool,
+        format: SavepointFormat,
+    ) -> Result<String>;
     /// Cancels job `name` (`POST /jobs/{name}/cancel`).
     async fn cancel(&self, base: &str, name: &str) -> Result<()>;
 }
@@ -135,11 +141,17 @@ impl JobApi for HttpJobApi {
         })
     }
 
-    async fn savepoint(&self, base: &str, name: &str, stop: bool) -> Result<String> {
+    async fn savepoint(
+        &self,
+        base: &str,
+        name: &str,
+        stop: bool,
+        format: SavepointFormat,
+    ) -> Result<String> {
         let url = format!("{base}/jobs/{name}/savepoints");
         let request = (self.client.post(&url))
             .timeout(self.savepoint_timeout)
-            .json(&serde_json::json!({ "stop": stop }));
+            .json(&serde_json::json!({ "stop": stop, "format": format.as_str() }));
         let taken: SavepointTaken = self.call(request, &url).await?;
         Ok(taken.location)
     }

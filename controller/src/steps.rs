@@ -83,7 +83,8 @@ pub async fn run(
         }
         Step::TriggerSavepoint => {
             let view = observed.job_view.ok_or_else(|| unreachable_job(ctx, job))?;
-            let location = ctx.job_api.savepoint(&ctx.rest_url(job), &view.name, false).await?;
+            let (url, format) = (ctx.rest_url(job), job.savepoint_format());
+            let location = ctx.job_api.savepoint(&url, &view.name, false, format).await?;
             publish(ctx, job, EventType::Normal, "SavepointTaken", &location).await;
             status.last_savepoint = Some(Snapshot { location, id: None });
             status.savepoint_trigger_nonce = job.spec.savepoint_trigger_nonce;
@@ -155,7 +156,8 @@ async fn stop(
             view.stopped_with_savepoint.clone()
         }
         (UpgradeMode::Savepoint, _, Some(view)) => {
-            let location = ctx.job_api.savepoint(&url, &view.name, true).await?;
+            let format = job.savepoint_format();
+            let location = ctx.job_api.savepoint(&url, &view.name, true, format).await?;
             publish(ctx, job, EventType::Normal, "SavepointTaken", &location).await;
             status.last_savepoint = Some(Snapshot { location: location.clone(), id: None });
             Some(location)

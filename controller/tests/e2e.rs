@@ -21,7 +21,7 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 use weir_examples::exactly_once::{ExactlyOnceJob, committed_lines, difference};
 use weir_operator::context::Settings;
-use weir_operator::crd::{Phase, StreamJob};
+use weir_operator::crd::{Phase, SavepointFormat, StreamJob};
 use weir_operator::jobapi::{HttpJobApi, JobApi, JobView};
 use weir_tests::services::S3Server;
 
@@ -53,8 +53,14 @@ impl JobApi for ServiceJobApi {
         self.http.observe(&self.network.resolve_url(base)).await
     }
 
-    async fn savepoint(&self, base: &str, name: &str, stop: bool) -> weir_operator::Result<String> {
-        self.http.savepoint(&self.network.resolve_url(base), name, stop).await
+    async fn savepoint(
+        &self,
+        base: &str,
+        name: &str,
+        stop: bool,
+        format: SavepointFormat,
+    ) -> weir_operator::Result<String> {
+        self.http.savepoint(&self.network.resolve_url(base), name, stop, format).await
     }
 
     async fn cancel(&self, base: &str, name: &str) -> weir_operator::Result<()> {

@@ -208,7 +208,7 @@ async fn a_savepoint_upgrade_stops_the_job_with_a_savepoint_and_records_it_befor
     assert_eq!(event["reason"], "SavepointTaken");
     let status =
         expect(&mut server, Method::PATCH, &format!("{JOB}/status{APPLY}"), 200, json!(job)).await;
-    assert_eq!(job_api.calls(), ["savepoint window-count stop=true"]);
+    assert_eq!(job_api.calls(), ["savepoint window-count stop=true format=canonical"]);
     let status = &status["status"];
     assert_eq!(status["upgrade"]["step"], "Deleting");
     assert_eq!(status["upgrade"]["restoreFrom"], "s3://b/savepoints/sp-1");

@@ -130,7 +130,7 @@ async fn a_parallelism_change_takes_a_savepoint_and_replaces_the_pods_from_it() 
     cluster.patch_spec("exactly-once", serde_json::json!({ "parallelism": 3 })).await;
     let job = running(&cluster, "exactly-once", 2).await;
 
-    assert_eq!(cluster.job_api.calls(), ["savepoint exactly-once stop=true"]);
+    assert_eq!(cluster.job_api.calls(), ["savepoint exactly-once stop=true format=native"]);
     let status = job.status.clone().unwrap();
     let savepoint = "s3://b/savepoints/sp-1";
     assert_eq!(status.last_savepoint.unwrap().location, savepoint);
@@ -172,7 +172,7 @@ async fn a_suspended_job_keeps_its_savepoint_and_resumes_from_it() {
     let coordinator: Pod = cluster.api().get("exactly-once-r2-coordinator").await.unwrap();
     assert_eq!(flag(&args(&coordinator), "--restore"), Some("s3://b/savepoints/sp-1"));
     assert_eq!(cluster.pod_names("weir.dev/job=exactly-once").await.len(), 3);
-    assert_eq!(cluster.job_api.calls(), ["savepoint exactly-once stop=true"]);
+    assert_eq!(cluster.job_api.calls(), ["savepoint exactly-once stop=true format=native"]);
 }
 
 #[tokio::test]
@@ -188,7 +188,7 @@ async fn a_deleted_job_is_stopped_with_a_savepoint_before_it_and_its_objects_go(
     })
     .await;
 
-    assert_eq!(cluster.job_api.calls(), ["savepoint exactly-once stop=true"]);
+    assert_eq!(cluster.job_api.calls(), ["savepoint exactly-once stop=true format=native"]);
     assert!(cluster.pod_names("weir.dev/job=exactly-once").await.is_empty());
     assert!(cluster.api::<ConfigMap>().get_opt("exactly-once-config").await.unwrap().is_none());
     assert!(cluster.api::<Service>().get_opt("exactly-once-coordinator").await.unwrap().is_none());
@@ -220,7 +220,7 @@ async fn a_restarted_controller_finishes_an_upgrade_without_a_second_savepoint()
 
     cluster.start_controller();
     let job = running(&cluster, "exactly-once", 2).await;
-    assert_eq!(cluster.job_api.calls(), ["savepoint exactly-once stop=true"]);
+    assert_eq!(cluster.job_api.calls(), ["savepoint exactly-once stop=true format=native"]);
     let deployment = job.status.unwrap().deployment.unwrap();
     assert_eq!(deployment.restored_from.as_deref(), Some(savepoint));
     assert_eq!(cluster.pod_names("weir.dev/job=exactly-once").await.len(), 4);

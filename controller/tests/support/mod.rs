@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use weir_operator::Result;
-use weir_operator::crd::StreamJob;
+use weir_operator::crd::{SavepointFormat, StreamJob};
 use weir_operator::jobapi::{JobApi, JobView};
 
 /// `examples/window-count.yaml` in namespace `jobs`, as the API server returns it.
@@ -26,7 +26,7 @@ pub fn window_count() -> StreamJob {
 pub struct FakeJobApi {
     /// What `observe` answers (`None`: unreachable).
     pub view: Arc<Mutex<Option<JobView>>>,
-    /// Calls made: `savepoint stop=…` and `cancel`.
+    /// Calls made: `savepoint {name} stop=… format=…` and `cancel`.
     pub calls: Arc<Mutex<Vec<String>>>,
     /// Savepoints complete only while this is not write-locked (a test holds it to keep a
     /// savepoint in flight).
@@ -71,8 +71,15 @@ impl JobApi for FakeJobApi {
         })
     }
 
-    async fn savepoint(&self, _: &str, name: &str, stop: bool) -> Result<String> {
-        self.calls.lock().unwrap().push(format!("savepoint {name} stop={stop}"));
+    async fn savepoint(
+        &self,
+        _: &str,
+        name: &str,
+        stop: bool,
+        format: SavepointFormat,
+    ) -> Result<String> {
+        let format = format.as_str();
+        self.calls.lock().unwrap().push(format!("savepoint {name} stop={stop} format={format}"));
         let _open = self.savepoint_gate.read().await;
         let location = "s3://b/savepoints/sp-1".to_string();
         if stop {
