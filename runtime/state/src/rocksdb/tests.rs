@@ -19,6 +19,16 @@ fn rocksdb_in(root: &Path) -> StateBackend {
     StateBackend::RocksDb(RocksDbSettings { working_dir: root.to_path_buf(), ..Default::default() })
 }
 
+/// RocksDB whose checkpoints are full (canonical), not incremental.
+fn full_rocksdb_in(root: &Path) -> StateBackend {
+    let settings = RocksDbSettings {
+        working_dir: root.to_path_buf(),
+        incremental: false,
+        ..Default::default()
+    };
+    StateBackend::RocksDb(settings)
+}
+
 fn full_range() -> KeyGroupRange {
     KeyGroupRange::for_subtask(MAX_PARALLELISM, 1, 0)
 }
@@ -257,13 +267,8 @@ fn native_checkpoints_share_sst_files_and_restore_into_any_range() {
 fn native_savepoints_own_their_files_and_rescale_from_the_largest_overlap() {
     let root = tempfile::tempdir().unwrap();
     let keys = keys_with_groups(3_000);
-    let full = RocksDbSettings {
-        working_dir: root.path().to_path_buf(),
-        incremental: false,
-        ..Default::default()
-    };
     let mut state =
-        KeyedState::<u64>::new(StateBackend::RocksDb(full), MAX_PARALLELISM, full_range());
+        KeyedState::<u64>::new(full_rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
     fill(&mut state, &keys);
     let native_savepoint = SnapshotType::Savepoint(SavepointFormat::Native);
     let (canonical, savepoint) = state.snapshot_for(1, native_savepoint).unwrap();
@@ -325,13 +330,8 @@ fn incremental_checkpoints_carry_restored_state_that_is_not_registered() {
 #[test]
 fn heap_and_full_rocksdb_take_no_native_checkpoint() {
     let root = tempfile::tempdir().unwrap();
-    let full = RocksDbSettings {
-        working_dir: root.path().to_path_buf(),
-        incremental: false,
-        ..Default::default()
-    };
     let mut rocks =
-        KeyedState::<u64>::new(StateBackend::RocksDb(full), MAX_PARALLELISM, full_range());
+        KeyedState::<u64>::new(full_rocksdb_in(root.path()), MAX_PARALLELISM, full_range());
     fill(&mut rocks, &keys_with_groups(10));
     assert!(rocks.native_checkpoint(1).unwrap().is_none());
     let (canonical, native) = rocks.snapshot_for(1, SnapshotType::Checkpoint).unwrap();
