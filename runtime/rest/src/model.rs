@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use weir_types::SnapshotType;
+use weir_types::{SavepointFormat, SnapshotType};
 use weir_worker::checkpoint::CheckpointStats;
 use weir_worker::{JobFailure, JobState, JobStatusSnapshot, WorkerStatus};
 
@@ -131,6 +131,9 @@ pub struct Checkpoint {
     pub id: u64,
     /// `checkpoint` or `savepoint`.
     pub kind: &'static str,
+    /// A savepoint's format, `canonical` or `native` (Flink's `savepointFormat`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub savepoint_format: Option<SavepointFormat>,
     /// `completed` or `failed`.
     pub status: &'static str,
     /// From trigger to completion or failure.
@@ -253,6 +256,10 @@ impl From<&CheckpointStats> for Checkpoint {
                 SnapshotType::Checkpoint => "checkpoint",
                 SnapshotType::Savepoint(_) => "savepoint",
             },
+            savepoint_format: match stats.kind {
+                SnapshotType::Checkpoint => None,
+                SnapshotType::Savepoint(format) => Some(format),
+            },
             status: if stats.failure.is_some() { "failed" } else { "completed" },
             duration_ms: ms(stats.duration),
             state_size: stats.state_size,
@@ -282,7 +289,6 @@ pub(crate) mod tests {
     use weir_worker::{SubtaskCounts, VertexStatus};
 
     use super::*;
-    use weir_types::SavepointFormat;
 
     fn stats(id: u64, kind: SnapshotType, failure: Option<&str>) -> CheckpointStats {
         CheckpointStats {
@@ -375,5 +381,6 @@ pub(crate) mod tests {
             })
         );
         assert_eq!(json["history"][2]["kind"], "savepoint");
+        assert_eq!(json["history"][2]["savepoint_format"], "canonical");
     }
 }

@@ -198,6 +198,9 @@ fn status_checkpoints_metrics_savepoint_and_cancel_over_http() {
     assert_eq!(api.post("/jobs/no-such-job/cancel", None).0, StatusCode::NOT_FOUND);
     let (status, body) = api.post(&savepoints_path, Some(json!({ "stop": "yes" })));
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = api.post(&savepoints_path, Some(json!({ "format": "fast" })));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("unknown variant `fast`"), "{body}");
 
     let (status, _) = api.post(&format!("/jobs/{JOB}/cancel"), None);
     assert_eq!(status, StatusCode::ACCEPTED);

@@ -210,7 +210,7 @@ document.getElementById("trigger-savepoint").addEventListener("click", triggerSa
 
 function renderCheckpoints(checkpoints) {
   const rows = checkpoints.history.slice().reverse().map((c) => h("tr", { "data-kind": c.kind, "data-status": c.status },
-    cell(c.id, true), cell(c.kind), h("td", { class: `status-${c.status}` }, c.status),
+    cell(c.id, true), cell(c.savepoint_format ? `${c.kind} (${c.savepoint_format})` : c.kind), h("td", { class: `status-${c.status}` }, c.status),
     cell(`${c.duration_ms} ms`, true), cell(bytes(c.state_size), true),
     cell(bytes(c.incremental_size), true), cell(`${c.alignment_ms} ms`, true),
     cell(c.unaligned ? "yes" : "no"), cell(c.failure || c.location)));
