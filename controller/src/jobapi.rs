@@ -151,7 +151,7 @@ impl JobApi for HttpJobApi {
         let url = format!("{base}/jobs/{name}/savepoints");
         let request = (self.client.post(&url))
             .timeout(self.savepoint_timeout)
-            .json(&serde_json::json!({ "stop": stop, "format": format.as_str() }));
+            .json(&serde_json::json!({ "stop": stop, "format": format }));
         let taken: SavepointTaken = self.call(request, &url).await?;
         Ok(taken.location)
     }

@@ -272,16 +272,6 @@ pub enum SavepointFormat {
     Native,
 }
 
-impl SavepointFormat {
-    /// Its name in the job's REST API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SavepointFormat::Canonical => "canonical",
-            SavepointFormat::Native => "native",
-        }
-    }
-}
-
 /// Whether the job should run.
 #[derive(JsonSchema, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]

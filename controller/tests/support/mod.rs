@@ -78,7 +78,8 @@ impl JobApi for FakeJobApi {
         stop: bool,
         format: SavepointFormat,
     ) -> Result<String> {
-        let format = format.as_str();
+        let format = serde_json::to_value(format).unwrap();
+        let format = format.as_str().unwrap();
         self.calls.lock().unwrap().push(format!("savepoint {name} stop={stop} format={format}"));
         let _open = self.savepoint_gate.read().await;
         let location = "s3://b/savepoints/sp-1".to_string();

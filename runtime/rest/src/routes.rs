@@ -6,9 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 use tracing::info;
-use weir_types::SavepointFormat;
 use weir_worker::SavepointOptions;
 
 use crate::model::{
@@ -67,38 +65,24 @@ async fn workers(State(jobs): State<Jobs>) -> Json<Workers> {
     Json(Workers::of(&snapshots))
 }
 
-/// The body of `POST /jobs/{name}/savepoints`; an empty body takes the defaults.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct SavepointRequest {
-    /// Where the savepoint goes (else `checkpointing.savepoint_dir`).
-    dir: Option<String>,
-    /// Stop the job once the savepoint is complete.
-    stop: bool,
-    /// `canonical` (the default) or `native` (the state backend's own files).
-    format: SavepointFormat,
-}
-
 async fn savepoint(
     State(jobs): State<Jobs>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<SavepointTaken>> {
     let job = jobs.get(&name)?;
-    let request: SavepointRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        SavepointRequest::default()
+    // The body is the options as JSON (`dir`, `stop`, `format`); an empty one takes the defaults.
+    let options: SavepointOptions = if body.iter().all(u8::is_ascii_whitespace) {
+        SavepointOptions::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| Error::BadRequest(e.to_string()))?
     };
-    let SavepointRequest { dir, stop, format } = request;
-    info!(job = %name, stop, ?format, "savepoint requested over the REST API");
+    info!(job = %name, stop = options.stop, format = ?options.format, "savepoint requested over the REST API");
     // Taking a savepoint blocks until it is complete: keep it off the async workers.
-    let location = tokio::task::spawn_blocking(move || {
-        job.control.savepoint(SavepointOptions { dir, stop, format })
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?
-    .map_err(Error::Savepoint)?;
+    let location = tokio::task::spawn_blocking(move || job.control.savepoint(options))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::Savepoint)?;
     Ok(Json(SavepointTaken { location }))
 }
 

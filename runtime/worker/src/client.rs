@@ -23,8 +23,10 @@ pub enum JobCommand {
     Cancel,
 }
 
-/// What a savepoint is asked for with (Flink's savepoint and stop requests).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What a savepoint is asked for with (Flink's savepoint and stop requests); also the JSON
+/// body of the REST API's `POST /jobs/{name}/savepoints`, every field optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SavepointOptions {
     /// Where it goes, else the configured `checkpointing.savepoint_dir`.
     pub dir: Option<String>,
