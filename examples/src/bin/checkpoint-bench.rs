@@ -286,7 +286,19 @@ fn window_count_comparison(options: &Options) -> Result<(), UserError> {
                 ..Default::default()
             };
             let (result, secs) = weir_examples::run_window_count(config, events, keys)?;
-            rates.push((events as f64 / secs, completed(&result)?.len()));
+            let checkpoints = completed(&result)?;
+            if with_checkpoints {
+                // What each checkpoint held and wrote, MB, and how long it took.
+                let each: Vec<String> = (checkpoints.iter())
+                    .map(|c| {
+                        let mb = |bytes: u64| bytes as f64 / 1e6;
+                        let (size, written) = (mb(c.state_size), mb(c.incremental_size));
+                        format!("{size:.0}/{written:.0}MB/{}ms", c.duration.as_millis())
+                    })
+                    .collect();
+                eprintln!("checkpoints (state/written/duration): {}", each.join(" "));
+            }
+            rates.push((events as f64 / secs, checkpoints.len()));
         }
     }
     let best = |runs: &[(f64, usize)]| {

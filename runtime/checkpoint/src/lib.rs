@@ -12,8 +12,8 @@ mod storage;
 
 pub use error::{Error, Result};
 pub use metadata::{
-    Block, CheckpointMetadata, FORMAT_VERSION, KeyGroupBlock, NativeFileRef, NativeState,
-    OperatorListBlock, OperatorState, Redistribution, SnapshotKind, SubtaskState,
+    Block, BlockPiece, CheckpointMetadata, FORMAT_VERSION, KeyGroupBlock, NativeFileRef,
+    NativeState, OperatorListBlock, OperatorState, Redistribution, SnapshotKind, SubtaskState,
 };
 pub use storage::{
     CheckpointStorage, RetainReport, SnapshotDir, StorageOptions, resolve_restore, s3_client,

@@ -66,7 +66,7 @@ pub struct SubtaskState {
     /// Records in flight on its inputs (unaligned checkpoints), replayed first on restore.
     pub in_flight: Option<Block>,
     /// Files under the job's `shared/` folder this subtask's state references (incremental
-    /// RocksDB checkpoints), relative to that folder.
+    /// checkpoints: RocksDB's SST files, the heap's pieces), relative to that folder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shared_files: Vec<String>,
     /// The keyed state as the backend's own incremental checkpoint (then `key_groups` holds
@@ -111,8 +111,25 @@ pub struct Block {
 pub struct KeyGroupBlock {
     /// The key group.
     pub group: KeyGroup,
-    /// Where its bytes are.
+    /// Where its bytes are in the subtask's file; when `pieces` is set, only their length
+    /// (offset 0).
     pub block: Block,
+    /// Set by incremental heap checkpoints: where the subtask's file lists the block's
+    /// pieces (a postcard `Vec<BlockPiece>`), byte ranges of its shared files (those written
+    /// by this checkpoint and by earlier ones) which, joined in order, are the block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pieces: Option<Block>,
+}
+
+/// A byte range of one of a subtask's shared files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockPiece {
+    /// The file, as an index into [`SubtaskState::shared_files`].
+    pub file: u32,
+    /// Offset from the start of the file.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
 }
 
 /// How an operator list state is spread over subtasks on restore.

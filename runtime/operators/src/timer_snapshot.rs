@@ -4,13 +4,16 @@
 //! time's shared set (see [`Frozen::encoding`]): a later snapshot that finds the time
 //! unchanged copies those bytes instead of encoding its timers again. Windows register one
 //! time per window end and leave it alone until it fires, so a checkpoint encodes the timers
-//! of the windows opened since the one before, not every timer.
+//! of the windows opened since the one before, not every timer. An incremental checkpoint
+//! refers to each key group's part of an unchanged time where an earlier checkpoint wrote it
+//! (see `weir_state::BlockWriter`).
 
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 
-use weir_state::{Frozen, FrozenTable, append_count, append_entries};
+use weir_state::{Frozen, FrozenTable, GroupEntries, append_count, append_entries};
 use weir_types::{Key, KeyGroup, Timestamp};
 
 use crate::timers::Registered;
@@ -22,8 +25,16 @@ pub(crate) type FrozenSlot<K, N> = (Timestamp, Arc<Frozen<Registered<K, N>>>);
 /// queue until it changes them; encoded per key group on first use.
 pub(crate) struct FrozenTimers<K, N> {
     slots: Vec<FrozenSlot<K, N>>,
-    /// Each key group's encoded timers, once the first group was asked for.
-    blocks: OnceCell<BTreeMap<KeyGroup, Vec<u8>>>,
+    /// Where each key group's timers are, once the first group was asked for.
+    layout: OnceCell<BTreeMap<KeyGroup, GroupTimers>>,
+}
+
+/// One key group's timers: how many, and their parts of the times' encodings.
+#[derive(Default)]
+struct GroupTimers {
+    count: usize,
+    /// (slot, the part's index in the slot's encoding, its bytes there).
+    parts: Vec<(usize, usize, Range<usize>)>,
 }
 
 /// Bytes before each key group's entries in a time's encoding: the group (u16), the number
@@ -32,31 +43,28 @@ const HEADER: usize = 10;
 
 impl<K: Key, N: Key> FrozenTimers<K, N> {
     pub(crate) fn new(slots: Vec<FrozenSlot<K, N>>) -> Self {
-        FrozenTimers { slots, blocks: OnceCell::new() }
+        FrozenTimers { slots, layout: OnceCell::new() }
     }
 
-    /// Every timer, as one block of entries per key group of its key.
-    fn encode(&self) -> weir_state::Result<BTreeMap<KeyGroup, Vec<u8>>> {
-        let encoded = self
-            .slots
-            .iter()
-            .map(|(time, registered)| registered.encoding(|timers| encode_time(*time, timers)))
-            .collect::<weir_state::Result<Vec<&[u8]>>>()?;
-        let mut sizes: BTreeMap<KeyGroup, (usize, usize)> = BTreeMap::new();
-        for (group, count, entries) in encoded.iter().flat_map(|bytes| parts(bytes)) {
-            let size = sizes.entry(group).or_default();
-            *size = (size.0 + count, size.1 + entries.len());
+    /// The encoding of slot `slot`'s timers, computed once per time.
+    fn encoding(&self, slot: usize) -> weir_state::Result<&[u8]> {
+        let (time, registered) = &self.slots[slot];
+        registered.encoding(|timers| encode_time(*time, timers))
+    }
+
+    /// Where every key group's timers are in the times' encodings.
+    fn layout(&self) -> weir_state::Result<BTreeMap<KeyGroup, GroupTimers>> {
+        let mut layout: BTreeMap<KeyGroup, GroupTimers> = BTreeMap::new();
+        for slot in 0..self.slots.len() {
+            let encoding = self.encoding(slot)?;
+            for (part, (group, count, entries)) in parts(encoding).enumerate() {
+                let start = entries.as_ptr() as usize - encoding.as_ptr() as usize;
+                let timers = layout.entry(group).or_default();
+                timers.count += count;
+                timers.parts.push((slot, part, start..start + entries.len()));
+            }
         }
-        let mut blocks = BTreeMap::new();
-        for (group, (count, len)) in sizes {
-            let mut block = Vec::with_capacity(len + HEADER);
-            append_count(&mut block, count)?;
-            blocks.insert(group, block);
-        }
-        for (group, _, entries) in encoded.iter().flat_map(|bytes| parts(bytes)) {
-            blocks.get_mut(&group).expect("sized above").extend_from_slice(entries);
-        }
-        Ok(blocks)
+        Ok(layout)
     }
 }
 
@@ -103,17 +111,23 @@ fn parts(mut encoded: &[u8]) -> impl Iterator<Item = (KeyGroup, usize, &[u8])> {
 }
 
 impl<K: Key, N: Key> FrozenTable for FrozenTimers<K, N> {
-    fn encode_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> weir_state::Result<bool> {
-        if self.blocks.get().is_none() {
-            let _ = self.blocks.set(self.encode()?);
+    fn encode_group<'a>(
+        &'a self,
+        group: KeyGroup,
+        out: &mut GroupEntries<'a>,
+    ) -> weir_state::Result<bool> {
+        if self.layout.get().is_none() {
+            let _ = self.layout.set(self.layout()?);
         }
-        match self.blocks.get().and_then(|blocks| blocks.get(&group)) {
-            Some(bytes) => {
-                out.extend_from_slice(bytes);
-                Ok(true)
-            }
-            None => Ok(false),
+        let Some(timers) = self.layout.get().and_then(|layout| layout.get(&group)) else {
+            return Ok(false);
+        };
+        append_count(out.bytes(), timers.count)?;
+        for (slot, part, range) in &timers.parts {
+            let encoding = self.encoding(*slot)?;
+            out.kept(&encoding[range.clone()], self.slots[*slot].1.stored(), *part);
         }
+        Ok(true)
     }
 
     fn is_empty(&self) -> bool {

@@ -10,6 +10,7 @@
 use hashbrown::HashMap;
 use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
+use crate::GroupEntries;
 use crate::namespaces::{FrozenNamespace, FrozenNamespaces, Namespaces};
 use crate::snapshot::FrozenTable;
 use crate::snapshot::{append_count, append_namespace_entries};
@@ -99,23 +100,27 @@ struct FrozenHeapTable<K, N, V> {
 }
 
 impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
-    fn encode_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool> {
+    fn encode_group<'a>(&'a self, group: KeyGroup, out: &mut GroupEntries<'a>) -> Result<bool> {
         let namespaces = &self.groups[self.range.offset(group)];
         let count = namespaces.iter().map(|frozen| frozen.entries.len()).sum();
         if count == 0 {
             return Ok(false);
         }
-        append_count(out, count)?;
-        for FrozenNamespace { namespace, entries, keep_encoding } in namespaces {
+        append_count(out.bytes(), count)?;
+        // Kept encodings in the order they were written: those an incremental checkpoint
+        // refers to then form few runs of the earlier files.
+        let mut ordered: Vec<&FrozenNamespace<K, N, V>> = namespaces.iter().collect();
+        ordered.sort_by_cached_key(|frozen| frozen.entries.stored().order());
+        for FrozenNamespace { namespace, entries, keep_encoding } in ordered {
             if *keep_encoding {
                 let encoding = entries.encoding(|entries| {
                     let mut encoding = Vec::new();
                     append_namespace(namespace, entries, &mut encoding)?;
                     Ok::<_, Error>(encoding)
                 })?;
-                out.extend_from_slice(encoding);
+                out.kept(encoding, entries.stored(), 0);
             } else {
-                append_namespace(namespace, entries, out)?;
+                append_namespace(namespace, entries, out.bytes())?;
             }
         }
         Ok(true)

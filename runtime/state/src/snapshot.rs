@@ -7,14 +7,13 @@
 //! same bytes from its keys and values, so a savepoint restores on any backend.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ops::Range;
 
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use weir_types::{KeyGroup, KeyGroupRange};
 
-use crate::{Error, NativeRestore, Result, codec};
+use crate::{BlockWriter, Error, GroupEntries, NativeRestore, Piece, PlacedBlock, Result, codec};
 
 /// The keyed state of one operator subtask, per key group and state name: entries encoded
 /// when the snapshot was taken, and copies of heap tables that are encoded only when the
@@ -44,8 +43,9 @@ impl std::fmt::Debug for DeferredTable {
 
 /// A table as it was at a snapshot, shared with whatever encodes it.
 pub trait FrozenTable: Send {
-    /// Appends the entries of `group` in the canonical encoding; returns whether it had any.
-    fn encode_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool>;
+    /// Appends the entries of `group` in the canonical encoding, kept encodings as such;
+    /// returns whether it had any.
+    fn encode_group<'a>(&'a self, group: KeyGroup, out: &mut GroupEntries<'a>) -> Result<bool>;
     /// Whether it holds no entry.
     fn is_empty(&self) -> bool;
 }
@@ -77,32 +77,41 @@ impl KeyedSnapshot {
     /// Each key group with state, encoded as one block, in group order. Encodes the tables
     /// copied at the snapshot, which fails if a value does not serialize.
     pub fn encode_groups(&self) -> Result<KeyGroupBlocks> {
-        let mut out = Vec::new();
-        let placed = self.encode_groups_into(&mut out, &|| false)?.expect("never abandoned");
-        Ok(placed.into_iter().map(|(group, range)| (group, out[range].to_vec())).collect())
+        let mut writer = BlockWriter::full();
+        let placed = self.encode_groups_into(&mut writer, &|| false)?.expect("never abandoned");
+        let (out, _) = writer.finish();
+        let bytes =
+            |piece: &Piece| &out[piece.offset as usize..(piece.offset + piece.len) as usize];
+        Ok(placed
+            .into_iter()
+            .map(|block| (block.group, block.pieces.iter().flat_map(bytes).copied().collect()))
+            .collect())
     }
 
-    /// [`Self::encode_groups`], appending the blocks to `out` one after the other (no block
-    /// is copied on its own first) and returning where each one is; given up (`None`) as
-    /// soon as `abandoned` says so between two key groups: the checkpoint was aborted or the
-    /// run cancelled.
+    /// [`Self::encode_groups`] through `writer`, which appends each block to its file (no
+    /// block is copied on its own first) or refers to earlier files for its kept encodings,
+    /// and returns where each block is; given up (`None`) as soon as `abandoned` says so
+    /// between two key groups: the checkpoint was aborted or the run cancelled.
     pub fn encode_groups_into(
         &self,
-        out: &mut Vec<u8>,
+        writer: &mut BlockWriter<'_>,
         abandoned: &dyn Fn() -> bool,
-    ) -> Result<Option<PlacedBlocks>> {
+    ) -> Result<Option<Vec<PlacedBlock>>> {
         let mut groups: BTreeSet<KeyGroup> = self.groups.keys().copied().collect();
         groups.extend(self.deferred.iter().flat_map(|deferred| deferred.range.iter()));
         // One buffer per deferred table, reused from group to group.
-        let mut scratch: Vec<Vec<u8>> = vec![Vec::new(); self.deferred.len()];
+        let mut scratch: Vec<GroupEntries<'_>> =
+            self.deferred.iter().map(|_| GroupEntries::default()).collect();
         let mut placed = Vec::new();
         for group in groups {
             if abandoned() {
                 return Ok(None);
             }
-            let mut sections: Vec<(&str, &[u8])> = Vec::new();
+            let mut sections: Vec<(&str, Section<'_, '_>)> = Vec::new();
             if let Some(eager) = self.groups.get(&group) {
-                sections.extend(eager.iter().map(|(name, entries)| (name.as_str(), &entries[..])));
+                sections.extend(
+                    eager.iter().map(|(name, entries)| (name.as_str(), Section::Bytes(entries))),
+                );
             }
             let mut any = Vec::with_capacity(self.deferred.len());
             for (deferred, entries) in self.deferred.iter().zip(&mut scratch) {
@@ -114,33 +123,54 @@ impl KeyedSnapshot {
             }
             for ((deferred, entries), any) in self.deferred.iter().zip(&scratch).zip(any) {
                 if any {
-                    sections.push((&deferred.name, entries));
+                    sections.push((&deferred.name, Section::Entries(entries)));
                 }
             }
             if !sections.is_empty() {
-                let start = out.len();
-                append_sections(&sections, out)?;
-                placed.push((group, start..out.len()));
+                append_sections(&sections, writer)?;
+                placed.push(writer.finish_block(group));
             }
         }
         Ok(Some(placed))
     }
 }
 
+/// One state's entries in a key group's block.
+enum Section<'s, 'a> {
+    /// Encoded when the snapshot was taken.
+    Bytes(&'s [u8]),
+    /// Encoded from a frozen table.
+    Entries(&'s GroupEntries<'a>),
+}
+
+impl Section<'_, '_> {
+    fn len(&self) -> usize {
+        match self {
+            Section::Bytes(bytes) => bytes.len(),
+            Section::Entries(entries) => entries.len(),
+        }
+    }
+}
+
 /// Appends a key group's block: the postcard encoding of its `Vec<(String, Vec<u8>)>` of
 /// named sections, written as whole slices (serde would hand every byte of the entries to
 /// the serializer one at a time, a second time after the backend encoded them).
-fn append_sections(sections: &[(&str, &[u8])], out: &mut Vec<u8>) -> Result<()> {
-    const LENGTH: usize = 10; // the longest varint of a usize
-    let size: usize =
-        sections.iter().map(|(name, entries)| 2 * LENGTH + name.len() + entries.len()).sum();
-    out.reserve(LENGTH + size);
-    append_count(out, sections.len())?;
+fn append_sections(
+    sections: &[(&str, Section<'_, '_>)],
+    writer: &mut BlockWriter<'_>,
+) -> Result<()> {
+    let mut header = Vec::new();
+    append_count(&mut header, sections.len())?;
     for (name, entries) in sections {
-        append_count(out, name.len())?;
-        out.extend_from_slice(name.as_bytes());
-        append_count(out, entries.len())?;
-        out.extend_from_slice(entries);
+        append_count(&mut header, name.len())?;
+        header.extend_from_slice(name.as_bytes());
+        append_count(&mut header, entries.len())?;
+        writer.inline(&header);
+        header.clear();
+        match entries {
+            Section::Bytes(bytes) => writer.inline(bytes),
+            Section::Entries(entries) => writer.entries(entries),
+        }
     }
     Ok(())
 }
@@ -191,9 +221,6 @@ impl KeyedRestore {
         (self.natives, self.sections)
     }
 }
-
-/// Key groups, each with where its block is in the buffer it was appended to.
-pub type PlacedBlocks = Vec<(KeyGroup, Range<usize>)>;
 
 /// Key groups, each with its encoded block.
 pub type KeyGroupBlocks = Vec<(KeyGroup, Vec<u8>)>;

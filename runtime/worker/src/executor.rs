@@ -186,6 +186,7 @@ impl LocalExecutor {
             job.storage.handle(),
             job.storage.checkpoints().cloned(),
             confirmed_shared,
+            self.config.checkpointing.incremental,
         );
         let mut driver = Driver {
             cancel: Some(cancel),

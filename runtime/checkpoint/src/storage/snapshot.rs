@@ -70,6 +70,16 @@ impl SnapshotDir {
         self.location.parent().child(SHARED_DIR).link_local(name, target).await
     }
 
+    /// The given byte ranges of `name` in the `shared/` folder beside this checkpoint,
+    /// fetched together.
+    pub async fn read_shared_ranges(
+        &self,
+        name: &str,
+        ranges: &[Range<u64>],
+    ) -> Result<Vec<Bytes>> {
+        self.location.parent().child(SHARED_DIR).read_ranges(name, ranges).await
+    }
+
     /// The content of `file`.
     pub async fn read(&self, file: &str) -> Result<Bytes> {
         self.location.read(file).await

@@ -7,7 +7,7 @@
 //! final state of finished tasks) run on the storage runtime and report back through
 //! [`CheckpointCoordinator::results`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -161,6 +161,11 @@ pub struct CheckpointCoordinator {
     /// Shared files that checkpoints in progress reference, and the lock that keeps garbage
     /// collection apart from writes.
     shared_files: SharedFiles,
+    /// The shared files of the latest two complete checkpoints, kept in use: a task may take
+    /// its next checkpoint before it hears that the latest one completed, and then refers to
+    /// the files of the one before (incremental heap checkpoints refer to those of the latest
+    /// complete checkpoint the task knows of).
+    recently_complete: VecDeque<HashSet<String>>,
 }
 
 impl CheckpointCoordinator {
@@ -199,6 +204,7 @@ impl CheckpointCoordinator {
             cleanups: Vec::new(),
             stopped_at: None,
             shared_files: SharedFiles::default(),
+            recently_complete: VecDeque::new(),
         }
     }
 
@@ -543,7 +549,11 @@ impl CheckpointCoordinator {
             return; // savepoints neither count for nor subsume checkpoints
         }
         self.failures_in_row = 0;
-        self.shared_files.release(&pending.shared);
+        self.recently_complete.push_back(pending.shared);
+        if self.recently_complete.len() > 2 {
+            let oldest = self.recently_complete.pop_front().expect("three of them");
+            self.shared_files.release(&oldest);
+        }
         // Only a checkpoint triggered after the sources ended covers their last records; one
         // triggered before completes too early to be the final one, however late it completes.
         self.final_complete |= pending.after_end;

@@ -1,13 +1,16 @@
 //! Turning an operator subtask's snapshot into one state file and its metadata entry, and
-//! back: keyed state as one block per key group, operator lists as one block each.
+//! back: keyed state as one block per key group, operator lists as one block each. In an
+//! incremental checkpoint the key groups' blocks are pieces of shared files instead: a new
+//! one with what changed, earlier ones for the rest.
 
 use bytes::Bytes;
 use weir_checkpoint::{
-    Block, KeyGroupBlock, NativeFileRef, NativeState, OperatorListBlock, Redistribution,
-    SubtaskState,
+    Block, BlockPiece, KeyGroupBlock, NativeFileRef, NativeState, OperatorListBlock,
+    Redistribution, SubtaskState,
 };
 use weir_operators::SubtaskSnapshot;
-use weir_state::{ListMode, NativeCheckpoint};
+use weir_state::{BlockWriter, ListMode, NativeCheckpoint, PlacedBlock};
+use weir_types::CheckpointId;
 
 /// A state file ready to upload and the metadata entry that describes it.
 #[derive(Debug, Clone)]
@@ -27,32 +30,55 @@ pub struct StateFile {
     /// The backend's own checkpoint, whose files are uploaded beside this one (those not
     /// shared yet) as `state.native` lists them.
     pub native: Option<NativeCheckpoint>,
+    /// The new file of an incremental heap checkpoint for the job's `shared/` folder, as
+    /// `state.shared_files` names it: the key groups' bytes that no earlier file holds.
+    pub shared: Option<(String, Bytes)>,
+}
+
+/// How keyed state that is not a backend's own checkpoint is written.
+#[derive(Clone, Copy)]
+pub enum KeyedLayout<'r> {
+    /// Every key group's block whole, in the subtask's file (savepoints, full checkpoints).
+    Full,
+    /// Incremental, for checkpoint `checkpoint`: a new shared file holds what no shared file
+    /// that `reusable` accepts holds already, and the blocks refer to those for the rest.
+    Incremental { checkpoint: CheckpointId, reusable: &'r dyn Fn(&str) -> bool },
 }
 
 /// Lays out `snapshot` as one file, encoding the state it copied (which fails if a value
 /// does not serialize).
 pub fn encode(snapshot: &SubtaskSnapshot) -> Result<StateFile, weir_state::Error> {
-    Ok(encode_unless(snapshot, &|| false)?.expect("never abandoned"))
+    Ok(encode_unless(snapshot, KeyedLayout::Full, &|| false)?.expect("never abandoned"))
 }
 
-/// [`encode`], given up (`None`) as soon as `abandoned` says so between two key groups.
+/// [`encode`] with `layout`, given up (`None`) as soon as `abandoned` says so between two key
+/// groups.
 pub fn encode_unless(
     snapshot: &SubtaskSnapshot,
+    layout: KeyedLayout<'_>,
     abandoned: &dyn Fn() -> bool,
 ) -> Result<Option<StateFile>, weir_state::Error> {
     let info = &snapshot.info;
     let name = format!("{}-{}", file_stem(&info.operator_id), info.index);
-    let mut bytes = Vec::new();
-    let Some(placed) = snapshot.state.keyed.encode_groups_into(&mut bytes, abandoned)? else {
+    let mut writer = match layout {
+        KeyedLayout::Full => BlockWriter::full(),
+        KeyedLayout::Incremental { checkpoint, reusable } => {
+            let id = format!("{name}-{checkpoint}-{:016x}.state", fastrand::u64(..));
+            BlockWriter::incremental(&id, reusable)
+        }
+    };
+    let Some(placed) = snapshot.state.keyed.encode_groups_into(&mut writer, abandoned)? else {
         return Ok(None);
     };
-    let key_groups = placed
-        .into_iter()
-        .map(|(group, range)| KeyGroupBlock {
-            group,
-            block: Block { offset: range.start as u64, len: range.len() as u64 },
-        })
-        .collect();
+    let (keyed, files) = writer.finish();
+    let (mut bytes, key_groups, mut shared_files, shared) = if files.is_empty() {
+        let key_groups = placed.into_iter().map(whole_block).collect();
+        (keyed, key_groups, Vec::new(), None)
+    } else {
+        let mut bytes = Vec::new();
+        let (key_groups, files, shared) = shared_pieces(placed, files, keyed, &mut bytes);
+        (bytes, key_groups, files, shared)
+    };
     let mut block = |data: &[u8]| {
         let block = Block { offset: bytes.len() as u64, len: data.len() as u64 };
         bytes.extend_from_slice(data);
@@ -83,7 +109,7 @@ pub fn encode_unless(
             })
             .collect(),
     });
-    let shared_files = native.iter().flat_map(|n| &n.files).filter_map(|f| f.shared.clone());
+    shared_files.extend(native.iter().flat_map(|n| &n.files).filter_map(|f| f.shared.clone()));
     let state = SubtaskState {
         subtask: info.index,
         file: name.clone(),
@@ -91,7 +117,7 @@ pub fn encode_unless(
         key_groups,
         operator_lists,
         in_flight: None,
-        shared_files: shared_files.collect(),
+        shared_files,
         native,
     };
     Ok(Some(StateFile {
@@ -102,7 +128,60 @@ pub fn encode_unless(
         bytes: Bytes::from(bytes),
         state,
         native: snapshot.state.native.clone(),
+        shared,
     }))
+}
+
+/// A block a full writer placed: one piece of the subtask's file.
+fn whole_block(placed: PlacedBlock) -> KeyGroupBlock {
+    let block = match placed.pieces[..] {
+        [piece] => Block { offset: piece.offset, len: piece.len },
+        _ => Block { offset: 0, len: placed.len() }, // empty
+    };
+    KeyGroupBlock { group: placed.group, block, pieces: None }
+}
+
+/// The blocks of an incremental checkpoint as pieces of shared files, each block's list of
+/// pieces appended to `lists`: `files` (the new one, holding `written`, first), without the
+/// new one when it holds nothing; also returns the shared files and the new file to write.
+fn shared_pieces(
+    placed: Vec<PlacedBlock>,
+    mut files: Vec<String>,
+    written: Vec<u8>,
+    lists: &mut Vec<u8>,
+) -> (Vec<KeyGroupBlock>, Vec<String>, Option<(String, Bytes)>) {
+    let (shift, shared) = if written.is_empty() {
+        (1, None) // every piece is in an earlier file
+    } else {
+        (0, Some((files[0].clone(), Bytes::from(written))))
+    };
+    files.drain(..shift);
+    let key_groups = placed
+        .into_iter()
+        .map(|placed| {
+            let pieces: Vec<BlockPiece> = (placed.pieces.iter())
+                .map(|piece| BlockPiece {
+                    file: u32::try_from(piece.file - shift).expect("fewer than 2^32 files"),
+                    offset: piece.offset,
+                    len: piece.len,
+                })
+                .collect();
+            let start = lists.len();
+            *lists = postcard::to_extend(&pieces, std::mem::take(lists)).expect("pieces encode");
+            let list = Block { offset: start as u64, len: (lists.len() - start) as u64 };
+            KeyGroupBlock {
+                group: placed.group,
+                block: Block { offset: 0, len: placed.len() },
+                pieces: Some(list),
+            }
+        })
+        .collect();
+    (key_groups, files, shared)
+}
+
+/// Decodes a block's list of pieces.
+pub fn decode_pieces(list: &[u8]) -> Result<Vec<BlockPiece>, postcard::Error> {
+    postcard::from_bytes(list)
 }
 
 /// Decodes the elements of an operator list block.

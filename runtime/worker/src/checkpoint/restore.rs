@@ -3,21 +3,23 @@
 //! same parallelism), whatever the parallelism was when the snapshot was taken; a task's records in flight (unaligned checkpoints) go
 //! back to the same subtask, so they need the same parallelism.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use weir_checkpoint::{
-    CheckpointMetadata, NativeState, OperatorState, Redistribution, SnapshotDir, SubtaskState,
+    Block, BlockPiece, CheckpointMetadata, KeyGroupBlock, NativeState, OperatorState,
+    Redistribution, SnapshotDir, SubtaskState,
 };
 use weir_operators::StateRestore;
 use weir_state::{
     KeyedRestore, LocalDir, NativeRestore, OperatorRestore, remove_dirs_of_dead_processes,
 };
-use weir_types::{CheckpointId, KeyGroupRange};
+use weir_types::{CheckpointId, KeyGroup, KeyGroupRange};
 
-use super::files::decode_list;
+use super::files::{decode_list, decode_pieces};
 use crate::{Error, Result};
 
 /// An operator of the job being started, as restore needs to know it.
@@ -217,18 +219,69 @@ async fn read_key_groups(
     for subtask in &stored.subtasks {
         let wanted: Vec<_> =
             subtask.key_groups.iter().filter(|block| range.contains(block.group)).collect();
-        if wanted.is_empty() {
-            continue;
+        let (pieced, whole): (Vec<_>, Vec<_>) =
+            wanted.into_iter().partition(|block| block.pieces.is_some());
+        if !whole.is_empty() {
+            let ranges: Vec<_> = whole.iter().map(|block| range_of(block.block)).collect();
+            let bytes = dir.read_ranges(&subtask.file, &ranges).await?;
+            blocks.extend(whole.iter().map(|block| block.group).zip(bytes));
         }
-        let ranges: Vec<_> = wanted
-            .iter()
-            .map(|block| block.block.offset..block.block.offset + block.block.len)
-            .collect();
-        let bytes = dir.read_ranges(&subtask.file, &ranges).await?;
-        blocks.extend(wanted.iter().map(|block| block.group).zip(bytes));
+        if !pieced.is_empty() {
+            blocks.extend(read_pieced(dir, subtask, &pieced).await?);
+        }
     }
     KeyedRestore::decode(blocks)
         .map_err(|source| Error::Restore { url: dir.url().to_string(), reason: source.to_string() })
+}
+
+/// The blocks of an incremental heap checkpoint: their lists of pieces read, each shared
+/// file's pieces fetched together, then joined block by block.
+async fn read_pieced(
+    dir: &SnapshotDir,
+    subtask: &SubtaskState,
+    blocks: &[&KeyGroupBlock],
+) -> Result<Vec<(KeyGroup, Bytes)>> {
+    let corrupt = |reason: String| Error::Restore { url: dir.url().to_string(), reason };
+    let lists: Vec<_> = blocks.iter().filter_map(|block| block.pieces).map(range_of).collect();
+    let lists = dir.read_ranges(&subtask.file, &lists).await?;
+    let lists = (lists.iter())
+        .map(|list| decode_pieces(list))
+        .collect::<Result<Vec<Vec<BlockPiece>>, _>>()
+        .map_err(|error| corrupt(format!("subtask {}: {error}", subtask.subtask)))?;
+    let mut by_file: BTreeMap<u32, Vec<Range<u64>>> = BTreeMap::new();
+    for piece in lists.iter().flatten() {
+        by_file.entry(piece.file).or_default().push(piece.offset..piece.offset + piece.len);
+    }
+    let mut fetched: BTreeMap<u32, std::vec::IntoIter<Bytes>> = BTreeMap::new();
+    for (file, ranges) in by_file {
+        let Some(name) = subtask.shared_files.get(file as usize) else {
+            let index = subtask.subtask;
+            return Err(corrupt(format!("subtask {index} refers to shared file {file} of none")));
+        };
+        fetched.insert(file, dir.read_shared_ranges(name, &ranges).await?.into_iter());
+    }
+    // Pieces come back in the order they were asked for, file by file.
+    let mut next = |file: u32| {
+        fetched.get_mut(&file).and_then(Iterator::next).expect("fetched above, one per piece")
+    };
+    let mut joined = Vec::with_capacity(blocks.len());
+    for (block, pieces) in blocks.iter().zip(&lists) {
+        let bytes = match &pieces[..] {
+            [piece] => next(piece.file), // no copy
+            pieces => {
+                let mut bytes = Vec::with_capacity(block.block.len as usize);
+                pieces.iter().for_each(|piece| bytes.extend_from_slice(&next(piece.file)));
+                Bytes::from(bytes)
+            }
+        };
+        joined.push((block.group, bytes));
+    }
+    Ok(joined)
+}
+
+/// The byte range of `block`.
+fn range_of(block: Block) -> Range<u64> {
+    block.offset..block.offset + block.len
 }
 
 /// Downloads the native checkpoints of the subtasks of `stored` whose key groups some subtask

@@ -5,8 +5,8 @@
 //! already), and then an [`Acknowledgement`] with handles only.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crossbeam_channel::{Receiver, Sender};
 use futures::future::{BoxFuture, try_join_all};
@@ -14,7 +14,7 @@ use tracing::debug;
 use weir_checkpoint::{CheckpointStorage, SnapshotDir};
 use weir_types::{CheckpointId, SnapshotType};
 
-use super::files::{StateFile, encode_unless};
+use super::files::{KeyedLayout, StateFile, encode_unless};
 use super::{Acknowledgement, StoredState, TaskId, TaskState};
 use crate::{Error, Result};
 
@@ -39,11 +39,14 @@ pub struct StateUploader {
     runtime: tokio::runtime::Handle,
     /// The job's checkpoints, whose `shared/` folder takes the shared files.
     storage: Option<CheckpointStorage>,
+    /// Whether checkpoints of heap state are incremental (see [`KeyedLayout`]).
+    incremental: bool,
     /// The shared files of this process's tasks that the latest complete checkpoint
     /// references: stored, and kept while a later checkpoint references them.
     confirmed: Arc<HashSet<String>>,
-    /// The shared files of this process's tasks each checkpoint in progress references.
-    referenced: BTreeMap<CheckpointId, HashSet<String>>,
+    /// The shared files of this process's tasks each checkpoint in progress references
+    /// (those of heap state known once it is encoded, off this thread).
+    referenced: Referenced,
     uploaded: (Sender<Uploaded>, Receiver<Uploaded>),
     /// Set for a checkpoint in progress when it is aborted: its uploads stop, and state of
     /// it that arrives after the abort (a task that reached the barrier later) is not
@@ -52,6 +55,9 @@ pub struct StateUploader {
     /// Set when the run is cancelled or the uploader dropped: every upload stops.
     cancelled: Arc<AtomicBool>,
 }
+
+/// The shared files each checkpoint in progress references.
+type Referenced = Arc<Mutex<BTreeMap<CheckpointId, HashSet<String>>>>;
 
 /// Says when an upload is no longer wanted: its checkpoint was aborted or the run that took
 /// it is over. It then stops between two key groups of its encoding, or before its writes,
@@ -70,17 +76,21 @@ impl Abandon {
 
 impl StateUploader {
     /// An uploader writing on `runtime`, shared files into `storage`'s `shared/` folder;
-    /// `confirmed` are those the checkpoint the job restored from references.
+    /// `confirmed` are those the checkpoint the job restored from references; with
+    /// `incremental`, checkpoints of heap state write what changed since the latest complete
+    /// one and refer to its shared files for the rest.
     pub fn new(
         runtime: tokio::runtime::Handle,
         storage: Option<CheckpointStorage>,
         confirmed: HashSet<String>,
+        incremental: bool,
     ) -> Self {
         StateUploader {
             runtime,
             storage,
+            incremental,
             confirmed: Arc::new(confirmed),
-            referenced: BTreeMap::new(),
+            referenced: Arc::default(),
             uploaded: crossbeam_channel::unbounded(),
             aborted: BTreeMap::new(),
             cancelled: Arc::default(),
@@ -97,12 +107,15 @@ impl StateUploader {
     /// first.
     pub fn upload(&mut self, dir: SnapshotDir, state: TaskState) {
         let (task, barrier) = (state.task, state.snapshot.barrier);
-        if barrier.kind == SnapshotType::Checkpoint {
+        let checkpoint = barrier.kind == SnapshotType::Checkpoint;
+        if checkpoint {
             let native = state.snapshot.operators.iter().filter_map(|op| op.state.native.as_ref());
             let shared = native.flat_map(|native| native.shared_files().map(|(_, id)| id));
-            let referenced = self.referenced.entry(barrier.id).or_default();
-            referenced.extend(shared.map(str::to_string));
+            let mut referenced = lock(&self.referenced);
+            referenced.entry(barrier.id).or_default().extend(shared.map(str::to_string));
         }
+        let incremental = (checkpoint && self.incremental && self.storage.is_some())
+            .then(|| Arc::clone(&self.referenced));
         let (storage, confirmed) = (self.storage.clone(), Arc::clone(&self.confirmed));
         let uploaded = self.uploaded.0.clone();
         let abandon = Abandon {
@@ -110,7 +123,7 @@ impl StateUploader {
             cancelled: Arc::clone(&self.cancelled),
         };
         self.runtime.spawn(async move {
-            let outcome = match write(dir, storage, &confirmed, state, abandon).await {
+            let outcome = match write(dir, storage, &confirmed, incremental, state, abandon).await {
                 Ok(Some(acknowledgement)) => Uploaded::Stored(acknowledgement),
                 Ok(None) => {
                     debug!(task, checkpoint = barrier.id, "abandoned a task's state upload");
@@ -127,16 +140,17 @@ impl StateUploader {
     /// `checkpoint` completed: the shared files it references are the ones stored now.
     pub fn on_complete(&mut self, checkpoint: CheckpointId) {
         self.aborted.retain(|&id, _| id > checkpoint); // uploaded, all of them
-        let Some(referenced) = self.referenced.remove(&checkpoint) else {
+        let mut referenced = lock(&self.referenced);
+        let Some(confirmed) = referenced.remove(&checkpoint) else {
             return; // a savepoint, or no task of this process took part
         };
-        self.confirmed = Arc::new(referenced);
-        self.referenced.retain(|&id, _| id > checkpoint); // subsumed
+        self.confirmed = Arc::new(confirmed);
+        referenced.retain(|&id, _| id > checkpoint); // subsumed
     }
 
     /// `checkpoint` was aborted: its uploads stop.
     pub fn on_abort(&mut self, checkpoint: CheckpointId) {
-        self.referenced.remove(&checkpoint);
+        lock(&self.referenced).remove(&checkpoint);
         self.aborted.entry(checkpoint).or_default().store(true, Ordering::Relaxed);
     }
 
@@ -155,21 +169,31 @@ impl Drop for StateUploader {
 
 /// Encodes `state` (off the runtime's threads), writes its files into `dir` and the shared
 /// files not in `confirmed` into `storage`'s `shared/` folder, all at once; `None` when
-/// abandoned before the writes.
+/// abandoned before the writes. With `incremental` (the uploader's referenced files), heap
+/// state refers to the shared files in `confirmed` for what did not change, and the files it
+/// refers to are added to those its checkpoint references.
 async fn write(
     dir: SnapshotDir,
     storage: Option<CheckpointStorage>,
-    confirmed: &HashSet<String>,
+    confirmed: &Arc<HashSet<String>>,
+    incremental: Option<Referenced>,
     state: TaskState,
     abandon: Abandon,
 ) -> Result<Option<Acknowledgement>> {
     let TaskState { task, snapshot, alignment, finished, in_flight } = state;
     let checkpoint = snapshot.barrier.id;
     let unaligned = in_flight.is_some();
+    let reusable = Arc::clone(confirmed);
+    let incremental_layout = incremental.is_some();
     let encoded = tokio::task::spawn_blocking(move || {
+        let reusable = |file: &str| reusable.contains(file);
+        let layout = match incremental_layout {
+            true => KeyedLayout::Incremental { checkpoint, reusable: &reusable },
+            false => KeyedLayout::Full,
+        };
         let mut files: Vec<StateFile> = Vec::with_capacity(snapshot.operators.len());
         for operator in &snapshot.operators {
-            match encode_unless(operator, &|| abandon.is_set())? {
+            match encode_unless(operator, layout, &|| abandon.is_set())? {
                 Some(file) => files.push(file),
                 None => return Ok(None),
             }
@@ -187,10 +211,21 @@ async fn write(
     let Some((files, _)) = encoded.filter(|(_, abandon)| !abandon.is_set()) else {
         return Ok(None);
     };
+    if let Some(referenced) = incremental {
+        let shared = files.iter().flat_map(|file| file.state.shared_files.iter().cloned());
+        lock(&referenced).entry(checkpoint).or_default().extend(shared);
+    }
     let (dir, mut writes) = (&dir, Vec::<BoxFuture<'_, Result<u64>>>::new());
     for file in &files {
         let bytes = file.bytes.clone();
         writes.push(Box::pin(async move { Ok::<_, Error>(dir.put(&file.name, bytes).await?) }));
+        if let Some((id, bytes)) = &file.shared {
+            let storage = shared_storage(storage.as_ref(), id)?;
+            let bytes = bytes.clone();
+            writes.push(Box::pin(
+                async move { Ok::<_, Error>(storage.put_shared(id, bytes).await?) },
+            ));
+        }
         writes.extend(native_writes(file, dir, storage.as_ref(), confirmed)?);
     }
     let written: u64 = try_join_all(writes).await?.into_iter().sum();
@@ -224,9 +259,7 @@ fn native_writes<'a>(
         match &entry.shared {
             Some(id) if confirmed.contains(id) => {} // stored, and kept while referenced
             Some(id) => {
-                let storage = storage.ok_or_else(|| {
-                    Error::InvalidConfig(format!("shared file {id} needs checkpoint storage"))
-                })?;
+                let storage = shared_storage(storage, id)?;
                 let write =
                     async move { Ok::<_, Error>(storage.put_shared_local(id, &source).await?) };
                 writes.push(Box::pin(write));
@@ -239,6 +272,19 @@ fn native_writes<'a>(
         }
     }
     Ok(writes)
+}
+
+/// The storage whose `shared/` folder takes the shared file `id`.
+fn shared_storage<'a>(
+    storage: Option<&'a CheckpointStorage>,
+    id: &str,
+) -> Result<&'a CheckpointStorage> {
+    storage
+        .ok_or_else(|| Error::InvalidConfig(format!("shared file {id} needs checkpoint storage")))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -290,7 +336,7 @@ mod tests {
         let url = root.path().display().to_string();
         let storage = CheckpointStorage::new(&url, "job", &StorageOptions::default()).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let mut uploader = StateUploader::new(runtime.handle().clone(), None, HashSet::new());
+        let mut uploader = StateUploader::new(runtime.handle().clone(), None, HashSet::new(), true);
         let uploaded = uploader.uploaded().clone();
         before(&mut uploader);
         for id in [1, 2] {

@@ -296,8 +296,12 @@ impl Worker {
             None => RestoredState::default(),
         };
         let confirmed = std::mem::take(&mut restored.confirmed_shared);
-        let uploader =
-            StateUploader::new(storage.handle(), storage.checkpoints().cloned(), confirmed);
+        let uploader = StateUploader::new(
+            storage.handle(),
+            storage.checkpoints().cloned(),
+            confirmed,
+            config.checkpointing.incremental,
+        );
         let targets = StateTargets::new(storage.checkpoints().cloned());
         let task_ids = local_task_ids(plan, &slots);
         let metrics = MetricsRegistry::for_plan(graph, plan);

@@ -24,7 +24,11 @@ fn metadata(id: u64, shared_files: &[&str]) -> CheckpointMetadata {
         subtask: 0,
         file: STATE.into(),
         key_group_range: KeyGroupRange::for_subtask(128, 1, 0),
-        key_groups: vec![KeyGroupBlock { group: 7, block: Block { offset: 0, len: 5 } }],
+        key_groups: vec![KeyGroupBlock {
+            group: 7,
+            block: Block { offset: 0, len: 5 },
+            pieces: None,
+        }],
         operator_lists: Vec::new(),
         in_flight: None,
         shared_files: shared_files.iter().map(|file| file.to_string()).collect(),
