@@ -114,7 +114,8 @@ impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
         for FrozenNamespace { namespace, entries, keep_encoding } in ordered {
             if *keep_encoding {
                 let encoding = entries.encoding(|entries| {
-                    let mut encoding = Vec::new();
+                    // Room for small entries: one allocation, trimmed once.
+                    let mut encoding = Vec::with_capacity(16 * entries.len() + 16);
                     append_namespace(namespace, entries, &mut encoding)?;
                     Ok::<_, Error>(encoding)
                 })?;

@@ -169,6 +169,23 @@ struct Incremental<'r> {
     files: Vec<Arc<str>>,
     /// Which earlier files may be referred to.
     reusable: &'r dyn Fn(&str) -> bool,
+    /// The earlier files asked about, each with its index in `files` if it may be referred to.
+    asked: Vec<(Arc<str>, Option<usize>)>,
+}
+
+impl Incremental<'_> {
+    /// The index in `files` of `file`, when it may be referred to.
+    fn index_of(&mut self, file: Arc<str>) -> Option<usize> {
+        if let Some((_, index)) = self.asked.iter().find(|(asked, _)| Arc::ptr_eq(asked, &file)) {
+            return *index;
+        }
+        let index = (!Arc::ptr_eq(&file, &self.files[0]) && (self.reusable)(&file)).then(|| {
+            self.files.push(Arc::clone(&file));
+            self.files.len() - 1
+        });
+        self.asked.push((file, index));
+        index
+    }
 }
 
 impl<'r> BlockWriter<'r> {
@@ -180,7 +197,7 @@ impl<'r> BlockWriter<'r> {
     /// Writes into the file `file` what no file that `reusable` accepts holds already, and
     /// refers to those files for the rest.
     pub fn incremental(file: &str, reusable: &'r dyn Fn(&str) -> bool) -> Self {
-        let incremental = Incremental { files: vec![Arc::from(file)], reusable };
+        let incremental = Incremental { files: vec![Arc::from(file)], reusable, asked: Vec::new() };
         BlockWriter { out: Vec::new(), incremental: Some(incremental), pieces: Vec::new() }
     }
 
@@ -203,21 +220,17 @@ impl<'r> BlockWriter<'r> {
     }
 
     fn kept(&mut self, kept: &Kept<'_>) {
-        if let Some(Incremental { files, reusable }) = &mut self.incremental {
-            let len = kept.bytes.len() as u64;
-            match kept.stored.location(kept.part) {
-                Some((file, offset)) if !Arc::ptr_eq(&file, &files[0]) && reusable(&file) => {
-                    let index = match files.iter().position(|known| *known == file) {
-                        Some(index) => index,
-                        None => {
-                            files.push(file);
-                            files.len() - 1
-                        }
-                    };
-                    self.piece(Piece { file: index, offset, len });
-                    return;
-                }
-                _ => kept.stored.record(&files[0], kept.part, self.out.len() as u64),
+        if let Some(incremental) = &mut self.incremental {
+            let found = kept.stored.location(kept.part).and_then(|(file, offset)| {
+                Some(Piece {
+                    file: incremental.index_of(file)?,
+                    offset,
+                    len: kept.bytes.len() as u64,
+                })
+            });
+            match found {
+                Some(piece) => return self.piece(piece),
+                None => kept.stored.record(&incremental.files[0], kept.part, self.out.len() as u64),
             }
         }
         self.inline(kept.bytes);

@@ -7,6 +7,7 @@
 //! same bytes from its keys and values, so a savepoint restores on any backend.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -236,8 +237,8 @@ pub fn encode_entries<'a, K, N, V>(
 ) -> Result<()>
 where
     K: Serialize + 'static,
-    N: Serialize + 'static,
-    V: Serialize + 'static,
+    N: Serialize + PartialEq + 'static,
+    V: Serialize + PartialEq + 'static,
 {
     append_count(out, count)?;
     let written = append_entries(entries, out)?;
@@ -246,21 +247,53 @@ where
 }
 
 /// Appends the encoding of each of `entries`, without the count that starts a block (for
-/// blocks put together from parts); returns how many there were.
+/// blocks put together from parts); returns how many there were. A namespace or value equal
+/// to the previous entry's is copied from its bytes rather than encoded again (timers of
+/// one time mostly share both).
 pub fn append_entries<'a, K, N, V>(
     entries: impl Iterator<Item = (&'a K, &'a N, &'a V)>,
     out: &mut Vec<u8>,
 ) -> Result<usize>
 where
     K: Serialize + 'static,
-    N: Serialize + 'static,
-    V: Serialize + 'static,
+    N: Serialize + PartialEq + 'static,
+    V: Serialize + PartialEq + 'static,
 {
-    append_each(entries, out, |out, namespace| append(out, namespace))
+    let mut previous: Option<(&N, Range<usize>, &V, Range<usize>)> = None;
+    let mut written = 0;
+    for (key, namespace, value) in entries {
+        append(out, key)?;
+        let namespace_bytes = match &previous {
+            Some((last, bytes, _, _)) if *last == namespace => copy_within(out, bytes.clone()),
+            _ => append_ranged(out, namespace)?,
+        };
+        let value_bytes = match &previous {
+            Some((_, _, last, bytes)) if *last == value => copy_within(out, bytes.clone()),
+            _ => append_ranged(out, value)?,
+        };
+        previous = Some((namespace, namespace_bytes, value, value_bytes));
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Appends `out[range]` to `out`; returns where the copy is.
+fn copy_within(out: &mut Vec<u8>, range: Range<usize>) -> Range<usize> {
+    let start = out.len();
+    out.extend_from_within(range);
+    start..out.len()
+}
+
+/// Appends the postcard encoding of `value` to `out`; returns where it is.
+fn append_ranged<T: Serialize + 'static>(out: &mut Vec<u8>, value: &T) -> Result<Range<usize>> {
+    let start = out.len();
+    append(out, value)?;
+    Ok(start..out.len())
 }
 
 /// Appends the entries of one namespace in the format of [`append_entries`], encoding the
-/// namespace once and copying its bytes into each entry; returns how many were written.
+/// namespace once (in the first entry) and copying those bytes into the others; returns how
+/// many were written.
 pub(crate) fn append_namespace_entries<'k, 'v, K, N, V>(
     namespace: &N,
     entries: impl Iterator<Item = (&'k K, &'v V)>,
@@ -271,31 +304,14 @@ where
     N: Serialize + 'static,
     V: Serialize + 'static,
 {
-    let mut encoded_namespace = Vec::new();
-    append(&mut encoded_namespace, namespace)?;
-    let entries = entries.map(|(key, value)| (key, namespace, value));
-    append_each(entries, out, |out, _| {
-        out.extend_from_slice(&encoded_namespace);
-        Ok(())
-    })
-}
-
-/// Appends each entry's key, namespace (written by `namespace`) and value, one after the
-/// other, as postcard encodes a tuple; returns how many there were.
-fn append_each<'k, 'n, 'v, K, N, V>(
-    entries: impl Iterator<Item = (&'k K, &'n N, &'v V)>,
-    out: &mut Vec<u8>,
-    mut namespace: impl FnMut(&mut Vec<u8>, &N) -> Result<()>,
-) -> Result<usize>
-where
-    K: Serialize + 'static,
-    N: 'static,
-    V: Serialize + 'static,
-{
+    let mut encoded: Option<Range<usize>> = None;
     let mut written = 0;
-    for (key, entry_namespace, value) in entries {
+    for (key, value) in entries {
         append(out, key)?;
-        namespace(out, entry_namespace)?;
+        match &encoded {
+            Some(range) => drop(copy_within(out, range.clone())),
+            None => encoded = Some(append_ranged(out, namespace)?),
+        }
         append(out, value)?;
         written += 1;
     }
@@ -434,9 +450,16 @@ mod tests {
 
     #[test]
     fn entries_round_trip_and_match_a_postcard_vec() {
-        let entries = [("a".to_string(), 1u32, 10u64), ("b".to_string(), 2, 20)];
+        // Namespaces and values repeated from the entry before, and not.
+        let entries = [
+            ("a".to_string(), 1u32, 10u64),
+            ("b".to_string(), 2, 20),
+            ("c".to_string(), 2, 20),
+            ("d".to_string(), 2, 300),
+            ("e".to_string(), 1, 300),
+        ];
         let mut out = Vec::new();
-        encode_entries(2, entries.iter().map(|(k, n, v)| (k, n, v)), &mut out).unwrap();
+        encode_entries(5, entries.iter().map(|(k, n, v)| (k, n, v)), &mut out).unwrap();
         assert_eq!(out, postcard::to_allocvec(&entries.to_vec()).unwrap());
         let mut back = Vec::new();
         decode_entries::<String, u32, u64>(&out, |k, n, v| back.push((k, n, v))).unwrap();
