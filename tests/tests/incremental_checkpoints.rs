@@ -205,6 +205,14 @@ fn window_totals(events: u64) -> BTreeSet<(u64, u64, u64)> {
         .collect()
 }
 
+/// A heap job named "windows" with checkpoints every 100 ms into `dir`, two retained.
+fn heap_job(parallelism: usize, dir: &Path, incremental: bool) -> StreamExecutionEnvironment {
+    let config = checkpointed(StateBackendKind::Heap, parallelism, 100, dir, incremental);
+    let mut env = StreamExecutionEnvironment::new(config);
+    env.set_job_name("windows");
+    env
+}
+
 /// The checkpoint that wrote the shared heap file `name` (`{operator}-{subtask}-{id}-{random}.state`).
 fn written_by(name: &str) -> u64 {
     let mut parts = name.rsplit('-');
@@ -218,9 +226,7 @@ fn written_by(name: &str) -> u64 {
 #[test]
 fn heap_checkpoints_write_what_changed_and_refer_to_earlier_files_for_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let config = checkpointed(StateBackendKind::Heap, 2, 100, dir.path(), true);
-    let mut env = StreamExecutionEnvironment::new(config);
-    env.set_job_name("windows");
+    let mut env = heap_job(2, dir.path(), true);
     let output = windowed_counts(&mut env, 60_000, 30_000.0, None);
     let result = env.execute().unwrap();
     let output: Vec<_> = output.take();
@@ -253,9 +259,7 @@ fn heap_checkpoints_write_what_changed_and_refer_to_earlier_files_for_the_rest()
 #[test]
 fn full_heap_checkpoints_write_everything_every_time() {
     let dir = tempfile::tempdir().unwrap();
-    let config = checkpointed(StateBackendKind::Heap, 1, 100, dir.path(), false);
-    let mut env = StreamExecutionEnvironment::new(config);
-    env.set_job_name("windows");
+    let mut env = heap_job(1, dir.path(), false);
     let output = windowed_counts(&mut env, 20_000, 40_000.0, None);
     let result = env.execute().unwrap();
     assert!(output.take().into_iter().collect::<BTreeSet<_>>() == window_totals(20_000));
@@ -270,9 +274,7 @@ fn full_heap_checkpoints_write_everything_every_time() {
 fn a_job_restarts_from_an_incremental_heap_checkpoint_exactly_once() {
     static FAILED: AtomicBool = AtomicBool::new(false);
     let dir = tempfile::tempdir().unwrap();
-    let config = checkpointed(StateBackendKind::Heap, 2, 100, dir.path(), true);
-    let mut env = StreamExecutionEnvironment::new(config);
-    env.set_job_name("windows");
+    let mut env = heap_job(2, dir.path(), true);
     let output = windowed_counts(&mut env, 60_000, 30_000.0, Some((45_000, &FAILED)));
     let result = env.execute().unwrap();
     assert_eq!(result.restarts, 1);

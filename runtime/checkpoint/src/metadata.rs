@@ -153,6 +153,13 @@ pub struct OperatorListBlock {
     pub block: Block,
 }
 
+impl Block {
+    /// Its bytes' range in the file.
+    pub fn range(&self) -> std::ops::Range<u64> {
+        self.offset..self.offset + self.len
+    }
+}
+
 impl CheckpointMetadata {
     /// The operator with `uid`.
     pub fn operator(&self, uid: &str) -> Option<&OperatorState> {

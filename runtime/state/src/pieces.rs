@@ -253,11 +253,6 @@ impl<'r> BlockWriter<'r> {
         PlacedBlock { group, pieces: std::mem::take(&mut self.pieces) }
     }
 
-    /// The bytes written into the file so far.
-    pub fn written(&self) -> &[u8] {
-        &self.out
-    }
-
     /// The file's bytes, and the files pieces refer to (the file itself first; empty for a
     /// full snapshot).
     pub fn finish(self) -> (Vec<u8>, Vec<String>) {

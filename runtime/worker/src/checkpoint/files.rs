@@ -226,7 +226,8 @@ mod tests {
         assert_eq!(file.state.key_groups.iter().map(|g| g.group).collect::<Vec<_>>(), [3, 70]);
         let list = &file.state.operator_lists[0];
         assert_eq!(list.redistribution, Redistribution::Union);
-        let range = list.block.offset as usize..(list.block.offset + list.block.len) as usize;
+        let range = list.block.range();
+        let range = range.start as usize..range.end as usize;
         assert_eq!(decode_list(&file.bytes[range]).unwrap(), vec![vec![9], vec![8, 7]]);
         assert_eq!(file.state.size(), file.bytes.len() as u64);
     }

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use weir_checkpoint::{
-    Block, BlockPiece, CheckpointMetadata, KeyGroupBlock, NativeState, OperatorState,
-    Redistribution, SnapshotDir, SubtaskState,
+    BlockPiece, CheckpointMetadata, KeyGroupBlock, NativeState, OperatorState, Redistribution,
+    SnapshotDir, SubtaskState,
 };
 use weir_operators::StateRestore;
 use weir_state::{
@@ -202,8 +202,7 @@ async fn read_in_flight(
     }
     let mut in_flight = Vec::with_capacity(held.len());
     for (subtask, file, block) in held {
-        let range = block.offset..block.offset + block.len;
-        let mut bytes = dir.read_ranges(file, &[range]).await?;
+        let mut bytes = dir.read_ranges(file, &[block.range()]).await?;
         in_flight.push((subtask, bytes.pop().unwrap_or_default()));
     }
     Ok(in_flight)
@@ -222,7 +221,7 @@ async fn read_key_groups(
         let (pieced, whole): (Vec<_>, Vec<_>) =
             wanted.into_iter().partition(|block| block.pieces.is_some());
         if !whole.is_empty() {
-            let ranges: Vec<_> = whole.iter().map(|block| range_of(block.block)).collect();
+            let ranges: Vec<_> = whole.iter().map(|block| block.block.range()).collect();
             let bytes = dir.read_ranges(&subtask.file, &ranges).await?;
             blocks.extend(whole.iter().map(|block| block.group).zip(bytes));
         }
@@ -242,7 +241,8 @@ async fn read_pieced(
     blocks: &[&KeyGroupBlock],
 ) -> Result<Vec<(KeyGroup, Bytes)>> {
     let corrupt = |reason: String| Error::Restore { url: dir.url().to_string(), reason };
-    let lists: Vec<_> = blocks.iter().filter_map(|block| block.pieces).map(range_of).collect();
+    let lists: Vec<_> =
+        blocks.iter().filter_map(|block| block.pieces.map(|list| list.range())).collect();
     let lists = dir.read_ranges(&subtask.file, &lists).await?;
     let lists = (lists.iter())
         .map(|list| decode_pieces(list))
@@ -277,11 +277,6 @@ async fn read_pieced(
         joined.push((block.group, bytes));
     }
     Ok(joined)
-}
-
-/// The byte range of `block`.
-fn range_of(block: Block) -> Range<u64> {
-    block.offset..block.offset + block.len
 }
 
 /// Downloads the native checkpoints of the subtasks of `stored` whose key groups some subtask
@@ -369,11 +364,7 @@ async fn read_lists(
         if subtask.operator_lists.is_empty() {
             continue;
         }
-        let ranges: Vec<_> = subtask
-            .operator_lists
-            .iter()
-            .map(|list| list.block.offset..list.block.offset + list.block.len)
-            .collect();
+        let ranges: Vec<_> = subtask.operator_lists.iter().map(|list| list.block.range()).collect();
         let bytes = dir.read_ranges(&subtask.file, &ranges).await?;
         for (list, bytes) in subtask.operator_lists.iter().zip(bytes) {
             let elements = decode_list(&bytes).map_err(|source| Error::Restore {
