@@ -12,6 +12,7 @@ use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
 use crate::GroupEntries;
 use crate::namespaces::{FrozenNamespace, FrozenNamespaces, Namespaces};
+use crate::pieces::written_order;
 use crate::snapshot::FrozenTable;
 use crate::snapshot::{append_count, append_namespace_entries};
 use crate::{Error, Result, StateTable, decode_entries};
@@ -107,11 +108,22 @@ impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
             return Ok(false);
         }
         append_count(out.bytes(), count)?;
-        // Kept encodings in the order they were written: those an incremental checkpoint
-        // refers to then form few runs of the earlier files.
-        let mut ordered: Vec<&FrozenNamespace<K, N, V>> = namespaces.iter().collect();
-        ordered.sort_by_cached_key(|frozen| frozen.entries.stored().order());
-        for FrozenNamespace { namespace, entries, keep_encoding } in ordered {
+        if out.is_incremental() {
+            // In the order they were written: those still where they were form few runs of
+            // the earlier files. Each is encoded only if no earlier file may be referred to.
+            let mut located: Vec<_> = (namespaces.iter())
+                .map(|frozen| (frozen.entries.stored().location(0), frozen))
+                .collect();
+            if !located.is_sorted_by_key(|(location, _)| written_order(location)) {
+                located.sort_unstable_by_key(|(location, _)| written_order(location));
+            }
+            for (location, FrozenNamespace { namespace, entries, .. }) in located {
+                let encode = |bytes: &mut Vec<u8>| append_namespace(namespace, entries, bytes);
+                out.stored_at(|| location, entries.stored(), 0, encode)?;
+            }
+            return Ok(true);
+        }
+        for FrozenNamespace { namespace, entries, keep_encoding } in namespaces {
             if *keep_encoding {
                 let encoding = entries.encoding(|entries| {
                     // Room for small entries: one allocation, trimmed once.

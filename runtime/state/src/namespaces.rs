@@ -5,11 +5,14 @@
 //! Each namespace's entries are shared with snapshots (see [`Shareable`]): a snapshot takes
 //! every namespace's entries as they are, and the first change to a namespace after it
 //! copies that namespace alone, and only while the snapshot still holds it, so a checkpoint
-//! costs the task what it changes, not the size of the state. A snapshot keeps the encoding
-//! (see [`Frozen::encoding`]) of each namespace it finds unchanged since the previous one, and
-//! of every small one (a window's few keys), for the snapshots after: state that sits still
-//! is encoded once, not at every checkpoint. A large namespace that changed (a key group's
-//! values outside windows) is encoded straight into the file rather than held twice.
+//! costs the task what it changes, not the size of the state. An incremental checkpoint
+//! encodes a namespace once, into the file of the checkpoint that first holds it, and later
+//! ones refer to those bytes while it stays unchanged (see [`crate::pieces`]). A full
+//! snapshot keeps the encoding (see [`Frozen::encoding`]) of each namespace it finds
+//! unchanged since the previous one, and of every small one (a window's few keys), for the
+//! snapshots after: state that sits still is encoded once, not at every checkpoint. A large
+//! namespace that changed (a key group's values outside windows) is encoded straight into the
+//! file rather than held twice.
 
 use std::hash::Hash;
 use std::sync::Arc;
@@ -139,11 +142,14 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
         self.index.values().map(|&slot| (&self.slots[slot].0, &*self.slots[slot].1))
     }
 
-    /// Every namespace with its entries as they are now, shared until they change.
+    /// Every namespace with its entries as they are now, shared until they change; in the
+    /// order of their slots, which mostly follows the order they were created in.
     pub(crate) fn frozen(&mut self) -> FrozenNamespaces<K, N, V> {
         let mut frozen = Vec::with_capacity(self.index.len());
-        for &slot in self.index.values() {
-            let (namespace, entries) = &mut self.slots[slot];
+        for (namespace, entries) in &mut self.slots {
+            if entries.is_empty() {
+                continue; // a free slot: a namespace exists while it has entries
+            }
             let keep_encoding = entries.is_shared() || entries.len() <= SMALL_NAMESPACE;
             frozen.push(FrozenNamespace {
                 namespace: namespace.clone(),

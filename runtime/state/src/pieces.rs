@@ -1,49 +1,70 @@
 //! Key-group blocks written as pieces of files, for incremental checkpoints of heap state: a
-//! kept encoding (a namespace's entries, or one key group's part of a time's timers, see
-//! [`Frozen::encoding`](crate::Frozen::encoding)) is written once, into the file of the
-//! checkpoint that first holds it, and later checkpoints that find it unchanged refer to that
-//! file instead of writing it again.
+//! value's encoding (a namespace's entries, or one key group's part of a time's timers) is
+//! written once, into the file of the checkpoint that first holds it, and later checkpoints
+//! that find the value unchanged refer to that file instead of encoding and writing it again.
 //!
 //! A block stays the same bytes (the canonical format): only where they are changes. It is a
 //! list of [`Piece`]s, byte ranges of the file being written or of earlier ones, which joined
-//! in order give the block. [`Stored`] remembers where each kept encoding was written; a
+//! in order give the block. [`Stored`] remembers where each value's encoding was written; a
 //! checkpoint refers to it only when the caller says that file may be referred to (it belongs
-//! to the latest complete checkpoint), and writes it again otherwise.
+//! to the latest complete checkpoint), and encodes it again otherwise.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use weir_types::KeyGroup;
 
-/// Where the parts of a kept encoding were last written: one file, an offset per part.
+use crate::Result;
+
+/// Where the parts of a value's encoding were last written: one file, a span per part.
 #[derive(Debug, Default)]
 pub struct Stored(Mutex<Option<StoredAt>>);
 
 #[derive(Debug)]
 struct StoredAt {
     file: Arc<str>,
-    /// The offset of part 0, then of parts 1.. ([`UNWRITTEN`] for parts not written there).
-    first: u64,
-    rest: Vec<u64>,
+    /// The span of part 0, then of parts 1.. ([`UNWRITTEN`] for parts not written there).
+    first: Span,
+    rest: Vec<Span>,
 }
 
-const UNWRITTEN: u64 = u64::MAX;
+/// Where a part is in its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    offset: u64,
+    len: u64,
+}
+
+const UNWRITTEN: Span = Span { offset: u64::MAX, len: 0 };
+
+/// Where a part was written: the file and its span there.
+pub(crate) type Location = (Arc<str>, Span);
+
+/// A key ordering values by where they were written (by file, then offset; values never
+/// written last): laid out in that order, the values still found where they were form runs
+/// of adjacent bytes, so a block refers to them in few pieces.
+pub(crate) fn written_order(location: &Option<Location>) -> (bool, usize, u64) {
+    match location {
+        Some((file, span)) => (false, Arc::as_ptr(file).cast::<u8>() as usize, span.offset),
+        None => (true, 0, 0),
+    }
+}
 
 impl Stored {
     fn lock(&self) -> MutexGuard<'_, Option<StoredAt>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The file and offset where `part` was last written.
-    fn location(&self, part: usize) -> Option<(Arc<str>, u64)> {
+    /// The file and span where `part` was last written.
+    pub(crate) fn location(&self, part: usize) -> Option<Location> {
         let stored = self.lock();
         let at = stored.as_ref()?;
-        let offset = if part == 0 { at.first } else { *at.rest.get(part - 1)? };
-        (offset != UNWRITTEN).then(|| (Arc::clone(&at.file), offset))
+        let span = if part == 0 { at.first } else { *at.rest.get(part - 1)? };
+        (span != UNWRITTEN).then(|| (Arc::clone(&at.file), span))
     }
 
-    /// `part` was written into `file` at `offset`; parts written into another file before
-    /// are forgotten (a value is referred to in one file only).
-    fn record(&self, file: &Arc<str>, part: usize, offset: u64) {
+    /// `part` was written into `file` at `span`; parts written into another file before are
+    /// forgotten (a value is referred to in one file only).
+    fn record(&self, file: &Arc<str>, part: usize, span: Span) {
         let mut stored = self.lock();
         let at = match &mut *stored {
             Some(at) if Arc::ptr_eq(&at.file, file) => at,
@@ -54,22 +75,12 @@ impl Stored {
             }),
         };
         if part == 0 {
-            at.first = offset;
+            at.first = span;
         } else {
             if at.rest.len() < part {
                 at.rest.resize(part, UNWRITTEN);
             }
-            at.rest[part - 1] = offset;
-        }
-    }
-
-    /// A key ordering values by where they were written (by file, then offset; values never
-    /// written last): laid out in that order, the values still found where they were form
-    /// runs of adjacent bytes, so a block refers to them in few pieces.
-    pub(crate) fn order(&self) -> (bool, usize, u64) {
-        match &*self.lock() {
-            Some(at) => (false, Arc::as_ptr(&at.file).cast::<u8>() as usize, at.first),
-            None => (true, 0, 0),
+            at.rest[part - 1] = span;
         }
     }
 }
@@ -107,21 +118,49 @@ impl PlacedBlock {
     }
 }
 
-/// One table's entries of one key group as encoded: bytes, and between them kept encodings,
-/// which the [`BlockWriter`] writes or refers to.
+/// One table's entries of one key group as encoded: bytes, and between them encodings of
+/// values whose places [`Stored`] remembers, each referred to where an earlier file that may
+/// be referred to holds it, else written (and then remembered) by the [`BlockWriter`].
 #[derive(Default)]
 pub struct GroupEntries<'a> {
     bytes: Vec<u8>,
-    kept: Vec<Kept<'a>>,
-    kept_len: usize,
+    marks: Vec<Mark<'a>>,
+    /// The length of what the marks refer to or write beside `bytes`.
+    marked_len: usize,
+    /// Set for an incremental checkpoint.
+    earlier: Option<EarlierFiles<'a>>,
 }
 
-/// A kept encoding in [`GroupEntries`], placed before `bytes[at..]`.
-struct Kept<'a> {
-    at: usize,
-    bytes: &'a [u8],
-    stored: &'a Stored,
-    part: usize,
+/// Which earlier files an incremental checkpoint may refer to, and those already asked about.
+struct EarlierFiles<'a> {
+    reusable: &'a dyn Fn(&str) -> bool,
+    asked: Vec<(Arc<str>, bool)>,
+}
+
+impl EarlierFiles<'_> {
+    /// `location`, if its file may be referred to.
+    fn find(&mut self, location: Option<Location>) -> Option<Location> {
+        let (file, span) = location?;
+        let reusable = match self.asked.iter().find(|(asked, _)| Arc::ptr_eq(asked, &file)) {
+            Some((_, reusable)) => *reusable,
+            None => {
+                let reusable = (self.reusable)(&file);
+                self.asked.push((Arc::clone(&file), reusable));
+                reusable
+            }
+        };
+        reusable.then_some((file, span))
+    }
+}
+
+/// What comes before `bytes[at..]` in [`GroupEntries`].
+enum Mark<'a> {
+    /// Bytes of an earlier file.
+    Refer { at: usize, file: Arc<str>, span: Span },
+    /// A kept encoding, to write (and remember where, when incremental).
+    Write { at: usize, bytes: &'a [u8], stored: &'a Stored, part: usize },
+    /// `bytes[at..end]` are part `part` of a value: remembered where written.
+    Record { at: usize, end: usize, stored: &'a Stored, part: usize },
 }
 
 impl<'a> GroupEntries<'a> {
@@ -130,15 +169,64 @@ impl<'a> GroupEntries<'a> {
         &mut self.bytes
     }
 
+    /// Whether values are referred to where earlier files hold them.
+    pub fn is_incremental(&self) -> bool {
+        self.earlier.is_some()
+    }
+
     /// Appends part `part` of a kept encoding whose places `stored` remembers.
     pub fn kept(&mut self, bytes: &'a [u8], stored: &'a Stored, part: usize) {
-        self.kept_len += bytes.len();
-        self.kept.push(Kept { at: self.bytes.len(), bytes, stored, part });
+        if !self.refer(|| stored.location(part)) {
+            self.marked_len += bytes.len();
+            self.marks.push(Mark::Write { at: self.bytes.len(), bytes, stored, part });
+        }
+    }
+
+    /// Appends part `part` of a value whose places `stored` remembers: referred to where an
+    /// earlier file holds it, else appended by `encode` and remembered where written (not
+    /// remembered for a full snapshot).
+    pub fn stored(
+        &mut self,
+        stored: &'a Stored,
+        part: usize,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Result<()> {
+        self.stored_at(|| stored.location(part), stored, part, encode)
+    }
+
+    /// [`Self::stored`] with where the part was last written, looked up by `location` (only
+    /// for an incremental checkpoint).
+    pub(crate) fn stored_at(
+        &mut self,
+        location: impl FnOnce() -> Option<Location>,
+        stored: &'a Stored,
+        part: usize,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Result<()> {
+        if self.refer(location) {
+            return Ok(());
+        }
+        let at = self.bytes.len();
+        encode(&mut self.bytes)?;
+        if self.earlier.is_some() {
+            self.marks.push(Mark::Record { at, end: self.bytes.len(), stored, part });
+        }
+        Ok(())
+    }
+
+    /// Refers to the bytes at `location` (looked up only for an incremental checkpoint) if
+    /// their file may be referred to; returns whether it did.
+    fn refer(&mut self, location: impl FnOnce() -> Option<Location>) -> bool {
+        let Some(earlier) = &mut self.earlier else { return false };
+        let Some((file, span)) = earlier.find(location()) else { return false };
+        self.marked_len += span.len as usize;
+        self.marks.push(Mark::Refer { at: self.bytes.len(), file, span });
+        true
     }
 
     /// The length of all it holds.
     pub fn len(&self) -> usize {
-        self.bytes.len() + self.kept_len
+        self.bytes.len() + self.marked_len
     }
 
     /// Whether it holds nothing.
@@ -149,13 +237,13 @@ impl<'a> GroupEntries<'a> {
     /// Empties it for the next key group.
     pub(crate) fn clear(&mut self) {
         self.bytes.clear();
-        self.kept.clear();
-        self.kept_len = 0;
+        self.marks.clear();
+        self.marked_len = 0;
     }
 }
 
-/// Writes key-group blocks into one file: whole (a full snapshot), or referring to kept
-/// encodings already in files that may be referred to (an incremental checkpoint).
+/// Writes key-group blocks into one file: whole (a full snapshot), or referring to encodings
+/// already in files that may be referred to (an incremental checkpoint).
 pub struct BlockWriter<'r> {
     out: Vec<u8>,
     /// Set for an incremental checkpoint.
@@ -169,22 +257,18 @@ struct Incremental<'r> {
     files: Vec<Arc<str>>,
     /// Which earlier files may be referred to.
     reusable: &'r dyn Fn(&str) -> bool,
-    /// The earlier files asked about, each with its index in `files` if it may be referred to.
-    asked: Vec<(Arc<str>, Option<usize>)>,
 }
 
 impl Incremental<'_> {
-    /// The index in `files` of `file`, when it may be referred to.
-    fn index_of(&mut self, file: Arc<str>) -> Option<usize> {
-        if let Some((_, index)) = self.asked.iter().find(|(asked, _)| Arc::ptr_eq(asked, &file)) {
-            return *index;
+    /// The index in `files` of `file`, added if new.
+    fn index_of(&mut self, file: &Arc<str>) -> usize {
+        match self.files.iter().rposition(|known| Arc::ptr_eq(known, file)) {
+            Some(index) => index,
+            None => {
+                self.files.push(Arc::clone(file));
+                self.files.len() - 1
+            }
         }
-        let index = (!Arc::ptr_eq(&file, &self.files[0]) && (self.reusable)(&file)).then(|| {
-            self.files.push(Arc::clone(&file));
-            self.files.len() - 1
-        });
-        self.asked.push((file, index));
-        index
     }
 }
 
@@ -197,8 +281,19 @@ impl<'r> BlockWriter<'r> {
     /// Writes into the file `file` what no file that `reusable` accepts holds already, and
     /// refers to those files for the rest.
     pub fn incremental(file: &str, reusable: &'r dyn Fn(&str) -> bool) -> Self {
-        let incremental = Incremental { files: vec![Arc::from(file)], reusable, asked: Vec::new() };
+        let incremental = Incremental { files: vec![Arc::from(file)], reusable };
         BlockWriter { out: Vec::new(), incremental: Some(incremental), pieces: Vec::new() }
+    }
+
+    /// An empty buffer for one table's entries of one key group, referring to the files this
+    /// writer may refer to.
+    pub fn group_entries<'a>(&self) -> GroupEntries<'a>
+    where
+        'r: 'a,
+    {
+        let earlier = (self.incremental.as_ref())
+            .map(|incremental| EarlierFiles { reusable: incremental.reusable, asked: Vec::new() });
+        GroupEntries { bytes: Vec::new(), marks: Vec::new(), marked_len: 0, earlier }
     }
 
     /// Appends `bytes` to the current block.
@@ -210,30 +305,39 @@ impl<'r> BlockWriter<'r> {
 
     /// Appends `entries` to the current block.
     pub(crate) fn entries(&mut self, entries: &GroupEntries<'_>) {
+        let bytes = &entries.bytes;
         let mut from = 0;
-        for kept in &entries.kept {
-            self.inline(&entries.bytes[from..kept.at]);
-            self.kept(kept);
-            from = kept.at;
-        }
-        self.inline(&entries.bytes[from..]);
-    }
-
-    fn kept(&mut self, kept: &Kept<'_>) {
-        if let Some(incremental) = &mut self.incremental {
-            let found = kept.stored.location(kept.part).and_then(|(file, offset)| {
-                Some(Piece {
-                    file: incremental.index_of(file)?,
-                    offset,
-                    len: kept.bytes.len() as u64,
-                })
-            });
-            match found {
-                Some(piece) => return self.piece(piece),
-                None => kept.stored.record(&incremental.files[0], kept.part, self.out.len() as u64),
+        for mark in &entries.marks {
+            match mark {
+                Mark::Refer { at, file, span } => {
+                    self.inline(&bytes[from..*at]);
+                    from = *at;
+                    let incremental = self.incremental.as_mut().expect("refers when incremental");
+                    let file = incremental.index_of(file);
+                    self.piece(Piece { file, offset: span.offset, len: span.len });
+                }
+                Mark::Write { at, bytes: kept, stored, part } => {
+                    self.inline(&bytes[from..*at]);
+                    from = *at;
+                    self.written(kept, stored, *part);
+                }
+                Mark::Record { at, end, stored, part } => {
+                    self.inline(&bytes[from..*at]);
+                    from = *end;
+                    self.written(&bytes[*at..*end], stored, *part);
+                }
             }
         }
-        self.inline(kept.bytes);
+        self.inline(&bytes[from..]);
+    }
+
+    /// Writes part `part` of a value, remembered in `stored` when incremental.
+    fn written(&mut self, bytes: &[u8], stored: &Stored, part: usize) {
+        if let Some(incremental) = &self.incremental {
+            let span = Span { offset: self.out.len() as u64, len: bytes.len() as u64 };
+            stored.record(&incremental.files[0], part, span);
+        }
+        self.inline(bytes);
     }
 
     fn piece(&mut self, piece: Piece) {
@@ -272,11 +376,15 @@ mod tests {
         blocks.iter().map(|block| block.pieces.iter().flat_map(piece).collect()).collect()
     }
 
+    fn location(stored: &Stored, part: usize) -> Option<(String, u64, u64)> {
+        stored.location(part).map(|(file, span)| (file.to_string(), span.offset, span.len))
+    }
+
     #[test]
     fn kept_encodings_are_written_once_and_referred_to_while_their_file_may_be() {
         let (a, b) = (Stored::default(), Stored::default());
         let encode = |writer: &mut BlockWriter<'_>, middle: &[u8]| {
-            let mut entries = GroupEntries::default();
+            let mut entries = writer.group_entries();
             entries.bytes().extend_from_slice(b"<");
             entries.kept(b"aaaa", &a, 0);
             entries.bytes().extend_from_slice(middle);
@@ -315,16 +423,59 @@ mod tests {
         let (three, _) = third.finish();
         assert_eq!(three, b"<aaaa-bb");
         assert_eq!(block.pieces.len(), 1);
-        assert_eq!(a.location(0).map(|(f, o)| (f.to_string(), o)), Some(("three".into(), 1)));
-        assert_eq!(b.location(3).map(|(f, o)| (f.to_string(), o)), Some(("three".into(), 6)));
-        assert_eq!(b.location(0), None, "part 0 of b was never written");
+        assert_eq!(location(&a, 0), Some(("three".into(), 1, 4)));
+        assert_eq!(location(&b, 3), Some(("three".into(), 6, 2)));
+        assert_eq!(location(&b, 0), None, "part 0 of b was never written");
+    }
+
+    #[test]
+    fn values_are_encoded_only_where_no_earlier_file_may_be_referred_to() {
+        let (a, b) = (Stored::default(), Stored::default());
+        let encodings = std::cell::Cell::new(0);
+        let encode = |writer: &mut BlockWriter<'_>| {
+            let mut entries = writer.group_entries();
+            for (stored, value) in [(&a, &b"xyz"[..]), (&b, &b"0123456"[..])] {
+                entries.bytes().push(b'#');
+                (entries.stored(stored, 0, |out| {
+                    encodings.set(encodings.get() + 1);
+                    out.extend_from_slice(value);
+                    Ok(())
+                }))
+                .unwrap();
+            }
+            assert_eq!(entries.len(), 12);
+            writer.entries(&entries);
+            writer.finish_block(2)
+        };
+        let never = |_: &str| false;
+        let mut first = BlockWriter::incremental("one", &never);
+        let block = encode(&mut first);
+        let (one, _) = first.finish();
+        assert_eq!((one.as_slice(), encodings.get()), (&b"#xyz#0123456"[..], 2));
+        assert_eq!(block.pieces.len(), 1);
+        assert_eq!(location(&b, 0), Some(("one".into(), 5, 7)));
+
+        let confirmed = |file: &str| file == "one";
+        let mut second = BlockWriter::incremental("two", &confirmed);
+        let block = encode(&mut second);
+        let (two, files) = second.finish();
+        assert_eq!(encodings.get(), 2, "both referred to, neither encoded again");
+        assert_eq!((two.as_slice(), files.len()), (&b"##"[..], 2));
+        assert_eq!(joined(&[block], &[&two, &one]), [b"#xyz#0123456".to_vec()]);
+
+        let mut full = BlockWriter::full();
+        let block = encode(&mut full);
+        let (whole, files) = full.finish();
+        assert_eq!((whole.as_slice(), files.len(), encodings.get()), (&b"#xyz#0123456"[..], 0, 4));
+        assert_eq!(block.pieces.len(), 1);
+        assert_eq!(location(&a, 0), Some(("one".into(), 1, 3)), "a full writer records nothing");
     }
 
     #[test]
     fn a_full_writer_writes_everything_and_remembers_nothing() {
         let stored = Stored::default();
         let mut writer = BlockWriter::full();
-        let mut entries = GroupEntries::default();
+        let mut entries = writer.group_entries();
         entries.kept(b"xyz", &stored, 0);
         writer.inline(b"#");
         writer.entries(&entries);

@@ -102,7 +102,7 @@ impl KeyedSnapshot {
         groups.extend(self.deferred.iter().flat_map(|deferred| deferred.range.iter()));
         // One buffer per deferred table, reused from group to group.
         let mut scratch: Vec<GroupEntries<'_>> =
-            self.deferred.iter().map(|_| GroupEntries::default()).collect();
+            self.deferred.iter().map(|_| writer.group_entries()).collect();
         let mut placed = Vec::new();
         for group in groups {
             if abandoned() {
