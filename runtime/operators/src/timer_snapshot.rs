@@ -9,7 +9,6 @@
 //! (see `weir_state::BlockWriter`).
 
 use std::cell::OnceCell;
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -25,8 +24,8 @@ pub(crate) type FrozenSlot<K, N> = (Timestamp, Arc<Frozen<Registered<K, N>>>);
 /// queue until it changes them; encoded per key group on first use.
 pub(crate) struct FrozenTimers<K, N> {
     slots: Vec<FrozenSlot<K, N>>,
-    /// Where each key group's timers are, once the first group was asked for.
-    layout: OnceCell<BTreeMap<KeyGroup, GroupTimers>>,
+    /// Where each key group's timers are (indexed by group), once the first was asked for.
+    layout: OnceCell<Vec<GroupTimers>>,
 }
 
 /// One key group's timers: how many, and their parts of the times' encodings.
@@ -52,14 +51,18 @@ impl<K: Key, N: Key> FrozenTimers<K, N> {
         registered.encoding(|timers| encode_time(*time, timers))
     }
 
-    /// Where every key group's timers are in the times' encodings.
-    fn layout(&self) -> weir_state::Result<BTreeMap<KeyGroup, GroupTimers>> {
-        let mut layout: BTreeMap<KeyGroup, GroupTimers> = BTreeMap::new();
+    /// Where every key group's timers are in the times' encodings, by group.
+    fn layout(&self) -> weir_state::Result<Vec<GroupTimers>> {
+        let mut layout: Vec<GroupTimers> = Vec::new();
         for slot in 0..self.slots.len() {
             let encoding = self.encoding(slot)?;
             for (part, (group, count, entries)) in parts(encoding).enumerate() {
                 let start = entries.as_ptr() as usize - encoding.as_ptr() as usize;
-                let timers = layout.entry(group).or_default();
+                let group = usize::from(group);
+                if layout.len() <= group {
+                    layout.resize_with(group + 1, GroupTimers::default);
+                }
+                let timers = &mut layout[group];
                 timers.count += count;
                 timers.parts.push((slot, part, start..start + entries.len()));
             }
@@ -119,7 +122,8 @@ impl<K: Key, N: Key> FrozenTable for FrozenTimers<K, N> {
         if self.layout.get().is_none() {
             let _ = self.layout.set(self.layout()?);
         }
-        let Some(timers) = self.layout.get().and_then(|layout| layout.get(&group)) else {
+        let layout = self.layout.get().map_or(&[][..], Vec::as_slice);
+        let Some(timers) = layout.get(usize::from(group)).filter(|timers| timers.count > 0) else {
             return Ok(false);
         };
         append_count(out.bytes(), timers.count)?;

@@ -112,14 +112,14 @@ impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
             // In the order they were written: those still where they were form few runs of
             // the earlier files. Each is encoded only if no earlier file may be referred to.
             let mut located: Vec<_> = (namespaces.iter())
-                .map(|frozen| (frozen.entries.stored().location(0), frozen))
+                .map(|frozen| (frozen.entries.stored().spot(0), frozen))
                 .collect();
-            if !located.is_sorted_by_key(|(location, _)| written_order(location)) {
-                located.sort_unstable_by_key(|(location, _)| written_order(location));
+            if !located.is_sorted_by_key(|(spot, _)| written_order(spot)) {
+                located.sort_unstable_by_key(|(spot, _)| written_order(spot));
             }
-            for (location, FrozenNamespace { namespace, entries, .. }) in located {
+            for (spot, FrozenNamespace { namespace, entries, .. }) in located {
                 let encode = |bytes: &mut Vec<u8>| append_namespace(namespace, entries, bytes);
-                out.stored_at(|| location, entries.stored(), 0, encode)?;
+                out.stored_at(|| spot, entries.stored(), 0, encode)?;
             }
             return Ok(true);
         }

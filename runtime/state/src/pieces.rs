@@ -36,17 +36,26 @@ pub(crate) struct Span {
 
 const UNWRITTEN: Span = Span { offset: u64::MAX, len: 0 };
 
-/// Where a part was written: the file and its span there.
-pub(crate) type Location = (Arc<str>, Span);
+/// Where a part was written: its file, by the address of the name [`Stored`] holds (the
+/// same while any value is remembered in that file), and its span there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Spot {
+    file: usize,
+    span: Span,
+}
 
 /// A key ordering values by where they were written (by file, then offset; values never
 /// written last): laid out in that order, the values still found where they were form runs
 /// of adjacent bytes, so a block refers to them in few pieces.
-pub(crate) fn written_order(location: &Option<Location>) -> (bool, usize, u64) {
-    match location {
-        Some((file, span)) => (false, Arc::as_ptr(file).cast::<u8>() as usize, span.offset),
+pub(crate) fn written_order(spot: &Option<Spot>) -> (bool, usize, u64) {
+    match spot {
+        Some(Spot { file, span }) => (false, *file, span.offset),
         None => (true, 0, 0),
     }
+}
+
+fn address(file: &Arc<str>) -> usize {
+    Arc::as_ptr(file).cast::<u8>() as usize
 }
 
 impl Stored {
@@ -54,12 +63,17 @@ impl Stored {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The file and span where `part` was last written.
-    pub(crate) fn location(&self, part: usize) -> Option<Location> {
+    /// Where `part` was last written.
+    pub(crate) fn spot(&self, part: usize) -> Option<Spot> {
         let stored = self.lock();
         let at = stored.as_ref()?;
         let span = if part == 0 { at.first } else { *at.rest.get(part - 1)? };
-        (span != UNWRITTEN).then(|| (Arc::clone(&at.file), span))
+        (span != UNWRITTEN).then(|| Spot { file: address(&at.file), span })
+    }
+
+    /// The file its parts were last written into.
+    fn file(&self) -> Option<Arc<str>> {
+        self.lock().as_ref().map(|at| Arc::clone(&at.file))
     }
 
     /// `part` was written into `file` at `span`; parts written into another file before are
@@ -134,29 +148,32 @@ pub struct GroupEntries<'a> {
 /// Which earlier files an incremental checkpoint may refer to, and those already asked about.
 struct EarlierFiles<'a> {
     reusable: &'a dyn Fn(&str) -> bool,
+    /// Held, so that no other file takes the address of one of them meanwhile.
     asked: Vec<(Arc<str>, bool)>,
 }
 
 impl EarlierFiles<'_> {
-    /// `location`, if its file may be referred to.
-    fn find(&mut self, location: Option<Location>) -> Option<Location> {
-        let (file, span) = location?;
-        let reusable = match self.asked.iter().find(|(asked, _)| Arc::ptr_eq(asked, &file)) {
-            Some((_, reusable)) => *reusable,
+    /// The index in `asked` of the file of `spot`, a spot of `stored`, with its span there,
+    /// if that file may be referred to.
+    fn find(&mut self, spot: Spot, stored: &Stored) -> Option<(usize, Span)> {
+        let index = match self.asked.iter().rposition(|(file, _)| address(file) == spot.file) {
+            Some(index) => index,
             None => {
+                // Only the writer records places, so the file is still that of the spot.
+                let file = stored.file().filter(|file| address(file) == spot.file)?;
                 let reusable = (self.reusable)(&file);
-                self.asked.push((Arc::clone(&file), reusable));
-                reusable
+                self.asked.push((file, reusable));
+                self.asked.len() - 1
             }
         };
-        reusable.then_some((file, span))
+        self.asked[index].1.then_some((index, spot.span))
     }
 }
 
 /// What comes before `bytes[at..]` in [`GroupEntries`].
 enum Mark<'a> {
-    /// Bytes of an earlier file.
-    Refer { at: usize, file: Arc<str>, span: Span },
+    /// Bytes of an earlier file, the `file`th of those asked about.
+    Refer { at: usize, file: usize, span: Span },
     /// A kept encoding, to write (and remember where, when incremental).
     Write { at: usize, bytes: &'a [u8], stored: &'a Stored, part: usize },
     /// `bytes[at..end]` are part `part` of a value: remembered where written.
@@ -176,7 +193,7 @@ impl<'a> GroupEntries<'a> {
 
     /// Appends part `part` of a kept encoding whose places `stored` remembers.
     pub fn kept(&mut self, bytes: &'a [u8], stored: &'a Stored, part: usize) {
-        if !self.refer(|| stored.location(part)) {
+        if !self.refer(|| stored.spot(part), stored) {
             self.marked_len += bytes.len();
             self.marks.push(Mark::Write { at: self.bytes.len(), bytes, stored, part });
         }
@@ -191,19 +208,19 @@ impl<'a> GroupEntries<'a> {
         part: usize,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
     ) -> Result<()> {
-        self.stored_at(|| stored.location(part), stored, part, encode)
+        self.stored_at(|| stored.spot(part), stored, part, encode)
     }
 
-    /// [`Self::stored`] with where the part was last written, looked up by `location` (only
-    /// for an incremental checkpoint).
+    /// [`Self::stored`] with where the part was last written, looked up by `spot` (only for
+    /// an incremental checkpoint).
     pub(crate) fn stored_at(
         &mut self,
-        location: impl FnOnce() -> Option<Location>,
+        spot: impl FnOnce() -> Option<Spot>,
         stored: &'a Stored,
         part: usize,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
     ) -> Result<()> {
-        if self.refer(location) {
+        if self.refer(spot, stored) {
             return Ok(());
         }
         let at = self.bytes.len();
@@ -214,11 +231,13 @@ impl<'a> GroupEntries<'a> {
         Ok(())
     }
 
-    /// Refers to the bytes at `location` (looked up only for an incremental checkpoint) if
-    /// their file may be referred to; returns whether it did.
-    fn refer(&mut self, location: impl FnOnce() -> Option<Location>) -> bool {
+    /// Refers to the bytes at `spot`, a spot of `stored` (looked up only for an incremental
+    /// checkpoint), if their file may be referred to; returns whether it did.
+    fn refer(&mut self, spot: impl FnOnce() -> Option<Spot>, stored: &Stored) -> bool {
         let Some(earlier) = &mut self.earlier else { return false };
-        let Some((file, span)) = earlier.find(location()) else { return false };
+        let Some((file, span)) = spot().and_then(|spot| earlier.find(spot, stored)) else {
+            return false;
+        };
         self.marked_len += span.len as usize;
         self.marks.push(Mark::Refer { at: self.bytes.len(), file, span });
         true
@@ -313,7 +332,8 @@ impl<'r> BlockWriter<'r> {
                     self.inline(&bytes[from..*at]);
                     from = *at;
                     let incremental = self.incremental.as_mut().expect("refers when incremental");
-                    let file = incremental.index_of(file);
+                    let earlier = entries.earlier.as_ref().expect("refers when incremental");
+                    let file = incremental.index_of(&earlier.asked[*file].0);
                     self.piece(Piece { file, offset: span.offset, len: span.len });
                 }
                 Mark::Write { at, bytes: kept, stored, part } => {
@@ -377,7 +397,9 @@ mod tests {
     }
 
     fn location(stored: &Stored, part: usize) -> Option<(String, u64, u64)> {
-        stored.location(part).map(|(file, span)| (file.to_string(), span.offset, span.len))
+        let spot = stored.spot(part)?;
+        let file = stored.file().filter(|file| address(file) == spot.file)?;
+        Some((file.to_string(), spot.span.offset, spot.span.len))
     }
 
     #[test]
@@ -483,6 +505,6 @@ mod tests {
         let (bytes, files) = writer.finish();
         assert_eq!((bytes.as_slice(), files.len()), (&b"#xyz"[..], 0));
         assert_eq!(block.pieces, [Piece { file: 0, offset: 0, len: 4 }]);
-        assert_eq!(stored.location(0), None);
+        assert_eq!(stored.spot(0), None);
     }
 }
