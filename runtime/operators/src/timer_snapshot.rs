@@ -12,7 +12,7 @@ use std::cell::OnceCell;
 use std::ops::Range;
 use std::sync::Arc;
 
-use weir_state::{Frozen, FrozenTable, GroupEntries, append_count, append_entries};
+use weir_state::{Frozen, FrozenTable, GroupEntries, Spot, append_count, append_entries};
 use weir_types::{Key, KeyGroup, Timestamp};
 
 use crate::timers::Registered;
@@ -32,8 +32,17 @@ pub(crate) struct FrozenTimers<K, N> {
 #[derive(Default)]
 struct GroupTimers {
     count: usize,
-    /// (slot, the part's index in the slot's encoding, its bytes there).
-    parts: Vec<(usize, usize, Range<usize>)>,
+    parts: Vec<TimerPart>,
+}
+
+/// One key group's timers of one time.
+struct TimerPart {
+    slot: usize,
+    /// The part's index in the slot's encoding, and its bytes there.
+    part: usize,
+    range: Range<usize>,
+    /// Where an incremental checkpoint last wrote it.
+    spot: Option<Spot>,
 }
 
 /// Bytes before each key group's entries in a time's encoding: the group (u16), the number
@@ -51,11 +60,14 @@ impl<K: Key, N: Key> FrozenTimers<K, N> {
         registered.encoding(|timers| encode_time(*time, timers))
     }
 
-    /// Where every key group's timers are in the times' encodings, by group.
-    fn layout(&self) -> weir_state::Result<Vec<GroupTimers>> {
+    /// Where every key group's timers are in the times' encodings, by group; with `spots`,
+    /// also where each part was last written, looked up once per time.
+    fn layout(&self, spots: bool) -> weir_state::Result<Vec<GroupTimers>> {
         let mut layout: Vec<GroupTimers> = Vec::new();
-        for slot in 0..self.slots.len() {
+        let mut placed: Vec<(usize, usize)> = Vec::new(); // each part's group and index there
+        for (slot, (_, registered)) in self.slots.iter().enumerate() {
             let encoding = self.encoding(slot)?;
+            placed.clear();
             for (part, (group, count, entries)) in parts(encoding).enumerate() {
                 let start = entries.as_ptr() as usize - encoding.as_ptr() as usize;
                 let group = usize::from(group);
@@ -64,7 +76,16 @@ impl<K: Key, N: Key> FrozenTimers<K, N> {
                 }
                 let timers = &mut layout[group];
                 timers.count += count;
-                timers.parts.push((slot, part, start..start + entries.len()));
+                placed.push((group, timers.parts.len()));
+                let range = start..start + entries.len();
+                timers.parts.push(TimerPart { slot, part, range, spot: None });
+            }
+            if spots {
+                registered.stored().each_spot(|part, spot| {
+                    if let Some(&(group, index)) = placed.get(part) {
+                        layout[group].parts[index].spot = Some(spot);
+                    }
+                });
             }
         }
         Ok(layout)
@@ -120,16 +141,16 @@ impl<K: Key, N: Key> FrozenTable for FrozenTimers<K, N> {
         out: &mut GroupEntries<'a>,
     ) -> weir_state::Result<bool> {
         if self.layout.get().is_none() {
-            let _ = self.layout.set(self.layout()?);
+            let _ = self.layout.set(self.layout(out.is_incremental())?);
         }
         let layout = self.layout.get().map_or(&[][..], Vec::as_slice);
         let Some(timers) = layout.get(usize::from(group)).filter(|timers| timers.count > 0) else {
             return Ok(false);
         };
         append_count(out.bytes(), timers.count)?;
-        for (slot, part, range) in &timers.parts {
-            let encoding = self.encoding(*slot)?;
-            out.kept(&encoding[range.clone()], self.slots[*slot].1.stored(), *part);
+        for TimerPart { slot, part, range, spot } in &timers.parts {
+            let bytes = || Ok(&self.encoding(*slot)?[range.clone()]);
+            out.kept_at(*spot, self.slots[*slot].1.stored(), *part, bytes)?;
         }
         Ok(true)
     }

@@ -39,7 +39,7 @@ const UNWRITTEN: Span = Span { offset: u64::MAX, len: 0 };
 /// Where a part was written: its file, by the address of the name [`Stored`] holds (the
 /// same while any value is remembered in that file), and its span there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Spot {
+pub struct Spot {
     file: usize,
     span: Span,
 }
@@ -69,6 +69,17 @@ impl Stored {
         let at = stored.as_ref()?;
         let span = if part == 0 { at.first } else { *at.rest.get(part - 1)? };
         (span != UNWRITTEN).then(|| Spot { file: address(&at.file), span })
+    }
+
+    /// Calls `visit` with each part written and where (one lookup for all of them).
+    pub fn each_spot(&self, mut visit: impl FnMut(usize, Spot)) {
+        let stored = self.lock();
+        let Some(at) = stored.as_ref() else { return };
+        let file = address(&at.file);
+        let spans = std::iter::once(&at.first).chain(&at.rest);
+        for (part, span) in spans.enumerate().filter(|(_, span)| **span != UNWRITTEN) {
+            visit(part, Spot { file, span: *span });
+        }
     }
 
     /// The file its parts were last written into.
@@ -194,9 +205,29 @@ impl<'a> GroupEntries<'a> {
     /// Appends part `part` of a kept encoding whose places `stored` remembers.
     pub fn kept(&mut self, bytes: &'a [u8], stored: &'a Stored, part: usize) {
         if !self.refer(|| stored.spot(part), stored) {
-            self.marked_len += bytes.len();
-            self.marks.push(Mark::Write { at: self.bytes.len(), bytes, stored, part });
+            self.write(bytes, stored, part);
         }
+    }
+
+    /// [`Self::kept`] with where the part was last written (`spot`, looked up beforehand, see
+    /// [`Stored::each_spot`]); `bytes` gives the encoding only if it must be written.
+    pub fn kept_at(
+        &mut self,
+        spot: Option<Spot>,
+        stored: &'a Stored,
+        part: usize,
+        bytes: impl FnOnce() -> Result<&'a [u8]>,
+    ) -> Result<()> {
+        if !self.refer(|| spot, stored) {
+            self.write(bytes()?, stored, part);
+        }
+        Ok(())
+    }
+
+    /// Appends a kept encoding to write.
+    fn write(&mut self, bytes: &'a [u8], stored: &'a Stored, part: usize) {
+        self.marked_len += bytes.len();
+        self.marks.push(Mark::Write { at: self.bytes.len(), bytes, stored, part });
     }
 
     /// Appends part `part` of a value whose places `stored` remembers: referred to where an
@@ -491,6 +522,36 @@ mod tests {
         assert_eq!((whole.as_slice(), files.len(), encodings.get()), (&b"#xyz#0123456"[..], 0, 4));
         assert_eq!(block.pieces.len(), 1);
         assert_eq!(location(&a, 0), Some(("one".into(), 1, 3)), "a full writer records nothing");
+    }
+
+    #[test]
+    fn spots_looked_up_beforehand_refer_as_a_lookup_would() {
+        let stored = Stored::default();
+        let never = |_: &str| false;
+        let mut first = BlockWriter::incremental("one", &never);
+        let mut entries = first.group_entries();
+        entries.kept_at(None, &stored, 2, || Ok(&b"cc"[..])).unwrap();
+        entries.kept(b"a", &stored, 0);
+        first.entries(&entries);
+        first.finish_block(0);
+        let (one, _) = first.finish();
+        assert_eq!(one, b"cca");
+        let mut spots = Vec::new();
+        stored.each_spot(|part, spot| spots.push((part, spot)));
+        assert_eq!(spots.iter().map(|(part, _)| *part).collect::<Vec<_>>(), [0, 2]);
+        assert_eq!(spots[1].1, stored.spot(2).unwrap());
+
+        let confirmed = |file: &str| file == "one";
+        let mut second = BlockWriter::incremental("two", &confirmed);
+        let mut entries = second.group_entries();
+        let unasked = || -> Result<&[u8]> { panic!("referred to, never encoded") };
+        entries.kept_at(Some(spots[1].1), &stored, 2, unasked).unwrap();
+        entries.kept_at(Some(spots[0].1), &stored, 0, unasked).unwrap();
+        second.entries(&entries);
+        let block = second.finish_block(0);
+        let (two, _) = second.finish();
+        assert!(two.is_empty());
+        assert_eq!(joined(&[block], &[&two, &one]), [b"cca".to_vec()]);
     }
 
     #[test]
