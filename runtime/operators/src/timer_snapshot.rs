@@ -45,9 +45,12 @@ struct TimerPart {
     spot: Option<Spot>,
 }
 
-/// Bytes before each key group's entries in a time's encoding: the group (u16), the number
-/// of entries (u32) and their length in bytes (u32), little-endian.
+/// A key group's header in a time's encoding: the group (u16), the number of entries (u32)
+/// and their length in bytes (u32), little-endian.
 const HEADER: usize = 10;
+
+/// The number of key groups (u32, little-endian) that starts a time's encoding.
+const GROUPS: usize = 4;
 
 impl<K: Key, N: Key> FrozenTimers<K, N> {
     pub(crate) fn new(slots: Vec<FrozenSlot<K, N>>) -> Self {
@@ -92,8 +95,9 @@ impl<K: Key, N: Key> FrozenTimers<K, N> {
     }
 }
 
-/// The timers of `time` encoded by key group: for each group, in order, a [`HEADER`] and the
-/// group's entries `(key, namespace, time)` as blocks hold them.
+/// The timers of `time` encoded by key group: the number of groups ([`GROUPS`]), a [`HEADER`]
+/// for each group in order, then each group's entries `(key, namespace, time)` as blocks hold
+/// them. The headers come together, so laying out a snapshot reads them in one stretch.
 fn encode_time<K: Key, N: Key>(
     time: Timestamp,
     registered: &Registered<K, N>,
@@ -101,17 +105,20 @@ fn encode_time<K: Key, N: Key>(
     let mut timers: Vec<(KeyGroup, &K, &N)> =
         registered.iter().map(|((key, namespace), group)| (*group, key, namespace)).collect();
     timers.sort_unstable_by_key(|(group, _, _)| *group);
-    let mut out = Vec::new();
-    for run in timers.chunk_by(|a, b| a.0 == b.0) {
-        let header = out.len();
-        out.extend_from_slice(&[0; HEADER]);
+    let groups = timers.chunk_by(|a, b| a.0 == b.0).count();
+    let mut out = Vec::with_capacity(GROUPS + groups * HEADER + 16 * timers.len());
+    out.extend_from_slice(&to_u32(groups).to_le_bytes());
+    out.resize(GROUPS + groups * HEADER, 0);
+    for (index, run) in timers.chunk_by(|a, b| a.0 == b.0).enumerate() {
+        let start = out.len();
         let count = append_entries(
             run.iter().map(|(_, key, namespace)| (*key, *namespace, &time)),
             &mut out,
         )?;
-        let len = out.len() - header - HEADER;
+        let len = out.len() - start;
         let fields =
             [&run[0].0.to_le_bytes()[..], &to_u32(count).to_le_bytes(), &to_u32(len).to_le_bytes()];
+        let header = GROUPS + index * HEADER;
         out[header..header + HEADER].copy_from_slice(&fields.concat());
     }
     Ok(out)
@@ -122,15 +129,16 @@ fn to_u32(value: usize) -> u32 {
 }
 
 /// The key groups of an [`encode_time`] encoding: (group, number of entries, entries).
-fn parts(mut encoded: &[u8]) -> impl Iterator<Item = (KeyGroup, usize, &[u8])> {
-    std::iter::from_fn(move || {
-        let (header, rest) = encoded.split_first_chunk::<HEADER>()?;
+fn parts(encoded: &[u8]) -> impl Iterator<Item = (KeyGroup, usize, &[u8])> {
+    let (groups, rest) = encoded.split_first_chunk::<GROUPS>().expect("a time's encoding");
+    let (headers, mut entries) = rest.split_at(u32::from_le_bytes(*groups) as usize * HEADER);
+    headers.chunks_exact(HEADER).map(move |header| {
         let group = KeyGroup::from_le_bytes([header[0], header[1]]);
         let count = u32::from_le_bytes([header[2], header[3], header[4], header[5]]) as usize;
         let len = u32::from_le_bytes([header[6], header[7], header[8], header[9]]) as usize;
-        let (entries, rest) = rest.split_at(len);
-        encoded = rest;
-        Some((group, count, entries))
+        let (part, rest) = entries.split_at(len);
+        entries = rest;
+        (group, count, part)
     })
 }
 
