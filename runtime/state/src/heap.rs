@@ -119,7 +119,7 @@ impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
             }
             for (spot, FrozenNamespace { namespace, entries, .. }) in located {
                 let encode = |bytes: &mut Vec<u8>| append_namespace(namespace, entries, bytes);
-                out.stored_at(|| spot, entries.stored(), 0, encode)?;
+                out.stored(spot, entries.stored(), 0, encode)?;
             }
             return Ok(true);
         }

@@ -230,28 +230,17 @@ impl<'a> GroupEntries<'a> {
         self.marks.push(Mark::Write { at: self.bytes.len(), bytes, stored, part });
     }
 
-    /// Appends part `part` of a value whose places `stored` remembers: referred to where an
-    /// earlier file holds it, else appended by `encode` and remembered where written (not
-    /// remembered for a full snapshot).
-    pub fn stored(
+    /// Appends part `part` of a value whose places `stored` remembers (`spot`, looked up
+    /// beforehand): referred to where an earlier file holds it, else appended by `encode` and
+    /// remembered where written (not remembered for a full snapshot).
+    pub(crate) fn stored(
         &mut self,
+        spot: Option<Spot>,
         stored: &'a Stored,
         part: usize,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
     ) -> Result<()> {
-        self.stored_at(|| stored.spot(part), stored, part, encode)
-    }
-
-    /// [`Self::stored`] with where the part was last written, looked up by `spot` (only for
-    /// an incremental checkpoint).
-    pub(crate) fn stored_at(
-        &mut self,
-        spot: impl FnOnce() -> Option<Spot>,
-        stored: &'a Stored,
-        part: usize,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
-    ) -> Result<()> {
-        if self.refer(spot, stored) {
+        if self.refer(|| spot, stored) {
             return Ok(());
         }
         let at = self.bytes.len();
@@ -489,7 +478,7 @@ mod tests {
             let mut entries = writer.group_entries();
             for (stored, value) in [(&a, &b"xyz"[..]), (&b, &b"0123456"[..])] {
                 entries.bytes().push(b'#');
-                (entries.stored(stored, 0, |out| {
+                (entries.stored(stored.spot(0), stored, 0, |out| {
                     encodings.set(encodings.get() + 1);
                     out.extend_from_slice(value);
                     Ok(())
