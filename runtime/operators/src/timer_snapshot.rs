@@ -2,17 +2,18 @@
 //!
 //! Each time's timers are encoded once, split by key group, and the encoding stays with the
 //! time's shared set (see [`Frozen::encoding`]): a later snapshot that finds the time
-//! unchanged copies those bytes instead of encoding its timers again. Windows register one
-//! time per window end and leave it alone until it fires, so a checkpoint encodes the timers
-//! of the windows opened since the one before, not every timer. An incremental checkpoint
-//! refers to each key group's part of an unchanged time where an earlier checkpoint wrote it
-//! (see `weir_state::BlockWriter`).
+//! unchanged copies those bytes instead of encoding its timers again. A checkpoint takes
+//! only the times new or changed since the one before ([`FreshTime`], a cohort: see
+//! `weir_state::Cohorts`), writes each key group's part of them, and refers to earlier
+//! checkpoints' files for the rest. Windows register one time per window end and leave it
+//! alone until it fires, so a checkpoint encodes and visits the timers of the windows opened
+//! since the one before, not every timer. A savepoint takes every time ([`FrozenTimers`]).
 
 use std::cell::OnceCell;
 use std::ops::Range;
 use std::sync::Arc;
 
-use weir_state::{Frozen, FrozenTable, GroupEntries, Spot, append_count, append_entries};
+use weir_state::{Frozen, FrozenTable, GroupEntries, Handed, append_count, append_entries};
 use weir_types::{Key, KeyGroup, Timestamp};
 
 use crate::timers::Registered;
@@ -20,7 +21,7 @@ use crate::timers::Registered;
 /// One time's registered timers as a snapshot holds them.
 pub(crate) type FrozenSlot<K, N> = (Timestamp, Arc<Frozen<Registered<K, N>>>);
 
-/// The registered timers of one time domain as they were at a snapshot, shared with the
+/// The registered timers of one time domain as they were at a savepoint, shared with the
 /// queue until it changes them; encoded per key group on first use.
 pub(crate) struct FrozenTimers<K, N> {
     slots: Vec<FrozenSlot<K, N>>,
@@ -35,14 +36,36 @@ struct GroupTimers {
     parts: Vec<TimerPart>,
 }
 
-/// One key group's timers of one time.
+/// One key group's timers of one time: the time's slot, and the part's bytes in its encoding.
 struct TimerPart {
     slot: usize,
-    /// The part's index in the slot's encoding, and its bytes there.
-    part: usize,
     range: Range<usize>,
-    /// Where an incremental checkpoint last wrote it.
-    spot: Option<Spot>,
+}
+
+/// One time's timers as a checkpoint takes them.
+pub(crate) struct FreshTime<K, N> {
+    pub(crate) time: Timestamp,
+    pub(crate) registered: Arc<Frozen<Registered<K, N>>>,
+}
+
+impl<K: Key, N: Key> FreshTime<K, N> {
+    /// The time's timers encoded by key group, computed once.
+    fn encoding(&self) -> weir_state::Result<&[u8]> {
+        self.registered.encoding(|timers| encode_time(self.time, timers))
+    }
+}
+
+impl<K: Key, N: Key> Handed for FreshTime<K, N> {
+    fn parts(&self, part: &mut dyn FnMut(KeyGroup, usize)) -> weir_state::Result<()> {
+        parts(self.encoding()?).for_each(|(group, count, _)| part(group, count));
+        Ok(())
+    }
+
+    fn encode_part(&self, part: usize, out: &mut Vec<u8>) -> weir_state::Result<()> {
+        let (_, _, entries) = parts(self.encoding()?).nth(part).expect("a part of the time");
+        out.extend_from_slice(entries);
+        Ok(())
+    }
 }
 
 /// A key group's header in a time's encoding: the group (u16), the number of entries (u32)
@@ -63,15 +86,12 @@ impl<K: Key, N: Key> FrozenTimers<K, N> {
         registered.encoding(|timers| encode_time(*time, timers))
     }
 
-    /// Where every key group's timers are in the times' encodings, by group; with `spots`,
-    /// also where each part was last written, looked up once per time.
-    fn layout(&self, spots: bool) -> weir_state::Result<Vec<GroupTimers>> {
+    /// Where every key group's timers are in the times' encodings, by group.
+    fn layout(&self) -> weir_state::Result<Vec<GroupTimers>> {
         let mut layout: Vec<GroupTimers> = Vec::new();
-        let mut placed: Vec<(usize, usize)> = Vec::new(); // each part's group and index there
-        for (slot, (_, registered)) in self.slots.iter().enumerate() {
+        for slot in 0..self.slots.len() {
             let encoding = self.encoding(slot)?;
-            placed.clear();
-            for (part, (group, count, entries)) in parts(encoding).enumerate() {
+            for (group, count, entries) in parts(encoding) {
                 let start = entries.as_ptr() as usize - encoding.as_ptr() as usize;
                 let group = usize::from(group);
                 if layout.len() <= group {
@@ -79,16 +99,7 @@ impl<K: Key, N: Key> FrozenTimers<K, N> {
                 }
                 let timers = &mut layout[group];
                 timers.count += count;
-                placed.push((group, timers.parts.len()));
-                let range = start..start + entries.len();
-                timers.parts.push(TimerPart { slot, part, range, spot: None });
-            }
-            if spots {
-                registered.stored().each_spot(|part, spot| {
-                    if let Some(&(group, index)) = placed.get(part) {
-                        layout[group].parts[index].spot = Some(spot);
-                    }
-                });
+                timers.parts.push(TimerPart { slot, range: start..start + entries.len() });
             }
         }
         Ok(layout)
@@ -149,16 +160,15 @@ impl<K: Key, N: Key> FrozenTable for FrozenTimers<K, N> {
         out: &mut GroupEntries<'a>,
     ) -> weir_state::Result<bool> {
         if self.layout.get().is_none() {
-            let _ = self.layout.set(self.layout(out.is_incremental())?);
+            let _ = self.layout.set(self.layout()?);
         }
         let layout = self.layout.get().map_or(&[][..], Vec::as_slice);
         let Some(timers) = layout.get(usize::from(group)).filter(|timers| timers.count > 0) else {
             return Ok(false);
         };
         append_count(out.bytes(), timers.count)?;
-        for TimerPart { slot, part, range, spot } in &timers.parts {
-            let bytes = || Ok(&self.encoding(*slot)?[range.clone()]);
-            out.kept_at(*spot, self.slots[*slot].1.stored(), *part, bytes)?;
+        for TimerPart { slot, range } in &timers.parts {
+            out.bytes().extend_from_slice(&self.encoding(*slot)?[range.clone()]);
         }
         Ok(true)
     }

@@ -4,7 +4,9 @@
 //!
 //! A snapshot shares each time's registered set (see [`Shareable`]) and encodes it per key
 //! group later, off the task's thread (see [`crate::timer_snapshot`]): the task pays for the
-//! times that change while the snapshot holds them, not for every timer.
+//! times that change while the snapshot holds them, not for every timer. A checkpoint takes
+//! only the times new or changed since the one before (see `weir_state::Cohorts`), listed as
+//! they change; a savepoint takes every time.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -12,11 +14,13 @@ use std::hash::Hash;
 
 use hashbrown::{DefaultHashBuilder, HashMap};
 use indexmap::IndexMap;
-use weir_state::{KeyedRestore, KeyedSnapshot, Shareable, decode_entries};
+use weir_state::{
+    Cohorts, Handle, KeyedRestore, KeyedSnapshot, Shareable, Sharing, decode_entries,
+};
 use weir_types::{Key, KeyGroup, KeyGroupRange, Timestamp, Watermark};
 
 use crate::TimeDomain;
-use crate::timer_snapshot::FrozenTimers;
+use crate::timer_snapshot::{FreshTime, FrozenTimers};
 
 /// Timers of one time domain, ordered by time. Timers are kept per time, each time with its
 /// own set, so the per-record duplicate check touches only the timers of one time: for
@@ -28,6 +32,28 @@ struct TimerQueue<K, N> {
     /// The times of `slots`, each once, earliest on top.
     times: BinaryHeap<Reverse<Timestamp>>,
     len: usize,
+    /// What changed since the last checkpoint took the times.
+    changes: Changes,
+    /// What checkpoints took (from the first one on).
+    cohorts: Option<Cohorts<FreshTime<K, N>>>,
+}
+
+/// The times new or changed since the last checkpoint took them (some listed twice, or
+/// fired since: checked when the next checkpoint takes them; listed from the first
+/// checkpoint on, before which every time is new), and the handles of those it took that
+/// changed or fired since.
+#[derive(Debug, Default)]
+struct Changes {
+    times: Option<Vec<Timestamp>>,
+    ended: Vec<Handle>,
+}
+
+impl Changes {
+    fn changed(&mut self, time: Timestamp) {
+        if let Some(times) = &mut self.times {
+            times.push(time);
+        }
+    }
 }
 
 /// The timers of one time: each `(key, namespace)` once, with its key's group, in a dense
@@ -41,6 +67,21 @@ struct Slot<K, N> {
     /// Whether the timers are in key-group order, as they fire: firing a time's timers
     /// group by group reaches each group's state once instead of once per key.
     ordered: bool,
+    /// Its handle in the cohort of the checkpoint that took it, while unchanged since.
+    handle: Option<Handle>,
+}
+
+impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> Slot<K, N> {
+    /// The timers of `time` to change: a checkpoint that took them no longer holds them as
+    /// they are.
+    #[inline]
+    fn to_mut(&mut self, time: Timestamp, changes: &mut Changes) -> &mut Registered<K, N> {
+        if let Some(handle) = self.handle.take() {
+            changes.ended.push(handle);
+            changes.changed(time);
+        }
+        self.registered.to_mut()
+    }
 }
 
 /// A timer that fired: its time, its key with the key's group, and its namespace.
@@ -75,13 +116,19 @@ impl<K: Eq, N: Eq> hashbrown::Equivalent<(K, N)> for TimerRef<'_, K, N> {
 
 impl<K, N> Default for Slot<K, N> {
     fn default() -> Self {
-        Slot { registered: Shareable::default(), ordered: false }
+        Slot { registered: Shareable::default(), ordered: false, handle: None }
     }
 }
 
 impl<K, N> Default for TimerQueue<K, N> {
     fn default() -> Self {
-        TimerQueue { slots: HashMap::new(), times: BinaryHeap::new(), len: 0 }
+        TimerQueue {
+            slots: HashMap::new(),
+            times: BinaryHeap::new(),
+            len: 0,
+            changes: Changes::default(),
+            cohorts: None,
+        }
     }
 }
 
@@ -91,13 +138,14 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
             Some(slot) => slot,
             None => {
                 self.times.push(Reverse(time));
+                self.changes.changed(time);
                 self.slots.entry(time).or_default()
             }
         };
         if slot.registered.contains_key(&TimerRef(key, namespace)) {
             return;
         }
-        slot.registered.to_mut().insert((key.clone(), namespace.clone()), group);
+        slot.to_mut(time, &mut self.changes).insert((key.clone(), namespace.clone()), group);
         slot.ordered = false;
         self.len += 1;
     }
@@ -108,7 +156,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
         let timer = TimerRef(key, namespace);
         // Looked up first: a snapshot may hold the set, and only a change copies it.
         if slot.registered.contains_key(&timer) {
-            slot.registered.to_mut().swap_remove(&timer);
+            slot.to_mut(time, &mut self.changes).swap_remove(&timer);
             slot.ordered = false;
             self.len -= 1;
         }
@@ -124,11 +172,11 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
             }
             let slot = self.slots.get_mut(&time).expect("every queued time has a slot");
             let popped = (!slot.registered.is_empty()).then(|| {
-                let registered = slot.registered.to_mut();
-                if !slot.ordered {
+                let ordered = std::mem::replace(&mut slot.ordered, true);
+                let registered = slot.to_mut(time, &mut self.changes);
+                if !ordered {
                     // Popped from the end: the highest group first.
                     registered.sort_unstable_by(|_, a, _, b| a.cmp(b));
-                    slot.ordered = true;
                 }
                 registered.pop().expect("not empty")
             });
@@ -154,10 +202,37 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
 
 impl<K: Key, N: Key> TimerQueue<K, N> {
     /// Adds the registered timers to `snapshot` under `name`, to be encoded per key group of
-    /// their key (within `range`) when the snapshot's blocks are asked for.
-    fn snapshot(&mut self, name: &str, range: KeyGroupRange, snapshot: &mut KeyedSnapshot) {
-        let slots = self.slots.iter_mut().map(|(time, slot)| (*time, slot.registered.share()));
-        let frozen = FrozenTimers::new(slots.collect());
+    /// their key (within `range`) when the snapshot's blocks are asked for: those new or
+    /// changed since the checkpoint before, or all of them, as `sharing` says.
+    fn snapshot(
+        &mut self,
+        name: &str,
+        range: KeyGroupRange,
+        snapshot: &mut KeyedSnapshot,
+        sharing: Sharing,
+    ) {
+        if sharing == Sharing::Everything {
+            let slots = self.slots.iter_mut().map(|(time, slot)| (*time, slot.registered.share()));
+            let frozen = FrozenTimers::new(slots.collect());
+            snapshot.defer(name, range, Box::new(frozen));
+            return;
+        }
+        let cohorts = self.cohorts.get_or_insert_with(|| Cohorts::new(range));
+        let mut fresh = cohorts.fresh();
+        let slots = &mut self.slots;
+        let mut times =
+            (self.changes.times.take()).unwrap_or_else(|| slots.keys().copied().collect());
+        for &time in &times {
+            let Some(slot) = slots.get_mut(&time) else { continue }; // fired since
+            if slot.handle.is_none() && !slot.registered.is_empty() {
+                let registered = slot.registered.share();
+                slot.handle = Some(fresh.add(FreshTime { time, registered }));
+            }
+        }
+        times.clear();
+        self.changes.times = Some(times);
+        let ended = std::mem::take(&mut self.changes.ended);
+        let frozen = cohorts.hand(fresh, ended, self.len == 0);
         snapshot.defer(name, range, Box::new(frozen));
     }
 
@@ -178,10 +253,16 @@ const PROCESSING_TIMERS: &str = "_timers/processing";
 
 impl<K: Key, N: Key> TimerService<K, N> {
     /// Adds every registered timer to `snapshot`, in the key group of its key (encoded when
-    /// the snapshot's blocks are asked for).
-    pub fn snapshot(&mut self, range: KeyGroupRange, snapshot: &mut KeyedSnapshot) {
-        self.event.snapshot(EVENT_TIMERS, range, snapshot);
-        self.processing.snapshot(PROCESSING_TIMERS, range, snapshot);
+    /// the snapshot's blocks are asked for; a checkpoint takes what changed since the one
+    /// before and refers to earlier ones for the rest, as `sharing` says).
+    pub fn snapshot(
+        &mut self,
+        range: KeyGroupRange,
+        snapshot: &mut KeyedSnapshot,
+        sharing: Sharing,
+    ) {
+        self.event.snapshot(EVENT_TIMERS, range, snapshot, sharing);
+        self.processing.snapshot(PROCESSING_TIMERS, range, snapshot, sharing);
     }
 
     /// Registers the timers a snapshot held (the watermark starts again from its minimum;
@@ -362,7 +443,7 @@ mod tests {
         timers.register(TimeDomain::EventTime, scoped(&"b".to_string()), &2, 20);
         timers.register(TimeDomain::ProcessingTime, scoped(&"a".to_string()), &3, 30);
         let mut snapshot = KeyedSnapshot::new();
-        timers.snapshot(KeyGroupRange::for_subtask(128, 1, 0), &mut snapshot);
+        timers.snapshot(KeyGroupRange::for_subtask(128, 1, 0), &mut snapshot, Sharing::Everything);
         let blocks = snapshot.encode_groups().unwrap();
         let mut restore =
             KeyedRestore::decode(blocks.into_iter().map(|(g, b)| (g, b.into()))).unwrap();
@@ -389,7 +470,7 @@ mod tests {
             timers.register(TimeDomain::EventTime, scoped(&key), &(), 20);
         }
         let mut snapshot = KeyedSnapshot::new();
-        timers.snapshot(KeyGroupRange::for_subtask(128, 1, 0), &mut snapshot);
+        timers.snapshot(KeyGroupRange::for_subtask(128, 1, 0), &mut snapshot, Sharing::Everything);
         // After the snapshot: time 10 fires, a time-20 timer is deleted, new ones come.
         timers.advance_watermark(Watermark(10));
         assert_eq!(std::iter::from_fn(|| timers.pop_event_timer()).count(), 50);
@@ -419,7 +500,7 @@ mod tests {
         let range = KeyGroupRange::for_subtask(128, 1, 0);
         let take = |timers: &mut TimerService<u32, ()>| {
             let mut snapshot = KeyedSnapshot::new();
-            timers.snapshot(range, &mut snapshot);
+            timers.snapshot(range, &mut snapshot, Sharing::Everything);
             snapshot
         };
         for key in 0..300 {

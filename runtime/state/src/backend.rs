@@ -8,7 +8,7 @@ use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 use crate::heap::HeapTable;
 #[cfg(feature = "rocksdb")]
 use crate::rocksdb::{RocksDbBackend, RocksDbSettings};
-use crate::snapshot::FrozenTable;
+use crate::snapshot::{FrozenTable, Sharing};
 use crate::{Error, KeyedSnapshot, Result};
 
 /// Which backend stores keyed state; parsed from and displayed as `heap` / `rocksdb` (also
@@ -197,9 +197,9 @@ pub trait StateTable<K, N, V>: Send {
     /// Adds the entries of a block written by [`Self::snapshot_group`] to `group`.
     fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()>;
     /// The table as it is now, to encode later, off the task's thread, when keeping it costs
-    /// the task less than encoding (live objects, shared until they change); `None` to
-    /// encode at the snapshot.
-    fn frozen(&mut self) -> Option<Box<dyn FrozenTable>> {
+    /// the task less than encoding (live objects, shared until they change, as much of them
+    /// as `sharing` says); `None` to encode at the snapshot.
+    fn frozen(&mut self, _sharing: Sharing) -> Option<Box<dyn FrozenTable>> {
         None
     }
     /// Number of entries, over all key groups.

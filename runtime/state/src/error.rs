@@ -39,6 +39,14 @@ pub enum Error {
         /// What the serializer said.
         message: String,
     },
+    /// An incremental checkpoint of heap state could not be put together.
+    #[error("the incremental checkpoint of cohort {cohort} cannot be written: {reason}")]
+    Incremental {
+        /// The cohort of the checkpoint being written.
+        cohort: u64,
+        /// Why.
+        reason: &'static str,
+    },
     /// A state backend name (configuration, command line) is not one of the accepted values.
     #[error("unknown state backend '{name}' (accepted: {accepted})")]
     UnknownBackend {

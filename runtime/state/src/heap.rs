@@ -11,9 +11,9 @@ use hashbrown::HashMap;
 use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
 use crate::GroupEntries;
-use crate::namespaces::{FrozenNamespace, FrozenNamespaces, Namespaces};
-use crate::pieces::written_order;
-use crate::snapshot::FrozenTable;
+use crate::cohorts::{Cohorts, Handed};
+use crate::namespaces::{FreshNamespace, FrozenNamespace, FrozenNamespaces, Namespaces};
+use crate::snapshot::{FrozenTable, Sharing};
 use crate::snapshot::{append_count, append_namespace_entries};
 use crate::{Error, Result, StateTable, decode_entries};
 
@@ -21,11 +21,14 @@ use crate::{Error, Result, StateTable, decode_entries};
 pub(crate) struct HeapTable<K, N, V> {
     range: KeyGroupRange,
     groups: Vec<Namespaces<K, N, V>>,
+    /// What checkpoints took of it.
+    cohorts: Cohorts<FreshNamespace<K, N, V>>,
 }
 
-impl<K, N, V> HeapTable<K, N, V> {
+impl<K: Key, N: Key, V: Data> HeapTable<K, N, V> {
     pub(crate) fn new(range: KeyGroupRange) -> Self {
-        HeapTable { range, groups: (0..range.len()).map(|_| Namespaces::default()).collect() }
+        let groups = (0..range.len()).map(|_| Namespaces::default()).collect();
+        HeapTable { range, groups, cohorts: Cohorts::new(range) }
     }
 
     fn group(&self, group: KeyGroup) -> &Namespaces<K, N, V> {
@@ -87,13 +90,32 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
         self.groups.iter().flat_map(Namespaces::iter).map(|(_, entries)| entries.len()).sum()
     }
 
-    fn frozen(&mut self) -> Option<Box<dyn FrozenTable>> {
-        let groups = self.groups.iter_mut().map(Namespaces::frozen).collect();
-        Some(Box::new(FrozenHeapTable { range: self.range, groups }))
+    fn frozen(&mut self, sharing: Sharing) -> Option<Box<dyn FrozenTable>> {
+        if sharing == Sharing::Everything {
+            let groups = self.groups.iter_mut().map(Namespaces::frozen).collect();
+            return Some(Box::new(FrozenHeapTable { range: self.range, groups }));
+        }
+        let (mut fresh, mut ended) = (self.cohorts.fresh(), Vec::new());
+        for (group, namespaces) in self.range.iter().zip(&mut self.groups) {
+            namespaces.hand(group, &mut fresh, &mut ended);
+        }
+        let empty = self.groups.iter().all(Namespaces::is_empty);
+        Some(Box::new(self.cohorts.hand(fresh, ended, empty)))
     }
 }
 
-/// A heap table as it was at a snapshot: every namespace's entries, shared with the live
+impl<K: Key, N: Key, V: Data> Handed for FreshNamespace<K, N, V> {
+    fn parts(&self, part: &mut dyn FnMut(KeyGroup, usize)) -> Result<()> {
+        part(self.group, self.entries.len());
+        Ok(())
+    }
+
+    fn encode_part(&self, _part: usize, out: &mut Vec<u8>) -> Result<()> {
+        append_namespace(&self.namespace, &self.entries, out)
+    }
+}
+
+/// A heap table as it was at a savepoint: every namespace's entries, shared with the live
 /// table until it changes them.
 struct FrozenHeapTable<K, N, V> {
     range: KeyGroupRange,
@@ -108,21 +130,6 @@ impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
             return Ok(false);
         }
         append_count(out.bytes(), count)?;
-        if out.is_incremental() {
-            // In the order they were written: those still where they were form few runs of
-            // the earlier files. Each is encoded only if no earlier file may be referred to.
-            let mut located: Vec<_> = (namespaces.iter())
-                .map(|frozen| (frozen.entries.stored().spot(0), frozen))
-                .collect();
-            if !located.is_sorted_by_key(|(spot, _)| written_order(spot)) {
-                located.sort_unstable_by_key(|(spot, _)| written_order(spot));
-            }
-            for (spot, FrozenNamespace { namespace, entries, .. }) in located {
-                let encode = |bytes: &mut Vec<u8>| append_namespace(namespace, entries, bytes);
-                out.stored(spot, entries.stored(), 0, encode)?;
-            }
-            return Ok(true);
-        }
         for FrozenNamespace { namespace, entries, keep_encoding } in namespaces {
             if *keep_encoding {
                 let encoding = entries.encoding(|entries| {
@@ -131,7 +138,7 @@ impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
                     append_namespace(namespace, entries, &mut encoding)?;
                     Ok::<_, Error>(encoding)
                 })?;
-                out.kept(encoding, entries.stored(), 0);
+                out.bytes().extend_from_slice(encoding);
             } else {
                 append_namespace(namespace, entries, out.bytes())?;
             }

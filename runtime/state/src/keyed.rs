@@ -8,7 +8,7 @@ use weir_types::{CheckpointId, Data, Key, KeyGroup, KeyGroupRange, KeyHasher, Sn
 
 use crate::backend::OpenBackend;
 use crate::handles::StateId;
-use crate::snapshot::FrozenTable;
+use crate::snapshot::{FrozenTable, Sharing};
 use crate::{
     AggregatingState, AggregatingStateDescriptor, Error, KeyedRestore, KeyedSnapshot, ListState,
     ListStateDescriptor, MapState, MapStateDescriptor, NamespacedValueState, NativeCheckpoint,
@@ -36,7 +36,7 @@ trait RegisteredTable: Send {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     fn snapshot_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool>;
     fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()>;
-    fn frozen(&mut self) -> Option<Box<dyn FrozenTable>>;
+    fn frozen(&mut self, sharing: Sharing) -> Option<Box<dyn FrozenTable>>;
 }
 
 impl<K: 'static, N: 'static, V: 'static> RegisteredTable for Box<dyn StateTable<K, N, V>> {
@@ -52,8 +52,8 @@ impl<K: 'static, N: 'static, V: 'static> RegisteredTable for Box<dyn StateTable<
     fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()> {
         (**self).restore_group(group, entries)
     }
-    fn frozen(&mut self) -> Option<Box<dyn FrozenTable>> {
-        (**self).frozen()
+    fn frozen(&mut self, sharing: Sharing) -> Option<Box<dyn FrozenTable>> {
+        (**self).frozen(sharing)
     }
 }
 
@@ -128,12 +128,20 @@ impl<K: Key> KeyedState<K> {
     /// live objects (heap) are shared as they are, to be encoded when the snapshot's blocks
     /// are asked for, off the task's thread; the others are encoded now.
     pub fn snapshot(&mut self) -> Result<KeyedSnapshot> {
+        self.snapshot_sharing(Sharing::Everything)
+    }
+
+    /// [`Self::snapshot`], with tables of live objects sharing as much as `sharing` says: a
+    /// checkpoint shares what changed since the one before, and its encoding refers to earlier
+    /// checkpoints' files for the rest (see [`crate::BlockWriter::incremental`]); encoded in
+    /// full, it still holds every entry.
+    pub fn snapshot_sharing(&mut self, sharing: Sharing) -> Result<KeyedSnapshot> {
         let mut snapshot = KeyedSnapshot::new();
         let mut names: Vec<_> = self.names.iter().collect();
         names.sort_by_key(|(_, (_, id))| id.0);
         let mut encode_now = Vec::new();
         for (name, (_, id)) in names {
-            match self.tables[id.0].frozen() {
+            match self.tables[id.0].frozen(sharing) {
                 Some(frozen) => snapshot.defer(name, self.range, frozen),
                 None => encode_now.push((name, *id)),
             }
@@ -177,7 +185,7 @@ impl<K: Key> KeyedState<K> {
             self.add_restored(&mut restored);
             return Ok((restored, Some(native)));
         }
-        Ok((self.snapshot()?, None))
+        Ok((self.snapshot_sharing(Sharing::of(kind))?, None))
     }
 
     /// The backend's native checkpoint `checkpoint` when it takes incremental checkpoints

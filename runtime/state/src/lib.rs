@@ -26,6 +26,7 @@
 mod aggregate;
 mod backend;
 mod codec;
+mod cohorts;
 mod descriptor;
 mod error;
 mod handles;
@@ -46,6 +47,7 @@ mod tests;
 pub use crate::rocksdb::RocksDbSettings;
 pub use aggregate::AggregateFunction;
 pub use backend::{StateBackend, StateBackendKind, StateTable};
+pub use cohorts::{Cohorts, Fresh, FrozenCohorts, Handed, Handle};
 pub use descriptor::{
     AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor,
     ValueStateDescriptor,
@@ -62,6 +64,6 @@ pub use operator::{OperatorListState, OperatorStateStore};
 pub use pieces::{BlockWriter, GroupEntries, Piece, PlacedBlock, Spot, Stored};
 pub use shareable::{Frozen, Shareable};
 pub use snapshot::{
-    FrozenTable, KeyedRestore, KeyedSnapshot, ListMode, ListSnapshot, OperatorRestore,
+    FrozenTable, KeyedRestore, KeyedSnapshot, ListMode, ListSnapshot, OperatorRestore, Sharing,
     append_count, append_entries, decode_entries, encode_entries,
 };

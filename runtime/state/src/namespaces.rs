@@ -2,23 +2,22 @@
 //! memo of the namespace last reached: consecutive records mostly share one (the window
 //! they fall into), so they skip the namespace lookup however many namespaces are open.
 //!
-//! Each namespace's entries are shared with snapshots (see [`Shareable`]): a snapshot takes
-//! every namespace's entries as they are, and the first change to a namespace after it
-//! copies that namespace alone, and only while the snapshot still holds it, so a checkpoint
-//! costs the task what it changes, not the size of the state. An incremental checkpoint
-//! encodes a namespace once, into the file of the checkpoint that first holds it, and later
-//! ones refer to those bytes while it stays unchanged (see [`crate::pieces`]). A full
-//! snapshot keeps the encoding (see [`Frozen::encoding`]) of each namespace it finds
-//! unchanged since the previous one, and of every small one (a window's few keys), for the
-//! snapshots after: state that sits still is encoded once, not at every checkpoint. A large
-//! namespace that changed (a key group's values outside windows) is encoded straight into the
-//! file rather than held twice.
+//! Each namespace's entries are shared with snapshots (see [`Shareable`]), and the first
+//! change to a namespace after a snapshot copies that namespace alone, and only while a
+//! snapshot still holds it. A checkpoint takes only the namespaces that are new or changed
+//! since the one before, and the handles of those it took before that changed or ended since
+//! (see [`crate::cohorts`]): the namespaces changed since then are listed as they change, so a
+//! checkpoint costs the task what changed, not the size of the state. A savepoint takes every
+//! namespace, and keeps the encoding (see [`Frozen::encoding`]) of each namespace unchanged
+//! since the savepoint before, and of every small one, for the savepoints after.
 
 use std::hash::Hash;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
+use weir_types::KeyGroup;
 
+use crate::cohorts::{Fresh, Handle};
 use crate::{Frozen, Shareable};
 
 /// A namespace's entries, shared with the snapshots taken since it last changed.
@@ -39,14 +38,35 @@ pub(crate) struct FrozenNamespace<K, N, V> {
 /// the snapshot before (see the module's documentation).
 const SMALL_NAMESPACE: usize = 1024;
 
+/// One namespace's entries as a checkpoint takes them.
+pub(crate) struct FreshNamespace<K, N, V> {
+    pub(crate) group: KeyGroup,
+    pub(crate) namespace: N,
+    pub(crate) entries: Arc<Frozen<HashMap<K, V>>>,
+}
+
+/// A namespace in use or free, with its handle in the cohort of the checkpoint that took it,
+/// while unchanged since.
+struct Slot<K, N, V> {
+    namespace: N,
+    entries: Entries<K, V>,
+    handle: Option<Handle>,
+}
+
 /// Namespaces and their entries; a namespace exists while it has entries.
 pub(crate) struct Namespaces<K, N, V> {
     /// Where each namespace's entries sit in `slots`.
     index: HashMap<N, usize>,
     /// Namespaces with their entries; those listed in `free` are unused (their namespace
     /// ended) and keep their capacity for the next one, up to as many as are in use.
-    slots: Vec<(N, Entries<K, V>)>,
+    slots: Vec<Slot<K, N, V>>,
     free: Vec<usize>,
+    /// Slots whose namespace is new or changed since the last checkpoint took it (and some
+    /// freed or taken since: checked when the next checkpoint takes them); listed from the
+    /// first checkpoint on (before it, every namespace is new).
+    changed: Option<Vec<usize>>,
+    /// Handles of namespaces a checkpoint took that changed or ended since.
+    ended: Vec<Handle>,
     /// The namespace last reached mutably and its slot, while it exists; kept here rather
     /// than read from `slots`, so checking it costs no trip to the slot.
     last: Option<(N, usize)>,
@@ -54,7 +74,14 @@ pub(crate) struct Namespaces<K, N, V> {
 
 impl<K, N, V> Default for Namespaces<K, N, V> {
     fn default() -> Self {
-        Namespaces { index: HashMap::new(), slots: Vec::new(), free: Vec::new(), last: None }
+        Namespaces {
+            index: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            changed: None,
+            ended: Vec::new(),
+            last: None,
+        }
     }
 }
 
@@ -68,14 +95,14 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
 
     /// The entries of `namespace`.
     pub(crate) fn get(&self, namespace: &N) -> Option<&HashMap<K, V>> {
-        self.slot(namespace).map(|slot| &*self.slots[slot].1)
+        self.slot(namespace).map(|slot| &*self.slots[slot].entries)
     }
 
     /// The entries of `namespace`, mutably, remembered for the next access.
     pub(crate) fn get_mut(&mut self, namespace: &N) -> Option<&mut HashMap<K, V>> {
         let slot = self.slot(namespace)?;
         self.remember(namespace, slot);
-        Some(self.slots[slot].1.to_mut())
+        Some(self.to_mut(slot))
     }
 
     /// The entries of `namespace`, created empty if it has none.
@@ -85,25 +112,41 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
             None => {
                 let slot = match self.free.pop() {
                     Some(slot) => {
-                        self.slots[slot].0 = namespace.clone();
+                        self.slots[slot].namespace = namespace.clone();
                         slot
                     }
                     None => {
                         // Sized as the namespace last reached: a group's windows mostly hold
                         // the same keys, and a map grown entry by entry rehashes on the way.
-                        let size =
-                            self.last.as_ref().map_or(0, |(_, last)| self.slots[*last].1.len());
+                        let size = (self.last.as_ref())
+                            .map_or(0, |(_, last)| self.slots[*last].entries.len());
                         let entries = Entries::Owned(HashMap::with_capacity(size));
-                        self.slots.push((namespace.clone(), entries));
+                        let namespace = namespace.clone();
+                        self.slots.push(Slot { namespace, entries, handle: None });
                         self.slots.len() - 1
                     }
                 };
                 self.index.insert(namespace.clone(), slot);
+                if let Some(changed) = &mut self.changed {
+                    changed.push(slot);
+                }
                 slot
             }
         };
         self.remember(namespace, slot);
-        self.slots[slot].1.to_mut()
+        self.to_mut(slot)
+    }
+
+    /// The entries of `slot` to change: a checkpoint that took them no longer holds them as
+    /// they are.
+    #[inline]
+    fn to_mut(&mut self, slot: usize) -> &mut HashMap<K, V> {
+        let Slot { entries, handle, .. } = &mut self.slots[slot];
+        if let Some(handle) = handle.take() {
+            self.ended.push(handle);
+            self.changed.get_or_insert_default().push(slot);
+        }
+        entries.to_mut()
     }
 
     fn remember(&mut self, namespace: &N, slot: usize) {
@@ -115,11 +158,10 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
     /// Removes `key` from `namespace`; the namespace ends with its last entry.
     pub(crate) fn remove(&mut self, namespace: &N, key: &K) -> Option<V> {
         let slot = self.slot(namespace)?;
-        let entries = &mut self.slots[slot].1;
-        if !entries.contains_key(key) {
+        if !self.slots[slot].entries.contains_key(key) {
             return None;
         }
-        let entries = entries.to_mut();
+        let entries = self.to_mut(slot);
         let removed = entries.remove(key);
         if !entries.is_empty() {
             // Firing a window removes its keys one after another.
@@ -130,7 +172,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
                 self.last = None;
             }
             if self.free.len() >= self.index.len() {
-                self.slots[slot].1 = Entries::default(); // enough spare capacity kept already
+                self.slots[slot].entries = Entries::default(); // enough spare capacity kept
             }
             self.free.push(slot);
         }
@@ -139,14 +181,43 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
 
     /// Every namespace with its entries.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&N, &HashMap<K, V>)> + Clone {
-        self.index.values().map(|&slot| (&self.slots[slot].0, &*self.slots[slot].1))
+        self.index.values().map(|&slot| (&self.slots[slot].namespace, &*self.slots[slot].entries))
+    }
+
+    /// Whether it has no namespace.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Adds the namespaces new or changed since the last checkpoint took them to `fresh`, the
+    /// cohort of the checkpoint being taken, shared until they change, and the handles of
+    /// those that changed or ended since to `ended`.
+    pub(crate) fn hand(
+        &mut self,
+        group: KeyGroup,
+        fresh: &mut Fresh<FreshNamespace<K, N, V>>,
+        ended: &mut Vec<Handle>,
+    ) {
+        ended.append(&mut self.ended);
+        let mut changed = (self.changed.take()).unwrap_or_else(|| (0..self.slots.len()).collect());
+        for &slot in &changed {
+            let Slot { namespace, entries, handle } = &mut self.slots[slot];
+            if handle.is_some() || entries.is_empty() {
+                continue; // taken already (listed twice), or free
+            }
+            let entries = entries.share();
+            *handle =
+                Some(fresh.add(FreshNamespace { group, namespace: namespace.clone(), entries }));
+        }
+        changed.clear();
+        self.changed = Some(changed);
     }
 
     /// Every namespace with its entries as they are now, shared until they change; in the
     /// order of their slots, which mostly follows the order they were created in.
     pub(crate) fn frozen(&mut self) -> FrozenNamespaces<K, N, V> {
         let mut frozen = Vec::with_capacity(self.index.len());
-        for (namespace, entries) in &mut self.slots {
+        for Slot { namespace, entries, .. } in &mut self.slots {
             if entries.is_empty() {
                 continue; // a free slot: a namespace exists while it has entries
             }

@@ -22,9 +22,8 @@ pub struct Stored(Mutex<Option<StoredAt>>);
 #[derive(Debug)]
 struct StoredAt {
     file: Arc<str>,
-    /// The span of part 0, then of parts 1.. ([`UNWRITTEN`] for parts not written there).
-    first: Span,
-    rest: Vec<Span>,
+    /// The span of each part ([`UNWRITTEN`] for parts not written there).
+    spans: Vec<Span>,
 }
 
 /// Where a part is in its file.
@@ -44,13 +43,14 @@ pub struct Spot {
     span: Span,
 }
 
-/// A key ordering values by where they were written (by file, then offset; values never
-/// written last): laid out in that order, the values still found where they were form runs
-/// of adjacent bytes, so a block refers to them in few pieces.
-pub(crate) fn written_order(spot: &Option<Spot>) -> (bool, usize, u64) {
-    match spot {
-        Some(Spot { file, span }) => (false, *file, span.offset),
-        None => (true, 0, 0),
+impl Spot {
+    /// This spot and `next` as one, if `next` starts where this one ends, in the same file.
+    pub(crate) fn joined(self, next: Spot) -> Option<Spot> {
+        let end = self.span.offset + self.span.len;
+        (next.file == self.file && next.span.offset == end).then(|| Spot {
+            file: self.file,
+            span: Span { len: self.span.len + next.span.len, ..self.span },
+        })
     }
 }
 
@@ -64,10 +64,11 @@ impl Stored {
     }
 
     /// Where `part` was last written.
+    #[cfg(test)]
     pub(crate) fn spot(&self, part: usize) -> Option<Spot> {
         let stored = self.lock();
         let at = stored.as_ref()?;
-        let span = if part == 0 { at.first } else { *at.rest.get(part - 1)? };
+        let span = *at.spans.get(part)?;
         (span != UNWRITTEN).then(|| Spot { file: address(&at.file), span })
     }
 
@@ -76,8 +77,7 @@ impl Stored {
         let stored = self.lock();
         let Some(at) = stored.as_ref() else { return };
         let file = address(&at.file);
-        let spans = std::iter::once(&at.first).chain(&at.rest);
-        for (part, span) in spans.enumerate().filter(|(_, span)| **span != UNWRITTEN) {
+        for (part, span) in at.spans.iter().enumerate().filter(|(_, span)| **span != UNWRITTEN) {
             visit(part, Spot { file, span: *span });
         }
     }
@@ -93,20 +93,12 @@ impl Stored {
         let mut stored = self.lock();
         let at = match &mut *stored {
             Some(at) if Arc::ptr_eq(&at.file, file) => at,
-            other => other.insert(StoredAt {
-                file: Arc::clone(file),
-                first: UNWRITTEN,
-                rest: Vec::new(),
-            }),
+            other => other.insert(StoredAt { file: Arc::clone(file), spans: Vec::new() }),
         };
-        if part == 0 {
-            at.first = span;
-        } else {
-            if at.rest.len() < part {
-                at.rest.resize(part, UNWRITTEN);
-            }
-            at.rest[part - 1] = span;
+        if at.spans.len() <= part {
+            at.spans.resize(part + 1, UNWRITTEN);
         }
+        at.spans[part] = span;
     }
 }
 
@@ -149,7 +141,7 @@ impl PlacedBlock {
 #[derive(Default)]
 pub struct GroupEntries<'a> {
     bytes: Vec<u8>,
-    marks: Vec<Mark<'a>>,
+    marks: Vec<Mark>,
     /// The length of what the marks refer to or write beside `bytes`.
     marked_len: usize,
     /// Set for an incremental checkpoint.
@@ -182,13 +174,11 @@ impl EarlierFiles<'_> {
 }
 
 /// What comes before `bytes[at..]` in [`GroupEntries`].
-enum Mark<'a> {
+enum Mark {
     /// Bytes of an earlier file, the `file`th of those asked about.
     Refer { at: usize, file: usize, span: Span },
-    /// A kept encoding, to write (and remember where, when incremental).
-    Write { at: usize, bytes: &'a [u8], stored: &'a Stored, part: usize },
     /// `bytes[at..end]` are part `part` of a value: remembered where written.
-    Record { at: usize, end: usize, stored: &'a Stored, part: usize },
+    Record { at: usize, end: usize, stored: Arc<Stored>, part: usize },
 }
 
 impl<'a> GroupEntries<'a> {
@@ -197,58 +187,32 @@ impl<'a> GroupEntries<'a> {
         &mut self.bytes
     }
 
-    /// Whether values are referred to where earlier files hold them.
-    pub fn is_incremental(&self) -> bool {
-        self.earlier.is_some()
-    }
-
-    /// Appends part `part` of a kept encoding whose places `stored` remembers.
-    pub fn kept(&mut self, bytes: &'a [u8], stored: &'a Stored, part: usize) {
-        if !self.refer(|| stored.spot(part), stored) {
-            self.write(bytes, stored, part);
-        }
-    }
-
-    /// [`Self::kept`] with where the part was last written (`spot`, looked up beforehand, see
-    /// [`Stored::each_spot`]); `bytes` gives the encoding only if it must be written.
-    pub fn kept_at(
-        &mut self,
-        spot: Option<Spot>,
-        stored: &'a Stored,
-        part: usize,
-        bytes: impl FnOnce() -> Result<&'a [u8]>,
-    ) -> Result<()> {
-        if !self.refer(|| spot, stored) {
-            self.write(bytes()?, stored, part);
-        }
-        Ok(())
-    }
-
-    /// Appends a kept encoding to write.
-    fn write(&mut self, bytes: &'a [u8], stored: &'a Stored, part: usize) {
-        self.marked_len += bytes.len();
-        self.marks.push(Mark::Write { at: self.bytes.len(), bytes, stored, part });
-    }
-
-    /// Appends part `part` of a value whose places `stored` remembers (`spot`, looked up
-    /// beforehand): referred to where an earlier file holds it, else appended by `encode` and
-    /// remembered where written (not remembered for a full snapshot).
+    /// Appends part `part` of a value whose places `stored` remembers, encoded by `encode`,
+    /// and remembers where it was written (not for a full snapshot).
     pub(crate) fn stored(
         &mut self,
-        spot: Option<Spot>,
-        stored: &'a Stored,
+        stored: &Arc<Stored>,
         part: usize,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
     ) -> Result<()> {
-        if self.refer(|| spot, stored) {
-            return Ok(());
-        }
         let at = self.bytes.len();
         encode(&mut self.bytes)?;
         if self.earlier.is_some() {
+            let stored = Arc::clone(stored);
             self.marks.push(Mark::Record { at, end: self.bytes.len(), stored, part });
         }
         Ok(())
+    }
+
+    /// Whether the bytes at `spot`, a spot of `stored`, are in a file that may be referred to.
+    pub(crate) fn may_refer(&mut self, spot: Spot, stored: &Stored) -> bool {
+        self.earlier.as_mut().is_some_and(|earlier| earlier.find(spot, stored).is_some())
+    }
+
+    /// Refers to the bytes at `spot`, a spot of `stored`, if their file may be referred to;
+    /// returns whether it did.
+    pub(crate) fn refer_to(&mut self, spot: Spot, stored: &Stored) -> bool {
+        self.refer(|| Some(spot), stored)
     }
 
     /// Refers to the bytes at `spot`, a spot of `stored` (looked up only for an incremental
@@ -356,11 +320,6 @@ impl<'r> BlockWriter<'r> {
                     let file = incremental.index_of(&earlier.asked[*file].0);
                     self.piece(Piece { file, offset: span.offset, len: span.len });
                 }
-                Mark::Write { at, bytes: kept, stored, part } => {
-                    self.inline(&bytes[from..*at]);
-                    from = *at;
-                    self.written(kept, stored, *part);
-                }
                 Mark::Record { at, end, stored, part } => {
                     self.inline(&bytes[from..*at]);
                     from = *end;
@@ -422,15 +381,26 @@ mod tests {
         Some((file.to_string(), spot.span.offset, spot.span.len))
     }
 
+    /// Refers to part `part` of `stored` where a file that may be referred to holds it, else
+    /// writes `bytes` and remembers where.
+    fn put(entries: &mut GroupEntries<'_>, stored: &Arc<Stored>, part: usize, bytes: &[u8]) {
+        match stored.spot(part) {
+            Some(spot) if entries.may_refer(spot, stored) => {
+                assert!(entries.refer_to(spot, stored))
+            }
+            _ => entries.stored(stored, part, |out| Ok(out.extend_from_slice(bytes))).unwrap(),
+        }
+    }
+
     #[test]
-    fn kept_encodings_are_written_once_and_referred_to_while_their_file_may_be() {
-        let (a, b) = (Stored::default(), Stored::default());
+    fn parts_are_written_once_and_referred_to_while_their_file_may_be() {
+        let (a, b) = (Arc::new(Stored::default()), Arc::new(Stored::default()));
         let encode = |writer: &mut BlockWriter<'_>, middle: &[u8]| {
             let mut entries = writer.group_entries();
             entries.bytes().extend_from_slice(b"<");
-            entries.kept(b"aaaa", &a, 0);
+            put(&mut entries, &a, 0, b"aaaa");
             entries.bytes().extend_from_slice(middle);
-            entries.kept(b"bb", &b, 3);
+            put(&mut entries, &b, 3, b"bb");
             assert_eq!(entries.len(), 7 + middle.len());
             writer.entries(&entries);
             writer.finish_block(5)
@@ -471,21 +441,25 @@ mod tests {
     }
 
     #[test]
-    fn values_are_encoded_only_where_no_earlier_file_may_be_referred_to() {
-        let (a, b) = (Stored::default(), Stored::default());
-        let encodings = std::cell::Cell::new(0);
+    fn stored_parts_are_remembered_where_written_and_referred_to_as_one_run() {
+        let stored = Arc::new(Stored::default());
         let encode = |writer: &mut BlockWriter<'_>| {
             let mut entries = writer.group_entries();
-            for (stored, value) in [(&a, &b"xyz"[..]), (&b, &b"0123456"[..])] {
-                entries.bytes().push(b'#');
-                (entries.stored(stored.spot(0), stored, 0, |out| {
-                    encodings.set(encodings.get() + 1);
-                    out.extend_from_slice(value);
-                    Ok(())
-                }))
-                .unwrap();
+            entries.bytes().push(b'#');
+            let spots = [stored.spot(0), stored.spot(1)];
+            let run = spots[0].zip(spots[1]).and_then(|(first, second)| first.joined(second));
+            match run {
+                Some(run) if entries.may_refer(run, &stored) => {
+                    assert!(entries.refer_to(run, &stored));
+                }
+                _ => {
+                    for (part, value) in [&b"xyz"[..], &b"0123456"[..]].into_iter().enumerate() {
+                        let encode = |out: &mut Vec<u8>| Ok(out.extend_from_slice(value));
+                        entries.stored(&stored, part, encode).unwrap();
+                    }
+                }
             }
-            assert_eq!(entries.len(), 12);
+            assert_eq!(entries.len(), 11);
             writer.entries(&entries);
             writer.finish_block(2)
         };
@@ -493,62 +467,35 @@ mod tests {
         let mut first = BlockWriter::incremental("one", &never);
         let block = encode(&mut first);
         let (one, _) = first.finish();
-        assert_eq!((one.as_slice(), encodings.get()), (&b"#xyz#0123456"[..], 2));
-        assert_eq!(block.pieces.len(), 1);
-        assert_eq!(location(&b, 0), Some(("one".into(), 5, 7)));
+        assert_eq!((one.as_slice(), block.pieces.len()), (&b"#xyz0123456"[..], 1));
+        assert_eq!(location(&stored, 1), Some(("one".into(), 4, 7)));
 
         let confirmed = |file: &str| file == "one";
         let mut second = BlockWriter::incremental("two", &confirmed);
         let block = encode(&mut second);
         let (two, files) = second.finish();
-        assert_eq!(encodings.get(), 2, "both referred to, neither encoded again");
-        assert_eq!((two.as_slice(), files.len()), (&b"##"[..], 2));
-        assert_eq!(joined(&[block], &[&two, &one]), [b"#xyz#0123456".to_vec()]);
+        assert_eq!((two.as_slice(), files.len()), (&b"#"[..], 2), "both parts referred to");
+        assert_eq!(block.pieces[1], Piece { file: 1, offset: 1, len: 10 }, "as one run");
+        assert_eq!(joined(&[block], &[&two, &one]), [b"#xyz0123456".to_vec()]);
 
         let mut full = BlockWriter::full();
         let block = encode(&mut full);
         let (whole, files) = full.finish();
-        assert_eq!((whole.as_slice(), files.len(), encodings.get()), (&b"#xyz#0123456"[..], 0, 4));
+        assert_eq!((whole.as_slice(), files.len()), (&b"#xyz0123456"[..], 0));
         assert_eq!(block.pieces.len(), 1);
-        assert_eq!(location(&a, 0), Some(("one".into(), 1, 3)), "a full writer records nothing");
-    }
-
-    #[test]
-    fn spots_looked_up_beforehand_refer_as_a_lookup_would() {
-        let stored = Stored::default();
-        let never = |_: &str| false;
-        let mut first = BlockWriter::incremental("one", &never);
-        let mut entries = first.group_entries();
-        entries.kept_at(None, &stored, 2, || Ok(&b"cc"[..])).unwrap();
-        entries.kept(b"a", &stored, 0);
-        first.entries(&entries);
-        first.finish_block(0);
-        let (one, _) = first.finish();
-        assert_eq!(one, b"cca");
-        let mut spots = Vec::new();
-        stored.each_spot(|part, spot| spots.push((part, spot)));
-        assert_eq!(spots.iter().map(|(part, _)| *part).collect::<Vec<_>>(), [0, 2]);
-        assert_eq!(spots[1].1, stored.spot(2).unwrap());
-
-        let confirmed = |file: &str| file == "one";
-        let mut second = BlockWriter::incremental("two", &confirmed);
-        let mut entries = second.group_entries();
-        let unasked = || -> Result<&[u8]> { panic!("referred to, never encoded") };
-        entries.kept_at(Some(spots[1].1), &stored, 2, unasked).unwrap();
-        entries.kept_at(Some(spots[0].1), &stored, 0, unasked).unwrap();
-        second.entries(&entries);
-        let block = second.finish_block(0);
-        let (two, _) = second.finish();
-        assert!(two.is_empty());
-        assert_eq!(joined(&[block], &[&two, &one]), [b"cca".to_vec()]);
+        assert_eq!(
+            location(&stored, 0),
+            Some(("one".into(), 1, 3)),
+            "a full writer records nothing"
+        );
     }
 
     #[test]
     fn a_full_writer_writes_everything_and_remembers_nothing() {
-        let stored = Stored::default();
+        let stored = Arc::new(Stored::default());
         let mut writer = BlockWriter::full();
         let mut entries = writer.group_entries();
-        entries.kept(b"xyz", &stored, 0);
+        put(&mut entries, &stored, 0, b"xyz");
         writer.inline(b"#");
         writer.entries(&entries);
         let block = writer.finish_block(1);

@@ -4,13 +4,9 @@
 //! reference-count traffic on the hot path).
 //!
 //! A shared value also keeps its encoding once a snapshot asks for it, so that later
-//! snapshots taken while it stays unchanged copy those bytes instead of encoding it again,
-//! and where that encoding was written, so that incremental checkpoints refer to it there
-//! (see [`crate::pieces`]).
+//! snapshots taken while it stays unchanged copy those bytes instead of encoding it again.
 
 use std::sync::{Arc, OnceLock};
-
-use crate::Stored;
 
 /// A value owned in place, or shared with snapshots since it last changed.
 #[derive(Debug)]
@@ -27,7 +23,6 @@ pub enum Shareable<T> {
 pub struct Frozen<T> {
     value: T,
     encoding: OnceLock<Box<[u8]>>,
-    stored: Stored,
 }
 
 impl<T> Frozen<T> {
@@ -39,11 +34,6 @@ impl<T> Frozen<T> {
         }
         let encoded = encode(&self.value)?.into_boxed_slice();
         Ok(self.encoding.get_or_init(|| encoded))
-    }
-
-    /// Where its encoding was written.
-    pub fn stored(&self) -> &Stored {
-        &self.stored
     }
 }
 
@@ -99,9 +89,7 @@ impl<T: Clone + Default> Shareable<T> {
     /// snapshot holds it.
     pub fn share(&mut self) -> Arc<Frozen<T>> {
         let shared = match std::mem::take(self) {
-            Shareable::Owned(value) => {
-                Arc::new(Frozen { value, encoding: OnceLock::new(), stored: Stored::default() })
-            }
+            Shareable::Owned(value) => Arc::new(Frozen { value, encoding: OnceLock::new() }),
             Shareable::Shared(shared) => shared,
         };
         *self = Shareable::Shared(Arc::clone(&shared));

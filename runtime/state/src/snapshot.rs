@@ -42,6 +42,26 @@ impl std::fmt::Debug for DeferredTable {
     }
 }
 
+/// What a table shares with a snapshot taken of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sharing {
+    /// What changed since the checkpoint before, and what of that ended or changed since
+    /// (a checkpoint: see [`crate::cohorts`]).
+    Changes,
+    /// Everything (a savepoint).
+    Everything,
+}
+
+impl Sharing {
+    /// What a snapshot of `kind` shares.
+    pub fn of(kind: weir_types::SnapshotType) -> Self {
+        match kind {
+            weir_types::SnapshotType::Checkpoint => Sharing::Changes,
+            weir_types::SnapshotType::Savepoint(_) => Sharing::Everything,
+        }
+    }
+}
+
 /// A table as it was at a snapshot, shared with whatever encodes it.
 pub trait FrozenTable: Send {
     /// Appends the entries of `group` in the canonical encoding, kept encodings as such;

@@ -585,3 +585,83 @@ fn large_namespaces_keep_their_encoding_only_once_unchanged_between_two_snapshot
     assert_eq!(serializations(), all_keys, "unchanged since: encoded and kept");
     assert_eq!(serializations(), 0, "unchanged again: the kept encoding");
 }
+
+/// Every entry of state `name` in `restore`, sorted.
+fn entries_of_state(restore: &mut KeyedRestore, name: &str) -> Vec<(u16, u64, u32, u64)> {
+    let mut entries = Vec::new();
+    for (group, bytes) in restore.take(name) {
+        crate::decode_entries(&bytes, |key: u64, namespace: u32, value: u64| {
+            entries.push((group, key, namespace, value))
+        })
+        .unwrap();
+    }
+    entries.sort_unstable();
+    entries
+}
+
+#[test]
+fn incremental_checkpoints_of_changes_hold_what_a_full_snapshot_holds() {
+    let mut state = KeyedState::<u64>::new(
+        StateBackendKind::Heap,
+        MAX_PARALLELISM,
+        KeyGroupRange::for_subtask(MAX_PARALLELISM, 1, 0),
+    );
+    let windows = state.namespaced_value_state::<u32, u64>("w").unwrap();
+    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut confirmed: Vec<String> = Vec::new();
+    let mut random: u64 = 7;
+    let mut next = |bound: u64| {
+        random =
+            random.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (random >> 33) % bound
+    };
+    for round in 0..16 {
+        for step in 0..if round == 0 { 3000 } else { 60 } {
+            let (key, window) = (next(300), next(8) as u32 + round / 3);
+            state.set_current_key(key).unwrap();
+            match next(5) {
+                0 => drop(windows.remove(&mut state, &window).unwrap()),
+                1 => drop(windows.modify(&mut state, &window, |v| *v += 1).unwrap()),
+                _ => windows.put(&mut state, &window, u64::from(round) * 1000 + step).unwrap(),
+            }
+        }
+        if round % 5 == 4 {
+            drop(state.snapshot().unwrap()); // a savepoint in between takes everything
+        }
+        let snapshot = state.snapshot_sharing(crate::Sharing::Changes).unwrap();
+        let name = format!("chk-{round}");
+        let reusable = |file: &str| confirmed.iter().any(|confirmed| confirmed == file);
+        let mut writer = crate::BlockWriter::incremental(&name, &reusable);
+        let placed = snapshot.encode_groups_into(&mut writer, &|| false).unwrap().unwrap();
+        let (bytes, referenced) = writer.finish();
+        files.insert(name.clone(), bytes);
+        let blocks = placed.iter().map(|block| {
+            let piece = |piece: &crate::Piece| {
+                let file = &files[&referenced[piece.file]];
+                file[piece.offset as usize..(piece.offset + piece.len) as usize].to_vec()
+            };
+            (block.group, block.pieces.iter().flat_map(piece).collect::<Vec<u8>>().into())
+        });
+        let mut incremental = KeyedRestore::decode(blocks).unwrap();
+        let full_blocks = state.snapshot().unwrap().encode_groups().unwrap();
+        let full_len: usize = full_blocks.iter().map(|(_, block)| block.len()).sum();
+        let mut full = KeyedRestore::decode(
+            full_blocks.into_iter().map(|(group, block)| (group, block.into())),
+        )
+        .unwrap();
+        assert_eq!(
+            entries_of_state(&mut incremental, "w"),
+            entries_of_state(&mut full, "w"),
+            "round {round}"
+        );
+        if round % 4 != 2 {
+            confirmed = referenced; // complete; every fourth one never does
+        }
+        let written = files[&name].len();
+        if round > 0 && round % 4 != 3 {
+            // What changed, and the blocks' headers (the one after an incomplete one also
+            // writes again what that one wrote).
+            assert!(written < full_len / 3, "round {round} wrote {written} of {full_len} bytes");
+        }
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use weir_state::{KeyedRestore, KeyedState, OperatorStateStore};
+use weir_state::{KeyedRestore, KeyedState, OperatorStateStore, Sharing};
 use weir_types::{CheckpointBarrier, Key, Record, Timestamp, Watermark};
 
 use crate::function::FnResult;
@@ -37,7 +37,7 @@ pub(crate) fn snapshot_keyed<K: Key, N: Key>(
     barrier: CheckpointBarrier,
 ) -> FnResult<OperatorSnapshot> {
     let (mut keyed, native) = state.snapshot_for(barrier.id, barrier.kind)?;
-    timers.snapshot(info.key_group_range(), &mut keyed);
+    timers.snapshot(info.key_group_range(), &mut keyed, Sharing::of(barrier.kind));
     Ok(OperatorSnapshot { keyed, lists: Vec::new(), native })
 }
 

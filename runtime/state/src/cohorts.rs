@@ -1,0 +1,528 @@
+//! Values that checkpoints hand over in cohorts, so that a checkpoint costs what changed since
+//! the one before, not the size of the state, on the task's thread and on the one writing it.
+//!
+//! At each checkpoint the task hands over only the values (a namespace's entries, a time's
+//! timers) that are new or changed since the checkpoint before: one cohort, shared as they
+//! are, and the handles of the values handed before that ended or changed since. The writing
+//! side keeps, per key group, each cohort's parts (a value's entries in that group) with where
+//! they were written. A checkpoint encodes the new cohort's parts once, and refers to the runs
+//! of earlier cohorts' parts that are still live where an earlier file holds them (see
+//! [`crate::pieces`]): a window that sits unchanged until it fires is encoded once, and after
+//! that costs a bit in a run.
+//!
+//! A cohort keeps its values until every one of its parts was found in a file that may be
+//! referred to (that of a complete checkpoint; later complete ones refer to it while any part
+//! is live), so that a checkpoint that did not complete is written again by the next one.
+//! While a cohort keeps a value, the task copies that value on its next change instead of
+//! taking it back. Cohorts are applied in the order they were handed; a snapshot's encoding
+//! that finds a later one applied already (an aborted checkpoint still encoding) fails.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use weir_types::{KeyGroup, KeyGroupRange};
+
+use crate::pieces::{GroupEntries, Spot, Stored};
+use crate::snapshot::{FrozenTable, append_count};
+use crate::{Error, Result};
+
+/// A value a checkpoint hands over, as the writing side encodes it.
+pub trait Handed: Send + 'static {
+    /// Calls `part` with each key group it has entries in and how many, in the order of its
+    /// parts.
+    fn parts(&self, part: &mut dyn FnMut(KeyGroup, usize)) -> Result<()>;
+    /// Appends the entries of part `part` in the canonical encoding, without a count.
+    fn encode_part(&self, part: usize, out: &mut Vec<u8>) -> Result<()>;
+}
+
+/// Which cohort a handed value is in, and where: the task gives it back when the value
+/// changes or ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handle {
+    cohort: u64,
+    index: u32,
+}
+
+/// The task's side: what the next checkpoint hands over.
+pub struct Cohorts<H> {
+    shared: Arc<Shared<H>>,
+    /// The number of the next cohort.
+    next: u64,
+}
+
+impl<H> std::fmt::Debug for Cohorts<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cohorts").field("next", &self.next).finish_non_exhaustive()
+    }
+}
+
+/// The values of the cohort being gathered for a checkpoint.
+pub struct Fresh<H> {
+    cohort: u64,
+    values: Vec<H>,
+}
+
+impl<H> Fresh<H> {
+    /// Adds `value` to the cohort; returns its handle.
+    pub fn add(&mut self, value: H) -> Handle {
+        let index = u32::try_from(self.values.len()).expect("fewer than 2^32 values per cohort");
+        self.values.push(value);
+        Handle { cohort: self.cohort, index }
+    }
+}
+
+/// What the task and the writing side share: cohorts handed over and not applied yet, and
+/// the writing side's layout.
+struct Shared<H> {
+    handed: Mutex<Vec<Delta<H>>>,
+    layout: Mutex<Layout<H>>,
+}
+
+/// One checkpoint's hand-over: its new cohort, and the values of earlier ones that ended or
+/// changed since the checkpoint before.
+struct Delta<H> {
+    cohort: u64,
+    values: Vec<H>,
+    ended: Vec<Handle>,
+}
+
+/// The writing side's view of the cohorts.
+struct Layout<H> {
+    range: KeyGroupRange,
+    /// The latest cohort applied.
+    applied: Option<u64>,
+    cohorts: BTreeMap<u64, Cohort<H>>,
+    /// Each key group's parts, by cohort (indexed by the group's offset in `range`).
+    groups: Vec<Vec<GroupCohort>>,
+    /// The snapshot being encoded and the cohorts it found not all in files that may be
+    /// referred to (so they keep their values).
+    pass: Option<(u64, HashSet<u64>)>,
+    /// Where each part of the group cohort at hand was written (scratch, reused).
+    spots: Vec<Option<Spot>>,
+}
+
+/// A cohort's values: live or not, and kept until written where they may be referred to.
+struct Cohort<H> {
+    live: Vec<bool>,
+    live_count: usize,
+    /// Emptied once every part is in a file that may be referred to.
+    kept: Vec<Option<H>>,
+}
+
+/// One cohort's parts in one key group, written one after the other.
+struct GroupCohort {
+    cohort: u64,
+    parts: Vec<Part>,
+    /// Where each part was last written (part `i` of this `Stored` is `parts[i]`).
+    stored: Arc<Stored>,
+}
+
+/// A value's part in one key group.
+#[derive(Clone, Copy)]
+struct Part {
+    value: u32,
+    part: u32,
+    entries: u32,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<H: Handed> Cohorts<H> {
+    /// No cohort yet, for a table owning `range`.
+    pub fn new(range: KeyGroupRange) -> Self {
+        let layout = Layout {
+            range,
+            applied: None,
+            cohorts: BTreeMap::new(),
+            groups: (0..range.len()).map(|_| Vec::new()).collect(),
+            pass: None,
+            spots: Vec::new(),
+        };
+        let shared = Shared { handed: Mutex::new(Vec::new()), layout: Mutex::new(layout) };
+        Cohorts { shared: Arc::new(shared), next: 0 }
+    }
+
+    /// An empty cohort for the next checkpoint.
+    pub fn fresh(&self) -> Fresh<H> {
+        Fresh { cohort: self.next, values: Vec::new() }
+    }
+
+    /// Hands `fresh` over, with the handles of values handed before that `ended` (or
+    /// changed) since; returns the table as the checkpoint writes it (`empty`: no entry).
+    pub fn hand(&mut self, fresh: Fresh<H>, ended: Vec<Handle>, empty: bool) -> FrozenCohorts<H> {
+        assert_eq!(fresh.cohort, self.next, "cohorts are handed in order");
+        self.next += 1;
+        let delta = Delta { cohort: fresh.cohort, values: fresh.values, ended };
+        lock(&self.shared.handed).push(delta);
+        FrozenCohorts { cohort: fresh.cohort, shared: Arc::clone(&self.shared), empty }
+    }
+}
+
+/// A table as one checkpoint writes it: the cohorts handed up to its own.
+pub struct FrozenCohorts<H> {
+    cohort: u64,
+    shared: Arc<Shared<H>>,
+    empty: bool,
+}
+
+impl<H: Handed> FrozenTable for FrozenCohorts<H> {
+    fn encode_group<'a>(&'a self, group: KeyGroup, out: &mut GroupEntries<'a>) -> Result<bool> {
+        let mut layout = lock(&self.shared.layout);
+        if layout.applied.is_none_or(|applied| applied < self.cohort) {
+            let handed: Vec<Delta<H>> = {
+                let mut handed = lock(&self.shared.handed);
+                let upto = handed.partition_point(|delta| delta.cohort <= self.cohort);
+                handed.drain(..upto).collect()
+            };
+            for delta in handed {
+                layout.apply(delta)?;
+            }
+        } else if layout.applied != Some(self.cohort) {
+            return Err(Error::Incremental {
+                cohort: self.cohort,
+                reason: "a later checkpoint's changes were applied already",
+            });
+        }
+        if layout.pass.as_ref().is_none_or(|(cohort, _)| *cohort != self.cohort) {
+            layout.pass = Some((self.cohort, HashSet::new()));
+        }
+        let written = layout.encode_group(group, out)?;
+        if group == layout.range.end() {
+            layout.end_pass();
+        }
+        Ok(written)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.empty
+    }
+}
+
+impl<H: Handed> Layout<H> {
+    /// Applies a hand-over: ends values, and adds the new cohort's parts to their groups.
+    fn apply(&mut self, delta: Delta<H>) -> Result<()> {
+        for handle in delta.ended {
+            let Some(cohort) = self.cohorts.get_mut(&handle.cohort) else { continue };
+            let index = handle.index as usize;
+            if std::mem::replace(&mut cohort.live[index], false) {
+                cohort.live_count -= 1;
+                if let Some(kept) = cohort.kept.get_mut(index) {
+                    *kept = None;
+                }
+            }
+            if cohort.live_count == 0 {
+                self.cohorts.remove(&handle.cohort);
+            }
+        }
+        self.applied = Some(delta.cohort);
+        if delta.values.is_empty() {
+            return Ok(());
+        }
+        for (value, handed) in delta.values.iter().enumerate() {
+            let mut part = 0;
+            let mut outside = None;
+            handed.parts(&mut |group, entries| {
+                if !self.range.contains(group) {
+                    outside = Some(group);
+                    return;
+                }
+                let parts = &mut self.groups[self.range.offset(group)];
+                if parts.last().is_none_or(|last| last.cohort != delta.cohort) {
+                    let stored = Arc::new(Stored::default());
+                    parts.push(GroupCohort { cohort: delta.cohort, parts: Vec::new(), stored });
+                }
+                let entries = u32::try_from(entries).expect("fewer than 2^32 entries per part");
+                let new = Part { value: value as u32, part, entries };
+                parts.last_mut().expect("pushed above").parts.push(new);
+                part += 1;
+            })?;
+            if let Some(group) = outside {
+                return Err(Error::KeyGroupOutOfRange {
+                    key: format!("(a value of cohort {})", delta.cohort),
+                    group,
+                    start: self.range.start(),
+                    end: self.range.end(),
+                });
+            }
+        }
+        let count = delta.values.len();
+        let kept = delta.values.into_iter().map(Some).collect();
+        let cohort = Cohort { live: vec![true; count], live_count: count, kept };
+        self.cohorts.insert(delta.cohort, cohort);
+        Ok(())
+    }
+
+    /// Appends `group`'s live entries: a count, then each cohort's parts, referred to where
+    /// an earlier file that may be referred to holds all of that cohort's, else encoded.
+    fn encode_group<'a>(&mut self, group: KeyGroup, out: &mut GroupEntries<'a>) -> Result<bool> {
+        let offset = self.range.offset(group);
+        let cohorts = &self.cohorts;
+        let live = |part: &Part, cohort: &Cohort<H>| cohort.live[part.value as usize];
+        self.groups[offset].retain(|group_cohort| {
+            (cohorts.get(&group_cohort.cohort))
+                .is_some_and(|cohort| group_cohort.parts.iter().any(|part| live(part, cohort)))
+        });
+        let count: usize = (self.groups[offset].iter())
+            .map(|group_cohort| {
+                let cohort = &cohorts[&group_cohort.cohort];
+                let live_parts = group_cohort.parts.iter().filter(|part| live(part, cohort));
+                live_parts.map(|part| part.entries as usize).sum::<usize>()
+            })
+            .sum();
+        if count == 0 {
+            return Ok(false);
+        }
+        append_count(out.bytes(), count)?;
+        let (pass, spots) = (&mut self.pass, &mut self.spots);
+        let unconfirmed = &mut pass.as_mut().expect("a pass is set before encoding").1;
+        for group_cohort in &self.groups[offset] {
+            let cohort = &cohorts[&group_cohort.cohort];
+            spots.clear();
+            spots.resize(group_cohort.parts.len(), None);
+            group_cohort.stored.each_spot(|part, spot| spots[part] = Some(spot));
+            if refer_all(group_cohort, cohort, spots, out) {
+                continue;
+            }
+            unconfirmed.insert(group_cohort.cohort);
+            for (index, part) in group_cohort.parts.iter().enumerate() {
+                if !live(part, cohort) {
+                    continue;
+                }
+                let Some(value) = cohort.kept.get(part.value as usize).and_then(Option::as_ref)
+                else {
+                    return Err(Error::Incremental {
+                        cohort: group_cohort.cohort,
+                        reason: "a value no earlier file holds was let go of",
+                    });
+                };
+                let encode = |bytes: &mut Vec<u8>| value.encode_part(part.part as usize, bytes);
+                out.stored(&group_cohort.stored, index, encode)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// The pass over every group is over: cohorts it found all in files that may be referred
+    /// to let go of their values.
+    fn end_pass(&mut self) {
+        let Some((_, unconfirmed)) = self.pass.take() else { return };
+        for (number, cohort) in &mut self.cohorts {
+            if !unconfirmed.contains(number) {
+                cohort.kept = Vec::new();
+            }
+        }
+    }
+}
+
+/// Refers to the live parts of `group_cohort` in runs, if an earlier file that may be referred
+/// to holds every one of them (`spots`); returns whether it did.
+fn refer_all<H>(
+    group_cohort: &GroupCohort,
+    cohort: &Cohort<H>,
+    spots: &[Option<Spot>],
+    out: &mut GroupEntries<'_>,
+) -> bool {
+    let mut live = (group_cohort.parts.iter().zip(spots))
+        .filter(|(part, _)| cohort.live[part.value as usize])
+        .map(|(_, spot)| *spot);
+    let Some(Some(first)) = live.clone().next() else { return false };
+    if live.clone().any(|spot| spot.is_none()) || !out.may_refer(first, &group_cohort.stored) {
+        return false;
+    }
+    let mut run = live.next().flatten().expect("checked above");
+    for spot in live.flatten() {
+        run = match run.joined(spot) {
+            Some(joined) => joined,
+            None => {
+                out.refer_to(run, &group_cohort.stored);
+                spot
+            }
+        };
+    }
+    out.refer_to(run, &group_cohort.stored);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::pieces::{BlockWriter, Piece, PlacedBlock};
+
+    thread_local! {
+        static ENCODED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// A value with one entry in each of its groups, encoded as its name and the part.
+    struct Value {
+        name: u8,
+        groups: Vec<KeyGroup>,
+        /// Counts the cohorts and tests holding it.
+        _token: Arc<()>,
+    }
+
+    impl Handed for Value {
+        fn parts(&self, part: &mut dyn FnMut(KeyGroup, usize)) -> Result<()> {
+            self.groups.iter().for_each(|group| part(*group, 1));
+            Ok(())
+        }
+
+        fn encode_part(&self, part: usize, out: &mut Vec<u8>) -> Result<()> {
+            ENCODED.with(|encoded| encoded.set(encoded.get() + 1));
+            out.extend_from_slice(&[self.name, part as u8]);
+            Ok(())
+        }
+    }
+
+    fn value(name: u8, groups: &[KeyGroup]) -> (Value, Arc<()>) {
+        let token = Arc::new(());
+        (Value { name, groups: groups.to_vec(), _token: Arc::clone(&token) }, token)
+    }
+
+    const RANGE: fn() -> KeyGroupRange = || KeyGroupRange::for_subtask(4, 1, 0);
+
+    /// Writes every group of `frozen` into file `file`, referring to the files `reusable`
+    /// names; returns the blocks and the encodings it made.
+    fn write(
+        frozen: &FrozenCohorts<Value>,
+        file: Option<&str>,
+        reusable: &[&str],
+    ) -> Result<(Vec<PlacedBlock>, Vec<u8>, Vec<String>, usize)> {
+        ENCODED.with(|encoded| encoded.set(0));
+        let reusable = |name: &str| reusable.contains(&name);
+        let mut writer = match file {
+            Some(file) => BlockWriter::incremental(file, &reusable),
+            None => BlockWriter::full(),
+        };
+        let mut blocks = Vec::new();
+        for group in RANGE().iter() {
+            let mut entries = writer.group_entries();
+            if frozen.encode_group(group, &mut entries)? {
+                writer.entries(&entries);
+                blocks.push(writer.finish_block(group));
+            }
+        }
+        let (bytes, files) = writer.finish();
+        Ok((blocks, bytes, files, ENCODED.with(Cell::get)))
+    }
+
+    /// Each block's bytes, from the files (by name) its pieces refer to.
+    fn contents(
+        blocks: &[PlacedBlock],
+        names: &[String],
+        files: &[(&str, &[u8])],
+    ) -> Vec<(KeyGroup, Vec<u8>)> {
+        let file = |index: usize| files.iter().find(|(name, _)| *name == names[index]).unwrap().1;
+        let bytes = |piece: &Piece| {
+            file(piece.file)[piece.offset as usize..(piece.offset + piece.len) as usize].to_vec()
+        };
+        blocks
+            .iter()
+            .map(|block| (block.group, block.pieces.iter().flat_map(bytes).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn a_checkpoint_encodes_its_own_cohort_and_refers_to_earlier_ones() {
+        let mut cohorts = Cohorts::<Value>::new(RANGE());
+        let ((a, _), (b, b_token)) = (value(b'a', &[0, 1]), value(b'b', &[1]));
+        let mut fresh = cohorts.fresh();
+        let handle_a = fresh.add(a);
+        fresh.add(b);
+        let first = cohorts.hand(fresh, Vec::new(), false);
+        let (blocks, one, names, encoded) = write(&first, Some("one"), &[]).unwrap();
+        assert_eq!(encoded, 3);
+        let files = [("one", one.as_slice())];
+        let expected = [(0, b"\x01a\x00".to_vec()), (1, b"\x02a\x01b\x00".to_vec())];
+        assert_eq!(contents(&blocks, &names, &files), expected);
+        drop(first);
+        assert_eq!(Arc::strong_count(&b_token), 2, "kept until its file may be referred to");
+
+        // a ended, c is new: only c is encoded, b is referred to.
+        let (c, _) = value(b'c', &[0]);
+        let mut fresh = cohorts.fresh();
+        fresh.add(c);
+        let second = cohorts.hand(fresh, vec![handle_a], false);
+        let (blocks, two, names, encoded) = write(&second, Some("two"), &["one"]).unwrap();
+        assert_eq!(encoded, 1);
+        assert_eq!(two, b"\x01c\x00\x01", "the counts and c");
+        let files = [("one", one.as_slice()), ("two", two.as_slice())];
+        let expected = [(0, b"\x01c\x00".to_vec()), (1, b"\x01b\x00".to_vec())];
+        assert_eq!(contents(&blocks, &names, &files), expected);
+        assert_eq!(Arc::strong_count(&b_token), 1, "let go of once referred to");
+    }
+
+    #[test]
+    fn a_checkpoint_that_did_not_complete_is_written_again_by_the_next() {
+        let mut cohorts = Cohorts::<Value>::new(RANGE());
+        let mut fresh = cohorts.fresh();
+        fresh.add(value(b'a', &[2]).0);
+        let first = cohorts.hand(fresh, Vec::new(), false);
+        let (_, one, _, _) = write(&first, Some("one"), &[]).unwrap();
+        // The second checkpoint writes b but never completes.
+        let mut fresh = cohorts.fresh();
+        let (b, b_token) = value(b'b', &[2, 3]);
+        let handle_b = fresh.add(b);
+        let second = cohorts.hand(fresh, Vec::new(), false);
+        let (_, two, _, encoded) = write(&second, Some("two"), &["one"]).unwrap();
+        assert_eq!((encoded, two.len()), (2, 6));
+        let third = cohorts.hand(cohorts.fresh(), Vec::new(), false);
+        let (blocks, three, names, encoded) = write(&third, Some("three"), &["one"]).unwrap();
+        assert_eq!(encoded, 2, "b again, from the value its cohort kept");
+        let files = [("one", &one[..]), ("three", &three[..])];
+        let expected = [(2, b"\x02a\x00b\x00".to_vec()), (3, b"\x01b\x01".to_vec())];
+        assert_eq!(contents(&blocks, &names, &files), expected);
+        assert_eq!(Arc::strong_count(&b_token), 2, "still kept: three is not complete yet");
+        let fourth = cohorts.hand(cohorts.fresh(), vec![handle_b], false);
+        let (blocks, four, names, encoded) =
+            write(&fourth, Some("four"), &["one", "three"]).unwrap();
+        assert_eq!(encoded, 0);
+        assert_eq!(Arc::strong_count(&b_token), 1, "an ended value is let go of");
+        let files = [("one", &one[..]), ("four", &four[..])];
+        assert_eq!(contents(&blocks, &names, &files), [(2, b"\x01a\x00".to_vec())]);
+    }
+
+    #[test]
+    fn a_full_writer_encodes_every_live_value_and_keeps_them() {
+        let mut cohorts = Cohorts::<Value>::new(RANGE());
+        let mut fresh = cohorts.fresh();
+        let (a, a_token) = value(b'a', &[1]);
+        fresh.add(a);
+        let first = cohorts.hand(fresh, Vec::new(), false);
+        write(&first, None, &[]).unwrap();
+        let mut fresh = cohorts.fresh();
+        fresh.add(value(b'b', &[1]).0);
+        let second = cohorts.hand(fresh, Vec::new(), false);
+        let (blocks, bytes, _, encoded) = write(&second, None, &[]).unwrap();
+        assert_eq!(encoded, 2);
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(bytes, b"\x02a\x00b\x00");
+        assert_eq!(Arc::strong_count(&a_token), 2, "a full snapshot may need it again");
+    }
+
+    #[test]
+    fn a_snapshot_older_than_the_changes_applied_is_refused() {
+        let mut cohorts = Cohorts::<Value>::new(RANGE());
+        let mut fresh = cohorts.fresh();
+        fresh.add(value(b'a', &[0]).0);
+        let first = cohorts.hand(fresh, Vec::new(), false);
+        let second = cohorts.hand(cohorts.fresh(), Vec::new(), false);
+        write(&second, Some("two"), &[]).unwrap();
+        assert!(matches!(
+            write(&first, Some("one"), &[]),
+            Err(Error::Incremental { cohort: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn parts_outside_the_range_are_an_error() {
+        let mut cohorts = Cohorts::<Value>::new(RANGE());
+        let mut fresh = cohorts.fresh();
+        fresh.add(value(b'a', &[9]).0);
+        let frozen = cohorts.hand(fresh, Vec::new(), false);
+        assert!(matches!(write(&frozen, Some("one"), &[]), Err(Error::KeyGroupOutOfRange { .. })));
+    }
+}
