@@ -62,14 +62,13 @@ impl<K: Key, N: Key> Handed for FreshTime<K, N> {
     }
 
     fn encode_part(&self, part: usize, out: &mut Vec<u8>) -> weir_state::Result<()> {
-        let (_, _, entries) = parts(self.encoding()?).nth(part).expect("a part of the time");
-        out.extend_from_slice(entries);
+        out.extend_from_slice(nth_part(self.encoding()?, part).2);
         Ok(())
     }
 }
 
 /// A key group's header in a time's encoding: the group (u16), the number of entries (u32)
-/// and their length in bytes (u32), little-endian.
+/// and where they start in the encoding (u32), little-endian.
 const HEADER: usize = 10;
 
 /// The number of key groups (u32, little-endian) that starts a time's encoding.
@@ -108,7 +107,8 @@ impl<K: Key, N: Key> FrozenTimers<K, N> {
 
 /// The timers of `time` encoded by key group: the number of groups ([`GROUPS`]), a [`HEADER`]
 /// for each group in order, then each group's entries `(key, namespace, time)` as blocks hold
-/// them. The headers come together, so laying out a snapshot reads them in one stretch.
+/// them. The headers come together, so laying out a snapshot reads them in one stretch, and
+/// each says where its group's entries start, so any one group's are found at once.
 fn encode_time<K: Key, N: Key>(
     time: Timestamp,
     registered: &Registered<K, N>,
@@ -126,9 +126,11 @@ fn encode_time<K: Key, N: Key>(
             run.iter().map(|(_, key, namespace)| (*key, *namespace, &time)),
             &mut out,
         )?;
-        let len = out.len() - start;
-        let fields =
-            [&run[0].0.to_le_bytes()[..], &to_u32(count).to_le_bytes(), &to_u32(len).to_le_bytes()];
+        let fields = [
+            &run[0].0.to_le_bytes()[..],
+            &to_u32(count).to_le_bytes(),
+            &to_u32(start).to_le_bytes(),
+        ];
         let header = GROUPS + index * HEADER;
         out[header..header + HEADER].copy_from_slice(&fields.concat());
     }
@@ -141,16 +143,27 @@ fn to_u32(value: usize) -> u32 {
 
 /// The key groups of an [`encode_time`] encoding: (group, number of entries, entries).
 fn parts(encoded: &[u8]) -> impl Iterator<Item = (KeyGroup, usize, &[u8])> {
-    let (groups, rest) = encoded.split_first_chunk::<GROUPS>().expect("a time's encoding");
-    let (headers, mut entries) = rest.split_at(u32::from_le_bytes(*groups) as usize * HEADER);
-    headers.chunks_exact(HEADER).map(move |header| {
-        let group = KeyGroup::from_le_bytes([header[0], header[1]]);
-        let count = u32::from_le_bytes([header[2], header[3], header[4], header[5]]) as usize;
-        let len = u32::from_le_bytes([header[6], header[7], header[8], header[9]]) as usize;
-        let (part, rest) = entries.split_at(len);
-        entries = rest;
-        (group, count, part)
-    })
+    (0..group_count(encoded)).map(|part| nth_part(encoded, part))
+}
+
+/// The number of key groups in an [`encode_time`] encoding.
+fn group_count(encoded: &[u8]) -> usize {
+    let groups = encoded.first_chunk::<GROUPS>().expect("a time's encoding");
+    u32::from_le_bytes(*groups) as usize
+}
+
+/// Key group `part` of an [`encode_time`] encoding: (group, number of entries, entries).
+fn nth_part(encoded: &[u8], part: usize) -> (KeyGroup, usize, &[u8]) {
+    let field = |header: &[u8], at: usize| {
+        u32::from_le_bytes(header[at..at + 4].try_into().expect("four bytes")) as usize
+    };
+    let header = &encoded[GROUPS + part * HEADER..GROUPS + (part + 1) * HEADER];
+    let start = field(header, 6);
+    let end = match part + 1 < group_count(encoded) {
+        true => field(&encoded[GROUPS + (part + 1) * HEADER..], 6),
+        false => encoded.len(),
+    };
+    (KeyGroup::from_le_bytes([header[0], header[1]]), field(header, 2), &encoded[start..end])
 }
 
 impl<K: Key, N: Key> FrozenTable for FrozenTimers<K, N> {

@@ -524,6 +524,72 @@ mod tests {
         assert_eq!(held(take(&mut timers)), expected, "again, from kept encodings");
     }
 
+    /// Every timer in `blocks` of the event-time state, sorted.
+    fn event_timers_in(blocks: Vec<(KeyGroup, Vec<u8>)>) -> Vec<(KeyGroup, u64, u32, i64)> {
+        let blocks = blocks.into_iter().map(|(group, block)| (group, block.into()));
+        let mut restore = KeyedRestore::decode(blocks).unwrap();
+        let mut timers = Vec::new();
+        for (group, bytes) in restore.take(EVENT_TIMERS) {
+            decode_entries(&bytes, |key: u64, namespace: u32, time: i64| {
+                timers.push((group, key, namespace, time))
+            })
+            .unwrap();
+        }
+        timers.sort_unstable();
+        timers
+    }
+
+    #[test]
+    fn checkpoints_of_changed_times_refer_to_earlier_ones_for_the_rest() {
+        let range = KeyGroupRange::for_subtask(128, 1, 0);
+        let mut timers: TimerService<u64, u32> = TimerService::new();
+        let mut files: std::collections::HashMap<String, Vec<u8>> = Default::default();
+        let mut confirmed: Vec<String> = Vec::new();
+        for key in 0..5000u64 {
+            timers.register(TimeDomain::EventTime, scoped(&key), &0, 100_000 + (key % 5) as i64);
+        }
+        for round in 0..10i64 {
+            for key in 0..200u64 {
+                // A few new times each round, one old time changed, and one fired.
+                let time = round * 10 + (key % 3) as i64;
+                timers.register(TimeDomain::EventTime, scoped(&key), &(key as u32 % 2), time);
+            }
+            timers.delete(TimeDomain::EventTime, &7, &1, (round - 3) * 10 + 1);
+            timers.advance_watermark(Watermark(round * 10 - 40));
+            while timers.pop_event_timer().is_some() {}
+            let mut snapshot = KeyedSnapshot::new();
+            timers.snapshot(range, &mut snapshot, Sharing::Changes);
+            let name = format!("chk-{round}");
+            let reusable = |file: &str| confirmed.iter().any(|confirmed| confirmed == file);
+            let mut writer = weir_state::BlockWriter::incremental(&name, &reusable);
+            let placed = snapshot.encode_groups_into(&mut writer, &|| false).unwrap().unwrap();
+            let (bytes, referenced) = writer.finish();
+            files.insert(name.clone(), bytes);
+            let blocks = placed.iter().map(|block| {
+                let piece = |piece: &weir_state::Piece| {
+                    let file = &files[&referenced[piece.file]];
+                    file[piece.offset as usize..(piece.offset + piece.len) as usize].to_vec()
+                };
+                (block.group, block.pieces.iter().flat_map(piece).collect())
+            });
+            let incremental = event_timers_in(blocks.collect());
+            let mut full = KeyedSnapshot::new();
+            timers.snapshot(range, &mut full, Sharing::Everything);
+            let full = full.encode_groups().unwrap();
+            let full_len: usize = full.iter().map(|(_, block)| block.len()).sum();
+            let full = event_timers_in(full);
+            assert_eq!(incremental, full, "round {round}");
+            assert_eq!(full.len(), timers.len(TimeDomain::EventTime));
+            let written = files[&name].len();
+            if round > 0 && round != 7 {
+                assert!(written < full_len / 4, "round {round} wrote {written} of {full_len}");
+            }
+            if round != 6 {
+                confirmed = referenced; // every round but one completes
+            }
+        }
+    }
+
     #[test]
     fn the_watermark_never_goes_back() {
         let mut timers: TimerService<&str> = TimerService::new();

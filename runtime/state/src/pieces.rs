@@ -142,6 +142,8 @@ impl PlacedBlock {
 pub struct GroupEntries<'a> {
     bytes: Vec<u8>,
     marks: Vec<Mark>,
+    /// The places that record marks remember parts in, each once in a row.
+    held: Vec<Arc<Stored>>,
     /// The length of what the marks refer to or write beside `bytes`.
     marked_len: usize,
     /// Set for an incremental checkpoint.
@@ -177,8 +179,8 @@ impl EarlierFiles<'_> {
 enum Mark {
     /// Bytes of an earlier file, the `file`th of those asked about.
     Refer { at: usize, file: usize, span: Span },
-    /// `bytes[at..end]` are part `part` of a value: remembered where written.
-    Record { at: usize, end: usize, stored: Arc<Stored>, part: usize },
+    /// `bytes[at..end]` are part `part` of a value: remembered where written, in `held[held]`.
+    Record { at: usize, end: usize, held: usize, part: usize },
 }
 
 impl<'a> GroupEntries<'a> {
@@ -198,8 +200,11 @@ impl<'a> GroupEntries<'a> {
         let at = self.bytes.len();
         encode(&mut self.bytes)?;
         if self.earlier.is_some() {
-            let stored = Arc::clone(stored);
-            self.marks.push(Mark::Record { at, end: self.bytes.len(), stored, part });
+            if !self.held.last().is_some_and(|last| Arc::ptr_eq(last, stored)) {
+                self.held.push(Arc::clone(stored));
+            }
+            let held = self.held.len() - 1;
+            self.marks.push(Mark::Record { at, end: self.bytes.len(), held, part });
         }
         Ok(())
     }
@@ -241,6 +246,7 @@ impl<'a> GroupEntries<'a> {
     pub(crate) fn clear(&mut self) {
         self.bytes.clear();
         self.marks.clear();
+        self.held.clear();
         self.marked_len = 0;
     }
 }
@@ -296,7 +302,13 @@ impl<'r> BlockWriter<'r> {
     {
         let earlier = (self.incremental.as_ref())
             .map(|incremental| EarlierFiles { reusable: incremental.reusable, asked: Vec::new() });
-        GroupEntries { bytes: Vec::new(), marks: Vec::new(), marked_len: 0, earlier }
+        GroupEntries {
+            bytes: Vec::new(),
+            marks: Vec::new(),
+            held: Vec::new(),
+            marked_len: 0,
+            earlier,
+        }
     }
 
     /// Appends `bytes` to the current block.
@@ -320,10 +332,10 @@ impl<'r> BlockWriter<'r> {
                     let file = incremental.index_of(&earlier.asked[*file].0);
                     self.piece(Piece { file, offset: span.offset, len: span.len });
                 }
-                Mark::Record { at, end, stored, part } => {
+                Mark::Record { at, end, held, part } => {
                     self.inline(&bytes[from..*at]);
                     from = *end;
-                    self.written(&bytes[*at..*end], stored, *part);
+                    self.written(&bytes[*at..*end], &entries.held[*held], *part);
                 }
             }
         }
