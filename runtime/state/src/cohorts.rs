@@ -384,13 +384,17 @@ mod tests {
 
     const RANGE: fn() -> KeyGroupRange = || KeyGroupRange::for_subtask(4, 1, 0);
 
-    /// Writes every group of `frozen` into file `file`, referring to the files `reusable`
-    /// names; returns the blocks and the encodings it made.
+    /// What [`write`] wrote: the blocks, the file's bytes, the files the blocks refer to, and
+    /// how many parts it encoded.
+    type Written = (Vec<PlacedBlock>, Vec<u8>, Vec<String>, usize);
+
+    /// Writes every group of `frozen` into file `file` (`None`: a full snapshot), referring to
+    /// the files `reusable` names.
     fn write(
         frozen: &FrozenCohorts<Value>,
         file: Option<&str>,
         reusable: &[&str],
-    ) -> Result<(Vec<PlacedBlock>, Vec<u8>, Vec<String>, usize)> {
+    ) -> Result<Written> {
         ENCODED.with(|encoded| encoded.set(0));
         let reusable = |name: &str| reusable.contains(&name);
         let mut writer = match file {

@@ -400,7 +400,13 @@ mod tests {
             Some(spot) if entries.may_refer(spot, stored) => {
                 assert!(entries.refer_to(spot, stored))
             }
-            _ => entries.stored(stored, part, |out| Ok(out.extend_from_slice(bytes))).unwrap(),
+            _ => {
+                let encode = |out: &mut Vec<u8>| {
+                    out.extend_from_slice(bytes);
+                    Ok(())
+                };
+                entries.stored(stored, part, encode).unwrap();
+            }
         }
     }
 
@@ -466,7 +472,10 @@ mod tests {
                 }
                 _ => {
                     for (part, value) in [&b"xyz"[..], &b"0123456"[..]].into_iter().enumerate() {
-                        let encode = |out: &mut Vec<u8>| Ok(out.extend_from_slice(value));
+                        let encode = |out: &mut Vec<u8>| {
+                            out.extend_from_slice(value);
+                            Ok(())
+                        };
                         entries.stored(&stored, part, encode).unwrap();
                     }
                 }
