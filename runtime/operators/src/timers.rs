@@ -15,7 +15,7 @@ use std::hash::Hash;
 use hashbrown::{DefaultHashBuilder, HashMap};
 use indexmap::IndexMap;
 use weir_state::{
-    Cohorts, Handle, KeyedRestore, KeyedSnapshot, Shareable, Sharing, decode_entries,
+    Changes, Cohorts, Handle, KeyedRestore, KeyedSnapshot, Shareable, Sharing, decode_entries,
 };
 use weir_types::{Key, KeyGroup, KeyGroupRange, Timestamp, Watermark};
 
@@ -32,28 +32,11 @@ struct TimerQueue<K, N> {
     /// The times of `slots`, each once, earliest on top.
     times: BinaryHeap<Reverse<Timestamp>>,
     len: usize,
-    /// What changed since the last checkpoint took the times.
-    changes: Changes,
+    /// The times new or changed since the last checkpoint took them, and the handles of
+    /// those it took that changed or fired since.
+    changes: Changes<Timestamp>,
     /// What checkpoints took (from the first one on).
     cohorts: Option<Cohorts<FreshTime<K, N>>>,
-}
-
-/// The times new or changed since the last checkpoint took them (some listed twice, or
-/// fired since: checked when the next checkpoint takes them; listed from the first
-/// checkpoint on, before which every time is new), and the handles of those it took that
-/// changed or fired since.
-#[derive(Debug, Default)]
-struct Changes {
-    times: Option<Vec<Timestamp>>,
-    ended: Vec<Handle>,
-}
-
-impl Changes {
-    fn changed(&mut self, time: Timestamp) {
-        if let Some(times) = &mut self.times {
-            times.push(time);
-        }
-    }
 }
 
 /// The timers of one time: each `(key, namespace)` once, with its key's group, in a dense
@@ -75,11 +58,12 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> Slot<K, N> {
     /// The timers of `time` to change: a checkpoint that took them no longer holds them as
     /// they are.
     #[inline]
-    fn to_mut(&mut self, time: Timestamp, changes: &mut Changes) -> &mut Registered<K, N> {
-        if let Some(handle) = self.handle.take() {
-            changes.ended.push(handle);
-            changes.changed(time);
-        }
+    fn to_mut(
+        &mut self,
+        time: Timestamp,
+        changes: &mut Changes<Timestamp>,
+    ) -> &mut Registered<K, N> {
+        changes.changing(&mut self.handle, time);
         self.registered.to_mut()
     }
 }
@@ -138,7 +122,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone> TimerQueue<K, N> {
             Some(slot) => slot,
             None => {
                 self.times.push(Reverse(time));
-                self.changes.changed(time);
+                self.changes.created(time);
                 self.slots.entry(time).or_default()
             }
         };
@@ -219,19 +203,15 @@ impl<K: Key, N: Key> TimerQueue<K, N> {
         }
         let cohorts = self.cohorts.get_or_insert_with(|| Cohorts::new(range));
         let mut fresh = cohorts.fresh();
-        let slots = &mut self.slots;
-        let mut times =
-            (self.changes.times.take()).unwrap_or_else(|| slots.keys().copied().collect());
-        for &time in &times {
-            let Some(slot) = slots.get_mut(&time) else { continue }; // fired since
+        let mut ended = Vec::new();
+        let changed = self.changes.take(&mut ended);
+        for time in changed.unwrap_or_else(|| self.slots.keys().copied().collect()) {
+            let Some(slot) = self.slots.get_mut(&time) else { continue }; // fired since
             if slot.handle.is_none() && !slot.registered.is_empty() {
                 let registered = slot.registered.share();
                 slot.handle = Some(fresh.add(FreshTime { time, registered }));
             }
         }
-        times.clear();
-        self.changes.times = Some(times);
-        let ended = std::mem::take(&mut self.changes.ended);
         let frozen = cohorts.hand(fresh, ended, self.len == 0);
         snapshot.defer(name, range, Box::new(frozen));
     }

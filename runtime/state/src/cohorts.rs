@@ -43,6 +43,50 @@ pub struct Handle {
     index: u32,
 }
 
+/// What changed in a table since the last checkpoint took its values, as the task lists it:
+/// the values new or changed since, by an id of the table's (some listed twice, or gone
+/// since: the table checks each when the next checkpoint takes them; listed from the first
+/// checkpoint on, before which every value is new), and the handles of those a checkpoint
+/// took that changed or ended since.
+#[derive(Debug)]
+pub struct Changes<I> {
+    changed: Option<Vec<I>>,
+    ended: Vec<Handle>,
+}
+
+impl<I> Default for Changes<I> {
+    fn default() -> Self {
+        Changes { changed: None, ended: Vec::new() }
+    }
+}
+
+impl<I: Copy> Changes<I> {
+    /// Value `id` is new.
+    pub fn created(&mut self, id: I) {
+        if let Some(changed) = &mut self.changed {
+            changed.push(id);
+        }
+    }
+
+    /// Value `id`, taken by the checkpoint that gave it `handle` if any, is about to change:
+    /// that checkpoint no longer holds it as it is.
+    #[inline]
+    pub fn changing(&mut self, handle: &mut Option<Handle>, id: I) {
+        if let Some(handle) = handle.take() {
+            self.ended.push(handle);
+            self.created(id);
+        }
+    }
+
+    /// For the checkpoint being taken: moves the handles of values that changed or ended to
+    /// `ended`, and returns the values listed as new or changed (`None` at the first
+    /// checkpoint: every value is new); lists the changes from now on.
+    pub fn take(&mut self, ended: &mut Vec<Handle>) -> Option<Vec<I>> {
+        ended.append(&mut self.ended);
+        self.changed.replace(Vec::new())
+    }
+}
+
 /// The task's side: what the next checkpoint hands over.
 pub struct Cohorts<H> {
     shared: Arc<Shared<H>>,
@@ -260,17 +304,17 @@ impl<H: Handed> Layout<H> {
         let offset = self.range.offset(group);
         let cohorts = &self.cohorts;
         let live = |part: &Part, cohort: &Cohort<H>| cohort.live[part.value as usize];
+        // Group cohorts with no live part left go; the others' live entries are counted.
+        let mut count = 0;
         self.groups[offset].retain(|group_cohort| {
-            (cohorts.get(&group_cohort.cohort))
-                .is_some_and(|cohort| group_cohort.parts.iter().any(|part| live(part, cohort)))
+            let Some(cohort) = cohorts.get(&group_cohort.cohort) else { return false };
+            let live_parts = group_cohort.parts.iter().filter(|part| live(part, cohort));
+            let (parts, entries) = live_parts.fold((0, 0), |(parts, entries), part| {
+                (parts + 1, entries + part.entries as usize)
+            });
+            count += entries;
+            parts > 0
         });
-        let count: usize = (self.groups[offset].iter())
-            .map(|group_cohort| {
-                let cohort = &cohorts[&group_cohort.cohort];
-                let live_parts = group_cohort.parts.iter().filter(|part| live(part, cohort));
-                live_parts.map(|part| part.entries as usize).sum::<usize>()
-            })
-            .sum();
         if count == 0 {
             return Ok(false);
         }
@@ -324,15 +368,19 @@ fn refer_all<H>(
     spots: &[Option<Spot>],
     out: &mut GroupEntries<'_>,
 ) -> bool {
-    let mut live = (group_cohort.parts.iter().zip(spots))
+    let live = (group_cohort.parts.iter().zip(spots))
         .filter(|(part, _)| cohort.live[part.value as usize])
         .map(|(_, spot)| *spot);
-    let Some(Some(first)) = live.clone().next() else { return false };
-    if live.clone().any(|spot| spot.is_none()) || !out.may_refer(first, &group_cohort.stored) {
+    if live.clone().any(|spot| spot.is_none()) {
+        return false; // written nowhere, or not all in the one file it was last written into
+    }
+    let mut live = live.flatten();
+    let Some(first) = live.next() else { return false };
+    if !out.may_refer(first, &group_cohort.stored) {
         return false;
     }
-    let mut run = live.next().flatten().expect("checked above");
-    for spot in live.flatten() {
+    let mut run = first;
+    for spot in live {
         run = match run.joined(spot) {
             Some(joined) => joined,
             None => {

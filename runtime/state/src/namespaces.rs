@@ -9,7 +9,7 @@
 //! (see [`crate::cohorts`]): the namespaces changed since then are listed as they change, so a
 //! checkpoint costs the task what changed, not the size of the state. A savepoint takes every
 //! namespace, and keeps the encoding (see [`Frozen::encoding`]) of each namespace unchanged
-//! since the savepoint before, and of every small one, for the savepoints after.
+//! since the snapshot before, and of every small one, for the savepoints after.
 
 use std::hash::Hash;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use hashbrown::HashMap;
 use weir_types::KeyGroup;
 
-use crate::cohorts::{Fresh, Handle};
+use crate::cohorts::{Changes, Fresh, Handle};
 use crate::{Frozen, Shareable};
 
 /// A namespace's entries, shared with the snapshots taken since it last changed.
@@ -61,12 +61,9 @@ pub(crate) struct Namespaces<K, N, V> {
     /// ended) and keep their capacity for the next one, up to as many as are in use.
     slots: Vec<Slot<K, N, V>>,
     free: Vec<usize>,
-    /// Slots whose namespace is new or changed since the last checkpoint took it (and some
-    /// freed or taken since: checked when the next checkpoint takes them); listed from the
-    /// first checkpoint on (before it, every namespace is new).
-    changed: Option<Vec<usize>>,
-    /// Handles of namespaces a checkpoint took that changed or ended since.
-    ended: Vec<Handle>,
+    /// Slots whose namespace is new or changed since the last checkpoint took it, and the
+    /// handles of those it took that changed or ended since.
+    changes: Changes<usize>,
     /// The namespace last reached mutably and its slot, while it exists; kept here rather
     /// than read from `slots`, so checking it costs no trip to the slot.
     last: Option<(N, usize)>,
@@ -78,8 +75,7 @@ impl<K, N, V> Default for Namespaces<K, N, V> {
             index: HashMap::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            changed: None,
-            ended: Vec::new(),
+            changes: Changes::default(),
             last: None,
         }
     }
@@ -127,9 +123,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
                     }
                 };
                 self.index.insert(namespace.clone(), slot);
-                if let Some(changed) = &mut self.changed {
-                    changed.push(slot);
-                }
+                self.changes.created(slot);
                 slot
             }
         };
@@ -142,10 +136,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
     #[inline]
     fn to_mut(&mut self, slot: usize) -> &mut HashMap<K, V> {
         let Slot { entries, handle, .. } = &mut self.slots[slot];
-        if let Some(handle) = handle.take() {
-            self.ended.push(handle);
-            self.changed.get_or_insert_default().push(slot);
-        }
+        self.changes.changing(handle, slot);
         entries.to_mut()
     }
 
@@ -198,9 +189,8 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
         fresh: &mut Fresh<FreshNamespace<K, N, V>>,
         ended: &mut Vec<Handle>,
     ) {
-        ended.append(&mut self.ended);
-        let mut changed = (self.changed.take()).unwrap_or_else(|| (0..self.slots.len()).collect());
-        for &slot in &changed {
+        let changed = self.changes.take(ended).unwrap_or_else(|| (0..self.slots.len()).collect());
+        for slot in changed {
             let Slot { namespace, entries, handle } = &mut self.slots[slot];
             if handle.is_some() || entries.is_empty() {
                 continue; // taken already (listed twice), or free
@@ -209,8 +199,6 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
             *handle =
                 Some(fresh.add(FreshNamespace { group, namespace: namespace.clone(), entries }));
         }
-        changed.clear();
-        self.changed = Some(changed);
     }
 
     /// Every namespace with its entries as they are now, shared until they change; in the

@@ -217,16 +217,8 @@ impl<'a> GroupEntries<'a> {
     /// Refers to the bytes at `spot`, a spot of `stored`, if their file may be referred to;
     /// returns whether it did.
     pub(crate) fn refer_to(&mut self, spot: Spot, stored: &Stored) -> bool {
-        self.refer(|| Some(spot), stored)
-    }
-
-    /// Refers to the bytes at `spot`, a spot of `stored` (looked up only for an incremental
-    /// checkpoint), if their file may be referred to; returns whether it did.
-    fn refer(&mut self, spot: impl FnOnce() -> Option<Spot>, stored: &Stored) -> bool {
         let Some(earlier) = &mut self.earlier else { return false };
-        let Some((file, span)) = spot().and_then(|spot| earlier.find(spot, stored)) else {
-            return false;
-        };
+        let Some((file, span)) = earlier.find(spot, stored) else { return false };
         self.marked_len += span.len as usize;
         self.marks.push(Mark::Refer { at: self.bytes.len(), file, span });
         true

@@ -64,8 +64,8 @@ impl Sharing {
 
 /// A table as it was at a snapshot, shared with whatever encodes it.
 pub trait FrozenTable: Send {
-    /// Appends the entries of `group` in the canonical encoding, kept encodings as such;
-    /// returns whether it had any.
+    /// Appends the entries of `group` in the canonical encoding, referring to earlier files
+    /// for what they hold where `out` may; returns whether it had any.
     fn encode_group<'a>(&'a self, group: KeyGroup, out: &mut GroupEntries<'a>) -> Result<bool>;
     /// Whether it holds no entry.
     fn is_empty(&self) -> bool;
@@ -110,7 +110,7 @@ impl KeyedSnapshot {
     }
 
     /// [`Self::encode_groups`] through `writer`, which appends each block to its file (no
-    /// block is copied on its own first) or refers to earlier files for its kept encodings,
+    /// block is copied on its own first) or refers to earlier files for what they hold,
     /// and returns where each block is; given up (`None`) as soon as `abandoned` says so
     /// between two key groups: the checkpoint was aborted or the run cancelled.
     pub fn encode_groups_into(
