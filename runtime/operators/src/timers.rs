@@ -566,6 +566,7 @@ mod tests {
             }
             if round != 6 {
                 confirmed = referenced; // every round but one completes
+                snapshot.completions().iter().for_each(|completion| completion.completed());
             }
         }
     }

@@ -10,12 +10,14 @@
 //! [`crate::pieces`]): a window that sits unchanged until it fires is encoded once, and after
 //! that costs a bit in a run.
 //!
-//! A cohort keeps its values until every one of its parts was found in a file that may be
-//! referred to (that of a complete checkpoint; later complete ones refer to it while any part
-//! is live), so that a checkpoint that did not complete is written again by the next one.
-//! While a cohort keeps a value, the task copies that value on its next change instead of
-//! taking it back. Cohorts are applied in the order they were handed; a snapshot's encoding
-//! that finds a later one applied already (an aborted checkpoint still encoding) fails.
+//! A cohort keeps its values until every one of its parts is in a file that may be referred
+//! to (that of a complete checkpoint; later complete ones refer to it while any part is live),
+//! so that a checkpoint that did not complete is written again by the next one: until the
+//! checkpoint that wrote them completes (see [`Completion`]), or else until a later pass over
+//! the key groups finds them all in such files. While a cohort keeps a value, the task copies
+//! that value on its next change instead of taking it back. Cohorts are applied in the order
+//! they were handed; a snapshot's encoding that finds a later one applied already (an aborted
+//! checkpoint still encoding) fails.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -138,11 +140,23 @@ struct Layout<H> {
     cohorts: BTreeMap<u64, Cohort<H>>,
     /// Each key group's parts, by cohort (indexed by the group's offset in `range`).
     groups: Vec<Vec<GroupCohort>>,
-    /// The snapshot being encoded and the cohorts it found not all in files that may be
-    /// referred to (so they keep their values).
-    pass: Option<(u64, HashSet<u64>)>,
+    /// The pass over the key groups under way.
+    pass: Option<Pass>,
+    /// The cohort of the latest pass that wrote incrementally and went over every key group:
+    /// once its checkpoint completes, every live part is in a file that may be referred to.
+    passed: Option<u64>,
     /// Where each part of the group cohort at hand was written (scratch, reused).
     spots: Vec<Option<Spot>>,
+}
+
+/// The encoding of one snapshot's key groups.
+struct Pass {
+    /// The snapshot's cohort.
+    cohort: u64,
+    /// Whether it writes incrementally (refers to earlier files).
+    incremental: bool,
+    /// The cohorts it found not all in files that may be referred to (they keep their values).
+    unconfirmed: HashSet<u64>,
 }
 
 /// A cohort's values: live or not, and kept until written where they may be referred to.
@@ -182,6 +196,7 @@ impl<H: Handed> Cohorts<H> {
             cohorts: BTreeMap::new(),
             groups: (0..range.len()).map(|_| Vec::new()).collect(),
             pass: None,
+            passed: None,
             spots: Vec::new(),
         };
         let shared = Shared { handed: Mutex::new(Vec::new()), layout: Mutex::new(layout) };
@@ -229,8 +244,10 @@ impl<H: Handed> FrozenTable for FrozenCohorts<H> {
                 reason: "a later checkpoint's changes were applied already",
             });
         }
-        if layout.pass.as_ref().is_none_or(|(cohort, _)| *cohort != self.cohort) {
-            layout.pass = Some((self.cohort, HashSet::new()));
+        if layout.pass.as_ref().is_none_or(|pass| pass.cohort != self.cohort) {
+            let incremental = out.is_incremental();
+            layout.pass =
+                Some(Pass { cohort: self.cohort, incremental, unconfirmed: HashSet::new() });
         }
         let written = layout.encode_group(group, out)?;
         if group == layout.range.end() {
@@ -241,6 +258,30 @@ impl<H: Handed> FrozenTable for FrozenCohorts<H> {
 
     fn is_empty(&self) -> bool {
         self.empty
+    }
+
+    fn completion(&self) -> Option<Box<dyn Completion>> {
+        Some(Box::new(CohortCompletion { cohort: self.cohort, shared: Arc::clone(&self.shared) }))
+    }
+}
+
+/// What a checkpoint's snapshot is told when the checkpoint completes.
+pub trait Completion: Send {
+    /// The checkpoint completed, and every encoding of a later snapshot of the same state
+    /// that started meanwhile may refer to its files: what it wrote never has to be written
+    /// again from the values, so the values it was the last to write are let go of.
+    fn completed(&self);
+}
+
+/// A cohort's checkpoint, to be told when it completes.
+struct CohortCompletion<H> {
+    cohort: u64,
+    shared: Arc<Shared<H>>,
+}
+
+impl<H: Handed> Completion for CohortCompletion<H> {
+    fn completed(&self) {
+        lock(&self.shared.layout).completed(self.cohort);
     }
 }
 
@@ -320,7 +361,7 @@ impl<H: Handed> Layout<H> {
         }
         append_count(out.bytes(), count)?;
         let (pass, spots) = (&mut self.pass, &mut self.spots);
-        let unconfirmed = &mut pass.as_mut().expect("a pass is set before encoding").1;
+        let unconfirmed = &mut pass.as_mut().expect("a pass is set before encoding").unconfirmed;
         for group_cohort in &self.groups[offset] {
             let cohort = &cohorts[&group_cohort.cohort];
             spots.clear();
@@ -351,11 +392,23 @@ impl<H: Handed> Layout<H> {
     /// The pass over every group is over: cohorts it found all in files that may be referred
     /// to let go of their values.
     fn end_pass(&mut self) {
-        let Some((_, unconfirmed)) = self.pass.take() else { return };
+        let Some(pass) = self.pass.take() else { return };
         for (number, cohort) in &mut self.cohorts {
-            if !unconfirmed.contains(number) {
+            if !pass.unconfirmed.contains(number) {
                 cohort.kept = Vec::new();
             }
+        }
+        if pass.incremental {
+            self.passed = Some(pass.cohort);
+        }
+    }
+
+    /// The checkpoint of `cohort` completed (see [`Completion::completed`]): if its pass was
+    /// the last, every live part is in its files or in those it referred to, which may be
+    /// referred to from now on, so no cohort needs its values any more.
+    fn completed(&mut self, cohort: u64) {
+        if self.passed == Some(cohort) && self.applied == Some(cohort) && self.pass.is_none() {
+            self.cohorts.values_mut().for_each(|cohort| cohort.kept = Vec::new());
         }
     }
 }
@@ -535,6 +588,53 @@ mod tests {
         assert_eq!(Arc::strong_count(&b_token), 1, "an ended value is let go of");
         let files = [("one", &one[..]), ("four", &four[..])];
         assert_eq!(contents(&blocks, &names, &files), [(2, b"\x01a\x00".to_vec())]);
+    }
+
+    #[test]
+    fn a_completed_checkpoint_lets_go_of_the_values_it_wrote() {
+        let mut cohorts = Cohorts::<Value>::new(RANGE());
+        let mut fresh = cohorts.fresh();
+        let (a, a_token) = value(b'a', &[0, 2]);
+        fresh.add(a);
+        let first = cohorts.hand(fresh, Vec::new(), false);
+        let (_, one, _, _) = write(&first, Some("one"), &[]).unwrap();
+        let completion = first.completion().expect("cohorts are told of completions");
+        drop(first);
+        assert_eq!(Arc::strong_count(&a_token), 2, "kept while one may not complete");
+        completion.completed();
+        assert_eq!(Arc::strong_count(&a_token), 1, "let go of once one completed");
+        let second = cohorts.hand(cohorts.fresh(), Vec::new(), false);
+        let (blocks, two, names, encoded) = write(&second, Some("two"), &["one"]).unwrap();
+        assert_eq!(encoded, 0, "referred to in one");
+        let files = [("one", &one[..]), ("two", &two[..])];
+        let expected = [(0, b"\x01a\x00".to_vec()), (2, b"\x01a\x01".to_vec())];
+        assert_eq!(contents(&blocks, &names, &files), expected);
+    }
+
+    #[test]
+    fn a_completion_lets_go_of_nothing_a_later_pass_or_a_full_one_may_write_again() {
+        // A later checkpoint's changes were applied before the first one completed.
+        let mut cohorts = Cohorts::<Value>::new(RANGE());
+        let mut fresh = cohorts.fresh();
+        let (a, a_token) = value(b'a', &[1]);
+        fresh.add(a);
+        let first = cohorts.hand(fresh, Vec::new(), false);
+        write(&first, Some("one"), &[]).unwrap();
+        let mut fresh = cohorts.fresh();
+        fresh.add(value(b'b', &[1]).0);
+        let second = cohorts.hand(fresh, Vec::new(), false);
+        write(&second, Some("two"), &[]).unwrap(); // "one" not complete when it started
+        first.completion().unwrap().completed();
+        assert_eq!(Arc::strong_count(&a_token), 2, "two holds a in its own file");
+        // Full checkpoints write every value each time.
+        let mut cohorts = Cohorts::<Value>::new(RANGE());
+        let mut fresh = cohorts.fresh();
+        let (c, c_token) = value(b'c', &[1]);
+        fresh.add(c);
+        let first = cohorts.hand(fresh, Vec::new(), false);
+        write(&first, None, &[]).unwrap();
+        first.completion().unwrap().completed();
+        assert_eq!(Arc::strong_count(&c_token), 2, "the next full checkpoint encodes c");
     }
 
     #[test]

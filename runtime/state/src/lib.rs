@@ -47,7 +47,7 @@ mod tests;
 pub use crate::rocksdb::RocksDbSettings;
 pub use aggregate::AggregateFunction;
 pub use backend::{StateBackend, StateBackendKind, StateTable};
-pub use cohorts::{Changes, Cohorts, Fresh, FrozenCohorts, Handed, Handle};
+pub use cohorts::{Changes, Cohorts, Completion, Fresh, FrozenCohorts, Handed, Handle};
 pub use descriptor::{
     AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor,
     ValueStateDescriptor,

@@ -209,6 +209,12 @@ impl<'a> GroupEntries<'a> {
         Ok(())
     }
 
+    /// Whether it refers to earlier files where they hold what it would encode (an
+    /// incremental checkpoint).
+    pub(crate) fn is_incremental(&self) -> bool {
+        self.earlier.is_some()
+    }
+
     /// Whether the bytes at `spot`, a spot of `stored`, are in a file that may be referred to.
     pub(crate) fn may_refer(&mut self, spot: Spot, stored: &Stored) -> bool {
         self.earlier.as_mut().is_some_and(|earlier| earlier.find(spot, stored).is_some())

@@ -14,7 +14,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use weir_types::{KeyGroup, KeyGroupRange};
 
-use crate::{BlockWriter, Error, GroupEntries, NativeRestore, Piece, PlacedBlock, Result, codec};
+use crate::{
+    BlockWriter, Completion, Error, GroupEntries, NativeRestore, Piece, PlacedBlock, Result, codec,
+};
 
 /// The keyed state of one operator subtask, per key group and state name: entries encoded
 /// when the snapshot was taken, and copies of heap tables that are encoded only when the
@@ -69,6 +71,11 @@ pub trait FrozenTable: Send {
     fn encode_group<'a>(&'a self, group: KeyGroup, out: &mut GroupEntries<'a>) -> Result<bool>;
     /// Whether it holds no entry.
     fn is_empty(&self) -> bool;
+    /// What to tell when the checkpoint it was taken for completes, if it keeps anything
+    /// until then.
+    fn completion(&self) -> Option<Box<dyn Completion>> {
+        None
+    }
 }
 
 impl KeyedSnapshot {
@@ -93,6 +100,12 @@ impl KeyedSnapshot {
     /// Whether no group holds anything.
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty() && self.deferred.is_empty()
+    }
+
+    /// What to tell when the checkpoint it was taken for completes: it may let go of what
+    /// its tables keep until then (see [`crate::cohorts`]).
+    pub fn completions(&self) -> Vec<Box<dyn Completion>> {
+        self.deferred.iter().filter_map(|deferred| deferred.table.completion()).collect()
     }
 
     /// Each key group with state, encoded as one block, in group order. Encodes the tables

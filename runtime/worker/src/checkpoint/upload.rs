@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, Sender};
 use futures::future::{BoxFuture, try_join_all};
 use tracing::debug;
 use weir_checkpoint::{CheckpointStorage, SnapshotDir};
+use weir_state::Completion;
 use weir_types::{CheckpointId, SnapshotType};
 
 use super::files::{KeyedLayout, StateFile, encode_unless};
@@ -54,6 +55,11 @@ pub struct StateUploader {
     aborted: BTreeMap<CheckpointId, Arc<AtomicBool>>,
     /// Set when the run is cancelled or the uploader dropped: every upload stops.
     cancelled: Arc<AtomicBool>,
+    /// What each checkpoint in progress tells its tasks' tables when it completes, so that
+    /// they let go of the values kept in case it did not (see [`weir_state::Completion`]).
+    completions: BTreeMap<CheckpointId, Vec<Box<dyn Completion>>>,
+    /// The latest checkpoint whose state an upload was started for.
+    latest_upload: Option<CheckpointId>,
 }
 
 /// The shared files each checkpoint in progress references.
@@ -94,6 +100,8 @@ impl StateUploader {
             uploaded: crossbeam_channel::unbounded(),
             aborted: BTreeMap::new(),
             cancelled: Arc::default(),
+            completions: BTreeMap::new(),
+            latest_upload: None,
         }
     }
 
@@ -113,6 +121,10 @@ impl StateUploader {
             let shared = native.flat_map(|native| native.shared_files().map(|(_, id)| id));
             let mut referenced = lock(&self.referenced);
             referenced.entry(barrier.id).or_default().extend(shared.map(str::to_string));
+            let keyed = state.snapshot.operators.iter().map(|op| &op.state.keyed);
+            let completions = keyed.flat_map(weir_state::KeyedSnapshot::completions);
+            self.completions.entry(barrier.id).or_default().extend(completions);
+            self.latest_upload = self.latest_upload.max(Some(barrier.id));
         }
         let incremental = (checkpoint && self.incremental && self.storage.is_some())
             .then(|| Arc::clone(&self.referenced));
@@ -137,19 +149,27 @@ impl StateUploader {
         });
     }
 
-    /// `checkpoint` completed: the shared files it references are the ones stored now.
+    /// `checkpoint` completed: the shared files it references are the ones stored now, and
+    /// the tables whose state it wrote are told so, unless an upload of a later checkpoint
+    /// started before now (its encoding may not refer to this checkpoint's files).
     pub fn on_complete(&mut self, checkpoint: CheckpointId) {
         self.aborted.retain(|&id, _| id > checkpoint); // uploaded, all of them
+        let completions = self.completions.remove(&checkpoint).unwrap_or_default();
+        self.completions.retain(|&id, _| id > checkpoint); // subsumed
         let mut referenced = lock(&self.referenced);
         let Some(confirmed) = referenced.remove(&checkpoint) else {
             return; // a savepoint, or no task of this process took part
         };
         self.confirmed = Arc::new(confirmed);
         referenced.retain(|&id, _| id > checkpoint); // subsumed
+        if self.latest_upload == Some(checkpoint) {
+            completions.iter().for_each(|completion| completion.completed());
+        }
     }
 
     /// `checkpoint` was aborted: its uploads stop.
     pub fn on_abort(&mut self, checkpoint: CheckpointId) {
+        self.completions.remove(&checkpoint);
         lock(&self.referenced).remove(&checkpoint);
         self.aborted.entry(checkpoint).or_default().store(true, Ordering::Relaxed);
     }
@@ -294,7 +314,7 @@ mod tests {
     use weir_checkpoint::StorageOptions;
     use weir_operators::{OperatorSnapshot, SubtaskInfo, TaskSnapshot};
     use weir_state::KeyedSnapshot;
-    use weir_types::CheckpointBarrier;
+    use weir_types::{CheckpointBarrier, KeyGroupRange};
 
     use super::*;
 
@@ -355,6 +375,67 @@ mod tests {
         drop((runtime, kept));
         outcomes.extend(uploaded.try_iter());
         (outcomes, files(root.path()))
+    }
+
+    /// A table that records the checkpoints it is told completed.
+    struct Told {
+        checkpoint: CheckpointId,
+        told: Arc<Mutex<Vec<CheckpointId>>>,
+    }
+
+    impl weir_state::FrozenTable for Told {
+        fn encode_group<'a>(
+            &'a self,
+            _: weir_types::KeyGroup,
+            _: &mut weir_state::GroupEntries<'a>,
+        ) -> weir_state::Result<bool> {
+            Ok(false)
+        }
+
+        fn is_empty(&self) -> bool {
+            false
+        }
+
+        fn completion(&self) -> Option<Box<dyn Completion>> {
+            let told = Told { checkpoint: self.checkpoint, told: Arc::clone(&self.told) };
+            Some(Box::new(told))
+        }
+    }
+
+    impl Completion for Told {
+        fn completed(&self) {
+            lock(&self.told).push(self.checkpoint);
+        }
+    }
+
+    #[test]
+    fn tables_are_told_of_a_completion_unless_a_later_upload_started_before_it() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let mut uploader = StateUploader::new(runtime.handle().clone(), None, HashSet::new(), true);
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let mut upload = |uploader: &mut StateUploader, checkpoint| {
+            let mut state = state(checkpoint);
+            let table = Box::new(Told { checkpoint, told: Arc::clone(&told) });
+            state.snapshot.operators[0].state.keyed.defer(
+                "t",
+                KeyGroupRange::for_subtask(128, 1, 0),
+                table,
+            );
+            let dir = CheckpointStorage::new("/nowhere", "job", &Default::default()).unwrap();
+            uploader.upload(dir.checkpoint_dir(checkpoint), state);
+        };
+        upload(&mut uploader, 1);
+        uploader.on_complete(1);
+        upload(&mut uploader, 2);
+        upload(&mut uploader, 3);
+        uploader.on_complete(2); // 3's encoding may not refer to 2's files
+        uploader.on_complete(3);
+        upload(&mut uploader, 4);
+        uploader.on_abort(4);
+        upload(&mut uploader, 5);
+        uploader.on_complete(5);
+        assert_eq!(*lock(&told), [1, 3, 5]);
+        assert!(uploader.completions.is_empty(), "nothing is held after a completion");
     }
 
     #[test]
