@@ -1,13 +1,15 @@
 //! Timers as a snapshot holds them, encoded per key group when the snapshot is written.
 //!
-//! Each time's timers are encoded once, split by key group, and the encoding stays with the
-//! time's shared set (see [`Frozen::encoding`]): a later snapshot that finds the time
-//! unchanged copies those bytes instead of encoding its timers again. A checkpoint takes
-//! only the times new or changed since the one before ([`FreshTime`], a cohort: see
-//! `weir_state::Cohorts`), writes each key group's part of them, and refers to earlier
-//! checkpoints' files for the rest. Windows register one time per window end and leave it
-//! alone until it fires, so a checkpoint encodes and visits the timers of the windows opened
-//! since the one before, not every timer. A savepoint takes every time ([`FrozenTimers`]).
+//! A time's timers are put in key-group order once per snapshot that takes them ([`ByGroup`]:
+//! a counting sort of their indices, no copy of a timer). A checkpoint takes only the times
+//! new or changed since the one before ([`FreshTime`], a cohort: see `weir_state::Cohorts`),
+//! encodes each key group's part of them straight into the key group's entries, and refers to
+//! earlier checkpoints' files for the rest. Windows register one time per window end and
+//! leave it alone until it fires, so a checkpoint encodes and visits the timers of the
+//! windows opened since the one before, not every timer. A savepoint takes every time
+//! ([`FrozenTimers`]); each time's encoding, split by key group, stays with the time's shared
+//! set (see [`Frozen::encoding`]), so a later savepoint that finds the time unchanged copies
+//! those bytes instead of encoding its timers again.
 
 use std::cell::OnceCell;
 use std::ops::Range;
@@ -44,27 +46,97 @@ struct TimerPart {
 
 /// One time's timers as a checkpoint takes them.
 pub(crate) struct FreshTime<K, N> {
-    pub(crate) time: Timestamp,
-    pub(crate) registered: Arc<Frozen<Registered<K, N>>>,
+    time: Timestamp,
+    registered: Arc<Frozen<Registered<K, N>>>,
+    /// The timers in key-group order, once the writing side asked for its parts.
+    by_group: OnceCell<ByGroup>,
 }
 
 impl<K: Key, N: Key> FreshTime<K, N> {
-    /// The time's timers encoded by key group, computed once.
-    fn encoding(&self) -> weir_state::Result<&[u8]> {
-        self.registered.encoding(|timers| encode_time(self.time, timers))
+    /// The timers `registered` at `time`.
+    pub(crate) fn new(time: Timestamp, registered: Arc<Frozen<Registered<K, N>>>) -> Self {
+        FreshTime { time, registered, by_group: OnceCell::new() }
+    }
+
+    fn by_group(&self) -> &ByGroup {
+        self.by_group.get_or_init(|| ByGroup::of(&self.registered))
     }
 }
 
 impl<K: Key, N: Key> Handed for FreshTime<K, N> {
     fn parts(&self, part: &mut dyn FnMut(KeyGroup, usize)) -> weir_state::Result<()> {
-        parts(self.encoding()?).for_each(|(group, count, _)| part(group, count));
+        self.by_group().runs().for_each(|(group, run)| part(group, run.len()));
         Ok(())
     }
 
     fn encode_part(&self, part: usize, out: &mut Vec<u8>) -> weir_state::Result<()> {
-        out.extend_from_slice(nth_part(self.encoding()?, part).2);
+        let run = self.by_group().runs().nth(part).map_or(&[][..], |(_, run)| run);
+        append_run(self.time, &self.registered, run, out)?;
         Ok(())
     }
+}
+
+/// A time's timers in key-group order: their indices in the time's set, and where each key
+/// group's run of them ends.
+struct ByGroup {
+    order: Vec<u32>,
+    /// Each key group with timers, in order, with the end of its run in `order`.
+    ends: Vec<(KeyGroup, u32)>,
+}
+
+impl ByGroup {
+    /// Orders `registered` by key group: by counting when the groups span not much more than
+    /// there are timers (a window's timers: one per key), else by sorting.
+    fn of<K, N>(registered: &Registered<K, N>) -> Self {
+        let groups = || registered.values().copied();
+        let (Some(min), Some(max)) = (groups().min(), groups().max()) else {
+            return ByGroup { order: Vec::new(), ends: Vec::new() };
+        };
+        let span = usize::from(max - min) + 1;
+        let mut order: Vec<u32> = (0..to_u32(registered.len())).collect();
+        if span > 2 * registered.len() + 64 {
+            order.sort_unstable_by_key(|&index| registered[index as usize]);
+        } else {
+            let mut next = vec![0u32; span];
+            groups().for_each(|group| next[usize::from(group - min)] += 1);
+            let mut end = 0;
+            for slot in &mut next {
+                (*slot, end) = (end, end + *slot); // where each group's run starts
+            }
+            for (index, group) in groups().enumerate() {
+                let at = &mut next[usize::from(group - min)];
+                order[*at as usize] = to_u32(index);
+                *at += 1;
+            }
+        }
+        let group_of = |at: usize| registered[order[at] as usize];
+        let ends = (0..order.len())
+            .filter(|&at| at + 1 == order.len() || group_of(at + 1) != group_of(at))
+            .map(|at| (group_of(at), to_u32(at + 1)))
+            .collect();
+        ByGroup { order, ends }
+    }
+
+    /// Each key group with timers, in order, with the indices of its timers.
+    fn runs(&self) -> impl Iterator<Item = (KeyGroup, &[u32])> {
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|&(_, end)| end));
+        (self.ends.iter().zip(starts))
+            .map(|(&(group, end), start)| (group, &self.order[start as usize..end as usize]))
+    }
+}
+
+/// Appends the entries `(key, namespace, time)` of the timers at `indices` of `registered`.
+fn append_run<K: Key, N: Key>(
+    time: Timestamp,
+    registered: &Registered<K, N>,
+    indices: &[u32],
+    out: &mut Vec<u8>,
+) -> weir_state::Result<usize> {
+    let timer = |&index: &u32| {
+        let ((key, namespace), _) = registered.get_index(index as usize).expect("in the set");
+        (key, namespace, &time)
+    };
+    append_entries(indices.iter().map(timer), out)
 }
 
 /// A key group's header in a time's encoding: the group (u16), the number of entries (u32)
@@ -113,26 +185,18 @@ fn encode_time<K: Key, N: Key>(
     time: Timestamp,
     registered: &Registered<K, N>,
 ) -> weir_state::Result<Vec<u8>> {
-    let mut timers: Vec<(KeyGroup, &K, &N)> =
-        registered.iter().map(|((key, namespace), group)| (*group, key, namespace)).collect();
-    timers.sort_unstable_by_key(|(group, _, _)| *group);
-    let groups = timers.chunk_by(|a, b| a.0 == b.0).count();
-    let mut out = Vec::with_capacity(GROUPS + groups * HEADER + 16 * timers.len());
+    let by_group = ByGroup::of(registered);
+    let groups = by_group.ends.len();
+    let mut out = Vec::with_capacity(GROUPS + groups * HEADER + 16 * registered.len());
     out.extend_from_slice(&to_u32(groups).to_le_bytes());
     out.resize(GROUPS + groups * HEADER, 0);
-    for (index, run) in timers.chunk_by(|a, b| a.0 == b.0).enumerate() {
+    for (index, (group, run)) in by_group.runs().enumerate() {
         let start = out.len();
-        let count = append_entries(
-            run.iter().map(|(_, key, namespace)| (*key, *namespace, &time)),
-            &mut out,
-        )?;
-        let fields = [
-            &run[0].0.to_le_bytes()[..],
-            &to_u32(count).to_le_bytes(),
-            &to_u32(start).to_le_bytes(),
-        ];
+        let count = append_run(time, registered, run, &mut out)?;
         let header = GROUPS + index * HEADER;
-        out[header..header + HEADER].copy_from_slice(&fields.concat());
+        out[header..header + 2].copy_from_slice(&group.to_le_bytes());
+        out[header + 2..header + 6].copy_from_slice(&to_u32(count).to_le_bytes());
+        out[header + 6..header + HEADER].copy_from_slice(&to_u32(start).to_le_bytes());
     }
     Ok(out)
 }
@@ -188,5 +252,66 @@ impl<K: Key, N: Key> FrozenTable for FrozenTimers<K, N> {
 
     fn is_empty(&self) -> bool {
         self.slots.iter().all(|(_, registered)| registered.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checks that `by_group` lists every timer of `registered` once, in runs of one key group
+    /// each, in group order.
+    fn check(registered: &Registered<u64, u32>, by_group: &ByGroup) {
+        let mut seen = vec![false; registered.len()];
+        let mut last = None;
+        for (group, run) in by_group.runs() {
+            assert!(!run.is_empty() && last < Some(group), "runs in group order");
+            last = Some(group);
+            for &index in run {
+                assert_eq!(registered[index as usize], group);
+                assert!(!std::mem::replace(&mut seen[index as usize], true), "listed once");
+            }
+        }
+        assert!(seen.into_iter().all(|seen| seen), "every timer listed");
+    }
+
+    #[test]
+    fn timers_are_put_in_key_group_order_by_counting_or_by_sorting() {
+        let mut registered = Registered::<u64, u32>::default();
+        assert_eq!(ByGroup::of(&registered).runs().count(), 0);
+        for key in 0..500u64 {
+            registered.insert((key, 0), (key * 7 % 64) as KeyGroup + 10); // counted
+        }
+        let by_group = ByGroup::of(&registered);
+        assert_eq!(by_group.runs().count(), 64);
+        check(&registered, &by_group);
+        for key in 500..520u64 {
+            registered.insert((key, 1), 30_000 - key as KeyGroup); // a wide span: sorted
+        }
+        let by_group = ByGroup::of(&registered);
+        assert_eq!(by_group.runs().count(), 84);
+        check(&registered, &by_group);
+    }
+
+    #[test]
+    fn a_time_encodes_the_same_entries_whole_and_by_part() {
+        let mut registered = Registered::<u64, u32>::default();
+        for key in 0..100u64 {
+            registered.insert((key, (key % 3) as u32), (key % 5) as KeyGroup);
+        }
+        let fresh = FreshTime::new(42, weir_state::Shareable::Owned(registered.clone()).share());
+        let whole = encode_time(42, &registered).unwrap();
+        let mut index = 0;
+        fresh
+            .parts(&mut |group, count| {
+                let (whole_group, whole_count, entries) = nth_part(&whole, index);
+                assert_eq!((group, count), (whole_group, whole_count));
+                let mut part = Vec::new();
+                fresh.encode_part(index, &mut part).unwrap();
+                assert_eq!(part, entries);
+                index += 1;
+            })
+            .unwrap();
+        assert_eq!(index, 5);
     }
 }

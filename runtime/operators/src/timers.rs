@@ -209,7 +209,7 @@ impl<K: Key, N: Key> TimerQueue<K, N> {
             let Some(slot) = self.slots.get_mut(&time) else { continue }; // fired since
             if slot.handle.is_none() && !slot.registered.is_empty() {
                 let registered = slot.registered.share();
-                slot.handle = Some(fresh.add(FreshTime { time, registered }));
+                slot.handle = Some(fresh.add(FreshTime::new(time, registered)));
             }
         }
         let frozen = cohorts.hand(fresh, ended, self.len == 0);
