@@ -1,10 +1,11 @@
 //! Timers as a snapshot holds them, encoded per key group when the snapshot is written.
 //!
-//! A time's timers are put in key-group order once per snapshot that takes them ([`ByGroup`]:
-//! a counting sort of their indices, no copy of a timer). A checkpoint takes only the times
-//! new or changed since the one before ([`FreshTime`], a cohort: see `weir_state::Cohorts`),
-//! encodes each key group's part of them straight into the key group's entries, and refers to
-//! earlier checkpoints' files for the rest. Windows register one time per window end and
+//! A time's timers are encoded split by key group ([`encode_time`]; put in key-group order by
+//! counting, see [`ByGroup`]). A checkpoint takes only the times new or changed since the one
+//! before ([`FreshTime`], a cohort: see `weir_state::Cohorts`), encodes each time as it takes
+//! its parts (while it reads the whole set anyway: encoding a part later would reach each
+//! timer again from memory), copies each key group's part into the group's entries, and
+//! refers to earlier checkpoints' files for the rest. Windows register one time per window end and
 //! leave it alone until it fires, so a checkpoint encodes and visits the timers of the
 //! windows opened since the one before, not every timer. A savepoint takes every time
 //! ([`FrozenTimers`]); each time's encoding, split by key group, stays with the time's shared
@@ -48,30 +49,35 @@ struct TimerPart {
 pub(crate) struct FreshTime<K, N> {
     time: Timestamp,
     registered: Arc<Frozen<Registered<K, N>>>,
-    /// The timers in key-group order, once the writing side asked for its parts.
-    by_group: OnceCell<ByGroup>,
+    /// The timers encoded by key group ([`encode_time`]), once the writing side asked for
+    /// their parts: encoded while it reads the whole set anyway, and kept for as long as the
+    /// cohort keeps the time.
+    encoding: OnceCell<Vec<u8>>,
 }
 
 impl<K: Key, N: Key> FreshTime<K, N> {
     /// The timers `registered` at `time`.
     pub(crate) fn new(time: Timestamp, registered: Arc<Frozen<Registered<K, N>>>) -> Self {
-        FreshTime { time, registered, by_group: OnceCell::new() }
+        FreshTime { time, registered, encoding: OnceCell::new() }
     }
 
-    fn by_group(&self) -> &ByGroup {
-        self.by_group.get_or_init(|| ByGroup::of(&self.registered))
+    fn encoding(&self) -> weir_state::Result<&[u8]> {
+        if let Some(encoding) = self.encoding.get() {
+            return Ok(encoding);
+        }
+        let encoding = encode_time(self.time, &self.registered)?;
+        Ok(self.encoding.get_or_init(|| encoding))
     }
 }
 
 impl<K: Key, N: Key> Handed for FreshTime<K, N> {
     fn parts(&self, part: &mut dyn FnMut(KeyGroup, usize)) -> weir_state::Result<()> {
-        self.by_group().runs().for_each(|(group, run)| part(group, run.len()));
+        parts(self.encoding()?).for_each(|(group, count, _)| part(group, count));
         Ok(())
     }
 
     fn encode_part(&self, part: usize, out: &mut Vec<u8>) -> weir_state::Result<()> {
-        let run = self.by_group().runs().nth(part).map_or(&[][..], |(_, run)| run);
-        append_run(self.time, &self.registered, run, out)?;
+        out.extend_from_slice(nth_part(self.encoding()?, part).2);
         Ok(())
     }
 }
