@@ -413,7 +413,7 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let mut uploader = StateUploader::new(runtime.handle().clone(), None, HashSet::new(), true);
         let told = Arc::new(Mutex::new(Vec::new()));
-        let mut upload = |uploader: &mut StateUploader, checkpoint| {
+        let upload = |uploader: &mut StateUploader, checkpoint| {
             let mut state = state(checkpoint);
             let table = Box::new(Told { checkpoint, told: Arc::clone(&told) });
             state.snapshot.operators[0].state.keyed.defer(
