@@ -3,6 +3,7 @@
 pub mod exactly_once;
 pub mod keyed_state;
 pub mod nexmark;
+pub mod thread_cpu;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

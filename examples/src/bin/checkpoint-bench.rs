@@ -12,7 +12,10 @@
 //!    checkpoint). Backends: `heap`, `rocksdb` (incremental checkpoints) and `rocksdb-full`
 //!    (every checkpoint a full copy).
 //! 2. The window-count job (see `window-count`) without checkpoints and with a checkpoint
-//!    every `--interval-ms`, alternating runs and keeping the best of each.
+//!    every `--interval-ms`, alternating runs and keeping the best of each; and in the runs
+//!    with checkpoints, the share of the process's CPU time the threads writing them took
+//!    (`weir-storage`, read from `/proc`): on a shared machine the best runs still move by
+//!    more than the overhead, while a share within one run holds steady.
 //!
 //! ```text
 //! checkpoint-bench [--sizes 100,1000] [--backends heap,rocksdb,rocksdb-full] [--value-bytes 1000]
@@ -33,7 +36,12 @@ use std::time::{Duration, Instant};
 use weir::prelude::*;
 use weir::{CheckpointConfig, CheckpointStats, JobResult, RestartStrategy, StateBackendKind};
 use weir_examples::keyed_state::{KEYED_STATE, keyed_state_job};
+use weir_examples::thread_cpu::ThreadCpu;
 use weir_examples::{list_items, parse_bench_args};
+
+/// The name of the threads that encode and write checkpoints' state (the runtime's blocking
+/// pool).
+const STORAGE_THREADS: &str = "weir-storage";
 
 fn main() -> ExitCode {
     weir_examples::exit_code(run())
@@ -270,6 +278,7 @@ fn window_count_comparison(options: &Options) -> Result<(), UserError> {
     );
     println!("{:<11} {:>14} {:>6}  runs_events_per_sec", "checkpoints", "events_per_sec", "ckpts");
     let mut rates: [Vec<(f64, usize)>; 2] = [Vec::new(), Vec::new()];
+    let mut storage_shares = Vec::new();
     for _ in 0..options.window_rounds {
         for (with_checkpoints, rates) in [false, true].into_iter().zip(&mut rates) {
             let dir = tempfile::tempdir()?;
@@ -285,9 +294,12 @@ fn window_count_comparison(options: &Options) -> Result<(), UserError> {
                 restart: Some(RestartStrategy::None),
                 ..Default::default()
             };
+            let cpu = ThreadCpu::start();
             let (result, secs) = weir_examples::run_window_count(config, events, keys)?;
+            let threads = cpu.stop();
             let checkpoints = completed(&result)?;
             if with_checkpoints {
+                storage_shares.extend(threads.share(STORAGE_THREADS));
                 // What each checkpoint held and wrote, MB, and how long it took.
                 let each: Vec<String> = (checkpoints.iter())
                     .map(|c| {
@@ -316,5 +328,15 @@ fn window_count_comparison(options: &Options) -> Result<(), UserError> {
         none / with,
         (with / none - 1.0) * 100.0
     );
+    if !storage_shares.is_empty() {
+        let percent: Vec<String> =
+            storage_shares.iter().map(|share| format!("{:.1}", share * 100.0)).collect();
+        storage_shares.sort_by(f64::total_cmp);
+        println!(
+            "storage threads' share of the CPU with checkpoints: median {:.1} % (runs {})",
+            storage_shares[storage_shares.len() / 2] * 100.0,
+            percent.join(",")
+        );
+    }
     Ok(())
 }
