@@ -34,14 +34,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use weir::prelude::*;
-use weir::{CheckpointConfig, CheckpointStats, JobResult, RestartStrategy, StateBackendKind};
+use weir::{
+    CheckpointConfig, CheckpointStats, JobResult, RestartStrategy, STORAGE_THREADS,
+    StateBackendKind,
+};
 use weir_examples::keyed_state::{KEYED_STATE, keyed_state_job};
 use weir_examples::thread_cpu::ThreadCpu;
 use weir_examples::{list_items, parse_bench_args};
-
-/// The name of the threads that encode and write checkpoints' state (the runtime's blocking
-/// pool).
-const STORAGE_THREADS: &str = "weir-storage";
 
 fn main() -> ExitCode {
     weir_examples::exit_code(run())

@@ -105,7 +105,9 @@ pub mod connectors {
 
 pub use weir_state::StateBackendKind;
 pub use weir_types::{Data, Key, Record, SavepointFormat, Timestamp, Watermark, WatermarkStatus};
-pub use weir_worker::checkpoint::{CheckpointConfig, CheckpointStats, CheckpointingMode};
+pub use weir_worker::checkpoint::{
+    CheckpointConfig, CheckpointStats, CheckpointingMode, STORAGE_THREADS,
+};
 pub use weir_worker::{
     ExecutionConfig, JobClient, JobControl, JobResult, JobStatus, OperatorSummary, RestConfig,
     RestartStrategy, SavepointOptions,

@@ -24,5 +24,5 @@ pub use files::StateFile;
 pub use in_flight::{InFlight, InFlightBatch, InFlightLog, TaskInFlight};
 pub use protocol::{BarrierMode, TaskCommand, TaskControl, TaskEvent, TaskId, TaskState};
 pub use restore::{OperatorToRestore, RestoredState};
-pub use store::JobStorage;
+pub use store::{JobStorage, STORAGE_THREADS};
 pub use upload::{StateUploader, Uploaded};

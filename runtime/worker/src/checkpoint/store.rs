@@ -21,13 +21,17 @@ pub struct JobStorage {
     savepoint_dir: Option<String>,
 }
 
+/// The name of the threads that encode and write checkpoints' state (a benchmark tells their
+/// CPU time from the tasks' by it).
+pub const STORAGE_THREADS: &str = "weir-storage";
+
 impl JobStorage {
     /// Storage for `job_name`: checkpoints under `config.dir` when periodic checkpoints or a
     /// restore of the latest one are asked for; S3 settings from the environment.
     pub fn new(config: &CheckpointConfig, job_name: &str) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            .thread_name("weir-storage")
+            .thread_name(STORAGE_THREADS)
             .enable_all()
             .build()
             .map_err(|source| Error::Spawn { task: "checkpoint storage".into(), source })?;
