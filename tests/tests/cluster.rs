@@ -1,12 +1,13 @@
 //! A job run as one coordinator and worker processes on 127.0.0.1: the same output as
 //! embedded, a clear wait for missing slots, recovery from a worker killed with SIGKILL, a
-//! throttled sink slowing the sources on other workers with bounded memory, and checkpoint
-//! ids continuing across a restore.
+//! throttled sink slowing the sources on other workers with bounded memory, checkpoint ids
+//! continuing across a restore, and a restart deployed during its delay that starts its
+//! tasks when the delay is over.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use weir_tests::cluster::{Coordinator, Worker};
 use weir_tests::sorted;
@@ -103,6 +104,70 @@ fn a_killed_worker_is_detected_and_the_job_restarts_on_the_others() {
     }
     assert_eq!(finals.len(), keys as usize);
     assert!(finals.values().all(|&count| count == events / keys), "{finals:?}");
+}
+
+/// After a worker is lost, the next attempt is deployed as soon as the slots are there, within
+/// the restart delay (its workers read their state meanwhile), and its tasks start only when
+/// the delay is over: no record reaches a sink sooner.
+#[test]
+fn a_restart_is_deployed_within_its_delay_and_starts_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let delay = Duration::from_millis(4000);
+    let (mut coordinator, address) = coordinator(&[
+        "-p",
+        "2",
+        "--set",
+        "restart.strategy=fixed-delay",
+        "--set",
+        "restart.attempts=3",
+        "--set",
+        &format!("restart.delay_ms={}", delay.as_millis()),
+        "--events",
+        "40000",
+        "--keys",
+        "100",
+        "--sink-rate",
+        "5000",
+    ]);
+    let mut victim = worker(&address, 1, dir.path(), 0);
+    let survivor = worker(&address, 1, dir.path(), 1);
+    coordinator.wait_for("deployed");
+    std::thread::sleep(Duration::from_millis(1000));
+    victim.kill();
+    // Logged once the failed attempt's tasks ended, with what is left of the delay, which
+    // counts from the failure.
+    let restart = coordinator.wait_for("restart 1 in");
+    let decided = Instant::now();
+    let left = field(&restart, "restart 1 in ").map(Duration::from_millis);
+    let left = left.unwrap_or_else(|| panic!("no delay left in '{restart}'"));
+    let log = coordinator.log();
+    assert!(left > Duration::from_millis(1000), "{left:?} of the {delay:?} delay left:\n{log}");
+    let printed_before = survivor.lines().len();
+    let replacement = worker(&address, 1, dir.path(), 2);
+    let deployed = coordinator.wait_for("attempt=2 workers=");
+    let start_delay_ms = field(&deployed, "start_delay_ms=")
+        .unwrap_or_else(|| panic!("no start delay in '{deployed}'"));
+    assert!(start_delay_ms > 500, "deployed {start_delay_ms} ms before the delay ended");
+    let printed = || survivor.lines().len() > printed_before || !replacement.lines().is_empty();
+    while !printed() {
+        assert!(decided.elapsed() < Duration::from_secs(60), "{}", coordinator.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Less the time the log line took to reach this test.
+    let quiet = decided.elapsed();
+    assert!(
+        quiet + Duration::from_millis(200) >= left,
+        "the restarted tasks printed {quiet:?} after the restart was decided, {left:?} before \
+         the delay was over"
+    );
+    let status = coordinator.wait(Duration::from_secs(90));
+    assert!(status.success(), "{}", coordinator.log());
+}
+
+/// The number after `prefix` in `line`.
+fn field(line: &str, prefix: &str) -> Option<u64> {
+    let (_, rest) = line.split_once(prefix)?;
+    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
 /// A coordinator killed and started again with `--restore latest` numbers its checkpoints

@@ -4,10 +4,12 @@
 //!
 //! 1. Recovery: once a checkpoint holds the whole state, one worker is killed with SIGKILL and
 //!    a replacement started at once (as Kubernetes restarts a pod). Reported, in ms from the
-//!    kill: the coordinator saw the worker lost (`detect`), deployed the next attempt
-//!    (`deploy`), every worker restored its state and started its tasks (`restored`), every
-//!    keyed subtask processed a record (`running`, the recovery time), and the first
-//!    checkpoint after the restore completed (`checkpoint`).
+//!    kill: the coordinator saw the worker lost (`detect`), deployed the next attempt once the
+//!    replacement offered its slots (`deploy`), every worker read its state (`restored`;
+//!    the tasks start when the restart delay is over, counted from `detect`), every keyed
+//!    subtask processed a record (`running`, the recovery time: the tables are built from
+//!    the state read as the tasks open), and the first checkpoint after the restore completed
+//!    (`checkpoint`).
 //! 2. Rescale: once a checkpoint holds the whole state, a stop-with-savepoint over the REST
 //!    API; when the coordinator has exited, a new coordinator and workers at
 //!    `--rescale-to` start from the savepoint. Reported, in ms from the stop request: the

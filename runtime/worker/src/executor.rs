@@ -104,8 +104,13 @@ impl LocalExecutor {
             checkpoints: Vec::new(),
         };
         let start = Instant::now();
+        // After a restart, when the tasks may start: the state is read before, during the delay.
+        let mut start_at: Option<Instant> = None;
         loop {
             let restored = self.restore(&job, restore_from.as_ref())?;
+            if let Some(at) = start_at.take() {
+                sleep_until(at);
+            }
             job.next_checkpoint = job.next_checkpoint.max(restored.checkpoint_id + 1);
             status.running();
             let outcome = self.run(&mut job, restored, start, control, status)?;
@@ -120,7 +125,7 @@ impl LocalExecutor {
                     });
                 }
                 RunOutcome::Failed(source, failed_at) => {
-                    restore_from = restart_after(
+                    let restart = restart_after(
                         source,
                         failed_at,
                         job_name,
@@ -129,6 +134,7 @@ impl LocalExecutor {
                         &job.storage,
                         restore_from,
                     )?;
+                    (restore_from, start_at) = (restart.restore_from, Some(restart.start_at));
                     continue;
                 }
             };
@@ -258,11 +264,27 @@ impl JobSetup {
     }
 }
 
-/// After a failed attempt: waits until the restart strategy's delay has passed since the
+/// A restart the strategy allows: where the next attempt restores from, and when its tasks
+/// may start.
+pub(crate) struct Restart {
+    /// The latest complete checkpoint, else where the failed attempt restored from.
+    pub(crate) restore_from: Option<SnapshotDir>,
+    /// The failure plus the strategy's delay: the next attempt reads its state meanwhile and
+    /// starts its tasks no sooner.
+    pub(crate) start_at: Instant,
+}
+
+/// Sleeps until `at`.
+pub(crate) fn sleep_until(at: Instant) {
+    std::thread::sleep(at.saturating_duration_since(Instant::now()));
+}
+
+/// After a failed attempt: when the restart strategy's delay will have passed since the
 /// failure (`failed_at`; cancelling the attempt's tasks counts towards it, as in Flink) and
-/// returns where the next attempt restores from (the latest complete checkpoint, else
+/// where the next attempt restores from (the latest complete checkpoint, else
 /// `restore_from`), or fails the job with `failure` when the strategy allows no more
-/// restarts.
+/// restarts. It does not wait: the next attempt reads its state during the delay (it touches
+/// only checkpoint storage) and starts its tasks when the delay is over.
 pub(crate) fn restart_after(
     failure: weir_operators::Error,
     failed_at: Instant,
@@ -271,7 +293,7 @@ pub(crate) fn restart_after(
     status: &JobStatus,
     storage: &JobStorage,
     restore_from: Option<SnapshotDir>,
-) -> Result<Option<SnapshotDir>> {
+) -> Result<Restart> {
     match restarts.on_failure(failed_at) {
         RestartDecision::Fail => Err(Error::JobFailed {
             job: job.to_string(),
@@ -280,17 +302,16 @@ pub(crate) fn restart_after(
         }),
         RestartDecision::Restart(delay) => {
             status.restarting(&failure, restarts);
-            let wait = delay.saturating_sub(failed_at.elapsed());
             warn!(
                 job,
                 "job failed: {failure}; restart {} in {} ms ({} ms after the failure; {:?})",
                 restarts.restarts(),
-                wait.as_millis(),
+                delay.saturating_sub(failed_at.elapsed()).as_millis(),
                 delay.as_millis(),
                 restarts.strategy()
             );
-            std::thread::sleep(wait);
-            Ok(storage.latest()?.or(restore_from))
+            let restore_from = storage.latest()?.or(restore_from);
+            Ok(Restart { restore_from, start_at: failed_at + delay })
         }
     }
 }
@@ -610,7 +631,8 @@ mod tests {
     use crate::checkpoint::CheckpointConfig;
 
     /// The delay counts from the failure: time spent cancelling the failed attempt is part of
-    /// it (as Flink starts its backoff timer when it handles the failure).
+    /// it (as Flink starts its backoff timer when it handles the failure). Deciding does not
+    /// wait: the next attempt reads its state meanwhile and starts its tasks at `start_at`.
     #[test]
     fn the_restart_delay_counts_from_the_failure() {
         let strategy = RestartStrategy::FixedDelay { attempts: 3, delay_ms: 600 };
@@ -619,19 +641,24 @@ mod tests {
         let storage = JobStorage::new(&CheckpointConfig::default(), "job").unwrap();
         let failure = || weir_operators::Error::Runtime("boom".into());
 
-        let cancelling_took = Duration::from_millis(400);
-        let failed_at = Instant::now() - cancelling_took;
-        let started = Instant::now();
-        restart_after(failure(), failed_at, "job", &mut restarts, &status, &storage, None).unwrap();
-        let waited = started.elapsed();
+        let failed_at = Instant::now() - Duration::from_millis(400);
+        let decided = Instant::now();
+        let restart =
+            restart_after(failure(), failed_at, "job", &mut restarts, &status, &storage, None)
+                .unwrap();
+        assert!(decided.elapsed() < Duration::from_millis(100), "deciding does not wait");
+        assert_eq!(restart.start_at, failed_at + Duration::from_millis(600));
+        assert!(restart.restore_from.is_none(), "no checkpoint to restore");
+
+        let slept = Instant::now();
+        sleep_until(restart.start_at);
+        let waited = slept.elapsed();
         assert!(
-            waited >= Duration::from_millis(190) && waited < Duration::from_millis(450),
+            waited >= Duration::from_millis(150) && waited < Duration::from_millis(450),
             "waited {waited:?}: the rest of the 600 ms delay after 400 ms of cancelling"
         );
-
-        let failed_at = Instant::now() - Duration::from_secs(5);
         let started = Instant::now();
-        restart_after(failure(), failed_at, "job", &mut restarts, &status, &storage, None).unwrap();
-        assert!(started.elapsed() < Duration::from_millis(150), "the delay had passed already");
+        sleep_until(failed_at);
+        assert!(started.elapsed() < Duration::from_millis(50), "a time past is not waited for");
     }
 }

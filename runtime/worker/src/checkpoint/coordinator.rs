@@ -208,6 +208,14 @@ impl CheckpointCoordinator {
         }
     }
 
+    /// Triggers the first periodic checkpoint an interval after `start`, when the tasks start
+    /// (a restarted attempt's, after the restart delay), rather than an interval after now.
+    pub fn first_trigger_after(&mut self, start: Instant) {
+        if let Some(interval) = self.config.interval() {
+            self.next_trigger = self.next_trigger.map(|_| start + interval);
+        }
+    }
+
     /// Where copies and metadata writes report; feed what arrives to [`Self::on_result`].
     pub fn results(&self) -> &Receiver<StorageResult> {
         &self.results.1

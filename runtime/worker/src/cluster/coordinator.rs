@@ -33,7 +33,7 @@ use crate::channels::received;
 use crate::checkpoint::{
     CheckpointCoordinator, CheckpointStats, JobStorage, SavepointRequest, TaskCommand, TaskEntry,
 };
-use crate::executor::{JobSetup, restart_after};
+use crate::executor::{JobSetup, restart_after, sleep_until};
 use crate::graph::{NodeFactory, StreamGraph};
 use crate::load::LoadTotals;
 use crate::plan::JobPlan;
@@ -164,12 +164,15 @@ impl ClusterCoordinator {
             status,
             workers: BTreeMap::new(),
             next_attempt: 1,
+            last_start: None,
             next_checkpoint: 1,
             checkpoints: Vec::new(),
         };
         let start = Instant::now();
+        // After a restart, when the tasks may start: the workers read the state before.
+        let mut start_at: Option<Instant> = None;
         let savepoint = loop {
-            match driver.run_attempt(&events, control, restore_from.as_ref())? {
+            match driver.run_attempt(&events, control, restore_from.as_ref(), start_at)? {
                 AttemptEnd::Finished => break None,
                 AttemptEnd::Stopped(location) => break Some(location),
                 AttemptEnd::Cancelled => {
@@ -187,7 +190,16 @@ impl ClusterCoordinator {
                         &storage,
                         restore_from,
                     ) {
-                        Ok(next) => restore_from = next,
+                        Ok(restart) => {
+                            // An attempt that failed before its tasks started (its restore,
+                            // say) is followed by one deployed when the delay is over: a
+                            // restore that fails does not loop faster than the strategy.
+                            if driver.last_start.is_some_and(|start| failed_at < start) {
+                                sleep_until(restart.start_at);
+                            }
+                            (restore_from, start_at) =
+                                (restart.restore_from, Some(restart.start_at));
+                        }
                         Err(error) => {
                             driver.shutdown(&events, "the job failed");
                             return Err(error);
@@ -258,20 +270,24 @@ struct Driver<'a> {
     status: &'a JobStatus,
     workers: BTreeMap<u32, WorkerEntry>,
     next_attempt: u64,
+    /// When the latest attempt's tasks were to start.
+    last_start: Option<Instant>,
     next_checkpoint: u64,
     /// Checkpoints of earlier attempts.
     checkpoints: Vec<CheckpointStats>,
 }
 
 impl Driver<'_> {
-    /// Waits for slots, deploys one attempt from `restore` and follows it to its end.
+    /// Waits for slots, deploys one attempt from `restore` whose tasks start at `start_at`
+    /// (at once if `None`) and follows it to its end.
     fn run_attempt(
         &mut self,
         events: &Receiver<SessionEvent>,
         control: &Receiver<JobCommand>,
         restore: Option<&SnapshotDir>,
+        start_at: Option<Instant>,
     ) -> Result<AttemptEnd> {
-        let mut attempt = self.wait_for_slots(events, restore)?;
+        let mut attempt = self.wait_for_slots(events, restore, start_at)?;
         self.status.running();
         let mut published = 0;
         // Owned, to be swapped once disconnected (the client dropped: the job runs on).
@@ -397,6 +413,7 @@ impl Driver<'_> {
         &mut self,
         events: &Receiver<SessionEvent>,
         restore: Option<&SnapshotDir>,
+        start_at: Option<Instant>,
     ) -> Result<Attempt> {
         let needed = self.plan.slots_needed();
         let start = Instant::now();
@@ -405,7 +422,7 @@ impl Driver<'_> {
             let offers: Vec<(u32, usize)> =
                 self.workers.iter().map(|(id, w)| (*id, w.slots)).collect();
             if let Some(placement) = assign_slots(needed, &offers) {
-                return self.deploy(&placement, restore);
+                return self.deploy(&placement, restore, start_at);
             }
             let offered: usize = offers.iter().map(|(_, slots)| slots).sum();
             let waited = start.elapsed();
@@ -433,10 +450,19 @@ impl Driver<'_> {
         }
     }
 
-    /// Sends each worker its slots of a new attempt, and starts the attempt's checkpoints.
-    fn deploy(&mut self, placement: &[u32], restore: Option<&SnapshotDir>) -> Result<Attempt> {
+    /// Sends each worker its slots of a new attempt, whose tasks start at `start_at` (at once
+    /// if `None`), and starts the attempt's checkpoints.
+    fn deploy(
+        &mut self,
+        placement: &[u32],
+        restore: Option<&SnapshotDir>,
+        start_at: Option<Instant>,
+    ) -> Result<Attempt> {
         let id = self.next_attempt;
         self.next_attempt += 1;
+        let now = Instant::now();
+        self.last_start = Some(start_at.map_or(now, |at| at.max(now)));
+        let start_delay_ms = start_at.map_or(0, |at| at.saturating_duration_since(now).as_millis());
         let slot_addresses: Vec<String> =
             placement.iter().map(|w| self.workers[w].data_address.clone()).collect();
         let mut running = BTreeMap::new();
@@ -472,11 +498,12 @@ impl Driver<'_> {
                 local_slots,
                 slot_addresses: slot_addresses.clone(),
                 restore: restore_url.clone(),
+                start_delay_ms: u64::try_from(start_delay_ms).unwrap_or(u64::MAX),
             };
             self.send(*worker, FromCoordinator::Deploy(deploy));
         }
-        info!(job = self.job, attempt = id, workers = running.len(), slots = placement.len(), restore = %restore_url, "deployed");
-        let checkpoints = CheckpointCoordinator::new(
+        info!(job = self.job, attempt = id, workers = running.len(), slots = placement.len(), restore = %restore_url, start_delay_ms, "deployed");
+        let mut checkpoints = CheckpointCoordinator::new(
             self.config.checkpointing.clone(),
             self.job,
             self.config.max_parallelism,
@@ -485,6 +512,9 @@ impl Driver<'_> {
             entries,
             self.next_checkpoint,
         );
+        if let Some(start) = start_at {
+            checkpoints.first_trigger_after(start);
+        }
         Ok(Attempt {
             id,
             running,

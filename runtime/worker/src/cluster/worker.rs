@@ -30,7 +30,7 @@ use crate::checkpoint::{
     BarrierMode, JobStorage, RestoredState, StateUploader, TaskCommand, TaskEvent, Uploaded,
 };
 use crate::exchange::CancelHandle;
-use crate::executor::{SpawnedTasks, restore_state, spawn_tasks};
+use crate::executor::{SpawnedTasks, restore_state, sleep_until, spawn_tasks};
 use crate::graph::StreamGraph;
 use crate::plan::JobPlan;
 use crate::progress::MetricsRegistry;
@@ -281,18 +281,18 @@ impl Worker {
         connections: &mut HashMap<String, Channel>,
     ) -> Result<LocalAttempt> {
         let DeployedJob { graph, config, plan, storage } = *job;
+        let start_at = Instant::now() + Duration::from_millis(deploy.start_delay_ms);
         let from = match deploy.restore.as_str() {
             "" => None,
             restore => storage.initial_restore(restore)?,
         };
         let slots: BTreeSet<usize> = deploy.local_slots.iter().map(|&s| s as usize).collect();
+        let beat = || self.send(ToCoordinator::Heartbeat(Heartbeat::default()));
         let mut restored = match from {
             // Loading a large state takes a while: the coordinator must still hear from us.
-            Some(dir) => keeping_alive(
-                self.heartbeat_interval,
-                || self.send(ToCoordinator::Heartbeat(Heartbeat::default())),
-                || restore_state(storage, &dir, graph, plan, config, Some(&slots)),
-            )?,
+            Some(dir) => keeping_alive(self.heartbeat_interval, beat, || {
+                restore_state(storage, &dir, graph, plan, config, Some(&slots))
+            })?,
             None => RestoredState::default(),
         };
         let confirmed = std::mem::take(&mut restored.confirmed_shared);
@@ -316,8 +316,13 @@ impl Worker {
             remote_in = remote.inputs.len(),
             remote_out = remote.outputs.len(),
             restore = %deploy.restore,
+            start_in_ms = start_at.saturating_duration_since(Instant::now()).as_millis(),
             "deploying"
         );
+        if start_at > Instant::now() {
+            // The rest of a restart delay, still heard from by the coordinator.
+            keeping_alive(self.heartbeat_interval, beat, || sleep_until(start_at));
+        }
         let window = network_window(config, remote.inputs.len());
         let inputs = remote
             .inputs
