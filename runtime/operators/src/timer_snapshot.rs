@@ -16,7 +16,7 @@ use std::cell::OnceCell;
 use std::ops::Range;
 use std::sync::Arc;
 
-use weir_state::{Frozen, FrozenTable, GroupEntries, Handed, append_count, append_entries};
+use weir_state::{Frozen, FrozenTable, GroupEntries, Handed, append_run, append_runs_header};
 use weir_types::{Key, KeyGroup, Timestamp};
 
 use crate::timers::Registered;
@@ -131,18 +131,23 @@ impl ByGroup {
     }
 }
 
-/// Appends the entries `(key, namespace, time)` of the timers at `indices` of `registered`.
-fn append_run<K: Key, N: Key>(
+/// Appends the timers at `indices` of `registered`, all at `time`, as runs (see
+/// [`weir_state::append_run`]): each run's namespace is a timer's namespace and the time,
+/// its entries the keys with no value, so a window's timers cost one key each. Returns how
+/// many timers it wrote.
+fn append_timers<K: Key, N: Key>(
     time: Timestamp,
     registered: &Registered<K, N>,
     indices: &[u32],
     out: &mut Vec<u8>,
 ) -> weir_state::Result<usize> {
-    let timer = |&index: &u32| {
-        let ((key, namespace), _) = registered.get_index(index as usize).expect("in the set");
-        (key, namespace, &time)
-    };
-    append_entries(indices.iter().map(timer), out)
+    let timer = |index: u32| registered.get_index(index as usize).expect("in the set").0;
+    let mut written = 0;
+    for run in indices.chunk_by(|&a, &b| timer(a).1 == timer(b).1) {
+        let namespace = (timer(run[0]).1.clone(), time);
+        written += append_run(&namespace, run.iter().map(|&index| (&timer(index).0, &())), out)?;
+    }
+    Ok(written)
 }
 
 /// A key group's header in a time's encoding: the group (u16), the number of entries (u32)
@@ -184,8 +189,8 @@ impl<K: Key, N: Key> FrozenTimers<K, N> {
 }
 
 /// The timers of `time` encoded by key group: the number of groups ([`GROUPS`]), a [`HEADER`]
-/// for each group in order, then each group's entries `(key, namespace, time)` as blocks hold
-/// them. The headers come together, so laying out a snapshot reads them in one stretch, and
+/// for each group in order, then each group's timers as runs ([`append_timers`]), as blocks
+/// hold them. The headers come together, so laying out a snapshot reads them in one stretch, and
 /// each says where its group's entries start, so any one group's are found at once.
 fn encode_time<K: Key, N: Key>(
     time: Timestamp,
@@ -198,7 +203,7 @@ fn encode_time<K: Key, N: Key>(
     out.resize(GROUPS + groups * HEADER, 0);
     for (index, (group, run)) in by_group.runs().enumerate() {
         let start = out.len();
-        let count = append_run(time, registered, run, &mut out)?;
+        let count = append_timers(time, registered, run, &mut out)?;
         let header = GROUPS + index * HEADER;
         out[header..header + 2].copy_from_slice(&group.to_le_bytes());
         out[header + 2..header + 6].copy_from_slice(&to_u32(count).to_le_bytes());
@@ -249,7 +254,7 @@ impl<K: Key, N: Key> FrozenTable for FrozenTimers<K, N> {
         let Some(timers) = layout.get(usize::from(group)).filter(|timers| timers.count > 0) else {
             return Ok(false);
         };
-        append_count(out.bytes(), timers.count)?;
+        append_runs_header(out.bytes(), timers.count)?;
         for TimerPart { slot, range } in &timers.parts {
             out.bytes().extend_from_slice(&self.encoding(*slot)?[range.clone()]);
         }

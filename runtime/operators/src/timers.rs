@@ -216,10 +216,11 @@ impl<K: Key, N: Key> TimerQueue<K, N> {
         snapshot.defer(name, range, Box::new(frozen));
     }
 
-    /// Registers the timers stored under `name` in `restore`.
+    /// Registers the timers stored under `name` in `restore`: entries of a key, a namespace
+    /// and its time and no value (the bytes of `(key, namespace, time)` in a listed section).
     fn restore(&mut self, name: &str, restore: &mut KeyedRestore) -> weir_state::Result<()> {
         for (group, bytes) in restore.take(name) {
-            decode_entries(&bytes, |key: K, namespace: N, time: Timestamp| {
+            decode_entries(&bytes, |key: K, (namespace, time): (N, Timestamp), (): ()| {
                 self.register(&key, group, &namespace, time)
             })?;
         }
@@ -510,7 +511,7 @@ mod tests {
         let mut restore = KeyedRestore::decode(blocks).unwrap();
         let mut timers = Vec::new();
         for (group, bytes) in restore.take(EVENT_TIMERS) {
-            decode_entries(&bytes, |key: u64, namespace: u32, time: i64| {
+            decode_entries(&bytes, |key: u64, (namespace, time): (u32, i64), (): ()| {
                 timers.push((group, key, namespace, time))
             })
             .unwrap();

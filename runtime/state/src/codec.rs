@@ -1,7 +1,9 @@
 //! Postcard encoding of the keys, namespaces and values of state, with byte vectors
 //! (`Vec<u8>`) moved as one block instead of byte by byte through serde's sequence path (as
-//! Flink's byte-array serializer copies an array whole). The bytes are postcard's either
-//! way, a varint length and then the bytes, so snapshots do not depend on the shortcut.
+//! Flink's byte-array serializer copies an array whole), and the common integer keys
+//! written as their varints without a trip through serde. The bytes are postcard's either
+//! way (a varint length and then the bytes; an integer's varint, zigzagged when signed), so
+//! snapshots do not depend on the shortcuts.
 
 use std::any::{Any, TypeId};
 
@@ -11,14 +13,49 @@ use weir_types::AppendBytes;
 
 /// Appends the postcard encoding of `value` to `out`.
 pub(crate) fn append<T: Serialize + 'static>(out: &mut Vec<u8>, value: &T) -> postcard::Result<()> {
-    match (value as &dyn Any).downcast_ref::<Vec<u8>>() {
-        Some(bytes) => {
-            postcard::serialize_with_flavor(&bytes.len(), AppendBytes(out))?;
-            out.extend_from_slice(bytes);
-            Ok(())
-        }
-        None => postcard::serialize_with_flavor(value, AppendBytes(out)),
+    if let Some(bytes) = cast::<T, Vec<u8>>(value) {
+        push_varint(out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    } else if let Some(&int) = cast::<T, u64>(value) {
+        push_varint(out, int);
+    } else if let Some(&int) = cast::<T, i64>(value) {
+        push_varint(out, zigzag(int));
+    } else if let Some(&int) = cast::<T, u32>(value) {
+        push_varint(out, u64::from(int));
+    } else if let Some(&int) = cast::<T, i32>(value) {
+        push_varint(out, zigzag(i64::from(int)));
+    } else if let Some(&int) = cast::<T, usize>(value) {
+        push_varint(out, int as u64);
+    } else {
+        return postcard::serialize_with_flavor(value, AppendBytes(out));
     }
+    Ok(())
+}
+
+/// `value` as a `U`, if `T` is `U` (decided when compiled: no call through `dyn Any`'s
+/// table for the types that are not).
+fn cast<T: 'static, U: 'static>(value: &T) -> Option<&U> {
+    if TypeId::of::<T>() == TypeId::of::<U>() {
+        (value as &dyn Any).downcast_ref::<U>()
+    } else {
+        None
+    }
+}
+
+/// Appends `value` as postcard's varint: seven bits a byte, low first, the high bit set on
+/// all bytes but the last.
+fn push_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// A signed integer as postcard maps it to an unsigned one before its varint (zigzag: small
+/// magnitudes stay small).
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
 }
 
 /// Decodes one value from the start of `bytes`; returns it with the bytes after it.
@@ -64,6 +101,29 @@ mod tests {
             assert_eq!(back, bytes);
             assert_eq!(from_bytes::<u64>(rest).unwrap(), 9);
             assert_eq!(postcard::from_bytes::<Vec<u8>>(&encoded).unwrap(), bytes);
+        }
+    }
+
+    /// `value` encodes as postcard encodes it and decodes back.
+    fn same_as_postcard<T>(value: T)
+    where
+        T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug + 'static,
+    {
+        let encoded = to_vec(&value).unwrap();
+        assert_eq!(encoded, postcard::to_allocvec(&value).unwrap(), "{value:?}");
+        assert_eq!(from_bytes::<T>(&encoded).unwrap(), value);
+    }
+
+    #[test]
+    fn integers_encode_as_postcard_does() {
+        for value in [0u64, 1, 127, 128, 300, 1 << 35, u64::MAX] {
+            same_as_postcard(value);
+            same_as_postcard(value as usize);
+            same_as_postcard(value as u32);
+        }
+        for value in [0i64, 1, -1, 63, -64, 64, -65, i64::MIN, i64::MAX] {
+            same_as_postcard(value);
+            same_as_postcard(value as i32);
         }
     }
 

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use weir_types::{KeyGroup, KeyGroupRange};
 
 use crate::pieces::{GroupEntries, Spot, Stored};
-use crate::snapshot::{FrozenTable, append_count};
+use crate::snapshot::{FrozenTable, append_runs_header};
 use crate::{Error, Result};
 
 /// A value a checkpoint hands over, as the writing side encodes it.
@@ -33,7 +33,8 @@ pub trait Handed: Send + 'static {
     /// Calls `part` with each key group it has entries in and how many, in the order of its
     /// parts.
     fn parts(&self, part: &mut dyn FnMut(KeyGroup, usize)) -> Result<()>;
-    /// Appends the entries of part `part` in the canonical encoding, without a count.
+    /// Appends the entries of part `part` as runs (see [`crate::append_run`]), without the
+    /// section's header.
     fn encode_part(&self, part: usize, out: &mut Vec<u8>) -> Result<()>;
 }
 
@@ -339,7 +340,7 @@ impl<H: Handed> Layout<H> {
         Ok(())
     }
 
-    /// Appends `group`'s live entries: a count, then each cohort's parts, referred to where
+    /// Appends `group`'s live entries: a header of runs, then each cohort's parts, referred to where
     /// an earlier file that may be referred to holds all of that cohort's, else encoded.
     fn encode_group<'a>(&mut self, group: KeyGroup, out: &mut GroupEntries<'a>) -> Result<bool> {
         let offset = self.range.offset(group);
@@ -359,7 +360,7 @@ impl<H: Handed> Layout<H> {
         if count == 0 {
             return Ok(false);
         }
-        append_count(out.bytes(), count)?;
+        append_runs_header(out.bytes(), count)?;
         let (pass, spots) = (&mut self.pass, &mut self.spots);
         let unconfirmed = &mut pass.as_mut().expect("a pass is set before encoding").unconfirmed;
         for group_cohort in &self.groups[offset] {
@@ -541,7 +542,7 @@ mod tests {
         let (blocks, one, names, encoded) = write(&first, Some("one"), &[]).unwrap();
         assert_eq!(encoded, 3);
         let files = [("one", one.as_slice())];
-        let expected = [(0, b"\x01a\x00".to_vec()), (1, b"\x02a\x01b\x00".to_vec())];
+        let expected = [(0, b"\x00\x01a\x00".to_vec()), (1, b"\x00\x02a\x01b\x00".to_vec())];
         assert_eq!(contents(&blocks, &names, &files), expected);
         drop(first);
         assert_eq!(Arc::strong_count(&b_token), 2, "kept until its file may be referred to");
@@ -553,9 +554,9 @@ mod tests {
         let second = cohorts.hand(fresh, vec![handle_a], false);
         let (blocks, two, names, encoded) = write(&second, Some("two"), &["one"]).unwrap();
         assert_eq!(encoded, 1);
-        assert_eq!(two, b"\x01c\x00\x01", "the counts and c");
+        assert_eq!(two, b"\x00\x01c\x00\x00\x01", "the headers and c");
         let files = [("one", one.as_slice()), ("two", two.as_slice())];
-        let expected = [(0, b"\x01c\x00".to_vec()), (1, b"\x01b\x00".to_vec())];
+        let expected = [(0, b"\x00\x01c\x00".to_vec()), (1, b"\x00\x01b\x00".to_vec())];
         assert_eq!(contents(&blocks, &names, &files), expected);
         assert_eq!(Arc::strong_count(&b_token), 1, "let go of once referred to");
     }
@@ -573,12 +574,12 @@ mod tests {
         let handle_b = fresh.add(b);
         let second = cohorts.hand(fresh, Vec::new(), false);
         let (_, two, _, encoded) = write(&second, Some("two"), &["one"]).unwrap();
-        assert_eq!((encoded, two.len()), (2, 6));
+        assert_eq!((encoded, two.len()), (2, 8));
         let third = cohorts.hand(cohorts.fresh(), Vec::new(), false);
         let (blocks, three, names, encoded) = write(&third, Some("three"), &["one"]).unwrap();
         assert_eq!(encoded, 2, "b again, from the value its cohort kept");
         let files = [("one", &one[..]), ("three", &three[..])];
-        let expected = [(2, b"\x02a\x00b\x00".to_vec()), (3, b"\x01b\x01".to_vec())];
+        let expected = [(2, b"\x00\x02a\x00b\x00".to_vec()), (3, b"\x00\x01b\x01".to_vec())];
         assert_eq!(contents(&blocks, &names, &files), expected);
         assert_eq!(Arc::strong_count(&b_token), 2, "still kept: three is not complete yet");
         let fourth = cohorts.hand(cohorts.fresh(), vec![handle_b], false);
@@ -587,7 +588,7 @@ mod tests {
         assert_eq!(encoded, 0);
         assert_eq!(Arc::strong_count(&b_token), 1, "an ended value is let go of");
         let files = [("one", &one[..]), ("four", &four[..])];
-        assert_eq!(contents(&blocks, &names, &files), [(2, b"\x01a\x00".to_vec())]);
+        assert_eq!(contents(&blocks, &names, &files), [(2, b"\x00\x01a\x00".to_vec())]);
     }
 
     #[test]
@@ -607,7 +608,7 @@ mod tests {
         let (blocks, two, names, encoded) = write(&second, Some("two"), &["one"]).unwrap();
         assert_eq!(encoded, 0, "referred to in one");
         let files = [("one", &one[..]), ("two", &two[..])];
-        let expected = [(0, b"\x01a\x00".to_vec()), (2, b"\x01a\x01".to_vec())];
+        let expected = [(0, b"\x00\x01a\x00".to_vec()), (2, b"\x00\x01a\x01".to_vec())];
         assert_eq!(contents(&blocks, &names, &files), expected);
     }
 
@@ -651,7 +652,7 @@ mod tests {
         let (blocks, bytes, _, encoded) = write(&second, None, &[]).unwrap();
         assert_eq!(encoded, 2);
         assert_eq!(blocks.len(), 1);
-        assert_eq!(bytes, b"\x02a\x00b\x00");
+        assert_eq!(bytes, b"\x00\x02a\x00b\x00");
         assert_eq!(Arc::strong_count(&a_token), 2, "a full snapshot may need it again");
     }
 

@@ -14,7 +14,7 @@ use crate::GroupEntries;
 use crate::cohorts::{Cohorts, Handed};
 use crate::namespaces::{FreshNamespace, FrozenNamespace, FrozenNamespaces, Namespaces};
 use crate::snapshot::{FrozenTable, Sharing};
-use crate::snapshot::{append_count, append_namespace_entries};
+use crate::snapshot::{append_run, append_runs_header};
 use crate::{Error, Result, StateTable, decode_entries};
 
 /// A heap table: `groups[offset(group)]` holds a key group's namespaces.
@@ -129,7 +129,7 @@ impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
         if count == 0 {
             return Ok(false);
         }
-        append_count(out.bytes(), count)?;
+        append_runs_header(out.bytes(), count)?;
         for FrozenNamespace { namespace, entries, keep_encoding } in namespaces {
             if *keep_encoding {
                 let encoding = entries.encoding(|entries| {
@@ -151,8 +151,8 @@ impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
     }
 }
 
-/// Appends the entries of `namespaces` in the canonical encoding; returns whether there
-/// were any.
+/// Appends the entries of `namespaces` in runs, one per namespace; returns whether there were
+/// any.
 fn encode_namespaces<'a, K: Key + 'a, N: Key + 'a, V: Data + 'a>(
     namespaces: impl Iterator<Item = (&'a N, &'a HashMap<K, V>)> + Clone,
     out: &mut Vec<u8>,
@@ -161,20 +161,20 @@ fn encode_namespaces<'a, K: Key + 'a, N: Key + 'a, V: Data + 'a>(
     if count == 0 {
         return Ok(false);
     }
-    append_count(out, count)?;
+    append_runs_header(out, count)?;
     for (namespace, entries) in namespaces {
         append_namespace(namespace, entries, out)?;
     }
     Ok(true)
 }
 
-/// Appends the encoding of one namespace's entries, without a count.
+/// Appends one namespace's entries as a run.
 fn append_namespace<K: Key, N: Key, V: Data>(
     namespace: &N,
     entries: &HashMap<K, V>,
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    append_namespace_entries(namespace, entries.iter(), out)?;
+    append_run(namespace, entries.iter(), out)?;
     Ok(())
 }
 

@@ -65,5 +65,5 @@ pub use pieces::{BlockWriter, GroupEntries, Piece, PlacedBlock, Spot, Stored};
 pub use shareable::{Frozen, Shareable};
 pub use snapshot::{
     FrozenTable, KeyedRestore, KeyedSnapshot, ListMode, ListSnapshot, OperatorRestore, Sharing,
-    append_count, append_entries, decode_entries, encode_entries,
+    append_count, append_run, append_runs_header, decode_entries,
 };

@@ -2,12 +2,20 @@
 //! key group (so that a restore at another parallelism reads only the groups it now owns),
 //! operator state as lists of serialized elements (so that they can be dealt out again).
 //!
-//! Within a key group, each named state's entries are a postcard-encoded `Vec<(K, N, V)>`.
-//! The heap backend writes and reads that directly; a backend that stores bytes produces the
-//! same bytes from its keys and values, so a savepoint restores on any backend.
+//! Within a key group, each named state's section holds its entries `(K, N, V)` in one of two
+//! layouts, told apart by the first byte; [`decode_entries`] reads both, so a savepoint
+//! restores on any backend whichever wrote it:
+//! - **listed**: the number of entries (a varint, never 0: an empty section is left out), then
+//!   each entry's key, namespace and value, i.e. a postcard `Vec<(K, N, V)>`. A backend that
+//!   stores each entry's bytes (RocksDB) copies them into this layout without decoding them,
+//!   and it is all that versions before the runs wrote.
+//! - **in runs** ([`append_runs_header`], [`append_run`]): a 0 byte, the number of entries,
+//!   then runs of entries that share a namespace, each the namespace, the number of its
+//!   entries (at least one) and each entry's key and value. The heap backend and the timers
+//!   write it: a window's entries share the window, which is then encoded once per key group
+//!   instead of once per entry (a third of the bytes, for small keys and values).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ops::Range;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -262,74 +270,21 @@ pub type KeyGroupBlocks = Vec<(KeyGroup, Vec<u8>)>;
 /// Encoded key-group blocks of each state, by state name.
 pub(crate) type StateBlocks = HashMap<String, Vec<(KeyGroup, Bytes)>>;
 
-/// Encodes `count` entries from `entries` as a postcard `Vec<(K, N, V)>`, appending to `out`.
-pub fn encode_entries<'a, K, N, V>(
-    count: usize,
-    entries: impl Iterator<Item = (&'a K, &'a N, &'a V)>,
-    out: &mut Vec<u8>,
-) -> Result<()>
-where
-    K: Serialize + 'static,
-    N: Serialize + PartialEq + 'static,
-    V: Serialize + PartialEq + 'static,
-{
-    append_count(out, count)?;
-    let written = append_entries(entries, out)?;
-    debug_assert_eq!(written, count, "entry count announced before the entries");
-    Ok(())
+/// The first byte of a section in runs (see the module's documentation): a listed section
+/// starts with its entry count, which is never 0.
+const RUNS: u8 = 0;
+
+/// Starts a section of `count` entries in runs; the runs ([`append_run`]) follow.
+pub fn append_runs_header(out: &mut Vec<u8>, count: usize) -> Result<()> {
+    out.push(RUNS);
+    append_count(out, count)
 }
 
-/// Appends the encoding of each of `entries`, without the count that starts a block (for
-/// blocks put together from parts); returns how many there were. A namespace or value equal
-/// to the previous entry's is copied from its bytes rather than encoded again (timers of
-/// one time mostly share both).
-pub fn append_entries<'a, K, N, V>(
-    entries: impl Iterator<Item = (&'a K, &'a N, &'a V)>,
-    out: &mut Vec<u8>,
-) -> Result<usize>
-where
-    K: Serialize + 'static,
-    N: Serialize + PartialEq + 'static,
-    V: Serialize + PartialEq + 'static,
-{
-    let mut previous: Option<(&N, Range<usize>, &V, Range<usize>)> = None;
-    let mut written = 0;
-    for (key, namespace, value) in entries {
-        append(out, key)?;
-        let namespace_bytes = match &previous {
-            Some((last, bytes, _, _)) if *last == namespace => copy_within(out, bytes.clone()),
-            _ => append_ranged(out, namespace)?,
-        };
-        let value_bytes = match &previous {
-            Some((_, _, last, bytes)) if *last == value => copy_within(out, bytes.clone()),
-            _ => append_ranged(out, value)?,
-        };
-        previous = Some((namespace, namespace_bytes, value, value_bytes));
-        written += 1;
-    }
-    Ok(written)
-}
-
-/// Appends `out[range]` to `out`; returns where the copy is.
-fn copy_within(out: &mut Vec<u8>, range: Range<usize>) -> Range<usize> {
-    let start = out.len();
-    out.extend_from_within(range);
-    start..out.len()
-}
-
-/// Appends the postcard encoding of `value` to `out`; returns where it is.
-fn append_ranged<T: Serialize + 'static>(out: &mut Vec<u8>, value: &T) -> Result<Range<usize>> {
-    let start = out.len();
-    append(out, value)?;
-    Ok(start..out.len())
-}
-
-/// Appends the entries of one namespace in the format of [`append_entries`], encoding the
-/// namespace once (in the first entry) and copying those bytes into the others; returns how
-/// many were written.
-pub(crate) fn append_namespace_entries<'k, 'v, K, N, V>(
+/// Appends a run: `namespace`, then the number of `entries` and each one's key and value;
+/// returns how many there were (none writes nothing: a run is never empty).
+pub fn append_run<'k, 'v, K, N, V>(
     namespace: &N,
-    entries: impl Iterator<Item = (&'k K, &'v V)>,
+    entries: impl ExactSizeIterator<Item = (&'k K, &'v V)>,
     out: &mut Vec<u8>,
 ) -> Result<usize>
 where
@@ -337,38 +292,61 @@ where
     N: Serialize + 'static,
     V: Serialize + 'static,
 {
-    let mut encoded: Option<Range<usize>> = None;
-    let mut written = 0;
+    let count = entries.len();
+    if count == 0 {
+        return Ok(0);
+    }
+    append(out, namespace)?;
+    append_count(out, count)?;
     for (key, value) in entries {
         append(out, key)?;
-        match &encoded {
-            Some(range) => drop(copy_within(out, range.clone())),
-            None => encoded = Some(append_ranged(out, namespace)?),
-        }
         append(out, value)?;
-        written += 1;
     }
-    Ok(written)
+    Ok(count)
 }
 
-/// Decodes entries written by [`encode_entries`], calling `visit` with each.
+/// Decodes a section written in either layout, calling `visit` with each entry.
 pub fn decode_entries<K, N, V>(bytes: &[u8], mut visit: impl FnMut(K, N, V)) -> Result<()>
 where
     K: DeserializeOwned + 'static,
-    N: DeserializeOwned + 'static,
+    N: DeserializeOwned + Clone + 'static,
     V: DeserializeOwned + 'static,
 {
-    let corrupt = |source: postcard::Error| Error::Snapshot {
-        state: "entries".to_string(),
-        message: source.to_string(),
+    let corrupt = |message: String| Error::Snapshot { state: "entries".to_string(), message };
+    let postcard = |source: postcard::Error| corrupt(source.to_string());
+    let (in_runs, bytes) = match bytes.split_first() {
+        Some((&RUNS, rest)) => (true, rest),
+        _ => (false, bytes),
     };
-    let (count, mut rest): (usize, &[u8]) = postcard::take_from_bytes(bytes).map_err(corrupt)?;
-    for _ in 0..count {
-        let (key, remaining) = codec::take::<K>(rest).map_err(corrupt)?;
-        let (namespace, remaining) = codec::take::<N>(remaining).map_err(corrupt)?;
-        let (value, remaining) = codec::take::<V>(remaining).map_err(corrupt)?;
-        visit(key, namespace, value);
+    let (count, mut rest): (usize, &[u8]) = postcard::take_from_bytes(bytes).map_err(postcard)?;
+    if !in_runs {
+        for _ in 0..count {
+            let (key, remaining) = codec::take::<K>(rest).map_err(postcard)?;
+            let (namespace, remaining) = codec::take::<N>(remaining).map_err(postcard)?;
+            let (value, remaining) = codec::take::<V>(remaining).map_err(postcard)?;
+            visit(key, namespace, value);
+            rest = remaining;
+        }
+        return Ok(());
+    }
+    let mut left = count;
+    while left > 0 {
+        let (namespace, remaining) = codec::take::<N>(rest).map_err(postcard)?;
+        let (run, remaining): (usize, &[u8]) =
+            postcard::take_from_bytes(remaining).map_err(postcard)?;
+        if run == 0 || run > left {
+            return Err(corrupt(format!(
+                "a run of {run} entries where {left} of {count} are left"
+            )));
+        }
         rest = remaining;
+        for _ in 0..run {
+            let (key, remaining) = codec::take::<K>(rest).map_err(postcard)?;
+            let (value, remaining) = codec::take::<V>(remaining).map_err(postcard)?;
+            visit(key, namespace.clone(), value);
+            rest = remaining;
+        }
+        left -= run;
     }
     Ok(())
 }
@@ -461,42 +439,65 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_namespace_encoded_once_gives_the_bytes_of_entries_encoded_one_by_one() {
-        let namespace = (17i64, "window".to_string());
+    fn runs_encode_each_namespace_once_and_read_back_entry_by_entry() {
+        let window = (17i64, "window".to_string());
         let entries = [(1u64, vec![1u8, 2]), (300, vec![]), (u64::MAX, vec![9; 40])];
-        let mut one_by_one = Vec::new();
-        let triples = entries.iter().map(|(key, value)| (key, &namespace, value));
-        assert_eq!(append_entries(triples, &mut one_by_one).unwrap(), 3);
-        let mut once = Vec::new();
+        let mut runs = Vec::new();
+        append_runs_header(&mut runs, 4).unwrap();
         let pairs = entries.iter().map(|(key, value)| (key, value));
-        assert_eq!(append_namespace_entries(&namespace, pairs, &mut once).unwrap(), 3);
-        assert_eq!(once, one_by_one);
+        assert_eq!(append_run(&window, pairs, &mut runs).unwrap(), 3);
+        let other = (18i64, String::new());
+        assert_eq!(append_run(&other, [(&5u64, &vec![7u8])].into_iter(), &mut runs).unwrap(), 1);
+        let no_entries = std::iter::empty::<(&u64, &Vec<u8>)>();
+        assert_eq!(append_run(&window, no_entries, &mut runs).unwrap(), 0, "nothing written");
+        let mut expected = vec![RUNS, 4];
+        expected.extend(postcard::to_allocvec(&(&window, 3u8)).unwrap());
+        for (key, value) in &entries {
+            expected.extend(postcard::to_allocvec(&(key, value)).unwrap());
+        }
+        expected.extend(postcard::to_allocvec(&(&other, 1u8, 5u64, vec![7u8])).unwrap());
+        assert_eq!(runs, expected, "the namespace once per run");
         let mut decoded = Vec::new();
-        let mut block = Vec::new();
-        append_count(&mut block, 3).unwrap();
-        block.extend_from_slice(&once);
-        decode_entries(&block, |k: u64, n: (i64, String), v: Vec<u8>| decoded.push((k, n, v)))
+        decode_entries(&runs, |k: u64, n: (i64, String), v: Vec<u8>| decoded.push((k, n, v)))
             .unwrap();
-        assert_eq!(decoded.len(), 3);
-        assert!(decoded.iter().all(|(_, n, _)| *n == namespace));
+        let mut listed: Vec<_> =
+            entries.iter().map(|(k, v)| (*k, window.clone(), v.clone())).collect();
+        listed.push((5, other, vec![7]));
+        assert_eq!(decoded, listed);
     }
 
     #[test]
-    fn entries_round_trip_and_match_a_postcard_vec() {
+    fn listed_entries_as_rocksdb_and_earlier_versions_write_them_read_back() {
         // Namespaces and values repeated from the entry before, and not.
-        let entries = [
+        let entries = vec![
             ("a".to_string(), 1u32, 10u64),
             ("b".to_string(), 2, 20),
             ("c".to_string(), 2, 20),
-            ("d".to_string(), 2, 300),
             ("e".to_string(), 1, 300),
         ];
-        let mut out = Vec::new();
-        encode_entries(5, entries.iter().map(|(k, n, v)| (k, n, v)), &mut out).unwrap();
-        assert_eq!(out, postcard::to_allocvec(&entries.to_vec()).unwrap());
+        let listed = postcard::to_allocvec(&entries).unwrap();
         let mut back = Vec::new();
-        decode_entries::<String, u32, u64>(&out, |k, n, v| back.push((k, n, v))).unwrap();
+        decode_entries::<String, u32, u64>(&listed, |k, n, v| back.push((k, n, v))).unwrap();
         assert_eq!(back, entries);
+        // Timers wrote (key, namespace, time) entries, read now as a key, a namespace with
+        // its time, and no value: the same bytes.
+        let mut timers = Vec::new();
+        decode_entries(&listed, |k: String, (n, t): (u32, u64), (): ()| timers.push((k, n, t)))
+            .unwrap();
+        assert_eq!(timers, entries);
+    }
+
+    #[test]
+    fn runs_that_do_not_add_up_are_an_error() {
+        let decode = |bytes: &[u8]| decode_entries(bytes, |_: u8, _: u8, _: u8| ());
+        assert!(decode(&[RUNS, 2, 9, 2, 1, 1, 2, 2]).is_ok(), "one run of two");
+        for (bytes, what) in [
+            (&[RUNS, 2, 9, 3, 1, 1, 2, 2, 3, 3][..], "a run longer than the entries left"),
+            (&[RUNS, 2, 9, 0, 9, 2, 1, 1, 2, 2][..], "an empty run"),
+            (&[RUNS, 2, 9, 2, 1, 1][..], "entries missing"),
+        ] {
+            assert!(decode(bytes).is_err(), "{what}");
+        }
     }
 
     #[test]
