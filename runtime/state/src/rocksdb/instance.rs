@@ -168,8 +168,10 @@ impl Instance {
     }
 
     /// Appends the entries of state `name` in `group` to `out` in the canonical snapshot
-    /// encoding, straight from the stored bytes: a count pass, then a copy pass (the table
-    /// cannot change in between: writers need the keyed state mutably).
+    /// encoding's listed layout, straight from the stored bytes (the stored key puts the key
+    /// before the namespace, so runs of a namespace would need the keys decoded): a count
+    /// pass, then a copy pass (the table cannot change in between: writers need the keyed
+    /// state mutably).
     pub(crate) fn snapshot_group(
         &self,
         name: &str,
