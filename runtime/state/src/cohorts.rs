@@ -340,8 +340,8 @@ impl<H: Handed> Layout<H> {
         Ok(())
     }
 
-    /// Appends `group`'s live entries: a header of runs, then each cohort's parts, referred to where
-    /// an earlier file that may be referred to holds all of that cohort's, else encoded.
+    /// Appends `group`'s live entries: a header of runs, then each cohort's parts, referred to
+    /// where an earlier file that may be referred to holds all of that cohort's, else encoded.
     fn encode_group<'a>(&mut self, group: KeyGroup, out: &mut GroupEntries<'a>) -> Result<bool> {
         let offset = self.range.offset(group);
         let cohorts = &self.cohorts;
