@@ -174,6 +174,22 @@ struct GroupCohort {
     parts: Vec<Part>,
     /// Where each part was last written (part `i` of this `Stored` is `parts[i]`).
     stored: Arc<Stored>,
+    /// Its live parts as a pass found them, while no value of its cohort ended since: a
+    /// group cohort that sits unchanged costs a pass its runs, not a visit to every part.
+    found: Option<Found>,
+}
+
+/// A group cohort's live parts as a pass found them.
+struct Found {
+    /// Its cohort's live count then; values only end, so the same count means the same
+    /// live parts.
+    live_count: usize,
+    /// How many live parts, and their entries.
+    parts: usize,
+    entries: usize,
+    /// Where they are, joined into runs, once one file holds them all (empty until a pass
+    /// finds that; emptied when they are written again).
+    runs: Vec<Spot>,
 }
 
 /// A value's part in one key group.
@@ -317,7 +333,8 @@ impl<H: Handed> Layout<H> {
                 let parts = &mut self.groups[self.range.offset(group)];
                 if parts.last().is_none_or(|last| last.cohort != delta.cohort) {
                     let stored = Arc::new(Stored::default());
-                    parts.push(GroupCohort { cohort: delta.cohort, parts: Vec::new(), stored });
+                    let cohort = delta.cohort;
+                    parts.push(GroupCohort { cohort, parts: Vec::new(), stored, found: None });
                 }
                 let entries = u32::try_from(entries).expect("fewer than 2^32 entries per part");
                 let new = Part { value: value as u32, part, entries };
@@ -345,17 +362,13 @@ impl<H: Handed> Layout<H> {
     fn encode_group<'a>(&mut self, group: KeyGroup, out: &mut GroupEntries<'a>) -> Result<bool> {
         let offset = self.range.offset(group);
         let cohorts = &self.cohorts;
-        let live = |part: &Part, cohort: &Cohort<H>| cohort.live[part.value as usize];
         // Group cohorts with no live part left go; the others' live entries are counted.
         let mut count = 0;
-        self.groups[offset].retain(|group_cohort| {
+        self.groups[offset].retain_mut(|group_cohort| {
             let Some(cohort) = cohorts.get(&group_cohort.cohort) else { return false };
-            let live_parts = group_cohort.parts.iter().filter(|part| live(part, cohort));
-            let (parts, entries) = live_parts.fold((0, 0), |(parts, entries), part| {
-                (parts + 1, entries + part.entries as usize)
-            });
-            count += entries;
-            parts > 0
+            let found = group_cohort.found(cohort);
+            count += found.entries;
+            found.parts > 0
         });
         if count == 0 {
             return Ok(false);
@@ -363,17 +376,17 @@ impl<H: Handed> Layout<H> {
         append_runs_header(out.bytes(), count)?;
         let (pass, spots) = (&mut self.pass, &mut self.spots);
         let unconfirmed = &mut pass.as_mut().expect("a pass is set before encoding").unconfirmed;
-        for group_cohort in &self.groups[offset] {
+        for group_cohort in &mut self.groups[offset] {
             let cohort = &cohorts[&group_cohort.cohort];
-            spots.clear();
-            spots.resize(group_cohort.parts.len(), None);
-            group_cohort.stored.each_spot(|part, spot| spots[part] = Some(spot));
-            if refer_all(group_cohort, cohort, spots, out) {
+            if group_cohort.refer(cohort, spots, out) {
                 continue;
             }
             unconfirmed.insert(group_cohort.cohort);
+            if let Some(found) = &mut group_cohort.found {
+                found.runs.clear(); // written again below, elsewhere
+            }
             for (index, part) in group_cohort.parts.iter().enumerate() {
-                if !live(part, cohort) {
+                if !cohort.live[part.value as usize] {
                     continue;
                 }
                 let Some(value) = cohort.kept.get(part.value as usize).and_then(Option::as_ref)
@@ -414,37 +427,61 @@ impl<H: Handed> Layout<H> {
     }
 }
 
-/// Refers to the live parts of `group_cohort` in runs, if an earlier file that may be referred
-/// to holds every one of them (`spots`); returns whether it did.
-fn refer_all<H>(
-    group_cohort: &GroupCohort,
-    cohort: &Cohort<H>,
-    spots: &[Option<Spot>],
-    out: &mut GroupEntries<'_>,
-) -> bool {
-    let live = (group_cohort.parts.iter().zip(spots))
+impl GroupCohort {
+    /// Its live parts, found again if a value of its cohort ended since the last pass.
+    fn found<H>(&mut self, cohort: &Cohort<H>) -> &Found {
+        let live_count = cohort.live_count;
+        if self.found.as_ref().is_none_or(|found| found.live_count != live_count) {
+            let live = self.parts.iter().filter(|part| cohort.live[part.value as usize]);
+            let (parts, entries) = live.fold((0, 0), |(parts, entries), part| {
+                (parts + 1, entries + part.entries as usize)
+            });
+            self.found = Some(Found { live_count, parts, entries, runs: Vec::new() });
+        }
+        self.found.as_ref().expect("found just above")
+    }
+
+    /// Refers to its live parts in runs, if an earlier file that may be referred to holds
+    /// every one of them; returns whether it did. Needs [`Self::found`] first.
+    fn refer<H>(
+        &mut self,
+        cohort: &Cohort<H>,
+        spots: &mut Vec<Option<Spot>>,
+        out: &mut GroupEntries<'_>,
+    ) -> bool {
+        let found = self.found.as_mut().expect("found when the entries were counted");
+        if found.runs.is_empty() {
+            spots.clear();
+            spots.resize(self.parts.len(), None);
+            self.stored.each_spot(|part, spot| spots[part] = Some(spot));
+            found.runs = live_runs(&self.parts, cohort, spots).unwrap_or_default();
+        }
+        let Some(&first) = found.runs.first() else { return false };
+        if !out.may_refer(first, &self.stored) {
+            return false;
+        }
+        for run in &found.runs {
+            out.refer_to(*run, &self.stored);
+        }
+        true
+    }
+}
+
+/// Where the live parts among `parts` are, joined into runs, if one file holds them all
+/// (`spots`: where each part was last written, in the one file a value is remembered in).
+fn live_runs<H>(parts: &[Part], cohort: &Cohort<H>, spots: &[Option<Spot>]) -> Option<Vec<Spot>> {
+    let live = (parts.iter().zip(spots))
         .filter(|(part, _)| cohort.live[part.value as usize])
         .map(|(_, spot)| *spot);
-    if live.clone().any(|spot| spot.is_none()) {
-        return false; // written nowhere, or not all in the one file it was last written into
-    }
-    let mut live = live.flatten();
-    let Some(first) = live.next() else { return false };
-    if !out.may_refer(first, &group_cohort.stored) {
-        return false;
-    }
-    let mut run = first;
+    let mut runs: Vec<Spot> = Vec::new();
     for spot in live {
-        run = match run.joined(spot) {
-            Some(joined) => joined,
-            None => {
-                out.refer_to(run, &group_cohort.stored);
-                spot
-            }
-        };
+        let spot = spot?; // written nowhere, or not in the file it was last written into
+        match runs.last_mut().and_then(|run| run.joined(spot).map(|joined| (run, joined))) {
+            Some((run, joined)) => *run = joined,
+            None => runs.push(spot),
+        }
     }
-    out.refer_to(run, &group_cohort.stored);
-    true
+    Some(runs)
 }
 
 #[cfg(test)]
@@ -559,6 +596,39 @@ mod tests {
         let expected = [(0, b"\x00\x01c\x00".to_vec()), (1, b"\x00\x01b\x00".to_vec())];
         assert_eq!(contents(&blocks, &names, &files), expected);
         assert_eq!(Arc::strong_count(&b_token), 1, "let go of once referred to");
+    }
+
+    #[test]
+    fn unchanged_parts_are_referred_to_as_found_and_found_again_once_a_value_ends() {
+        let mut cohorts = Cohorts::<Value>::new(RANGE());
+        let mut fresh = cohorts.fresh();
+        let handles: Vec<Handle> =
+            [b'a', b'b', b'c'].iter().map(|name| fresh.add(value(*name, &[1]).0)).collect();
+        let first = cohorts.hand(fresh, Vec::new(), false);
+        let (_, one, _, encoded) = write(&first, Some("one"), &[]).unwrap();
+        assert_eq!(encoded, 3);
+        // Each block's bytes, from file one and the file written.
+        let read = |written: &Written, file: &str| {
+            contents(&written.0, &written.2, &[("one", &one), (file, &written.1)])
+        };
+        // Found unchanged twice: referred to as one run both times.
+        for file in ["two", "three"] {
+            let frozen = cohorts.hand(cohorts.fresh(), Vec::new(), false);
+            let written = write(&frozen, Some(file), &["one"]).unwrap();
+            assert_eq!(written.3, 0, "{file} encodes nothing");
+            assert_eq!(written.0[0].pieces.len(), 2, "{file}: its header and one run");
+            assert_eq!(read(&written, file), [(1, b"\x00\x03a\x00b\x00c\x00".to_vec())]);
+        }
+        // b ended: the parts are found again, a and c referred to as two runs.
+        let frozen = cohorts.hand(cohorts.fresh(), vec![handles[1]], false);
+        let written = write(&frozen, Some("four"), &["one"]).unwrap();
+        assert_eq!(written.3, 0);
+        assert_eq!(written.0[0].pieces.len(), 3);
+        assert_eq!(read(&written, "four"), [(1, b"\x00\x02a\x00c\x00".to_vec())]);
+        // a and c ended too: the group has nothing left.
+        let frozen = cohorts.hand(cohorts.fresh(), vec![handles[0], handles[2]], false);
+        let written = write(&frozen, Some("five"), &["one"]).unwrap();
+        assert!(written.0.is_empty(), "no block for an empty group");
     }
 
     #[test]
