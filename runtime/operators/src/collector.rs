@@ -32,6 +32,9 @@ impl<T> OutputTag<T> {
     }
 }
 
+/// How many records' room the main output's buffer keeps between batches.
+const KEPT_RECORDS: usize = 1 << 16;
+
 /// Collects what a function emits for one input batch. Emitted records carry the timestamp of
 /// the input record being processed, as in Flink.
 pub struct Collector<T> {
@@ -157,8 +160,15 @@ impl<T> Collector<T> {
         let mut sent = 0;
         for (position, mark) in std::mem::take(&mut self.marks) {
             if position > sent {
-                let mut before: Vec<Record<T>> = self.records.drain(..position - sent).collect();
-                main.push_batch(&mut before)?;
+                if position - sent == self.records.len() {
+                    // Every record left comes before the mark (firing at a watermark): sent
+                    // as they are, not copied out first.
+                    main.push_batch(&mut self.records)?;
+                } else {
+                    let mut before: Vec<Record<T>> =
+                        self.records.drain(..position - sent).collect();
+                    main.push_batch(&mut before)?;
+                }
                 sent = position;
             }
             for side in &mut self.side_outputs {
@@ -176,6 +186,8 @@ impl<T> Collector<T> {
         if !self.records.is_empty() {
             main.push_batch(&mut self.records)?;
         }
+        // One large firing (every window at the end of input) does not keep its room.
+        self.records.shrink_to(KEPT_RECORDS);
         for side in &mut self.side_outputs {
             side.port.emit()?;
         }
