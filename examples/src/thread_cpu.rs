@@ -66,10 +66,28 @@ impl ThreadTimes {
     /// The share of the CPU time read (0 to 1) taken by threads whose name starts with
     /// `prefix`; `None` if nothing was read.
     pub fn share(&self, prefix: &str) -> Option<f64> {
-        let total: u64 = self.0.values().map(|(_, ticks)| ticks).sum();
-        let matching: u64 =
-            self.0.values().filter(|(name, _)| name.starts_with(prefix)).map(|(_, t)| t).sum();
-        (total > 0).then(|| matching as f64 / total as f64)
+        let total = self.ticks("");
+        (total > 0).then(|| self.ticks(prefix) as f64 / total as f64)
+    }
+
+    /// The CPU time (clock ticks) read, summed by thread name (names that differ only in a
+    /// number after a space, as pools name their threads, are summed together), largest first.
+    pub fn by_name(&self) -> Vec<(String, u64)> {
+        let mut sums: HashMap<&str, u64> = HashMap::new();
+        for (name, ticks) in self.0.values() {
+            let name = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == ' ');
+            *sums.entry(name).or_default() += ticks;
+        }
+        let mut sums: Vec<(String, u64)> =
+            sums.into_iter().map(|(name, ticks)| (name.to_string(), ticks)).collect();
+        sums.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        sums
+    }
+
+    /// The CPU time (clock ticks) read of the threads whose name starts with `prefix` (all
+    /// of them for `""`).
+    pub fn ticks(&self, prefix: &str) -> u64 {
+        self.0.values().filter(|(name, _)| name.starts_with(prefix)).map(|(_, t)| t).sum()
     }
 }
 
@@ -112,5 +130,6 @@ mod tests {
         let share = times.share("busy-test").expect("threads were read");
         assert!(share > 0.5, "the spinning thread took {share} of the CPU read");
         assert_eq!(times.share("no-such-thread"), Some(0.0));
+        assert!(times.ticks("busy-test") > 0 && times.ticks("") >= times.ticks("busy-test"));
     }
 }

@@ -15,7 +15,10 @@
 //!    every `--interval-ms`, alternating runs and keeping the best of each; and in the runs
 //!    with checkpoints, the share of the process's CPU time the threads writing them took
 //!    (`weir-storage`, read from `/proc`): on a shared machine the best runs still move by
-//!    more than the overhead, while a share within one run holds steady.
+//!    more than the overhead, while a share within one run holds steady. Each run's CPU time
+//!    by thread name goes to stderr, and the median CPU time of all threads with and without
+//!    checkpoints is compared: the work is the same, so the difference is what checkpoints
+//!    cost in CPU, storage threads and tasks together.
 //!
 //! ```text
 //! checkpoint-bench [--sizes 100,1000] [--backends heap,rocksdb,rocksdb-full] [--value-bytes 1000]
@@ -278,8 +281,12 @@ fn window_count_comparison(options: &Options) -> Result<(), UserError> {
     println!("{:<11} {:>14} {:>6}  runs_events_per_sec", "checkpoints", "events_per_sec", "ckpts");
     let mut rates: [Vec<(f64, usize)>; 2] = [Vec::new(), Vec::new()];
     let mut storage_shares = Vec::new();
+    // Each run's CPU time of all threads (clock ticks), without and with checkpoints.
+    let mut cpu_ticks: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..options.window_rounds {
-        for (with_checkpoints, rates) in [false, true].into_iter().zip(&mut rates) {
+        for ((with_checkpoints, rates), ticks) in
+            [false, true].into_iter().zip(&mut rates).zip(&mut cpu_ticks)
+        {
             let dir = tempfile::tempdir()?;
             let checkpointing = if with_checkpoints {
                 checkpoint_config(interval, dir.path())
@@ -296,6 +303,17 @@ fn window_count_comparison(options: &Options) -> Result<(), UserError> {
             let cpu = ThreadCpu::start();
             let (result, secs) = weir_examples::run_window_count(config, events, keys)?;
             let threads = cpu.stop();
+            ticks.push(threads.ticks(""));
+            let by_name: Vec<String> =
+                threads.by_name().iter().map(|(name, ticks)| format!("{name}={ticks}")).collect();
+            eprintln!(
+                "CPU ticks by thread ({} checkpoints): {}",
+                match with_checkpoints {
+                    true => "with",
+                    false => "without",
+                },
+                by_name.join(" ")
+            );
             let checkpoints = completed(&result)?;
             if with_checkpoints {
                 storage_shares.extend(threads.share(STORAGE_THREADS));
@@ -327,6 +345,17 @@ fn window_count_comparison(options: &Options) -> Result<(), UserError> {
         none / with,
         (with / none - 1.0) * 100.0
     );
+    let [without, with] = cpu_ticks.each_ref().map(|ticks| median(ticks).unwrap_or(0));
+    if without > 0 {
+        let list = |ticks: &[u64]| ticks.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        println!(
+            "CPU ticks of all threads: median {without} without, {with} with checkpoints \
+             ({:+.1} %; runs {} / {})",
+            (with as f64 / without as f64 - 1.0) * 100.0,
+            list(&cpu_ticks[0]),
+            list(&cpu_ticks[1])
+        );
+    }
     if !storage_shares.is_empty() {
         let percent: Vec<String> =
             storage_shares.iter().map(|share| format!("{:.1}", share * 100.0)).collect();
@@ -338,4 +367,11 @@ fn window_count_comparison(options: &Options) -> Result<(), UserError> {
         );
     }
     Ok(())
+}
+
+/// The middle of `values` (the upper one of the two middles of an even count).
+fn median(values: &[u64]) -> Option<u64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied()
 }
