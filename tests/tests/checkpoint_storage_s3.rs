@@ -86,7 +86,7 @@ async fn s3_retain_deletes_old_checkpoints_and_unused_shared_files() {
     let (s3, options) = start();
     let storage = CheckpointStorage::new(&s3.url("prefix"), JOB, &options).unwrap();
     for file in ["a.sst", "b.sst", "dir/c.sst", "uploading.sst", "orphan.sst"] {
-        storage.put_shared(file, Bytes::from_static(b"sst")).await.unwrap();
+        storage.put_shared(file, Bytes::from_static(b"sst").into()).await.unwrap();
     }
     checkpoint(&storage, 1, &["a.sst", "uploading.sst"], true).await;
     checkpoint(&storage, 2, &[], false).await;

@@ -15,6 +15,8 @@ pub use metadata::{
     Block, BlockPiece, CheckpointMetadata, FORMAT_VERSION, KeyGroupBlock, NativeFileRef,
     NativeState, OperatorListBlock, OperatorState, Redistribution, SnapshotKind, SubtaskState,
 };
+/// A file's bytes in one or more pieces, as the storage writes them.
+pub use object_store::PutPayload;
 pub use storage::{
     CheckpointStorage, RetainReport, SnapshotDir, StorageOptions, resolve_restore, s3_client,
     savepoint_dir,

@@ -545,7 +545,7 @@ mod tests {
             let mut writer = weir_state::BlockWriter::incremental(&name, &reusable);
             let placed = snapshot.encode_groups_into(&mut writer, &|| false).unwrap().unwrap();
             let (bytes, referenced) = writer.finish();
-            files.insert(name.clone(), bytes);
+            files.insert(name.clone(), bytes.into_vec());
             let blocks = placed.iter().map(|block| {
                 let piece = |piece: &weir_state::Piece| {
                     let file = &files[&referenced[piece.file]];

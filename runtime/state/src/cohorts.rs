@@ -549,7 +549,7 @@ mod tests {
             }
         }
         let (bytes, files) = writer.finish();
-        Ok((blocks, bytes, files, ENCODED.with(Cell::get)))
+        Ok((blocks, bytes.into_vec(), files, ENCODED.with(Cell::get)))
     }
 
     /// Each block's bytes, from the files (by name) its pieces refer to.

@@ -61,7 +61,7 @@ pub use native::{
     LocalDir, NativeCheckpoint, NativeFile, NativeRestore, remove_dirs_of_dead_processes,
 };
 pub use operator::{OperatorListState, OperatorStateStore};
-pub use pieces::{BlockWriter, GroupEntries, Piece, PlacedBlock, Spot, Stored};
+pub use pieces::{BlockWriter, FileBytes, GroupEntries, Piece, PlacedBlock, Spot, Stored};
 pub use shareable::{Frozen, Shareable};
 pub use snapshot::{
     FrozenTable, KeyedRestore, KeyedSnapshot, ListMode, ListSnapshot, OperatorRestore, Sharing,

@@ -11,6 +11,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use bytes::Bytes;
 use weir_types::KeyGroup;
 
 use crate::Result;
@@ -249,10 +250,71 @@ impl<'a> GroupEntries<'a> {
     }
 }
 
+/// How many bytes the chunks of [`FileBytes`] hold: as many as came before, from the first
+/// to the last of these sizes (a small file takes a small allocation).
+const CHUNKS: std::ops::RangeInclusive<usize> = 4 << 10..=1 << 20;
+
+/// The bytes of a file being written, in chunks: growing it never copies what it holds, and
+/// the file is written from the chunks as they are.
+#[derive(Debug, Default)]
+pub struct FileBytes {
+    full: Vec<Bytes>,
+    current: Vec<u8>,
+    len: usize,
+}
+
+impl FileBytes {
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds no byte.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn extend(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.current.len() == self.current.capacity() {
+                let size = self.len.clamp(*CHUNKS.start(), *CHUNKS.end());
+                let current = std::mem::replace(&mut self.current, Vec::with_capacity(size));
+                if !current.is_empty() {
+                    self.full.push(Bytes::from(current));
+                }
+            }
+            let room = self.current.capacity() - self.current.len();
+            let (now, rest) = bytes.split_at(room.min(bytes.len()));
+            self.current.extend_from_slice(now);
+            self.len += now.len();
+            bytes = rest;
+        }
+    }
+
+    /// Its chunks, in order, none empty.
+    pub fn into_chunks(mut self) -> Vec<Bytes> {
+        if !self.current.is_empty() {
+            self.full.push(Bytes::from(self.current));
+        }
+        self.full
+    }
+
+    /// Its bytes in one piece.
+    pub fn into_vec(self) -> Vec<u8> {
+        if self.full.is_empty() {
+            return self.current;
+        }
+        let mut bytes = Vec::with_capacity(self.len);
+        self.full.iter().for_each(|chunk| bytes.extend_from_slice(chunk));
+        bytes.extend_from_slice(&self.current);
+        bytes
+    }
+}
+
 /// Writes key-group blocks into one file: whole (a full snapshot), or referring to encodings
 /// already in files that may be referred to (an incremental checkpoint).
 pub struct BlockWriter<'r> {
-    out: Vec<u8>,
+    out: FileBytes,
     /// Set for an incremental checkpoint.
     incremental: Option<Incremental<'r>>,
     pieces: Vec<Piece>,
@@ -282,14 +344,18 @@ impl Incremental<'_> {
 impl<'r> BlockWriter<'r> {
     /// Writes every block whole into the file.
     pub fn full() -> Self {
-        BlockWriter { out: Vec::new(), incremental: None, pieces: Vec::new() }
+        BlockWriter { out: FileBytes::default(), incremental: None, pieces: Vec::new() }
     }
 
     /// Writes into the file `file` what no file that `reusable` accepts holds already, and
     /// refers to those files for the rest.
     pub fn incremental(file: &str, reusable: &'r dyn Fn(&str) -> bool) -> Self {
         let incremental = Incremental { files: vec![Arc::from(file)], reusable };
-        BlockWriter { out: Vec::new(), incremental: Some(incremental), pieces: Vec::new() }
+        BlockWriter {
+            out: FileBytes::default(),
+            incremental: Some(incremental),
+            pieces: Vec::new(),
+        }
     }
 
     /// An empty buffer for one table's entries of one key group, referring to the files this
@@ -312,7 +378,7 @@ impl<'r> BlockWriter<'r> {
     /// Appends `bytes` to the current block.
     pub(crate) fn inline(&mut self, bytes: &[u8]) {
         let offset = self.out.len() as u64;
-        self.out.extend_from_slice(bytes);
+        self.out.extend(bytes);
         self.piece(Piece { file: 0, offset, len: bytes.len() as u64 });
     }
 
@@ -368,7 +434,7 @@ impl<'r> BlockWriter<'r> {
 
     /// The file's bytes, and the files pieces refer to (the file itself first; empty for a
     /// full snapshot).
-    pub fn finish(self) -> (Vec<u8>, Vec<String>) {
+    pub fn finish(self) -> (FileBytes, Vec<String>) {
         let files = (self.incremental)
             .map(|incremental| incremental.files.iter().map(|f| f.to_string()).collect());
         (self.out, files.unwrap_or_default())
@@ -425,6 +491,7 @@ mod tests {
         let mut first = BlockWriter::incremental("one", &never);
         let block = encode(&mut first, b"|");
         let (one, files) = first.finish();
+        let one = one.into_vec();
         assert_eq!(files, ["one"]);
         assert_eq!(one, b"<aaaa|bb");
         assert_eq!(block.pieces, [Piece { file: 0, offset: 0, len: 8 }], "adjacent: one piece");
@@ -433,6 +500,7 @@ mod tests {
         let mut second = BlockWriter::incremental("two", &confirmed);
         let block = encode(&mut second, b"");
         let (two, files) = second.finish();
+        let two = two.into_vec();
         assert_eq!(files, ["two", "one"]);
         assert_eq!(two, b"<", "only what no earlier file holds");
         assert_eq!(
@@ -449,6 +517,7 @@ mod tests {
         let mut third = BlockWriter::incremental("three", &never);
         let block = encode(&mut third, b"-");
         let (three, _) = third.finish();
+        let three = three.into_vec();
         assert_eq!(three, b"<aaaa-bb");
         assert_eq!(block.pieces.len(), 1);
         assert_eq!(location(&a, 0), Some(("three".into(), 1, 4)));
@@ -486,6 +555,7 @@ mod tests {
         let mut first = BlockWriter::incremental("one", &never);
         let block = encode(&mut first);
         let (one, _) = first.finish();
+        let one = one.into_vec();
         assert_eq!((one.as_slice(), block.pieces.len()), (&b"#xyz0123456"[..], 1));
         assert_eq!(location(&stored, 1), Some(("one".into(), 4, 7)));
 
@@ -493,6 +563,7 @@ mod tests {
         let mut second = BlockWriter::incremental("two", &confirmed);
         let block = encode(&mut second);
         let (two, files) = second.finish();
+        let two = two.into_vec();
         assert_eq!((two.as_slice(), files.len()), (&b"#"[..], 2), "both parts referred to");
         assert_eq!(block.pieces[1], Piece { file: 1, offset: 1, len: 10 }, "as one run");
         assert_eq!(joined(&[block], &[&two, &one]), [b"#xyz0123456".to_vec()]);
@@ -500,6 +571,7 @@ mod tests {
         let mut full = BlockWriter::full();
         let block = encode(&mut full);
         let (whole, files) = full.finish();
+        let whole = whole.into_vec();
         assert_eq!((whole.as_slice(), files.len()), (&b"#xyz0123456"[..], 0));
         assert_eq!(block.pieces.len(), 1);
         assert_eq!(
@@ -507,6 +579,28 @@ mod tests {
             Some(("one".into(), 1, 3)),
             "a full writer records nothing"
         );
+    }
+
+    #[test]
+    fn file_bytes_grow_in_chunks_that_join_into_what_was_appended() {
+        let file = FileBytes::default();
+        assert!(file.is_empty() && file.into_chunks().is_empty());
+        let mut file = FileBytes::default();
+        let mut expected = Vec::new();
+        for step in 0..3000u32 {
+            let piece: Vec<u8> = (0..step % 1500).map(|i| (i ^ step) as u8).collect();
+            file.extend(&piece);
+            expected.extend_from_slice(&piece);
+        }
+        assert_eq!(file.len(), expected.len());
+        let chunks = file.into_chunks();
+        assert!(chunks.len() > 2, "{} chunks for {} bytes", chunks.len(), expected.len());
+        assert!(chunks.iter().all(|chunk| !chunk.is_empty() && chunk.len() <= *CHUNKS.end()));
+        assert_eq!(chunks.concat(), expected);
+        let mut small = FileBytes::default();
+        small.extend(b"ab");
+        small.extend(b"c");
+        assert_eq!(small.into_vec(), b"abc");
     }
 
     #[test]
@@ -519,6 +613,7 @@ mod tests {
         writer.entries(&entries);
         let block = writer.finish_block(1);
         let (bytes, files) = writer.finish();
+        let bytes = bytes.into_vec();
         assert_eq!((bytes.as_slice(), files.len()), (&b"#xyz"[..], 0));
         assert_eq!(block.pieces, [Piece { file: 0, offset: 0, len: 4 }]);
         assert_eq!(stored.spot(0), None);

@@ -121,7 +121,7 @@ impl KeyedSnapshot {
     pub fn encode_groups(&self) -> Result<KeyGroupBlocks> {
         let mut writer = BlockWriter::full();
         let placed = self.encode_groups_into(&mut writer, &|| false)?.expect("never abandoned");
-        let (out, _) = writer.finish();
+        let out = writer.finish().0.into_vec();
         let bytes =
             |piece: &Piece| &out[piece.offset as usize..(piece.offset + piece.len) as usize];
         Ok(placed

@@ -634,7 +634,7 @@ fn incremental_checkpoints_of_changes_hold_what_a_full_snapshot_holds() {
         let mut writer = crate::BlockWriter::incremental(&name, &reusable);
         let placed = snapshot.encode_groups_into(&mut writer, &|| false).unwrap().unwrap();
         let (bytes, referenced) = writer.finish();
-        files.insert(name.clone(), bytes);
+        files.insert(name.clone(), bytes.into_vec());
         let blocks = placed.iter().map(|block| {
             let piece = |piece: &crate::Piece| {
                 let file = &files[&referenced[piece.file]];

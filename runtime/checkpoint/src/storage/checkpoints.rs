@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use object_store::PutPayload;
 
 use super::location::{Location, checked_segment};
 use super::{SHARED_DIR, SnapshotDir, StorageOptions};
@@ -55,7 +56,7 @@ impl CheckpointStorage {
     }
 
     /// Writes `name` (a relative path) into `shared/`; returns its size.
-    pub async fn put_shared(&self, name: &str, bytes: Bytes) -> Result<u64> {
+    pub async fn put_shared(&self, name: &str, bytes: PutPayload) -> Result<u64> {
         self.shared.put(name, bytes).await
     }
 

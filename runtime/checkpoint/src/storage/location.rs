@@ -154,10 +154,10 @@ impl Location {
     }
 
     /// Writes `file`, replacing it; returns its size.
-    pub(crate) async fn put(&self, file: &str, bytes: Bytes) -> Result<u64> {
-        let size = bytes.len() as u64;
+    pub(crate) async fn put(&self, file: &str, bytes: PutPayload) -> Result<u64> {
+        let size = bytes.content_length() as u64;
         let object = self.object(file)?;
-        self.store.put(&object, PutPayload::from(bytes)).await.map_err(self.store_error(file))?;
+        self.store.put(&object, bytes).await.map_err(self.store_error(file))?;
         tracing::debug!(url = self.url_of(file), size, "wrote");
         Ok(size)
     }
@@ -182,7 +182,7 @@ impl Location {
         }
         if size <= PART_BYTES as u64 {
             let bytes = tokio::fs::read(source).await.map_err(local_error)?;
-            return self.put(file, Bytes::from(bytes)).await;
+            return self.put(file, bytes.into()).await;
         }
         let object = self.object(file)?;
         let upload = self.store.put_multipart(&object).await.map_err(self.store_error(file))?;
@@ -217,7 +217,7 @@ impl Location {
             let (from, to) = (source.object(file)?, self.object(file)?);
             return self.store.copy(&from, &to).await.map_err(self.store_error(file));
         }
-        self.put(file, source.read(file).await?).await.map(drop)
+        self.put(file, source.read(file).await?.into()).await.map(drop)
     }
 
     /// Copies `file` into the local file `target`, streaming; returns its size.

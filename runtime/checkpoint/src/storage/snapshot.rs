@@ -39,7 +39,7 @@ impl SnapshotDir {
 
     /// Writes `file` (a relative path) into the directory, replacing it; returns its size.
     pub async fn put(&self, file: &str, bytes: Bytes) -> Result<u64> {
-        self.location.put(file, bytes).await
+        self.location.put(file, bytes.into()).await
     }
 
     /// Writes `file` (a relative path) from the local file `source`, which is never changed in

@@ -5,11 +5,11 @@
 
 use bytes::Bytes;
 use weir_checkpoint::{
-    Block, BlockPiece, KeyGroupBlock, NativeFileRef, NativeState, OperatorListBlock,
+    Block, BlockPiece, KeyGroupBlock, NativeFileRef, NativeState, OperatorListBlock, PutPayload,
     Redistribution, SubtaskState,
 };
 use weir_operators::SubtaskSnapshot;
-use weir_state::{BlockWriter, ListMode, NativeCheckpoint, PlacedBlock};
+use weir_state::{BlockWriter, FileBytes, ListMode, NativeCheckpoint, PlacedBlock};
 use weir_types::CheckpointId;
 
 /// A state file ready to upload and the metadata entry that describes it.
@@ -31,8 +31,9 @@ pub struct StateFile {
     /// shared yet) as `state.native` lists them.
     pub native: Option<NativeCheckpoint>,
     /// The new file of an incremental heap checkpoint for the job's `shared/` folder, as
-    /// `state.shared_files` names it: the key groups' bytes that no earlier file holds.
-    pub shared: Option<(String, Bytes)>,
+    /// `state.shared_files` names it: the key groups' bytes that no earlier file holds, in
+    /// the chunks they were written in.
+    pub shared: Option<(String, PutPayload)>,
 }
 
 /// How keyed state that is not a backend's own checkpoint is written.
@@ -73,7 +74,7 @@ pub fn encode_unless(
     let (keyed, files) = writer.finish();
     let (mut bytes, key_groups, mut shared_files, shared) = if files.is_empty() {
         let key_groups = placed.into_iter().map(whole_block).collect();
-        (keyed, key_groups, Vec::new(), None)
+        (keyed.into_vec(), key_groups, Vec::new(), None)
     } else {
         let mut bytes = Vec::new();
         let (key_groups, files, shared) = shared_pieces(placed, files, keyed, &mut bytes);
@@ -147,13 +148,13 @@ fn whole_block(placed: PlacedBlock) -> KeyGroupBlock {
 fn shared_pieces(
     placed: Vec<PlacedBlock>,
     mut files: Vec<String>,
-    written: Vec<u8>,
+    written: FileBytes,
     lists: &mut Vec<u8>,
-) -> (Vec<KeyGroupBlock>, Vec<String>, Option<(String, Bytes)>) {
+) -> (Vec<KeyGroupBlock>, Vec<String>, Option<(String, PutPayload)>) {
     let (shift, shared) = if written.is_empty() {
         (1, None) // every piece is in an earlier file
     } else {
-        (0, Some((files[0].clone(), Bytes::from(written))))
+        (0, Some((files[0].clone(), written.into_chunks().into_iter().collect())))
     };
     files.drain(..shift);
     let key_groups = placed

@@ -29,7 +29,7 @@ async fn retain_deletes_old_and_abandoned_checkpoints_and_the_shared_files_they_
     let (tmp, root) = root();
     let storage = storage(&root);
     for file in ["a", "b", "c/d", "in-progress", "unknown"] {
-        storage.put_shared(file, Bytes::from_static(b"sst")).await.unwrap();
+        storage.put_shared(file, Bytes::from_static(b"sst").into()).await.unwrap();
     }
     checkpoint(&storage, 1, &["a", "in-progress"], true).await;
     checkpoint(&storage, 2, &["a", "b"], true).await;
@@ -57,7 +57,7 @@ async fn retain_without_checkpoints_keeps_protected_shared_files() {
     let storage = storage(&root);
     assert_eq!(storage.retain(1, &HashSet::new()).await.unwrap(), RetainReport::default());
 
-    storage.put_shared("uploading", Bytes::from_static(b"sst")).await.unwrap();
+    storage.put_shared("uploading", Bytes::from_static(b"sst").into()).await.unwrap();
     checkpoint(&storage, 1, &[], false).await;
     let protected = HashSet::from(["uploading".to_owned()]);
     assert_eq!(storage.retain(1, &protected).await.unwrap(), RetainReport::default());

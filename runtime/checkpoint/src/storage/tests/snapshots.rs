@@ -15,7 +15,10 @@ async fn layout_puts_checkpoints_and_shared_files_under_the_job() {
     let storage = storage(&root);
     let dir = storage.checkpoint_dir(3);
     assert_eq!(dir.put(STATE, Bytes::from_static(b"abc")).await.unwrap(), 3);
-    assert_eq!(storage.put_shared("sst/000012.sst", Bytes::from_static(b"sst")).await.unwrap(), 3);
+    assert_eq!(
+        storage.put_shared("sst/000012.sst", Bytes::from_static(b"sst").into()).await.unwrap(),
+        3
+    );
 
     let job = tmp.path().canonicalize().unwrap().join(JOB);
     assert_eq!(std::fs::read(job.join("chk-3").join(STATE)).unwrap(), b"abc");
@@ -43,7 +46,7 @@ async fn files_copy_between_checkpoints_and_into_savepoints() {
 async fn a_checkpoint_opened_by_its_path_finds_the_shared_folder_beside_it() {
     let (tmp, root) = root();
     let storage = storage(&root);
-    storage.put_shared("a.sst", Bytes::from_static(b"sst")).await.unwrap();
+    storage.put_shared("a.sst", Bytes::from_static(b"sst").into()).await.unwrap();
     let url = storage.checkpoint_dir(4).url().to_owned();
     let opened = SnapshotDir::open(&url, &StorageOptions::default()).unwrap();
     let target = tmp.path().join("a.sst");
