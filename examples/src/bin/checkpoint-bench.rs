@@ -308,10 +308,7 @@ fn window_count_comparison(options: &Options) -> Result<(), UserError> {
                 threads.by_name().iter().map(|(name, ticks)| format!("{name}={ticks}")).collect();
             eprintln!(
                 "CPU ticks by thread ({} checkpoints): {}",
-                match with_checkpoints {
-                    true => "with",
-                    false => "without",
-                },
+                if with_checkpoints { "with" } else { "without" },
                 by_name.join(" ")
             );
             let checkpoints = completed(&result)?;
@@ -356,13 +353,12 @@ fn window_count_comparison(options: &Options) -> Result<(), UserError> {
             list(&cpu_ticks[1])
         );
     }
-    if !storage_shares.is_empty() {
+    if let Some(share) = median(&storage_shares) {
         let percent: Vec<String> =
             storage_shares.iter().map(|share| format!("{:.1}", share * 100.0)).collect();
-        storage_shares.sort_by(f64::total_cmp);
         println!(
             "storage threads' share of the CPU with checkpoints: median {:.1} % (runs {})",
-            storage_shares[storage_shares.len() / 2] * 100.0,
+            share * 100.0,
             percent.join(",")
         );
     }
@@ -370,8 +366,8 @@ fn window_count_comparison(options: &Options) -> Result<(), UserError> {
 }
 
 /// The middle of `values` (the upper one of the two middles of an even count).
-fn median(values: &[u64]) -> Option<u64> {
+fn median<T: Copy + PartialOrd>(values: &[T]) -> Option<T> {
     let mut sorted = values.to_vec();
-    sorted.sort_unstable();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     sorted.get(sorted.len() / 2).copied()
 }

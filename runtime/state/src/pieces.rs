@@ -304,10 +304,7 @@ impl FileBytes {
         if self.full.is_empty() {
             return self.current;
         }
-        let mut bytes = Vec::with_capacity(self.len);
-        self.full.iter().for_each(|chunk| bytes.extend_from_slice(chunk));
-        bytes.extend_from_slice(&self.current);
-        bytes
+        self.into_chunks().concat()
     }
 }
 
