@@ -163,8 +163,8 @@ pub trait TwoInputOperator: Send {
 struct NodeCore<Out> {
     info: SubtaskInfo,
     metrics: Arc<OperatorMetrics>,
+    /// What the operator emits, and where it goes.
     collector: Collector<Out>,
-    output: Box<dyn Output<Out>>,
     /// The state to start from, taken by `open`.
     restore: Option<StateRestore>,
 }
@@ -176,7 +176,8 @@ impl<Out: Send> NodeCore<Out> {
         output: Box<dyn Output<Out>>,
         side_outputs: Vec<SideOutput>,
     ) -> Self {
-        NodeCore { info, metrics, collector: Collector::new(side_outputs), output, restore: None }
+        let collector = Collector::sending_to(output, Arc::clone(&metrics), side_outputs);
+        NodeCore { info, metrics, collector, restore: None }
     }
 
     /// Runs user code, turning an error or a panic into an error naming this operator.
@@ -188,7 +189,7 @@ impl<Out: Send> NodeCore<Out> {
     /// Opens every output (main and side), then the operator with `open`, given the state
     /// to start from (empty unless restoring).
     fn open(&mut self, open: impl FnOnce(&SubtaskInfo, StateRestore) -> FnResult) -> Result<()> {
-        self.output.open()?;
+        self.collector.next_node().open()?;
         for side in self.collector.side_outputs() {
             side.open()?;
         }
@@ -208,7 +209,7 @@ impl<Out: Send> NodeCore<Out> {
         for side in self.collector.side_outputs() {
             side.checkpoint(task)?;
         }
-        self.output.checkpoint(task)
+        self.collector.next_node().checkpoint(task)
     }
 
     /// Tells the operator (with `notify`), then everything downstream in the task, that a
@@ -223,7 +224,7 @@ impl<Out: Send> NodeCore<Out> {
         for side in self.collector.side_outputs() {
             side.notify_checkpoint(checkpoint, complete)?;
         }
-        self.output.notify_checkpoint(checkpoint, complete)
+        self.collector.next_node().notify_checkpoint(checkpoint, complete)
     }
 
     /// Processes a batch of `records` records with `process`, then sends what it emitted.
@@ -234,7 +235,7 @@ impl<Out: Send> NodeCore<Out> {
     ) -> Result<()> {
         self.metrics.add_in(records);
         self.guarded(process)?;
-        self.emit()
+        self.collector.emit()
     }
 
     /// Lets the operator react to a watermark or status change with `process` (which passes
@@ -242,7 +243,7 @@ impl<Out: Send> NodeCore<Out> {
     fn control(&mut self, process: impl FnOnce(&mut Collector<Out>) -> FnResult) -> Result<()> {
         self.collector.set_timestamp(None);
         self.guarded(process)?;
-        self.emit()
+        self.collector.emit()
     }
 
     /// Runs the operator's due processing-time work with `process`, then that of everything
@@ -256,39 +257,31 @@ impl<Out: Send> NodeCore<Out> {
         for side in self.collector.side_outputs() {
             side.on_processing_time(now)?;
         }
-        self.output.on_processing_time(now)
+        self.collector.next_node().on_processing_time(now)
     }
 
     /// The earliest of the operator's `own` deadline and those downstream.
     fn deadline(&self, own: Option<Timestamp>) -> Option<Timestamp> {
-        [own, self.output.next_processing_deadline(), self.collector.side_output_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        let next = self.collector.next_node_ref().next_processing_deadline();
+        [own, next, self.collector.side_output_deadline()].into_iter().flatten().min()
     }
 
     fn flush(&mut self) -> Result<()> {
         for side in self.collector.side_outputs() {
             side.flush()?;
         }
-        self.output.flush()
+        self.collector.next_node().flush()
     }
 
     /// Lets the operator emit what it holds back with `finish`, then ends every output.
     fn finish(&mut self, finish: impl FnOnce(&mut Collector<Out>) -> FnResult) -> Result<()> {
         self.collector.set_timestamp(None);
         self.guarded(finish)?;
-        self.emit()?;
+        self.collector.emit()?;
         for side in self.collector.side_outputs() {
             side.finish()?;
         }
-        self.output.finish()
-    }
-
-    fn emit(&mut self) -> Result<()> {
-        let emitted = self.collector.emit(self.output.as_mut(), &self.metrics)?;
-        self.metrics.add_out(emitted);
-        Ok(())
+        self.collector.next_node().finish()
     }
 }
 

@@ -642,10 +642,11 @@ mod tests {
         let left_tag = OutputTag::<Event>::new("late-left");
         let right_tag = OutputTag::<Event>::new("late-right");
         let (late_left, late_right) = (Arc::default(), Arc::default());
-        let mut out = Collector::new(vec![
+        let sides = vec![
             SideOutput::new(&left_tag, Box::new(Shared(Arc::clone(&late_left)))),
             SideOutput::new(&right_tag, Box::new(Shared(Arc::clone(&late_right)))),
-        ]);
+        ];
+        let mut out = Collector::sending_to(Box::new(DiscardOutput), Arc::default(), sides);
         let mut op = opened(operator(
             settings(-10, 10)
                 .side_output_left_late_data(left_tag)
@@ -662,7 +663,7 @@ mod tests {
             "late records join nothing"
         );
         assert_eq!(buffered(&mut op, "a"), (vec![(55, 1), (100, 1)], vec![(50, 1), (95, 1)]));
-        out.emit(&mut DiscardOutput, &crate::OperatorMetrics::default()).unwrap();
+        out.emit().unwrap();
         let values = |side: &Received| {
             side.lock().unwrap().iter().map(|r| (r.value.1, r.timestamp)).collect::<Vec<_>>()
         };

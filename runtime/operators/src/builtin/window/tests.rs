@@ -99,15 +99,16 @@ where
         op.initialize_state(&subtask(), restore).expect("state initializes");
         op.open(&subtask()).expect("the operator opens");
         let late = Recorder::new();
-        let out = Collector::new(vec![SideOutput::new(&late_tag(), Box::new(late.clone()))]);
-        Harness { op, out, main: Recorder::new(), late }
+        let (main, late_output) =
+            (Recorder::new(), SideOutput::new(&late_tag(), Box::new(late.clone())));
+        let out =
+            Collector::sending_to(Box::new(main.clone()), Default::default(), vec![late_output]);
+        Harness { op, out, main, late }
     }
 
     /// Hands what was collected on, as the chain does after each call, and returns it.
     fn drain(&mut self) -> Vec<Seen<Op::Out>> {
-        self.out
-            .emit(&mut self.main, &crate::OperatorMetrics::default())
-            .expect("recording never fails");
+        self.out.emit().expect("recording never fails");
         self.main.take()
     }
 
