@@ -62,7 +62,7 @@ pub use native::{
 };
 pub use operator::{OperatorListState, OperatorStateStore};
 pub use pieces::{BlockWriter, FileBytes, GroupEntries, Piece, PlacedBlock, Spot, Stored};
-pub use shareable::{Frozen, Shareable};
+pub use shareable::{Frozen, Shareable, Spares};
 pub use snapshot::{
     FrozenTable, KeyedRestore, KeyedSnapshot, ListMode, ListSnapshot, OperatorRestore, Sharing,
     append_count, append_run, append_runs_header, decode_entries,

@@ -7,9 +7,11 @@
 //! snapshot still holds it. A checkpoint takes only the namespaces that are new or changed
 //! since the one before, and the handles of those it took before that changed or ended since
 //! (see [`crate::cohorts`]): the namespaces changed since then are listed as they change, so a
-//! checkpoint costs the task what changed, not the size of the state. A savepoint takes every
-//! namespace, and keeps the encoding (see [`Frozen::encoding`]) of each namespace unchanged
-//! since the snapshot before, and of every small one, for the savepoints after.
+//! checkpoint costs the task what changed, not the size of the state. The next checkpoint owns
+//! again the entries the one before let go of, while they are recent, and shares the next
+//! ones in their holders (see [`Spares`]). A savepoint takes every namespace, and keeps the
+//! encoding (see [`Frozen::encoding`]) of each namespace unchanged since the snapshot before,
+//! and of every small one, for the savepoints after.
 
 use std::hash::Hash;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use hashbrown::HashMap;
 use weir_types::KeyGroup;
 
 use crate::cohorts::{Changes, Fresh, Handle};
-use crate::{Frozen, Shareable};
+use crate::{Frozen, Shareable, Spares};
 
 /// A namespace's entries, shared with the snapshots taken since it last changed.
 type Entries<K, V> = Shareable<HashMap<K, V>>;
@@ -67,6 +69,12 @@ pub(crate) struct Namespaces<K, N, V> {
     /// The namespace last reached mutably and its slot, while it exists; kept here rather
     /// than read from `slots`, so checking it costs no trip to the slot.
     last: Option<(N, usize)>,
+    /// Slots whose entries a checkpoint took and may still share: owned again at the next
+    /// checkpoint if it let go of them meanwhile, while they are recent (not when they
+    /// next change, maybe long after: a window waiting for a lagging watermark).
+    handed: Vec<usize>,
+    /// Holders of entries that checkpoints let go of, for the entries handed next.
+    spares: Spares<HashMap<K, V>>,
 }
 
 impl<K, N, V> Default for Namespaces<K, N, V> {
@@ -77,6 +85,8 @@ impl<K, N, V> Default for Namespaces<K, N, V> {
             free: Vec::new(),
             changes: Changes::default(),
             last: None,
+            handed: Vec::new(),
+            spares: Spares::default(),
         }
     }
 }
@@ -189,16 +199,26 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
         fresh: &mut Fresh<FreshNamespace<K, N, V>>,
         ended: &mut Vec<Handle>,
     ) {
+        self.reclaim_handed();
         let changed = self.changes.take(ended).unwrap_or_else(|| (0..self.slots.len()).collect());
         for slot in changed {
             let Slot { namespace, entries, handle } = &mut self.slots[slot];
             if handle.is_some() || entries.is_empty() {
                 continue; // taken already (listed twice), or free
             }
-            let entries = entries.share();
+            let entries = entries.share_with(&mut self.spares);
             *handle =
                 Some(fresh.add(FreshNamespace { group, namespace: namespace.clone(), entries }));
+            self.handed.push(slot);
         }
+        self.spares.keep(self.handed.len());
+    }
+
+    /// Owns again the entries that earlier checkpoints took and let go of since, keeping
+    /// their holders for the entries handed next.
+    fn reclaim_handed(&mut self) {
+        let (slots, spares) = (&mut self.slots, &mut self.spares);
+        self.handed.retain(|&slot| !slots[slot].entries.reclaim(spares));
     }
 
     /// Every namespace with its entries as they are now, shared until they change; in the
@@ -223,6 +243,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cohorts::Cohorts;
 
     #[test]
     fn namespaces_end_with_their_last_entry_and_their_slots_are_reused() {
@@ -242,6 +263,33 @@ mod tests {
         let mut all: Vec<_> = namespaces.iter().map(|(n, e)| (*n, e.len())).collect();
         all.sort();
         assert_eq!(all, vec![(2, 1), (3, 1)]);
+    }
+
+    #[test]
+    fn entries_a_checkpoint_let_go_of_are_owned_again_at_the_next_and_their_holder_reused() {
+        let cohorts = Cohorts::new(weir_types::KeyGroupRange::for_subtask(1, 1, 0));
+        let mut namespaces = Namespaces::<u64, u32, u32>::default();
+        namespaces.get_or_insert(&1).insert(7, 10);
+        let holder = |namespaces: &Namespaces<u64, u32, u32>, slot: usize| match &namespaces.slots
+            [slot]
+            .entries
+        {
+            Shareable::Shared(shared) => Some(Arc::as_ptr(shared)),
+            Shareable::Owned(_) => None,
+        };
+        let mut first = cohorts.fresh();
+        namespaces.hand(0, &mut first, &mut Vec::new());
+        let taken = holder(&namespaces, 0).expect("shared with the checkpoint");
+        let mut second = cohorts.fresh();
+        namespaces.hand(0, &mut second, &mut Vec::new());
+        assert_eq!(holder(&namespaces, 0), Some(taken), "still held by the first checkpoint");
+        drop(first); // the checkpoint completed and let go of it
+        namespaces.get_or_insert(&2).insert(8, 20);
+        namespaces.hand(0, &mut cohorts.fresh(), &mut Vec::new());
+        assert_eq!(holder(&namespaces, 0), None, "owned again");
+        assert_eq!(holder(&namespaces, 1), Some(taken), "its holder holds the new namespace");
+        assert_eq!(namespaces.get(&1).and_then(|e| e.get(&7)), Some(&10));
+        assert_eq!(namespaces.get(&2).and_then(|e| e.get(&8)), Some(&20));
     }
 }
 

@@ -100,6 +100,52 @@ impl<T: Clone + Default> Shareable<T> {
     pub fn is_shared(&self) -> bool {
         matches!(self, Shareable::Shared(_))
     }
+
+    /// As [`Shareable::share`], moving an owned value into a holder from `spares` rather than
+    /// a new one.
+    pub fn share_with(&mut self, spares: &mut Spares<T>) -> Arc<Frozen<T>> {
+        if let Shareable::Owned(value) = self
+            && let Some(mut holder) = spares.0.pop()
+        {
+            let frozen = Arc::get_mut(&mut holder).expect("a spare holder is held by no one else");
+            frozen.value = std::mem::take(value);
+            *self = Shareable::Shared(Arc::clone(&holder));
+            return holder;
+        }
+        self.share()
+    }
+
+    /// Owns the value again if no snapshot holds it any more, keeping its holder, emptied, in
+    /// `spares`; returns whether it is owned now.
+    pub fn reclaim(&mut self, spares: &mut Spares<T>) -> bool {
+        let Shareable::Shared(shared) = self else { return true };
+        let Some(frozen) = Arc::get_mut(shared) else { return false };
+        let value = std::mem::take(&mut frozen.value);
+        frozen.encoding = OnceLock::new();
+        if let Shareable::Shared(holder) = std::mem::replace(self, Shareable::Owned(value)) {
+            spares.0.push(holder);
+        }
+        true
+    }
+}
+
+/// Emptied holders of values that snapshots shared and let go of, for the values shared next:
+/// a table that shares many small values at every checkpoint allocates no holder for them and
+/// frees none, in steady state.
+#[derive(Debug)]
+pub struct Spares<T>(Vec<Arc<Frozen<T>>>);
+
+impl<T> Default for Spares<T> {
+    fn default() -> Self {
+        Spares(Vec::new())
+    }
+}
+
+impl<T> Spares<T> {
+    /// Keeps at most `count` holders.
+    pub fn keep(&mut self, count: usize) {
+        self.0.truncate(count);
+    }
 }
 
 #[cfg(test)]
@@ -144,5 +190,23 @@ mod tests {
         assert_eq!(third.encoding(encode), Ok(&[2, 3, 4][..]));
         assert_eq!(calls.get(), 2, "a change drops the encoding");
         assert_eq!(third.encoding(|_| Err(())), Ok(&[2, 3, 4][..]));
+    }
+
+    #[test]
+    fn a_reclaimed_holder_holds_the_next_value_without_the_old_encoding() {
+        let encode = |value: &Vec<u8>| -> Result<Vec<u8>, ()> { Ok(value.clone()) };
+        let mut spares = Spares::default();
+        let mut first = Shareable::Owned(vec![1]);
+        let snapshot = first.share_with(&mut spares);
+        assert_eq!(snapshot.encoding(encode), Ok(&[1][..]));
+        assert!(!first.reclaim(&mut spares), "a snapshot still holds it");
+        let holder = Arc::as_ptr(&snapshot);
+        drop(snapshot);
+        assert!(first.reclaim(&mut spares));
+        assert_eq!(*first, vec![1], "owned again, unchanged");
+        let mut second = Shareable::Owned(vec![2]);
+        let shared = second.share_with(&mut spares);
+        assert_eq!(Arc::as_ptr(&shared), holder, "the spare holder is reused");
+        assert_eq!(shared.encoding(encode), Ok(&[2][..]), "encoded anew");
     }
 }
