@@ -106,7 +106,7 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
 
 impl<K: Key, N: Key, V: Data> Handed for FreshNamespace<K, N, V> {
     fn parts(&self, part: &mut dyn FnMut(KeyGroup, usize)) -> Result<()> {
-        part(self.group, self.entries.len());
+        part(self.group, self.len);
         Ok(())
     }
 

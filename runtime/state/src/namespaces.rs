@@ -45,6 +45,9 @@ pub(crate) struct FreshNamespace<K, N, V> {
     pub(crate) group: KeyGroup,
     pub(crate) namespace: N,
     pub(crate) entries: Arc<Frozen<HashMap<K, V>>>,
+    /// How many entries: counted when handed, while the task has them at hand, so that the
+    /// writing side lays out its parts without reaching the entries' holder.
+    pub(crate) len: usize,
 }
 
 /// A namespace in use or free, with its handle in the cohort of the checkpoint that took it,
@@ -206,9 +209,9 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
             if handle.is_some() || entries.is_empty() {
                 continue; // taken already (listed twice), or free
             }
+            let (namespace, len) = (namespace.clone(), entries.len());
             let entries = entries.share_with(&mut self.spares);
-            *handle =
-                Some(fresh.add(FreshNamespace { group, namespace: namespace.clone(), entries }));
+            *handle = Some(fresh.add(FreshNamespace { group, namespace, entries, len }));
             self.handed.push(slot);
         }
         self.spares.keep(self.handed.len());

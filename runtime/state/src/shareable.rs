@@ -3,6 +3,9 @@
 //! only if a snapshot still holds it. Until shared again, access is a plain borrow (no
 //! reference-count traffic on the hot path).
 //!
+//! A value that snapshots let go of can also be owned again before it changes
+//! ([`Shareable::reclaim`]), its holder kept to share the next value in ([`Spares`]).
+//!
 //! A shared value also keeps its encoding once a snapshot asks for it, so that later
 //! snapshots taken while it stays unchanged copy those bytes instead of encoding it again.
 
