@@ -363,11 +363,12 @@ mod tests {
 
     use super::*;
 
-    /// What reaches an output: batches by length, watermarks by time.
+    /// What reaches an output: batches by length, watermarks by time, status changes.
     #[derive(Debug, PartialEq)]
     enum Seen {
         Batch(usize),
         Watermark(i64),
+        Status(WatermarkStatus),
     }
 
     /// An output logging what reaches it, and failing every batch once told to.
@@ -391,7 +392,8 @@ mod tests {
             self.seen.lock().unwrap().push(Seen::Watermark(watermark.timestamp()));
             Ok(())
         }
-        fn push_watermark_status(&mut self, _: WatermarkStatus) -> Result<()> {
+        fn push_watermark_status(&mut self, status: WatermarkStatus) -> Result<()> {
+            self.seen.lock().unwrap().push(Seen::Status(status));
             Ok(())
         }
         fn flush(&mut self) -> Result<()> {
@@ -412,6 +414,9 @@ mod tests {
             if value == 10 {
                 out.emit_watermark(Watermark(7));
             }
+            if value == SEND_AT as u64 + 5 {
+                out.emit_watermark_status(WatermarkStatus::Idle);
+            }
             assert!(out.len() < SEND_AT, "the buffer never holds more than a batch");
         }
         out.emit().unwrap();
@@ -422,7 +427,9 @@ mod tests {
                 Seen::Batch(11),
                 Seen::Watermark(7),
                 Seen::Batch(SEND_AT - 11),
-                Seen::Batch(SEND_AT),
+                Seen::Batch(6),
+                Seen::Status(WatermarkStatus::Idle),
+                Seen::Batch(SEND_AT - 6),
                 Seen::Batch(100)
             ]
         );
