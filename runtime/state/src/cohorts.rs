@@ -36,7 +36,16 @@ pub trait Handed: Send + 'static {
     /// Appends the entries of part `part` as runs (see [`crate::append_run`]), without the
     /// section's header.
     fn encode_part(&self, part: usize, out: &mut Vec<u8>) -> Result<()>;
+    /// Reads what encoding part `part` reads, without encoding it. The writing side warms
+    /// several values before encoding them, so that their trips to memory (values handed up
+    /// to a second ago, long out of the caches) overlap instead of each encoding waiting on
+    /// its own in turn.
+    fn warm(&self, _part: usize) {}
 }
+
+/// How many parts are warmed (see [`Handed::warm`]) at a time before they are encoded: enough
+/// for their trips to memory to overlap, few enough for what they bring to stay in the cache.
+const WARMED_AHEAD: usize = 16;
 
 /// Which cohort a handed value is in, and where: the task gives it back when the value
 /// changes or ends.
@@ -385,19 +394,20 @@ impl<H: Handed> Layout<H> {
             if let Some(found) = &mut group_cohort.found {
                 found.runs.clear(); // written again below, elsewhere
             }
-            for (index, part) in group_cohort.parts.iter().enumerate() {
-                if !cohort.live[part.value as usize] {
-                    continue;
+            let number = group_cohort.cohort;
+            for (chunk, parts) in group_cohort.parts.chunks(WARMED_AHEAD).enumerate() {
+                for part in parts {
+                    if let Some(Ok(value)) = cohort.live_value(number, part) {
+                        value.warm(part.part as usize);
+                    }
                 }
-                let Some(value) = cohort.kept.get(part.value as usize).and_then(Option::as_ref)
-                else {
-                    return Err(Error::Incremental {
-                        cohort: group_cohort.cohort,
-                        reason: "a value no earlier file holds was let go of",
-                    });
-                };
-                let encode = |bytes: &mut Vec<u8>| value.encode_part(part.part as usize, bytes);
-                out.stored(&group_cohort.stored, index, encode)?;
+                for (index, part) in (chunk * WARMED_AHEAD..).zip(parts) {
+                    let Some(value) = cohort.live_value(number, part).transpose()? else {
+                        continue;
+                    };
+                    let encode = |out: &mut Vec<u8>| value.encode_part(part.part as usize, out);
+                    out.stored(&group_cohort.stored, index, encode)?;
+                }
             }
         }
         Ok(true)
@@ -424,6 +434,20 @@ impl<H: Handed> Layout<H> {
         if self.passed == Some(cohort) && self.applied == Some(cohort) && self.pass.is_none() {
             self.cohorts.values_mut().for_each(|cohort| cohort.kept = Vec::new());
         }
+    }
+}
+
+impl<H> Cohort<H> {
+    /// The value `part` is of, if it is live; an error if it is live and let go of (it is
+    /// in no file that may be referred to): `number` is the cohort's.
+    fn live_value(&self, number: u64, part: &Part) -> Option<Result<&H>> {
+        let value = part.value as usize;
+        self.live[value].then(|| {
+            self.kept.get(value).and_then(Option::as_ref).ok_or(Error::Incremental {
+                cohort: number,
+                reason: "a value no earlier file holds was let go of",
+            })
+        })
     }
 }
 
@@ -493,6 +517,7 @@ mod tests {
 
     thread_local! {
         static ENCODED: Cell<usize> = const { Cell::new(0) };
+        static WARMED: Cell<usize> = const { Cell::new(0) };
     }
 
     /// A value with one entry in each of its groups, encoded as its name and the part.
@@ -513,6 +538,10 @@ mod tests {
             ENCODED.with(|encoded| encoded.set(encoded.get() + 1));
             out.extend_from_slice(&[self.name, part as u8]);
             Ok(())
+        }
+
+        fn warm(&self, _part: usize) {
+            WARMED.with(|warmed| warmed.set(warmed.get() + 1));
         }
     }
 
@@ -629,6 +658,36 @@ mod tests {
         let frozen = cohorts.hand(cohorts.fresh(), vec![handles[0], handles[2]], false);
         let written = write(&frozen, Some("five"), &["one"]).unwrap();
         assert!(written.0.is_empty(), "no block for an empty group");
+    }
+
+    #[test]
+    fn parts_warmed_and_encoded_a_chunk_at_a_time_are_remembered_each_where_written() {
+        let mut cohorts = Cohorts::<Value>::new(RANGE());
+        let count = 2 * WARMED_AHEAD + 5;
+        let mut fresh = cohorts.fresh();
+        let handles: Vec<Handle> =
+            (0..count).map(|i| fresh.add(value(b'A' + i as u8, &[1]).0)).collect();
+        let first = cohorts.hand(fresh, Vec::new(), false);
+        WARMED.with(|warmed| warmed.set(0));
+        assert_eq!(write(&first, Some("one"), &[]).unwrap().3, count);
+        assert_eq!(WARMED.with(Cell::get), count, "each value warmed once");
+        // Every third value ends; the others are live.
+        let ended: Vec<Handle> = handles.iter().step_by(3).copied().collect();
+        let live: Vec<u8> = (0..count).filter(|i| i % 3 != 0).map(|i| b'A' + i as u8).collect();
+        let mut expected = vec![0, live.len() as u8];
+        live.iter().for_each(|name| expected.extend([*name, 0]));
+        let expected = [(1, expected)];
+        // Written again (the first file may not be referred to), then referred to there.
+        let frozen = cohorts.hand(cohorts.fresh(), ended, false);
+        WARMED.with(|warmed| warmed.set(0));
+        let again = write(&frozen, Some("again"), &[]).unwrap();
+        assert_eq!((again.3, WARMED.with(Cell::get)), (live.len(), live.len()));
+        let frozen = cohorts.hand(cohorts.fresh(), Vec::new(), false);
+        let referred = write(&frozen, Some("referred"), &["again"]).unwrap();
+        assert_eq!(referred.3, 0, "every live part is where the pass before wrote it");
+        let files = [("again", again.1.as_slice()), ("referred", referred.1.as_slice())];
+        assert_eq!(contents(&again.0, &again.2, &files), expected);
+        assert_eq!(contents(&referred.0, &referred.2, &files), expected);
     }
 
     #[test]
