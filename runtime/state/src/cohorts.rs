@@ -36,16 +36,21 @@ pub trait Handed: Send + 'static {
     /// Appends the entries of part `part` as runs (see [`crate::append_run`]), without the
     /// section's header.
     fn encode_part(&self, part: usize, out: &mut Vec<u8>) -> Result<()>;
-    /// Reads what encoding part `part` reads, without encoding it. The writing side warms
-    /// several values before encoding them, so that their trips to memory (values handed up
-    /// to a second ago, long out of the caches) overlap instead of each encoding waiting on
-    /// its own in turn.
-    fn warm(&self, _part: usize) {}
+    /// Reads step `step` (from 0 to [`WARMING_STEPS`]) of what encoding part `part` reads,
+    /// without encoding it: each step reads what the step before brought into the cache
+    /// leads to (a holder, then where its entries are, then the entries). The writing side
+    /// takes several values through each step in turn before encoding them, so that their
+    /// trips to memory (values handed up to a second ago, long out of the caches) overlap
+    /// instead of each value waiting on its own, one after the other.
+    fn warm(&self, _part: usize, _step: usize) {}
 }
 
 /// How many parts are warmed (see [`Handed::warm`]) at a time before they are encoded: enough
 /// for their trips to memory to overlap, few enough for what they bring to stay in the cache.
 const WARMED_AHEAD: usize = 16;
+
+/// How many steps warming takes (see [`Handed::warm`]).
+pub const WARMING_STEPS: usize = 3;
 
 /// Which cohort a handed value is in, and where: the task gives it back when the value
 /// changes or ends.
@@ -396,9 +401,11 @@ impl<H: Handed> Layout<H> {
             }
             let number = group_cohort.cohort;
             for (chunk, parts) in group_cohort.parts.chunks(WARMED_AHEAD).enumerate() {
-                for part in parts {
-                    if let Some(Ok(value)) = cohort.live_value(number, part) {
-                        value.warm(part.part as usize);
+                for step in 0..WARMING_STEPS {
+                    for part in parts {
+                        if let Some(Ok(value)) = cohort.live_value(number, part) {
+                            value.warm(part.part as usize, step);
+                        }
                     }
                 }
                 for (index, part) in (chunk * WARMED_AHEAD..).zip(parts) {
@@ -510,14 +517,16 @@ fn live_runs<H>(parts: &[Part], cohort: &Cohort<H>, spots: &[Option<Spot>]) -> O
 
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
 
     use super::*;
     use crate::pieces::{BlockWriter, Piece, PlacedBlock};
 
     thread_local! {
         static ENCODED: Cell<usize> = const { Cell::new(0) };
-        static WARMED: Cell<usize> = const { Cell::new(0) };
+        /// What was done to values, in order: `(name, step)` for a step of warming one, and
+        /// `(name, WARMING_STEPS)` for encoding one.
+        static VISITS: RefCell<Vec<(u8, usize)>> = const { RefCell::new(Vec::new()) };
     }
 
     /// A value with one entry in each of its groups, encoded as its name and the part.
@@ -536,12 +545,13 @@ mod tests {
 
         fn encode_part(&self, part: usize, out: &mut Vec<u8>) -> Result<()> {
             ENCODED.with(|encoded| encoded.set(encoded.get() + 1));
+            VISITS.with(|visits| visits.borrow_mut().push((self.name, WARMING_STEPS)));
             out.extend_from_slice(&[self.name, part as u8]);
             Ok(())
         }
 
-        fn warm(&self, _part: usize) {
-            WARMED.with(|warmed| warmed.set(warmed.get() + 1));
+        fn warm(&self, _part: usize, step: usize) {
+            VISITS.with(|visits| visits.borrow_mut().push((self.name, step)));
         }
     }
 
@@ -660,28 +670,51 @@ mod tests {
         assert!(written.0.is_empty(), "no block for an empty group");
     }
 
+    /// What warming and encoding the values named `names` (in the order of their parts, `None`
+    /// for an ended one) does, a chunk of parts at a time: every live part through each step
+    /// of warming in turn, then encoded.
+    fn chunk_by_chunk(names: &[Option<u8>]) -> Vec<(u8, usize)> {
+        let mut visits = Vec::new();
+        for chunk in names.chunks(WARMED_AHEAD) {
+            for step in 0..=WARMING_STEPS {
+                visits.extend(chunk.iter().flatten().map(|name| (*name, step)));
+            }
+        }
+        visits
+    }
+
+    fn take_visits() -> Vec<(u8, usize)> {
+        VISITS.with(|visits| std::mem::take(&mut *visits.borrow_mut()))
+    }
+
     #[test]
-    fn parts_warmed_and_encoded_a_chunk_at_a_time_are_remembered_each_where_written() {
+    fn parts_warmed_step_by_step_and_encoded_a_chunk_at_a_time_are_remembered_where_written() {
         let mut cohorts = Cohorts::<Value>::new(RANGE());
         let count = 2 * WARMED_AHEAD + 5;
+        let names: Vec<u8> = (0..count).map(|i| b'A' + i as u8).collect();
         let mut fresh = cohorts.fresh();
         let handles: Vec<Handle> =
-            (0..count).map(|i| fresh.add(value(b'A' + i as u8, &[1]).0)).collect();
+            names.iter().map(|&name| fresh.add(value(name, &[1]).0)).collect();
         let first = cohorts.hand(fresh, Vec::new(), false);
-        WARMED.with(|warmed| warmed.set(0));
+        take_visits();
         assert_eq!(write(&first, Some("one"), &[]).unwrap().3, count);
-        assert_eq!(WARMED.with(Cell::get), count, "each value warmed once");
+        let every: Vec<Option<u8>> = names.iter().copied().map(Some).collect();
+        assert_eq!(take_visits(), chunk_by_chunk(&every));
         // Every third value ends; the others are live.
         let ended: Vec<Handle> = handles.iter().step_by(3).copied().collect();
-        let live: Vec<u8> = (0..count).filter(|i| i % 3 != 0).map(|i| b'A' + i as u8).collect();
-        let mut expected = vec![0, live.len() as u8];
-        live.iter().for_each(|name| expected.extend([*name, 0]));
+        let live: Vec<Option<u8>> = (0..count).map(|i| (i % 3 != 0).then_some(names[i])).collect();
+        let mut expected = vec![0, (count - ended.len()) as u8];
+        live.iter().flatten().for_each(|name| expected.extend([*name, 0]));
         let expected = [(1, expected)];
         // Written again (the first file may not be referred to), then referred to there.
         let frozen = cohorts.hand(cohorts.fresh(), ended, false);
-        WARMED.with(|warmed| warmed.set(0));
         let again = write(&frozen, Some("again"), &[]).unwrap();
-        assert_eq!((again.3, WARMED.with(Cell::get)), (live.len(), live.len()));
+        assert_eq!(again.3, count - count.div_ceil(3));
+        assert_eq!(
+            take_visits(),
+            chunk_by_chunk(&live),
+            "ended parts are neither warmed nor encoded"
+        );
         let frozen = cohorts.hand(cohorts.fresh(), Vec::new(), false);
         let referred = write(&frozen, Some("referred"), &["again"]).unwrap();
         assert_eq!(referred.3, 0, "every live part is where the pass before wrote it");

@@ -47,7 +47,9 @@ mod tests;
 pub use crate::rocksdb::RocksDbSettings;
 pub use aggregate::AggregateFunction;
 pub use backend::{StateBackend, StateBackendKind, StateTable};
-pub use cohorts::{Changes, Cohorts, Completion, Fresh, FrozenCohorts, Handed, Handle};
+pub use cohorts::{
+    Changes, Cohorts, Completion, Fresh, FrozenCohorts, Handed, Handle, WARMING_STEPS,
+};
 pub use descriptor::{
     AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor,
     ValueStateDescriptor,
