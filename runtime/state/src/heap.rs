@@ -1,19 +1,18 @@
 //! The heap backend: live objects in one hash map per key group, keyed by namespace, each
-//! namespace holding a hash map from the state's key to its value.
+//! namespace holding its entries by the state's key (see [`Entries`]: a few in a vector, more
+//! in a hash map).
 //!
 //! Namespace first, because the entries of one namespace live and die together: a window
 //! is created, updated and fired for all of its keys within one stretch of event time, so
-//! those accesses stay in one small map however many windows are open (out-of-order input,
-//! lagging watermarks), and firing a window empties its map instead of probing a large
+//! those accesses stay in one small collection however many windows are open (out-of-order
+//! input, lagging watermarks), and firing a window empties it instead of probing a large
 //! per-key map for each key. Keyed state without namespaces is one map per key group.
 
-use std::hash::BuildHasher;
-
-use hashbrown::HashMap;
 use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
 use crate::GroupEntries;
 use crate::cohorts::{Cohorts, Handed};
+use crate::entries::Entries;
 use crate::namespaces::{FreshNamespace, FrozenNamespace, FrozenNamespaces, Namespaces};
 use crate::snapshot::{FrozenTable, Sharing};
 use crate::snapshot::{append_run, append_runs_header};
@@ -117,17 +116,7 @@ impl<K: Key, N: Key, V: Data> Handed for FreshNamespace<K, N, V> {
     }
 
     fn warm(&self, _part: usize, step: usize) {
-        let entries: &HashMap<K, V> = &self.entries;
-        match step {
-            // The holder: how many entries, and where they are.
-            0 => drop(std::hint::black_box(entries.len())),
-            // The map's first control bytes: where the first entry is (not the entry).
-            1 => drop(std::hint::black_box(entries.keys().next().map(std::ptr::from_ref))),
-            // Each key, by hashing it.
-            _ => entries.keys().for_each(|key| {
-                std::hint::black_box(entries.hasher().hash_one(key));
-            }),
-        }
+        self.entries.warm(step);
     }
 }
 
@@ -170,7 +159,7 @@ impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
 /// Appends the entries of `namespaces` in runs, one per namespace; returns whether there were
 /// any.
 fn encode_namespaces<'a, K: Key + 'a, N: Key + 'a, V: Data + 'a>(
-    namespaces: impl Iterator<Item = (&'a N, &'a HashMap<K, V>)> + Clone,
+    namespaces: impl Iterator<Item = (&'a N, &'a Entries<K, V>)> + Clone,
     out: &mut Vec<u8>,
 ) -> Result<bool> {
     let count = namespaces.clone().map(|(_, entries)| entries.len()).sum();
@@ -187,7 +176,7 @@ fn encode_namespaces<'a, K: Key + 'a, N: Key + 'a, V: Data + 'a>(
 /// Appends one namespace's entries as a run.
 fn append_namespace<K: Key, N: Key, V: Data>(
     namespace: &N,
-    entries: &HashMap<K, V>,
+    entries: &Entries<K, V>,
     out: &mut Vec<u8>,
 ) -> Result<()> {
     append_run(namespace, entries.iter(), out)?;

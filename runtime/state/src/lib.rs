@@ -28,6 +28,7 @@ mod backend;
 mod codec;
 mod cohorts;
 mod descriptor;
+mod entries;
 mod error;
 mod handles;
 mod heap;

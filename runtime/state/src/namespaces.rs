@@ -20,10 +20,11 @@ use hashbrown::HashMap;
 use weir_types::KeyGroup;
 
 use crate::cohorts::{Changes, Fresh, Handle};
+use crate::entries::Entries;
 use crate::{Frozen, Shareable, Spares};
 
 /// A namespace's entries, shared with the snapshots taken since it last changed.
-type Entries<K, V> = Shareable<HashMap<K, V>>;
+type Held<K, V> = Shareable<Entries<K, V>>;
 
 /// Namespaces with their entries as a snapshot holds them.
 pub(crate) type FrozenNamespaces<K, N, V> = Vec<FrozenNamespace<K, N, V>>;
@@ -31,7 +32,7 @@ pub(crate) type FrozenNamespaces<K, N, V> = Vec<FrozenNamespace<K, N, V>>;
 /// One namespace's entries as a snapshot holds them.
 pub(crate) struct FrozenNamespace<K, N, V> {
     pub(crate) namespace: N,
-    pub(crate) entries: Arc<Frozen<HashMap<K, V>>>,
+    pub(crate) entries: Arc<Frozen<Entries<K, V>>>,
     /// Unchanged since the snapshot before, or small: worth keeping the encoding of.
     pub(crate) keep_encoding: bool,
 }
@@ -44,7 +45,7 @@ const SMALL_NAMESPACE: usize = 1024;
 pub(crate) struct FreshNamespace<K, N, V> {
     pub(crate) group: KeyGroup,
     pub(crate) namespace: N,
-    pub(crate) entries: Arc<Frozen<HashMap<K, V>>>,
+    pub(crate) entries: Arc<Frozen<Entries<K, V>>>,
     /// How many entries: counted when handed, while the task has them at hand, so that the
     /// writing side lays out its parts without reaching the entries' holder.
     pub(crate) len: usize,
@@ -54,7 +55,7 @@ pub(crate) struct FreshNamespace<K, N, V> {
 /// while unchanged since.
 struct Slot<K, N, V> {
     namespace: N,
-    entries: Entries<K, V>,
+    entries: Held<K, V>,
     handle: Option<Handle>,
 }
 
@@ -77,7 +78,7 @@ pub(crate) struct Namespaces<K, N, V> {
     /// next change, maybe long after: a window waiting for a lagging watermark).
     handed: Vec<usize>,
     /// Holders of entries that checkpoints let go of, for the entries handed next.
-    spares: Spares<HashMap<K, V>>,
+    spares: Spares<Entries<K, V>>,
 }
 
 impl<K, N, V> Default for Namespaces<K, N, V> {
@@ -103,19 +104,19 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
     }
 
     /// The entries of `namespace`.
-    pub(crate) fn get(&self, namespace: &N) -> Option<&HashMap<K, V>> {
+    pub(crate) fn get(&self, namespace: &N) -> Option<&Entries<K, V>> {
         self.slot(namespace).map(|slot| &*self.slots[slot].entries)
     }
 
     /// The entries of `namespace`, mutably, remembered for the next access.
-    pub(crate) fn get_mut(&mut self, namespace: &N) -> Option<&mut HashMap<K, V>> {
+    pub(crate) fn get_mut(&mut self, namespace: &N) -> Option<&mut Entries<K, V>> {
         let slot = self.slot(namespace)?;
         self.remember(namespace, slot);
         Some(self.to_mut(slot))
     }
 
     /// The entries of `namespace`, created empty if it has none.
-    pub(crate) fn get_or_insert(&mut self, namespace: &N) -> &mut HashMap<K, V> {
+    pub(crate) fn get_or_insert(&mut self, namespace: &N) -> &mut Entries<K, V> {
         let slot = match self.slot(namespace) {
             Some(slot) => slot,
             None => {
@@ -129,7 +130,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
                         // the same keys, and a map grown entry by entry rehashes on the way.
                         let size = (self.last.as_ref())
                             .map_or(0, |(_, last)| self.slots[*last].entries.len());
-                        let entries = Entries::Owned(HashMap::with_capacity(size));
+                        let entries = Held::Owned(Entries::with_capacity(size));
                         let namespace = namespace.clone();
                         self.slots.push(Slot { namespace, entries, handle: None });
                         self.slots.len() - 1
@@ -147,7 +148,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
     /// The entries of `slot` to change: a checkpoint that took them no longer holds them as
     /// they are.
     #[inline]
-    fn to_mut(&mut self, slot: usize) -> &mut HashMap<K, V> {
+    fn to_mut(&mut self, slot: usize) -> &mut Entries<K, V> {
         let Slot { entries, handle, .. } = &mut self.slots[slot];
         self.changes.changing(handle, slot);
         entries.to_mut()
@@ -176,7 +177,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
                 self.last = None;
             }
             if self.free.len() >= self.index.len() {
-                self.slots[slot].entries = Entries::default(); // enough spare capacity kept
+                self.slots[slot].entries = Held::default(); // enough spare capacity kept
             }
             self.free.push(slot);
         }
@@ -184,7 +185,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
     }
 
     /// Every namespace with its entries.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&N, &HashMap<K, V>)> + Clone {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&N, &Entries<K, V>)> + Clone {
         self.index.values().map(|&slot| (&self.slots[slot].namespace, &*self.slots[slot].entries))
     }
 
@@ -254,7 +255,7 @@ mod tests {
         namespaces.get_or_insert(&1).insert("a", 10);
         namespaces.get_or_insert(&2).insert("a", 20);
         namespaces.get_or_insert(&1).insert("b", 11);
-        assert_eq!(namespaces.get(&1).map(HashMap::len), Some(2));
+        assert_eq!(namespaces.get(&1).map(Entries::len), Some(2));
         assert_eq!(namespaces.remove(&1, &"a"), Some(10));
         assert_eq!(namespaces.remove(&1, &"b"), Some(11));
         assert!(namespaces.get(&1).is_none(), "the memo does not outlive its namespace");
@@ -262,7 +263,7 @@ mod tests {
         assert_eq!(namespaces.remove(&1, &"b"), None);
         namespaces.get_or_insert(&3).insert("c", 30);
         assert_eq!(namespaces.slots.len(), 2, "the ended namespace's slot is reused");
-        assert_eq!(namespaces.get(&2).and_then(|e| e.get("a")), Some(&20));
+        assert_eq!(namespaces.get(&2).and_then(|e| e.get(&"a")), Some(&20));
         let mut all: Vec<_> = namespaces.iter().map(|(n, e)| (*n, e.len())).collect();
         all.sort();
         assert_eq!(all, vec![(2, 1), (3, 1)]);
