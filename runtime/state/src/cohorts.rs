@@ -36,7 +36,7 @@ pub trait Handed: Send + 'static {
     /// Appends the entries of part `part` as runs (see [`crate::append_run`]), without the
     /// section's header.
     fn encode_part(&self, part: usize, out: &mut Vec<u8>) -> Result<()>;
-    /// Reads step `step` (from 0 to [`WARMING_STEPS`]) of what encoding part `part` reads,
+    /// Reads step `step` (below [`WARMING_STEPS`]) of what encoding part `part` reads,
     /// without encoding it: each step reads what the step before brought into the cache
     /// leads to (a holder, then where its entries are, then the entries). The writing side
     /// takes several values through each step in turn before encoding them, so that their

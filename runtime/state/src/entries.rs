@@ -3,9 +3,9 @@
 //!
 //! Most namespaces hold few entries: a window's entries in one key group are the keys of that
 //! group seen in the window, a handful when keys are spread over many groups. In a vector
-//! they take a third of a hash map's room (no control bytes, no empty buckets), a lookup
-//! compares a few keys that sit together instead of hashing one, and reading them all (a
-//! checkpoint encoding them, a window firing) follows one pointer to one stretch of memory
+//! they take less than half of a hash map's room (no control bytes, no empty buckets), a
+//! lookup compares a few keys that sit together instead of hashing one, and reading them all
+//! (a checkpoint encoding them, a window firing) follows one pointer to one stretch of memory
 //! instead of two.
 
 use std::hash::{Hash, Hasher};
