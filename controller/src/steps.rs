@@ -153,7 +153,12 @@ async fn stop(
     let running = observed.job_view.filter(|view| view.is_running());
     let restore_from = match (upgrade.mode, observed.job_view, running) {
         (UpgradeMode::Savepoint, Some(view), _) if view.stopped_with_savepoint.is_some() => {
-            view.stopped_with_savepoint.clone()
+            // Stopped by an earlier call whose answer was lost (a restarted controller, a
+            // connection closed as the job stopped): its savepoint is this upgrade's.
+            let location = view.stopped_with_savepoint.clone();
+            status.last_savepoint =
+                location.clone().map(|location| Snapshot { location, id: None });
+            location
         }
         (UpgradeMode::Savepoint, _, Some(view)) => {
             let format = job.savepoint_format();

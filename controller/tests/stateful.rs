@@ -221,7 +221,8 @@ async fn a_restarted_controller_finishes_an_upgrade_without_a_second_savepoint()
     cluster.start_controller();
     let job = running(&cluster, "exactly-once", 2).await;
     assert_eq!(cluster.job_api.calls(), ["savepoint exactly-once stop=true format=native"]);
-    let deployment = job.status.unwrap().deployment.unwrap();
-    assert_eq!(deployment.restored_from.as_deref(), Some(savepoint));
+    let status = job.status.unwrap();
+    assert_eq!(status.last_savepoint.map(|s| s.location).as_deref(), Some(savepoint));
+    assert_eq!(status.deployment.unwrap().restored_from.as_deref(), Some(savepoint));
     assert_eq!(cluster.pod_names("weir.dev/job=exactly-once").await.len(), 4);
 }
