@@ -4,53 +4,39 @@
 //! At each checkpoint the task hands over only the values (a namespace's entries, a time's
 //! timers) that are new or changed since the checkpoint before: one cohort, shared as they
 //! are, and the handles of the values handed before that ended or changed since. The writing
-//! side keeps, per key group, each cohort's parts (a value's entries in that group) with where
-//! they were written. A checkpoint encodes the new cohort's parts once, and refers to the runs
-//! of earlier cohorts' parts that are still live where an earlier file holds them (see
-//! [`crate::pieces`]): a window that sits unchanged until it fires is encoded once, and after
-//! that costs a bit in a run.
+//! side encodes each value of the new cohort once, when the checkpoint's writing starts, one
+//! value after the other (each read once, while its entries are at hand), appending each of
+//! its parts (its entries in one key group) to its group's bytes for that cohort, and lets go
+//! of the value. Per key group it keeps each cohort's parts with where they were written. A
+//! checkpoint copies the new cohort's bytes of each group, one stretch of memory, and refers
+//! to the runs of earlier cohorts' parts that are still live where an earlier file holds them
+//! (see [`crate::pieces`]): a window that sits unchanged until it fires is encoded once, and
+//! after that costs a bit in a run.
 //!
-//! A cohort keeps its values until every one of its parts is in a file that may be referred
+//! A cohort keeps its bytes until every one of its parts is in a file that may be referred
 //! to (that of a complete checkpoint; later complete ones refer to it while any part is live),
 //! so that a checkpoint that did not complete is written again by the next one: until the
 //! checkpoint that wrote them completes (see [`Completion`]), or else until a later pass over
-//! the key groups finds them all in such files. While a cohort keeps a value, the task copies
-//! that value on its next change instead of taking it back. Cohorts are applied in the order
-//! they were handed; a snapshot's encoding that finds a later one applied already (an aborted
-//! checkpoint still encoding) fails.
+//! the key groups finds them all in such files. Cohorts are applied in the order they were
+//! handed; a snapshot's encoding that finds a later one applied already (an aborted checkpoint
+//! still encoding) fails.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use weir_types::{KeyGroup, KeyGroupRange};
 
+use crate::grouped::GroupSink;
 use crate::pieces::{GroupEntries, Spot, Stored};
 use crate::snapshot::{FrozenTable, append_runs_header};
 use crate::{Error, Result};
 
 /// A value a checkpoint hands over, as the writing side encodes it.
 pub trait Handed: Send + 'static {
-    /// Calls `part` with each key group it has entries in and how many, in the order of its
-    /// parts.
-    fn parts(&self, part: &mut dyn FnMut(KeyGroup, usize)) -> Result<()>;
-    /// Appends the entries of part `part` as runs (see [`crate::append_run`]), without the
-    /// section's header.
-    fn encode_part(&self, part: usize, out: &mut Vec<u8>) -> Result<()>;
-    /// Reads step `step` (below [`WARMING_STEPS`]) of what encoding part `part` reads,
-    /// without encoding it: each step reads what the step before brought into the cache
-    /// leads to (a holder, then where its entries are, then the entries). The writing side
-    /// takes several values through each step in turn before encoding them, so that their
-    /// trips to memory (values handed up to a second ago, long out of the caches) overlap
-    /// instead of each value waiting on its own, one after the other.
-    fn warm(&self, _part: usize, _step: usize) {}
+    /// Encodes its entries split by key group into `sink` (see [`crate::encode_split`]):
+    /// each group's as runs (see [`crate::append_run`]), without the section's header.
+    fn encode(&self, sink: &mut dyn GroupSink) -> Result<()>;
 }
-
-/// How many parts are warmed (see [`Handed::warm`]) at a time before they are encoded: enough
-/// for their trips to memory to overlap, few enough for what they bring to stay in the cache.
-const WARMED_AHEAD: usize = 16;
-
-/// How many steps warming takes (see [`Handed::warm`]).
-pub const WARMING_STEPS: usize = 3;
 
 /// Which cohort a handed value is in, and where: the task gives it back when the value
 /// changes or ends.
@@ -136,7 +122,7 @@ impl<H> Fresh<H> {
 /// the writing side's layout.
 struct Shared<H> {
     handed: Mutex<Vec<Delta<H>>>,
-    layout: Mutex<Layout<H>>,
+    layout: Mutex<Layout>,
 }
 
 /// One checkpoint's hand-over: its new cohort, and the values of earlier ones that ended or
@@ -148,11 +134,11 @@ struct Delta<H> {
 }
 
 /// The writing side's view of the cohorts.
-struct Layout<H> {
+struct Layout {
     range: KeyGroupRange,
     /// The latest cohort applied.
     applied: Option<u64>,
-    cohorts: BTreeMap<u64, Cohort<H>>,
+    cohorts: BTreeMap<u64, Cohort>,
     /// Each key group's parts, by cohort (indexed by the group's offset in `range`).
     groups: Vec<Vec<GroupCohort>>,
     /// The pass over the key groups under way.
@@ -170,22 +156,25 @@ struct Pass {
     cohort: u64,
     /// Whether it writes incrementally (refers to earlier files).
     incremental: bool,
-    /// The cohorts it found not all in files that may be referred to (they keep their values).
+    /// The cohorts it found not all in files that may be referred to (they keep their bytes).
     unconfirmed: HashSet<u64>,
 }
 
-/// A cohort's values: live or not, and kept until written where they may be referred to.
-struct Cohort<H> {
+/// A cohort's values: live or not.
+struct Cohort {
     live: Vec<bool>,
     live_count: usize,
-    /// Emptied once every part is in a file that may be referred to.
-    kept: Vec<Option<H>>,
+    /// Whether its groups keep the bytes of its parts: until every part is in a file that may
+    /// be referred to.
+    kept: bool,
 }
 
 /// One cohort's parts in one key group, written one after the other.
 struct GroupCohort {
     cohort: u64,
     parts: Vec<Part>,
+    /// The parts' encodings, one after the other (emptied when the cohort lets go of them).
+    bytes: Vec<u8>,
     /// Where each part was last written (part `i` of this `Stored` is `parts[i]`).
     stored: Arc<Stored>,
     /// Its live parts as a pass found them, while no value of its cohort ended since: a
@@ -210,8 +199,10 @@ struct Found {
 #[derive(Clone, Copy)]
 struct Part {
     value: u32,
-    part: u32,
     entries: u32,
+    /// Where its encoding ends in its group cohort's bytes (it starts where the part before
+    /// ends).
+    end: usize,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -316,17 +307,15 @@ impl<H: Handed> Completion for CohortCompletion<H> {
     }
 }
 
-impl<H: Handed> Layout<H> {
-    /// Applies a hand-over: ends values, and adds the new cohort's parts to their groups.
-    fn apply(&mut self, delta: Delta<H>) -> Result<()> {
+impl Layout {
+    /// Applies a hand-over: ends values, and encodes the new cohort's parts into their
+    /// groups' bytes.
+    fn apply<H: Handed>(&mut self, delta: Delta<H>) -> Result<()> {
         for handle in delta.ended {
             let Some(cohort) = self.cohorts.get_mut(&handle.cohort) else { continue };
             let index = handle.index as usize;
             if std::mem::replace(&mut cohort.live[index], false) {
                 cohort.live_count -= 1;
-                if let Some(kept) = cohort.kept.get_mut(index) {
-                    *kept = None;
-                }
             }
             if cohort.live_count == 0 {
                 self.cohorts.remove(&handle.cohort);
@@ -337,25 +326,17 @@ impl<H: Handed> Layout<H> {
             return Ok(());
         }
         for (value, handed) in delta.values.iter().enumerate() {
-            let mut part = 0;
-            let mut outside = None;
-            handed.parts(&mut |group, entries| {
-                if !self.range.contains(group) {
-                    outside = Some(group);
-                    return;
-                }
-                let parts = &mut self.groups[self.range.offset(group)];
-                if parts.last().is_none_or(|last| last.cohort != delta.cohort) {
-                    let stored = Arc::new(Stored::default());
-                    let cohort = delta.cohort;
-                    parts.push(GroupCohort { cohort, parts: Vec::new(), stored, found: None });
-                }
-                let entries = u32::try_from(entries).expect("fewer than 2^32 entries per part");
-                let new = Part { value: value as u32, part, entries };
-                parts.last_mut().expect("pushed above").parts.push(new);
-                part += 1;
-            })?;
-            if let Some(group) = outside {
+            let value = u32::try_from(value).expect("fewer than 2^32 values per cohort");
+            let mut sink = CohortSink {
+                layout: self,
+                cohort: delta.cohort,
+                value,
+                current: None,
+                outside: None,
+                discarded: Vec::new(),
+            };
+            handed.encode(&mut sink)?;
+            if let Some(group) = sink.outside {
                 return Err(Error::KeyGroupOutOfRange {
                     key: format!("(a value of cohort {})", delta.cohort),
                     group,
@@ -365,8 +346,7 @@ impl<H: Handed> Layout<H> {
             }
         }
         let count = delta.values.len();
-        let kept = delta.values.into_iter().map(Some).collect();
-        let cohort = Cohort { live: vec![true; count], live_count: count, kept };
+        let cohort = Cohort { live: vec![true; count], live_count: count, kept: true };
         self.cohorts.insert(delta.cohort, cohort);
         Ok(())
     }
@@ -399,21 +379,23 @@ impl<H: Handed> Layout<H> {
             if let Some(found) = &mut group_cohort.found {
                 found.runs.clear(); // written again below, elsewhere
             }
-            let number = group_cohort.cohort;
-            for (chunk, parts) in group_cohort.parts.chunks(WARMED_AHEAD).enumerate() {
-                for step in 0..WARMING_STEPS {
-                    for part in parts {
-                        if let Some(Ok(value)) = cohort.live_value(number, part) {
-                            value.warm(part.part as usize, step);
-                        }
-                    }
-                }
-                for (index, part) in (chunk * WARMED_AHEAD..).zip(parts) {
-                    let Some(value) = cohort.live_value(number, part).transpose()? else {
-                        continue;
+            if !cohort.kept {
+                return Err(Error::Incremental {
+                    cohort: group_cohort.cohort,
+                    reason: "a part no earlier file holds was let go of",
+                });
+            }
+            let GroupCohort { parts, bytes, stored, .. } = &*group_cohort;
+            let mut start = 0;
+            for (index, part) in parts.iter().enumerate() {
+                let encoding = &bytes[start..part.end];
+                start = part.end;
+                if cohort.live[part.value as usize] {
+                    let copy = |out: &mut Vec<u8>| {
+                        out.extend_from_slice(encoding);
+                        Ok(())
                     };
-                    let encode = |out: &mut Vec<u8>| value.encode_part(part.part as usize, out);
-                    out.stored(&group_cohort.stored, index, encode)?;
+                    out.stored(stored, index, copy)?;
                 }
             }
         }
@@ -421,46 +403,87 @@ impl<H: Handed> Layout<H> {
     }
 
     /// The pass over every group is over: cohorts it found all in files that may be referred
-    /// to let go of their values.
+    /// to let go of their bytes.
     fn end_pass(&mut self) {
         let Some(pass) = self.pass.take() else { return };
-        for (number, cohort) in &mut self.cohorts {
-            if !pass.unconfirmed.contains(number) {
-                cohort.kept = Vec::new();
-            }
-        }
+        self.let_go(|number| !pass.unconfirmed.contains(&number));
         if pass.incremental {
             self.passed = Some(pass.cohort);
         }
     }
 
+    /// Cohorts `which` picks let go of their bytes.
+    fn let_go(&mut self, which: impl Fn(u64) -> bool) {
+        for (number, cohort) in &mut self.cohorts {
+            if which(*number) {
+                cohort.kept = false;
+            }
+        }
+        for group_cohort in self.groups.iter_mut().flatten() {
+            if which(group_cohort.cohort) {
+                group_cohort.bytes = Vec::new();
+            }
+        }
+    }
+
     /// The checkpoint of `cohort` completed (see [`Completion::completed`]): if its pass was
     /// the last, every live part is in its files or in those it referred to, which may be
-    /// referred to from now on, so no cohort needs its values any more.
+    /// referred to from now on, so no cohort needs its bytes any more.
     fn completed(&mut self, cohort: u64) {
         if self.passed == Some(cohort) && self.applied == Some(cohort) && self.pass.is_none() {
-            self.cohorts.values_mut().for_each(|cohort| cohort.kept = Vec::new());
+            self.let_go(|_| true);
         }
     }
 }
 
-impl<H> Cohort<H> {
-    /// The value `part` is of, if it is live; an error if it is live and let go of (it is
-    /// in no file that may be referred to): `number` is the cohort's.
-    fn live_value(&self, number: u64, part: &Part) -> Option<Result<&H>> {
-        let value = part.value as usize;
-        self.live[value].then(|| {
-            self.kept.get(value).and_then(Option::as_ref).ok_or(Error::Incremental {
-                cohort: number,
-                reason: "a value no earlier file holds was let go of",
-            })
-        })
+/// Where a value of the cohort being applied appends its parts: its groups' bytes.
+struct CohortSink<'a> {
+    layout: &'a mut Layout,
+    cohort: u64,
+    value: u32,
+    /// The offset of the group last asked for, in the table's range.
+    current: Option<usize>,
+    /// A key group outside the table's range that the value has entries in.
+    outside: Option<KeyGroup>,
+    /// Where the entries of such a group go (dropped).
+    discarded: Vec<u8>,
+}
+
+impl GroupSink for CohortSink<'_> {
+    fn group(&mut self, group: KeyGroup) -> &mut Vec<u8> {
+        if !self.layout.range.contains(group) {
+            self.outside = Some(group);
+            self.discarded.clear();
+            return &mut self.discarded;
+        }
+        let offset = self.layout.range.offset(group);
+        let parts = &mut self.layout.groups[offset];
+        if parts.last().is_none_or(|last| last.cohort != self.cohort) {
+            parts.push(GroupCohort::new(self.cohort));
+        }
+        self.current = Some(offset);
+        &mut parts.last_mut().expect("pushed above").bytes
+    }
+
+    fn appended(&mut self, count: usize) {
+        let Some(offset) = self.current.take() else { return };
+        let group_cohort = self.layout.groups[offset]
+            .last_mut()
+            .expect("the group asked for has the cohort's parts");
+        let entries = u32::try_from(count).expect("fewer than 2^32 entries per part");
+        let end = group_cohort.bytes.len();
+        group_cohort.parts.push(Part { value: self.value, entries, end });
     }
 }
 
 impl GroupCohort {
+    fn new(cohort: u64) -> Self {
+        let stored = Arc::new(Stored::default());
+        GroupCohort { cohort, parts: Vec::new(), bytes: Vec::new(), stored, found: None }
+    }
+
     /// Its live parts, found again if a value of its cohort ended since the last pass.
-    fn found<H>(&mut self, cohort: &Cohort<H>) -> &Found {
+    fn found(&mut self, cohort: &Cohort) -> &Found {
         let live_count = cohort.live_count;
         if self.found.as_ref().is_none_or(|found| found.live_count != live_count) {
             let live = self.parts.iter().filter(|part| cohort.live[part.value as usize]);
@@ -474,9 +497,9 @@ impl GroupCohort {
 
     /// Refers to its live parts in runs, if an earlier file that may be referred to holds
     /// every one of them; returns whether it did. Needs [`Self::found`] first.
-    fn refer<H>(
+    fn refer(
         &mut self,
-        cohort: &Cohort<H>,
+        cohort: &Cohort,
         spots: &mut Vec<Option<Spot>>,
         out: &mut GroupEntries<'_>,
     ) -> bool {
@@ -500,7 +523,7 @@ impl GroupCohort {
 
 /// Where the live parts among `parts` are, joined into runs, if one file holds them all
 /// (`spots`: where each part was last written, in the one file a value is remembered in).
-fn live_runs<H>(parts: &[Part], cohort: &Cohort<H>, spots: &[Option<Spot>]) -> Option<Vec<Spot>> {
+fn live_runs(parts: &[Part], cohort: &Cohort, spots: &[Option<Spot>]) -> Option<Vec<Spot>> {
     let live = (parts.iter().zip(spots))
         .filter(|(part, _)| cohort.live[part.value as usize])
         .map(|(_, spot)| *spot);
@@ -517,16 +540,13 @@ fn live_runs<H>(parts: &[Part], cohort: &Cohort<H>, spots: &[Option<Spot>]) -> O
 
 #[cfg(test)]
 mod tests {
-    use std::cell::{Cell, RefCell};
+    use std::cell::Cell;
 
     use super::*;
     use crate::pieces::{BlockWriter, Piece, PlacedBlock};
 
     thread_local! {
         static ENCODED: Cell<usize> = const { Cell::new(0) };
-        /// What was done to values, in order: `(name, step)` for a step of warming one, and
-        /// `(name, WARMING_STEPS)` for encoding one.
-        static VISITS: RefCell<Vec<(u8, usize)>> = const { RefCell::new(Vec::new()) };
     }
 
     /// A value with one entry in each of its groups, encoded as its name and the part.
@@ -538,20 +558,13 @@ mod tests {
     }
 
     impl Handed for Value {
-        fn parts(&self, part: &mut dyn FnMut(KeyGroup, usize)) -> Result<()> {
-            self.groups.iter().for_each(|group| part(*group, 1));
+        fn encode(&self, sink: &mut dyn GroupSink) -> Result<()> {
+            for (part, group) in self.groups.iter().enumerate() {
+                ENCODED.with(|encoded| encoded.set(encoded.get() + 1));
+                sink.group(*group).extend_from_slice(&[self.name, part as u8]);
+                sink.appended(1);
+            }
             Ok(())
-        }
-
-        fn encode_part(&self, part: usize, out: &mut Vec<u8>) -> Result<()> {
-            ENCODED.with(|encoded| encoded.set(encoded.get() + 1));
-            VISITS.with(|visits| visits.borrow_mut().push((self.name, WARMING_STEPS)));
-            out.extend_from_slice(&[self.name, part as u8]);
-            Ok(())
-        }
-
-        fn warm(&self, _part: usize, step: usize) {
-            VISITS.with(|visits| visits.borrow_mut().push((self.name, step)));
         }
     }
 
@@ -563,8 +576,19 @@ mod tests {
     const RANGE: fn() -> KeyGroupRange = || KeyGroupRange::for_subtask(4, 1, 0);
 
     /// What [`write`] wrote: the blocks, the file's bytes, the files the blocks refer to, and
-    /// how many parts it encoded.
+    /// how many parts it wrote into its own file.
     type Written = (Vec<PlacedBlock>, Vec<u8>, Vec<String>, usize);
+
+    /// The bytes of parts the cohorts keep.
+    fn kept(cohorts: &Cohorts<Value>) -> usize {
+        let layout = lock(&cohorts.shared.layout);
+        layout.groups.iter().flatten().map(|group_cohort| group_cohort.bytes.len()).sum()
+    }
+
+    /// How many parts were encoded from values during the last [`write`].
+    fn encoded() -> usize {
+        ENCODED.with(Cell::get)
+    }
 
     /// Writes every group of `frozen` into file `file` (`None`: a full snapshot), referring to
     /// the files `reusable` names.
@@ -588,7 +612,9 @@ mod tests {
             }
         }
         let (bytes, files) = writer.finish();
-        Ok((blocks, bytes.into_vec(), files, ENCODED.with(Cell::get)))
+        // A block's header takes two bytes of its file, and so does each part written there.
+        let written = (bytes.len() - 2 * blocks.len()) / 2;
+        Ok((blocks, bytes.into_vec(), files, written))
     }
 
     /// Each block's bytes, from the files (by name) its pieces refer to.
@@ -615,26 +641,27 @@ mod tests {
         let handle_a = fresh.add(a);
         fresh.add(b);
         let first = cohorts.hand(fresh, Vec::new(), false);
-        let (blocks, one, names, encoded) = write(&first, Some("one"), &[]).unwrap();
-        assert_eq!(encoded, 3);
+        let (blocks, one, names, written) = write(&first, Some("one"), &[]).unwrap();
+        assert_eq!((written, encoded()), (3, 3));
         let files = [("one", one.as_slice())];
         let expected = [(0, b"\x00\x01a\x00".to_vec()), (1, b"\x00\x02a\x01b\x00".to_vec())];
         assert_eq!(contents(&blocks, &names, &files), expected);
         drop(first);
-        assert_eq!(Arc::strong_count(&b_token), 2, "kept until its file may be referred to");
+        assert_eq!(Arc::strong_count(&b_token), 1, "let go of once encoded");
+        assert_eq!(kept(&cohorts), 6, "its bytes kept until its file may be referred to");
 
         // a ended, c is new: only c is encoded, b is referred to.
         let (c, _) = value(b'c', &[0]);
         let mut fresh = cohorts.fresh();
         fresh.add(c);
         let second = cohorts.hand(fresh, vec![handle_a], false);
-        let (blocks, two, names, encoded) = write(&second, Some("two"), &["one"]).unwrap();
-        assert_eq!(encoded, 1);
+        let (blocks, two, names, written) = write(&second, Some("two"), &["one"]).unwrap();
+        assert_eq!((written, encoded()), (1, 1));
         assert_eq!(two, b"\x00\x01c\x00\x00\x01", "the headers and c");
         let files = [("one", one.as_slice()), ("two", two.as_slice())];
         let expected = [(0, b"\x00\x01c\x00".to_vec()), (1, b"\x00\x01b\x00".to_vec())];
         assert_eq!(contents(&blocks, &names, &files), expected);
-        assert_eq!(Arc::strong_count(&b_token), 1, "let go of once referred to");
+        assert_eq!(kept(&cohorts), 2, "c's bytes; a's and b's let go of once referred to");
     }
 
     #[test]
@@ -644,8 +671,8 @@ mod tests {
         let handles: Vec<Handle> =
             [b'a', b'b', b'c'].iter().map(|name| fresh.add(value(*name, &[1]).0)).collect();
         let first = cohorts.hand(fresh, Vec::new(), false);
-        let (_, one, _, encoded) = write(&first, Some("one"), &[]).unwrap();
-        assert_eq!(encoded, 3);
+        let (_, one, _, written) = write(&first, Some("one"), &[]).unwrap();
+        assert_eq!(written, 3);
         // Each block's bytes, from file one and the file written.
         let read = |written: &Written, file: &str| {
             contents(&written.0, &written.2, &[("one", &one), (file, &written.1)])
@@ -654,7 +681,7 @@ mod tests {
         for file in ["two", "three"] {
             let frozen = cohorts.hand(cohorts.fresh(), Vec::new(), false);
             let written = write(&frozen, Some(file), &["one"]).unwrap();
-            assert_eq!(written.3, 0, "{file} encodes nothing");
+            assert_eq!(written.3, 0, "{file} writes no part");
             assert_eq!(written.0[0].pieces.len(), 2, "{file}: its header and one run");
             assert_eq!(read(&written, file), [(1, b"\x00\x03a\x00b\x00c\x00".to_vec())]);
         }
@@ -670,36 +697,16 @@ mod tests {
         assert!(written.0.is_empty(), "no block for an empty group");
     }
 
-    /// What warming and encoding the values named `names` (in the order of their parts, `None`
-    /// for an ended one) does, a chunk of parts at a time: every live part through each step
-    /// of warming in turn, then encoded.
-    fn chunk_by_chunk(names: &[Option<u8>]) -> Vec<(u8, usize)> {
-        let mut visits = Vec::new();
-        for chunk in names.chunks(WARMED_AHEAD) {
-            for step in 0..=WARMING_STEPS {
-                visits.extend(chunk.iter().flatten().map(|name| (*name, step)));
-            }
-        }
-        visits
-    }
-
-    fn take_visits() -> Vec<(u8, usize)> {
-        VISITS.with(|visits| std::mem::take(&mut *visits.borrow_mut()))
-    }
-
     #[test]
-    fn parts_warmed_step_by_step_and_encoded_a_chunk_at_a_time_are_remembered_where_written() {
+    fn live_parts_are_encoded_and_remembered_where_written_and_ended_ones_are_not() {
         let mut cohorts = Cohorts::<Value>::new(RANGE());
-        let count = 2 * WARMED_AHEAD + 5;
+        let count = 37;
         let names: Vec<u8> = (0..count).map(|i| b'A' + i as u8).collect();
         let mut fresh = cohorts.fresh();
         let handles: Vec<Handle> =
             names.iter().map(|&name| fresh.add(value(name, &[1]).0)).collect();
         let first = cohorts.hand(fresh, Vec::new(), false);
-        take_visits();
         assert_eq!(write(&first, Some("one"), &[]).unwrap().3, count);
-        let every: Vec<Option<u8>> = names.iter().copied().map(Some).collect();
-        assert_eq!(take_visits(), chunk_by_chunk(&every));
         // Every third value ends; the others are live.
         let ended: Vec<Handle> = handles.iter().step_by(3).copied().collect();
         let live: Vec<Option<u8>> = (0..count).map(|i| (i % 3 != 0).then_some(names[i])).collect();
@@ -709,12 +716,8 @@ mod tests {
         // Written again (the first file may not be referred to), then referred to there.
         let frozen = cohorts.hand(cohorts.fresh(), ended, false);
         let again = write(&frozen, Some("again"), &[]).unwrap();
-        assert_eq!(again.3, count - count.div_ceil(3));
-        assert_eq!(
-            take_visits(),
-            chunk_by_chunk(&live),
-            "ended parts are neither warmed nor encoded"
-        );
+        assert_eq!(again.3, count - count.div_ceil(3), "ended parts are not written");
+        assert_eq!(encoded(), 0, "from the bytes kept, not from the values");
         let frozen = cohorts.hand(cohorts.fresh(), Vec::new(), false);
         let referred = write(&frozen, Some("referred"), &["again"]).unwrap();
         assert_eq!(referred.3, 0, "every live part is where the pass before wrote it");
@@ -735,20 +738,21 @@ mod tests {
         let (b, b_token) = value(b'b', &[2, 3]);
         let handle_b = fresh.add(b);
         let second = cohorts.hand(fresh, Vec::new(), false);
-        let (_, two, _, encoded) = write(&second, Some("two"), &["one"]).unwrap();
-        assert_eq!((encoded, two.len()), (2, 8));
+        let (_, two, _, written) = write(&second, Some("two"), &["one"]).unwrap();
+        assert_eq!((written, two.len()), (2, 8));
         let third = cohorts.hand(cohorts.fresh(), Vec::new(), false);
-        let (blocks, three, names, encoded) = write(&third, Some("three"), &["one"]).unwrap();
-        assert_eq!(encoded, 2, "b again, from the value its cohort kept");
+        let (blocks, three, names, written) = write(&third, Some("three"), &["one"]).unwrap();
+        assert_eq!((written, encoded()), (2, 0), "b again, from the bytes its cohort kept");
         let files = [("one", &one[..]), ("three", &three[..])];
         let expected = [(2, b"\x00\x02a\x00b\x00".to_vec()), (3, b"\x00\x01b\x01".to_vec())];
         assert_eq!(contents(&blocks, &names, &files), expected);
-        assert_eq!(Arc::strong_count(&b_token), 2, "still kept: three is not complete yet");
+        assert_eq!(Arc::strong_count(&b_token), 1, "the value was let go of once encoded");
+        assert_eq!(kept(&cohorts), 4, "b's bytes: three is not complete yet");
         let fourth = cohorts.hand(cohorts.fresh(), vec![handle_b], false);
-        let (blocks, four, names, encoded) =
+        let (blocks, four, names, written) =
             write(&fourth, Some("four"), &["one", "three"]).unwrap();
-        assert_eq!(encoded, 0);
-        assert_eq!(Arc::strong_count(&b_token), 1, "an ended value is let go of");
+        assert_eq!(written, 0);
+        assert_eq!(kept(&cohorts), 0, "the bytes of an ended value are let go of");
         let files = [("one", &one[..]), ("four", &four[..])];
         assert_eq!(contents(&blocks, &names, &files), [(2, b"\x00\x01a\x00".to_vec())]);
     }
@@ -757,18 +761,17 @@ mod tests {
     fn a_completed_checkpoint_lets_go_of_the_values_it_wrote() {
         let mut cohorts = Cohorts::<Value>::new(RANGE());
         let mut fresh = cohorts.fresh();
-        let (a, a_token) = value(b'a', &[0, 2]);
-        fresh.add(a);
+        fresh.add(value(b'a', &[0, 2]).0);
         let first = cohorts.hand(fresh, Vec::new(), false);
         let (_, one, _, _) = write(&first, Some("one"), &[]).unwrap();
         let completion = first.completion().expect("cohorts are told of completions");
         drop(first);
-        assert_eq!(Arc::strong_count(&a_token), 2, "kept while one may not complete");
+        assert_eq!(kept(&cohorts), 4, "kept while one may not complete");
         completion.completed();
-        assert_eq!(Arc::strong_count(&a_token), 1, "let go of once one completed");
+        assert_eq!(kept(&cohorts), 0, "let go of once one completed");
         let second = cohorts.hand(cohorts.fresh(), Vec::new(), false);
-        let (blocks, two, names, encoded) = write(&second, Some("two"), &["one"]).unwrap();
-        assert_eq!(encoded, 0, "referred to in one");
+        let (blocks, two, names, written) = write(&second, Some("two"), &["one"]).unwrap();
+        assert_eq!(written, 0, "referred to in one");
         let files = [("one", &one[..]), ("two", &two[..])];
         let expected = [(0, b"\x00\x01a\x00".to_vec()), (2, b"\x00\x01a\x01".to_vec())];
         assert_eq!(contents(&blocks, &names, &files), expected);
@@ -779,8 +782,7 @@ mod tests {
         // A later checkpoint's changes were applied before the first one completed.
         let mut cohorts = Cohorts::<Value>::new(RANGE());
         let mut fresh = cohorts.fresh();
-        let (a, a_token) = value(b'a', &[1]);
-        fresh.add(a);
+        fresh.add(value(b'a', &[1]).0);
         let first = cohorts.hand(fresh, Vec::new(), false);
         write(&first, Some("one"), &[]).unwrap();
         let mut fresh = cohorts.fresh();
@@ -788,34 +790,32 @@ mod tests {
         let second = cohorts.hand(fresh, Vec::new(), false);
         write(&second, Some("two"), &[]).unwrap(); // "one" not complete when it started
         first.completion().unwrap().completed();
-        assert_eq!(Arc::strong_count(&a_token), 2, "two holds a in its own file");
+        assert_eq!(kept(&cohorts), 4, "two holds a (and b) in its own file");
         // Full checkpoints write every value each time.
         let mut cohorts = Cohorts::<Value>::new(RANGE());
         let mut fresh = cohorts.fresh();
-        let (c, c_token) = value(b'c', &[1]);
-        fresh.add(c);
+        fresh.add(value(b'c', &[1]).0);
         let first = cohorts.hand(fresh, Vec::new(), false);
         write(&first, None, &[]).unwrap();
         first.completion().unwrap().completed();
-        assert_eq!(Arc::strong_count(&c_token), 2, "the next full checkpoint encodes c");
+        assert_eq!(kept(&cohorts), 2, "the next full checkpoint writes c again");
     }
 
     #[test]
     fn a_full_writer_encodes_every_live_value_and_keeps_them() {
         let mut cohorts = Cohorts::<Value>::new(RANGE());
         let mut fresh = cohorts.fresh();
-        let (a, a_token) = value(b'a', &[1]);
-        fresh.add(a);
+        fresh.add(value(b'a', &[1]).0);
         let first = cohorts.hand(fresh, Vec::new(), false);
         write(&first, None, &[]).unwrap();
         let mut fresh = cohorts.fresh();
         fresh.add(value(b'b', &[1]).0);
         let second = cohorts.hand(fresh, Vec::new(), false);
-        let (blocks, bytes, _, encoded) = write(&second, None, &[]).unwrap();
-        assert_eq!(encoded, 2);
+        let (blocks, bytes, _, written) = write(&second, None, &[]).unwrap();
+        assert_eq!((written, encoded()), (2, 1), "a from its bytes, b encoded");
         assert_eq!(blocks.len(), 1);
         assert_eq!(bytes, b"\x00\x02a\x00b\x00");
-        assert_eq!(Arc::strong_count(&a_token), 2, "a full snapshot may need it again");
+        assert_eq!(kept(&cohorts), 4, "a full snapshot may need them again");
     }
 
     #[test]

@@ -8,8 +8,7 @@
 //! (a checkpoint encoding them, a window firing) follows one pointer to one stretch of memory
 //! instead of two.
 
-use std::hash::{Hash, Hasher};
-use std::hint::black_box;
+use std::hash::Hash;
 
 use hashbrown::HashMap;
 
@@ -70,11 +69,6 @@ impl<K: Hash + Eq, V> Entries<K, V> {
         }
     }
 
-    /// Whether `key` has a value.
-    pub(crate) fn contains_key(&self, key: &K) -> bool {
-        self.get(key).is_some()
-    }
-
     /// Sets the value of `key`; returns the one it replaced.
     pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
         if let Some(old) = self.get_mut(&key) {
@@ -104,53 +98,20 @@ impl<K: Hash + Eq, V> Entries<K, V> {
         }
     }
 
+    /// Calls `each` with every entry, moved out, in no particular order.
+    pub(crate) fn into_each(self, mut each: impl FnMut(K, V)) {
+        match self {
+            Entries::Few(few) => few.into_iter().for_each(|(key, value)| each(key, value)),
+            Entries::Many(many) => many.into_iter().for_each(|(key, value)| each(key, value)),
+        }
+    }
+
     /// Every entry, in no particular order.
     pub(crate) fn iter(&self) -> Iter<'_, K, V> {
         match self {
             Entries::Few(few) => Iter::Few(few.iter()),
             Entries::Many(many) => Iter::Many(many.iter()),
         }
-    }
-
-    /// Every key, in no particular order.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &K> {
-        self.iter().map(|(key, _)| key)
-    }
-
-    /// Reads step `step` of what reading every entry reads, without using it (see
-    /// `Handed::warm`): first where the entries are, then the first of them (of a map, its
-    /// first control bytes, which say where the entries are), then every key.
-    pub(crate) fn warm(&self, step: usize) {
-        match (step, self) {
-            (0, _) => drop(black_box(self.len())),
-            (1, Entries::Few(few)) => few.iter().take(1).for_each(|(key, _)| touch(key)),
-            (1, Entries::Many(many)) => drop(black_box(many.keys().next().map(std::ptr::from_ref))),
-            _ => self.keys().for_each(touch),
-        }
-    }
-}
-
-/// Reads `key` (feeds it to a hasher that only mixes what it is given).
-fn touch<K: Hash>(key: &K) {
-    let mut touched = Touched(0);
-    key.hash(&mut touched);
-    black_box(touched.finish());
-}
-
-/// A hasher that only XORs what it is given: enough to read a key, cheaper than hashing it.
-struct Touched(u64);
-
-impl Hasher for Touched {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 ^= bytes.first().copied().map_or(0, u64::from);
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 ^= value;
     }
 }
 
@@ -237,7 +198,6 @@ mod tests {
                     _ => assert_eq!(entries.get(&key), model.get(&key), "seed {seed}"),
                 }
                 assert_eq!(entries.len(), model.len());
-                assert_eq!(entries.contains_key(&key), model.contains_key(&key));
             }
             let mut all: Vec<(u64, u64)> = entries.iter().map(|(k, v)| (*k, *v)).collect();
             all.sort_unstable();

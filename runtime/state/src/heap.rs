@@ -1,50 +1,47 @@
-//! The heap backend: live objects in one hash map per key group, keyed by namespace, each
-//! namespace holding its entries by the state's key (see [`Entries`]: a few in a vector, more
-//! in a hash map).
+//! The heap backend: live objects in one hash map keyed by namespace, each namespace holding
+//! its entries by the state's key over all of the subtask's key groups (see
+//! [`crate::entries::Entries`]: a few in a vector, more in a hash map), each entry with its key
+//! group.
 //!
 //! Namespace first, because the entries of one namespace live and die together: a window
 //! is created, updated and fired for all of its keys within one stretch of event time, so
-//! those accesses stay in one small collection however many windows are open (out-of-order
-//! input, lagging watermarks), and firing a window empties it instead of probing a large
-//! per-key map for each key. Keyed state without namespaces is one map per key group.
+//! those accesses stay in one collection however many windows are open (out-of-order input,
+//! lagging watermarks), and firing a window empties it instead of probing a large per-key map
+//! for each key. Across key groups, because a checkpoint hands over, and the writing side
+//! reads, one object per window (see [`crate::namespaces`]); snapshots are still written per
+//! key group, each namespace split by group as it is encoded (see [`crate::grouped`]). Keyed
+//! state without namespaces is one namespace, split by key group once it is large.
+
+use std::cell::OnceCell;
 
 use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
 
 use crate::GroupEntries;
 use crate::cohorts::{Cohorts, Handed};
-use crate::entries::Entries;
-use crate::namespaces::{FreshNamespace, FrozenNamespace, FrozenNamespaces, Namespaces};
+use crate::grouped::{GroupLayout, GroupSink, encode_by_group, encode_split};
+use crate::namespaces::{
+    FreshNamespace, FrozenNamespace, FrozenNamespaces, Grouped, InGroup, Namespaces,
+};
 use crate::snapshot::{FrozenTable, Sharing};
 use crate::snapshot::{append_run, append_runs_header};
-use crate::{Error, Result, StateTable, decode_entries};
+use crate::{Result, StateTable, decode_entries};
 
-/// A heap table: `groups[offset(group)]` holds a key group's namespaces.
+/// A heap table: the namespaces of a subtask's key groups.
 pub(crate) struct HeapTable<K, N, V> {
-    range: KeyGroupRange,
-    groups: Vec<Namespaces<K, N, V>>,
+    namespaces: Namespaces<K, N, V>,
     /// What checkpoints took of it.
     cohorts: Cohorts<FreshNamespace<K, N, V>>,
 }
 
 impl<K: Key, N: Key, V: Data> HeapTable<K, N, V> {
     pub(crate) fn new(range: KeyGroupRange) -> Self {
-        let groups = (0..range.len()).map(|_| Namespaces::default()).collect();
-        HeapTable { range, groups, cohorts: Cohorts::new(range) }
-    }
-
-    fn group(&self, group: KeyGroup) -> &Namespaces<K, N, V> {
-        &self.groups[self.range.offset(group)]
-    }
-
-    fn group_mut(&mut self, group: KeyGroup) -> &mut Namespaces<K, N, V> {
-        let offset = self.range.offset(group);
-        &mut self.groups[offset]
+        HeapTable { namespaces: Namespaces::new(range), cohorts: Cohorts::new(range) }
     }
 }
 
 impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
     fn get(&self, group: KeyGroup, key: &K, namespace: &N) -> Result<Option<V>> {
-        Ok(self.group(group).get(namespace).and_then(|entries| entries.get(key)).cloned())
+        Ok(self.namespaces.get(namespace, group, key).cloned())
     }
 
     fn modify(
@@ -54,133 +51,154 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
         namespace: &N,
         change: &mut dyn FnMut(&mut V),
     ) -> Result<bool> {
-        match self.group_mut(group).get_mut(namespace).and_then(|entries| entries.get_mut(key)) {
-            Some(value) => {
-                change(value);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        let value = self.namespaces.get_mut(namespace, group, key);
+        Ok(value.map(change).is_some())
     }
 
     fn put(&mut self, group: KeyGroup, key: &K, namespace: &N, value: V) -> Result<()> {
-        let entries = self.group_mut(group).get_or_insert(namespace);
-        match entries.get_mut(key) {
-            Some(slot) => *slot = value,
-            None => drop(entries.insert(key.clone(), value)),
-        }
+        self.namespaces.put(namespace, group, key, value);
         Ok(())
     }
 
     fn remove(&mut self, group: KeyGroup, key: &K, namespace: &N) -> Result<Option<V>> {
-        Ok(self.group_mut(group).remove(namespace, key))
+        Ok(self.namespaces.remove(namespace, group, key))
     }
 
+    /// Reads every namespace for one group: snapshots take [`Self::frozen`] instead, which
+    /// reads each namespace once for all groups.
     fn snapshot_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool> {
-        encode_namespaces(self.group(group).iter(), out)
+        let runs: Vec<(&N, Vec<(&K, &V)>)> = (self.namespaces.iter())
+            .map(|(namespace, entries)| {
+                let entries = entries.iter().filter(|(_, entry)| entry.group == group);
+                (namespace, entries.map(|(key, entry)| (key, &entry.value)).collect())
+            })
+            .collect();
+        let count = runs.iter().map(|(_, entries)| entries.len()).sum();
+        if count == 0 {
+            return Ok(false);
+        }
+        append_runs_header(out, count)?;
+        for (namespace, entries) in runs {
+            append_run(namespace, entries.into_iter(), out)?;
+        }
+        Ok(true)
     }
 
     fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()> {
-        let map = self.group_mut(group);
+        let namespaces = &mut self.namespaces;
         decode_entries(entries, |key: K, namespace: N, value: V| {
-            map.get_or_insert(&namespace).insert(key, value);
+            namespaces.put(&namespace, group, &key, value);
         })
     }
 
     fn len(&self) -> usize {
-        self.groups.iter().flat_map(Namespaces::iter).map(|(_, entries)| entries.len()).sum()
+        self.namespaces.iter().map(|(_, entries)| entries.len()).sum()
     }
 
     fn frozen(&mut self, sharing: Sharing) -> Option<Box<dyn FrozenTable>> {
         if sharing == Sharing::Everything {
-            let groups = self.groups.iter_mut().map(Namespaces::frozen).collect();
-            return Some(Box::new(FrozenHeapTable { range: self.range, groups }));
+            let namespaces = self.namespaces.frozen();
+            return Some(Box::new(FrozenHeapTable { namespaces, layout: OnceCell::new() }));
         }
         let (mut fresh, mut ended) = (self.cohorts.fresh(), Vec::new());
-        for (group, namespaces) in self.range.iter().zip(&mut self.groups) {
-            namespaces.hand(group, &mut fresh, &mut ended);
-        }
-        let empty = self.groups.iter().all(Namespaces::is_empty);
+        self.namespaces.hand(&mut fresh, &mut ended);
+        let empty = self.namespaces.is_empty();
         Some(Box::new(self.cohorts.hand(fresh, ended, empty)))
     }
 }
 
 impl<K: Key, N: Key, V: Data> Handed for FreshNamespace<K, N, V> {
-    fn parts(&self, part: &mut dyn FnMut(KeyGroup, usize)) -> Result<()> {
-        part(self.group, self.len);
-        Ok(())
-    }
-
-    fn encode_part(&self, _part: usize, out: &mut Vec<u8>) -> Result<()> {
-        append_namespace(&self.namespace, &self.entries, out)
-    }
-
-    fn warm(&self, _part: usize, step: usize) {
-        self.entries.warm(step);
+    fn encode(&self, sink: &mut dyn GroupSink) -> Result<()> {
+        split_namespace(&self.namespace, &self.entries, sink)
     }
 }
 
 /// A heap table as it was at a savepoint: every namespace's entries, shared with the live
-/// table until it changes them.
+/// table until it changes them. A namespace spanning key groups is encoded split by group on
+/// first use, and that encoding kept with its entries; a split namespace's share of a group
+/// (large) is encoded straight into its group's block.
 struct FrozenHeapTable<K, N, V> {
-    range: KeyGroupRange,
-    groups: Vec<FrozenNamespaces<K, N, V>>,
+    namespaces: FrozenNamespaces<K, N, V>,
+    /// Where each key group's entries are, once the first was asked for.
+    layout: OnceCell<FrozenLayout>,
+}
+
+/// Where a frozen heap table's entries are, by key group.
+struct FrozenLayout {
+    /// In the encodings of the namespaces spanning key groups.
+    spanning: GroupLayout,
+    /// The shares of split namespaces, by group: (group, index in the table's namespaces),
+    /// in order.
+    shares: Vec<(KeyGroup, usize)>,
+}
+
+impl<K: Key, N: Key, V: Data> FrozenHeapTable<K, N, V> {
+    /// The encoding of namespace `index` (one spanning key groups), kept with its entries
+    /// while they are unchanged.
+    fn encoding(&self, index: usize) -> Result<&[u8]> {
+        let FrozenNamespace { namespace, entries, .. } = &self.namespaces[index];
+        entries.encoding(|entries| encode_namespace(namespace, entries))
+    }
+
+    fn layout(&self) -> Result<FrozenLayout> {
+        let spanning = (0..self.namespaces.len()).filter(|&i| self.namespaces[i].group.is_none());
+        let spanning = GroupLayout::of(spanning, |index| self.encoding(index))?;
+        let mut shares: Vec<(KeyGroup, usize)> = (self.namespaces.iter().enumerate())
+            .filter_map(|(index, frozen)| frozen.group.map(|group| (group, index)))
+            .collect();
+        shares.sort_unstable();
+        Ok(FrozenLayout { spanning, shares })
+    }
 }
 
 impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
     fn encode_group<'a>(&'a self, group: KeyGroup, out: &mut GroupEntries<'a>) -> Result<bool> {
-        let namespaces = &self.groups[self.range.offset(group)];
-        let count = namespaces.iter().map(|frozen| frozen.entries.len()).sum();
+        if self.layout.get().is_none() {
+            let _ = self.layout.set(self.layout()?);
+        }
+        let FrozenLayout { spanning, shares } = self.layout.get().expect("set just above");
+        let first = shares.partition_point(|(share, _)| *share < group);
+        let shares = shares[first..].iter().take_while(|(share, _)| *share == group);
+        let in_shares: usize = shares.clone().map(|(_, i)| self.namespaces[*i].entries.len()).sum();
+        let count = spanning.count(group) + in_shares;
         if count == 0 {
             return Ok(false);
         }
-        append_runs_header(out.bytes(), count)?;
-        for FrozenNamespace { namespace, entries, keep_encoding } in namespaces {
-            if *keep_encoding {
-                let encoding = entries.encoding(|entries| {
-                    // Room for small entries: one allocation, trimmed once.
-                    let mut encoding = Vec::with_capacity(16 * entries.len() + 16);
-                    append_namespace(namespace, entries, &mut encoding)?;
-                    Ok::<_, Error>(encoding)
-                })?;
-                out.bytes().extend_from_slice(encoding);
-            } else {
-                append_namespace(namespace, entries, out.bytes())?;
-            }
+        let out = out.bytes();
+        append_runs_header(out, count)?;
+        spanning.append_group(group, |index| self.encoding(index), out)?;
+        for (_, index) in shares {
+            let FrozenNamespace { namespace, entries, .. } = &self.namespaces[*index];
+            append_run(namespace, entries.iter().map(|(key, entry)| (key, &entry.value)), out)?;
         }
         Ok(true)
     }
 
     fn is_empty(&self) -> bool {
-        self.groups.iter().all(Vec::is_empty)
+        self.namespaces.is_empty()
     }
 }
 
-/// Appends the entries of `namespaces` in runs, one per namespace; returns whether there were
-/// any.
-fn encode_namespaces<'a, K: Key + 'a, N: Key + 'a, V: Data + 'a>(
-    namespaces: impl Iterator<Item = (&'a N, &'a Entries<K, V>)> + Clone,
-    out: &mut Vec<u8>,
-) -> Result<bool> {
-    let count = namespaces.clone().map(|(_, entries)| entries.len()).sum();
-    if count == 0 {
-        return Ok(false);
-    }
-    append_runs_header(out, count)?;
-    for (namespace, entries) in namespaces {
-        append_namespace(namespace, entries, out)?;
-    }
-    Ok(true)
-}
-
-/// Appends one namespace's entries as a run.
-fn append_namespace<K: Key, N: Key, V: Data>(
+/// One namespace's entries encoded split by key group into `sink`, one run per group.
+fn split_namespace<K: Key, N: Key, V: Data>(
     namespace: &N,
-    entries: &Entries<K, V>,
-    out: &mut Vec<u8>,
+    entries: &Grouped<K, V>,
+    sink: &mut dyn GroupSink,
 ) -> Result<()> {
-    append_run(namespace, entries.iter(), out)?;
-    Ok(())
+    let all: Vec<(&K, &InGroup<V>)> = entries.iter().collect();
+    let append = |run: &[u32], out: &mut Vec<u8>| {
+        let run = run.iter().map(|&index| all[index as usize]);
+        append_run(namespace, run.map(|(key, entry)| (key, &entry.value)), out)
+    };
+    encode_split(all.len(), |index| all[index].1.group, append, sink)
+}
+
+/// One namespace's entries encoded split by key group, with a header per group.
+fn encode_namespace<K: Key, N: Key, V: Data>(
+    namespace: &N,
+    entries: &Grouped<K, V>,
+) -> Result<Vec<u8>> {
+    encode_by_group(|sink| split_namespace(namespace, entries, sink))
 }
 
 #[cfg(test)]
@@ -193,15 +211,13 @@ mod tests {
         let mut table = HeapTable::<String, (), u32>::new(range);
         table.put(4, &"a".into(), &(), 1).unwrap();
         table.put(7, &"b".into(), &(), 2).unwrap();
-        assert_eq!(table.groups[0].iter().count(), 1);
-        assert_eq!(table.groups[3].iter().count(), 1);
         assert_eq!(table.get(4, &"a".into(), &()).unwrap(), Some(1));
         assert_eq!(table.get(7, &"a".into(), &()).unwrap(), None, "same key, other group");
         assert!(table.modify(7, &"b".into(), &(), &mut |v| *v += 10).unwrap());
         assert!(!table.modify(7, &"zz".into(), &(), &mut |v| *v += 10).unwrap());
         assert_eq!(table.remove(7, &"b".into(), &()).unwrap(), Some(12));
         assert_eq!(table.len(), 1);
-        assert_eq!(table.groups[3].iter().count(), 0, "a namespace without entries ends");
+        assert_eq!(table.namespaces.iter().count(), 1, "a namespace without entries ends");
     }
 
     #[test]

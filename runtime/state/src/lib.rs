@@ -30,6 +30,7 @@ mod cohorts;
 mod descriptor;
 mod entries;
 mod error;
+mod grouped;
 mod handles;
 mod heap;
 mod keyed;
@@ -48,14 +49,13 @@ mod tests;
 pub use crate::rocksdb::RocksDbSettings;
 pub use aggregate::AggregateFunction;
 pub use backend::{StateBackend, StateBackendKind, StateTable};
-pub use cohorts::{
-    Changes, Cohorts, Completion, Fresh, FrozenCohorts, Handed, Handle, WARMING_STEPS,
-};
+pub use cohorts::{Changes, Cohorts, Completion, Fresh, FrozenCohorts, Handed, Handle};
 pub use descriptor::{
     AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor,
     ValueStateDescriptor,
 };
 pub use error::{Error, Result};
+pub use grouped::{GroupLayout, GroupSink, encode_by_group, encode_split};
 pub use handles::{
     AggregatingState, ListState, MapState, NamespacedValueState, ReducingState, ValueState,
 };

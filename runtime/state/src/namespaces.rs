@@ -1,192 +1,337 @@
-//! The namespaces of one key group in a heap table, each with its entries by key, and a
-//! memo of the namespace last reached: consecutive records mostly share one (the window
+//! The namespaces of a heap table with their entries by key, each entry with its key group,
+//! and a memo of the namespace last reached: consecutive records mostly share one (the window
 //! they fall into), so they skip the namespace lookup however many namespaces are open.
 //!
-//! Each namespace's entries are shared with snapshots (see [`Shareable`]), and the first
-//! change to a namespace after a snapshot copies that namespace alone, and only while a
-//! snapshot still holds it. A checkpoint takes only the namespaces that are new or changed
-//! since the one before, and the handles of those it took before that changed or ended since
-//! (see [`crate::cohorts`]): the namespaces changed since then are listed as they change, so a
-//! checkpoint costs the task what changed, not the size of the state. The next checkpoint owns
-//! again the entries the one before let go of, while they are recent, and shares the next
-//! ones in their holders (see [`Spares`]). A savepoint takes every namespace, and keeps the
-//! encoding (see [`Frozen::encoding`]) of each namespace unchanged since the snapshot before,
-//! and of every small one, for the savepoints after.
+//! A namespace spans key groups while it is small: a window's entries for every key of the
+//! subtask sit in one collection, so a checkpoint shares, hands over and owns again one object
+//! per window, not one per window and key group (128 key groups over two subtasks made 64
+//! objects of a few entries each), and the writing side reads each window once, splitting it
+//! by key group as it encodes it (see [`crate::grouped`]). Past [`SPLIT_AT`] entries a
+//! namespace is split, one collection per key group (a state without namespaces, a global
+//! window), so that a change copies and a checkpoint writes again one group's entries, not all.
+//!
+//! Each collection is shared with snapshots (see [`Shareable`]), and the first change to it
+//! after a snapshot copies it alone, and only while a snapshot still holds it. A checkpoint
+//! takes only the collections that are new or changed since the one before, and the handles
+//! of those it took before that changed or ended since (see [`crate::cohorts`]): the
+//! collections changed since then are listed as they change, so a checkpoint costs the task
+//! what changed, not the size of the state. The next checkpoint owns again the entries the one
+//! before let go of, while they are recent, and shares the next ones in their holders (see
+//! [`Spares`]). A savepoint takes every collection; each keeps its encoding (see
+//! [`Frozen::encoding`]) with its shared entries, for the savepoints after that find it
+//! unchanged.
 
 use std::hash::Hash;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
-use weir_types::KeyGroup;
+use weir_types::{KeyGroup, KeyGroupRange};
 
 use crate::cohorts::{Changes, Fresh, Handle};
 use crate::entries::Entries;
 use crate::{Frozen, Shareable, Spares};
 
-/// A namespace's entries, shared with the snapshots taken since it last changed.
-type Held<K, V> = Shareable<Entries<K, V>>;
+/// A value with the key group of its key.
+#[derive(Clone, Debug)]
+pub(crate) struct InGroup<V> {
+    pub(crate) group: KeyGroup,
+    pub(crate) value: V,
+}
 
-/// Namespaces with their entries as a snapshot holds them.
+/// Entries of a namespace, each with its key group.
+pub(crate) type Grouped<K, V> = Entries<K, InGroup<V>>;
+
+/// A collection of entries, shared with the snapshots taken since it last changed.
+type Held<K, V> = Shareable<Grouped<K, V>>;
+
+/// Collections of entries as a snapshot holds them.
 pub(crate) type FrozenNamespaces<K, N, V> = Vec<FrozenNamespace<K, N, V>>;
 
-/// One namespace's entries as a snapshot holds them.
+/// One collection of a namespace's entries as a snapshot holds it.
 pub(crate) struct FrozenNamespace<K, N, V> {
     pub(crate) namespace: N,
-    pub(crate) entries: Arc<Frozen<Entries<K, V>>>,
-    /// Unchanged since the snapshot before, or small: worth keeping the encoding of.
-    pub(crate) keep_encoding: bool,
+    /// The one key group of its entries, if it is a split namespace's share of that group.
+    pub(crate) group: Option<KeyGroup>,
+    pub(crate) entries: Arc<Frozen<Grouped<K, V>>>,
 }
 
-/// Namespaces of at most this many entries keep their encoding even when they changed since
-/// the snapshot before (see the module's documentation).
-const SMALL_NAMESPACE: usize = 1024;
+/// A namespace spanning key groups is split by group when it holds this many entries.
+const SPLIT_AT: usize = 1024;
 
-/// One namespace's entries as a checkpoint takes them.
+/// One collection of a namespace's entries as a checkpoint takes it.
 pub(crate) struct FreshNamespace<K, N, V> {
-    pub(crate) group: KeyGroup,
     pub(crate) namespace: N,
-    pub(crate) entries: Arc<Frozen<Entries<K, V>>>,
-    /// How many entries: counted when handed, while the task has them at hand, so that the
-    /// writing side lays out its parts without reaching the entries' holder.
-    pub(crate) len: usize,
+    pub(crate) entries: Arc<Frozen<Grouped<K, V>>>,
 }
 
-/// A namespace in use or free, with its handle in the cohort of the checkpoint that took it,
+/// A collection in use or free, with its handle in the cohort of the checkpoint that took it,
 /// while unchanged since.
 struct Slot<K, N, V> {
     namespace: N,
+    /// The one key group of its entries, if it is a split namespace's share of that group.
+    group: Option<KeyGroup>,
     entries: Held<K, V>,
     handle: Option<Handle>,
 }
 
+/// Where a namespace's entries are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// In one slot, over all key groups.
+    Whole(usize),
+    /// Split by key group: in `splits` at this index.
+    Split(usize),
+}
+
+/// A namespace split by key group: the slot of each group's entries, by the group's offset in
+/// the table's range.
+struct Split {
+    slots: Vec<Option<usize>>,
+    in_use: usize,
+}
+
 /// Namespaces and their entries; a namespace exists while it has entries.
 pub(crate) struct Namespaces<K, N, V> {
-    /// Where each namespace's entries sit in `slots`.
-    index: HashMap<N, usize>,
-    /// Namespaces with their entries; those listed in `free` are unused (their namespace
-    /// ended) and keep their capacity for the next one, up to as many as are in use.
+    range: KeyGroupRange,
+    /// Where each namespace's entries are.
+    index: HashMap<N, Place>,
+    /// Split namespaces; those listed in `free_splits` are unused.
+    splits: Vec<Split>,
+    free_splits: Vec<usize>,
+    /// Collections of entries; those listed in `free` are unused (their namespace ended, or
+    /// was split) and keep their capacity for the next one, up to as many as are in use.
     slots: Vec<Slot<K, N, V>>,
     free: Vec<usize>,
-    /// Slots whose namespace is new or changed since the last checkpoint took it, and the
-    /// handles of those it took that changed or ended since.
+    /// Slots that are new or changed since the last checkpoint took them, and the handles of
+    /// those it took that changed or ended since.
     changes: Changes<usize>,
-    /// The namespace last reached mutably and its slot, while it exists; kept here rather
+    /// The namespace last reached mutably and where it is, while it exists; kept here rather
     /// than read from `slots`, so checking it costs no trip to the slot.
-    last: Option<(N, usize)>,
+    last: Option<(N, Place)>,
     /// Slots whose entries a checkpoint took and may still share: owned again at the next
     /// checkpoint if it let go of them meanwhile, while they are recent (not when they
     /// next change, maybe long after: a window waiting for a lagging watermark).
     handed: Vec<usize>,
     /// Holders of entries that checkpoints let go of, for the entries handed next.
-    spares: Spares<Entries<K, V>>,
+    spares: Spares<Grouped<K, V>>,
+    /// [`SPLIT_AT`], smaller in tests.
+    split_at: usize,
 }
 
-impl<K, N, V> Default for Namespaces<K, N, V> {
-    fn default() -> Self {
+impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
+    /// No namespace, for a table owning the key groups of `range`.
+    pub(crate) fn new(range: KeyGroupRange) -> Self {
         Namespaces {
+            range,
             index: HashMap::new(),
+            splits: Vec::new(),
+            free_splits: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
             changes: Changes::default(),
             last: None,
             handed: Vec::new(),
             spares: Spares::default(),
+            split_at: SPLIT_AT,
         }
     }
-}
 
-impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
-    fn slot(&self, namespace: &N) -> Option<usize> {
+    fn place(&self, namespace: &N) -> Option<Place> {
         match &self.last {
-            Some((last, slot)) if last == namespace => Some(*slot),
+            Some((last, place)) if last == namespace => Some(*place),
             _ => self.index.get(namespace).copied(),
         }
     }
 
-    /// The entries of `namespace`.
-    pub(crate) fn get(&self, namespace: &N) -> Option<&Entries<K, V>> {
-        self.slot(namespace).map(|slot| &*self.slots[slot].entries)
+    /// The slot holding `group`'s entries of the namespace at `place`, if any.
+    fn slot_of(&self, place: Place, group: KeyGroup) -> Option<usize> {
+        match place {
+            Place::Whole(slot) => Some(slot),
+            Place::Split(split) => self.splits[split].slots[self.range.offset(group)],
+        }
     }
 
-    /// The entries of `namespace`, mutably, remembered for the next access.
-    pub(crate) fn get_mut(&mut self, namespace: &N) -> Option<&mut Entries<K, V>> {
-        let slot = self.slot(namespace)?;
-        self.remember(namespace, slot);
-        Some(self.to_mut(slot))
+    /// The value of `key` in `namespace`, if it is in `group`.
+    pub(crate) fn get(&self, namespace: &N, group: KeyGroup, key: &K) -> Option<&V> {
+        let slot = self.slot_of(self.place(namespace)?, group)?;
+        let entry = self.slots[slot].entries.get(key)?;
+        (entry.group == group).then_some(&entry.value)
     }
 
-    /// The entries of `namespace`, created empty if it has none.
-    pub(crate) fn get_or_insert(&mut self, namespace: &N) -> &mut Entries<K, V> {
-        let slot = match self.slot(namespace) {
-            Some(slot) => slot,
+    /// The value of `key` in `namespace`, if it is in `group`, to change; the namespace is
+    /// remembered for the next access.
+    pub(crate) fn get_mut(&mut self, namespace: &N, group: KeyGroup, key: &K) -> Option<&mut V> {
+        let place = self.place(namespace)?;
+        self.remember(namespace, place);
+        let slot = self.slot_of(place, group)?;
+        let entry = self.to_mut(slot).get_mut(key)?;
+        (entry.group == group).then_some(&mut entry.value)
+    }
+
+    /// Sets the value of `key` (in `group`) in `namespace`, creating the namespace if it has
+    /// no entry yet.
+    pub(crate) fn put(&mut self, namespace: &N, group: KeyGroup, key: &K, value: V) {
+        let slot = self.slot_for(namespace, group);
+        let entries = self.to_mut(slot);
+        let entry = InGroup { group, value };
+        match entries.get_mut(key) {
+            Some(slot) => *slot = entry,
+            None => drop(entries.insert(key.clone(), entry)),
+        }
+    }
+
+    /// The slot for entries of `group` in `namespace`: created if it has none, split first if
+    /// it spans key groups and is large.
+    fn slot_for(&mut self, namespace: &N, group: KeyGroup) -> usize {
+        let place = match self.place(namespace) {
+            Some(Place::Whole(slot)) if self.slots[slot].entries.len() >= self.split_at => {
+                self.split(namespace, slot)
+            }
+            Some(place) => place,
             None => {
-                let slot = match self.free.pop() {
-                    Some(slot) => {
-                        self.slots[slot].namespace = namespace.clone();
-                        slot
-                    }
-                    None => {
-                        // Sized as the namespace last reached: a group's windows mostly hold
-                        // the same keys, and a map grown entry by entry rehashes on the way.
-                        let size = (self.last.as_ref())
-                            .map_or(0, |(_, last)| self.slots[*last].entries.len());
-                        let entries = Held::Owned(Entries::with_capacity(size));
-                        let namespace = namespace.clone();
-                        self.slots.push(Slot { namespace, entries, handle: None });
-                        self.slots.len() - 1
-                    }
+                // Sized as the namespace last reached: a subtask's windows mostly hold the
+                // same keys, and a map grown entry by entry rehashes on the way.
+                let size = match self.last {
+                    Some((_, Place::Whole(last))) => self.slots[last].entries.len(),
+                    _ => 0,
                 };
-                self.index.insert(namespace.clone(), slot);
-                self.changes.created(slot);
-                slot
+                let place = Place::Whole(self.new_slot(namespace, None, size));
+                self.index.insert(namespace.clone(), place);
+                place
             }
         };
-        self.remember(namespace, slot);
-        self.to_mut(slot)
+        self.remember(namespace, place);
+        match place {
+            Place::Whole(slot) => slot,
+            Place::Split(split) => {
+                let offset = self.range.offset(group);
+                match self.splits[split].slots[offset] {
+                    Some(slot) => slot,
+                    None => {
+                        let slot = self.new_slot(namespace, Some(group), 0);
+                        let split = &mut self.splits[split];
+                        split.slots[offset] = Some(slot);
+                        split.in_use += 1;
+                        slot
+                    }
+                }
+            }
+        }
+    }
+
+    /// A slot for new entries of `namespace` (of `group` only, if given), with room for
+    /// `size` if it has none.
+    fn new_slot(&mut self, namespace: &N, group: Option<KeyGroup>, size: usize) -> usize {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot].namespace = namespace.clone();
+                self.slots[slot].group = group;
+                slot
+            }
+            None => {
+                let entries = Held::Owned(Entries::with_capacity(size.min(self.split_at)));
+                let namespace = namespace.clone();
+                self.slots.push(Slot { namespace, group, entries, handle: None });
+                self.slots.len() - 1
+            }
+        };
+        self.changes.created(slot);
+        slot
+    }
+
+    /// Splits the entries of `namespace`, all in `slot`, by key group.
+    #[cold]
+    fn split(&mut self, namespace: &N, slot: usize) -> Place {
+        let entries = std::mem::take(self.to_mut(slot));
+        self.free.push(slot);
+        let slots = vec![None; self.range.len()];
+        let split = match self.free_splits.pop() {
+            Some(split) => {
+                self.splits[split] = Split { slots, in_use: 0 };
+                split
+            }
+            None => {
+                self.splits.push(Split { slots, in_use: 0 });
+                self.splits.len() - 1
+            }
+        };
+        let place = Place::Split(split);
+        self.index.insert(namespace.clone(), place);
+        self.remember(namespace, place);
+        entries.into_each(|key, entry| {
+            let slot = self.slot_for(namespace, entry.group);
+            self.to_mut(slot).insert(key, entry);
+        });
+        place
     }
 
     /// The entries of `slot` to change: a checkpoint that took them no longer holds them as
     /// they are.
     #[inline]
-    fn to_mut(&mut self, slot: usize) -> &mut Entries<K, V> {
+    fn to_mut(&mut self, slot: usize) -> &mut Grouped<K, V> {
         let Slot { entries, handle, .. } = &mut self.slots[slot];
         self.changes.changing(handle, slot);
         entries.to_mut()
     }
 
-    fn remember(&mut self, namespace: &N, slot: usize) {
-        if !matches!(&self.last, Some((_, last)) if *last == slot) {
-            self.last = Some((namespace.clone(), slot));
+    fn remember(&mut self, namespace: &N, place: Place) {
+        if !matches!(&self.last, Some((_, last)) if *last == place) {
+            self.last = Some((namespace.clone(), place));
         }
     }
 
-    /// Removes `key` from `namespace`; the namespace ends with its last entry.
-    pub(crate) fn remove(&mut self, namespace: &N, key: &K) -> Option<V> {
-        let slot = self.slot(namespace)?;
-        if !self.slots[slot].entries.contains_key(key) {
+    /// Removes `key` from `namespace` if it is in `group`; the namespace ends with its last
+    /// entry.
+    pub(crate) fn remove(&mut self, namespace: &N, group: KeyGroup, key: &K) -> Option<V> {
+        let place = self.place(namespace)?;
+        let slot = self.slot_of(place, group)?;
+        if self.slots[slot].entries.get(key).is_none_or(|entry| entry.group != group) {
             return None;
         }
         let entries = self.to_mut(slot);
-        let removed = entries.remove(key);
+        let removed = entries.remove(key).map(|entry| entry.value);
         if !entries.is_empty() {
             // Firing a window removes its keys one after another.
-            self.remember(namespace, slot);
-        } else {
+            self.remember(namespace, place);
+            return removed;
+        }
+        self.free_slot(slot);
+        let ended = match place {
+            Place::Whole(_) => true,
+            Place::Split(index) => {
+                let split = &mut self.splits[index];
+                split.slots[self.range.offset(group)] = None;
+                split.in_use -= 1;
+                if split.in_use == 0 {
+                    self.free_splits.push(index);
+                }
+                split.in_use == 0
+            }
+        };
+        if ended {
             self.index.remove(namespace);
-            if matches!(self.last, Some((_, last)) if last == slot) {
+            if matches!(self.last, Some((_, last)) if last == place) {
                 self.last = None;
             }
-            if self.free.len() >= self.index.len() {
-                self.slots[slot].entries = Held::default(); // enough spare capacity kept
-            }
-            self.free.push(slot);
+        } else {
+            self.remember(namespace, place);
         }
         removed
     }
 
-    /// Every namespace with its entries.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&N, &Entries<K, V>)> + Clone {
-        self.index.values().map(|&slot| (&self.slots[slot].namespace, &*self.slots[slot].entries))
+    /// Lists emptied `slot` as free, keeping its capacity while there are no more free
+    /// slots than slots in use.
+    fn free_slot(&mut self, slot: usize) {
+        if 2 * self.free.len() >= self.slots.len() {
+            self.slots[slot].entries = Held::default(); // enough spare capacity kept
+        }
+        self.free.push(slot);
+    }
+
+    /// Every collection of entries with its namespace (a split namespace's, one per group).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&N, &Grouped<K, V>)> {
+        let in_use = self.slots.iter().filter(|slot| !slot.entries.is_empty());
+        in_use.map(|slot| (&slot.namespace, &*slot.entries))
     }
 
     /// Whether it has no namespace.
@@ -199,20 +344,19 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
     /// those that changed or ended since to `ended`.
     pub(crate) fn hand(
         &mut self,
-        group: KeyGroup,
         fresh: &mut Fresh<FreshNamespace<K, N, V>>,
         ended: &mut Vec<Handle>,
     ) {
         self.reclaim_handed();
         let changed = self.changes.take(ended).unwrap_or_else(|| (0..self.slots.len()).collect());
         for slot in changed {
-            let Slot { namespace, entries, handle } = &mut self.slots[slot];
+            let Slot { namespace, entries, handle, .. } = &mut self.slots[slot];
             if handle.is_some() || entries.is_empty() {
                 continue; // taken already (listed twice), or free
             }
-            let (namespace, len) = (namespace.clone(), entries.len());
+            let namespace = namespace.clone();
             let entries = entries.share_with(&mut self.spares);
-            *handle = Some(fresh.add(FreshNamespace { group, namespace, entries, len }));
+            *handle = Some(fresh.add(FreshNamespace { namespace, entries }));
             self.handed.push(slot);
         }
         self.spares.keep(self.handed.len());
@@ -228,19 +372,14 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
     /// Every namespace with its entries as they are now, shared until they change; in the
     /// order of their slots, which mostly follows the order they were created in.
     pub(crate) fn frozen(&mut self) -> FrozenNamespaces<K, N, V> {
-        let mut frozen = Vec::with_capacity(self.index.len());
-        for Slot { namespace, entries, .. } in &mut self.slots {
-            if entries.is_empty() {
-                continue; // a free slot: a namespace exists while it has entries
-            }
-            let keep_encoding = entries.is_shared() || entries.len() <= SMALL_NAMESPACE;
-            frozen.push(FrozenNamespace {
+        let in_use = self.slots.iter_mut().filter(|slot| !slot.entries.is_empty());
+        in_use
+            .map(|Slot { namespace, group, entries, .. }| FrozenNamespace {
                 namespace: namespace.clone(),
+                group: *group,
                 entries: entries.share(),
-                keep_encoding,
-            });
-        }
-        frozen
+            })
+            .collect()
     }
 }
 
@@ -249,31 +388,77 @@ mod tests {
     use super::*;
     use crate::cohorts::Cohorts;
 
+    /// A table of key groups 0..4, whose namespaces split at `split_at` entries.
+    fn namespaces<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone>(
+        split_at: usize,
+    ) -> Namespaces<K, N, V> {
+        Namespaces { split_at, ..Namespaces::new(KeyGroupRange::for_subtask(4, 1, 0)) }
+    }
+
     #[test]
     fn namespaces_end_with_their_last_entry_and_their_slots_are_reused() {
-        let mut namespaces = Namespaces::<&str, u32, u32>::default();
-        namespaces.get_or_insert(&1).insert("a", 10);
-        namespaces.get_or_insert(&2).insert("a", 20);
-        namespaces.get_or_insert(&1).insert("b", 11);
-        assert_eq!(namespaces.get(&1).map(Entries::len), Some(2));
-        assert_eq!(namespaces.remove(&1, &"a"), Some(10));
-        assert_eq!(namespaces.remove(&1, &"b"), Some(11));
-        assert!(namespaces.get(&1).is_none(), "the memo does not outlive its namespace");
-        assert!(namespaces.get_mut(&1).is_none());
-        assert_eq!(namespaces.remove(&1, &"b"), None);
-        namespaces.get_or_insert(&3).insert("c", 30);
+        let mut namespaces = namespaces::<&str, u32, u32>(SPLIT_AT);
+        namespaces.put(&1, 0, &"a", 10);
+        namespaces.put(&2, 0, &"a", 20);
+        namespaces.put(&1, 3, &"b", 11);
+        assert_eq!(namespaces.get(&1, 3, &"b"), Some(&11));
+        assert_eq!(namespaces.get(&1, 2, &"b"), None, "a key is in its group only");
+        assert_eq!(namespaces.slots.len(), 2, "a namespace spans key groups");
+        assert_eq!(namespaces.remove(&1, 0, &"a"), Some(10));
+        assert_eq!(namespaces.remove(&1, 2, &"b"), None, "not in that group");
+        assert_eq!(namespaces.remove(&1, 3, &"b"), Some(11));
+        assert!(namespaces.get(&1, 3, &"b").is_none(), "the memo does not outlive its namespace");
+        assert!(namespaces.get_mut(&1, 3, &"b").is_none());
+        assert_eq!(namespaces.remove(&1, 3, &"b"), None);
+        namespaces.put(&3, 1, &"c", 30);
         assert_eq!(namespaces.slots.len(), 2, "the ended namespace's slot is reused");
-        assert_eq!(namespaces.get(&2).and_then(|e| e.get(&"a")), Some(&20));
+        assert_eq!(namespaces.get(&2, 0, &"a"), Some(&20));
         let mut all: Vec<_> = namespaces.iter().map(|(n, e)| (*n, e.len())).collect();
         all.sort();
         assert_eq!(all, vec![(2, 1), (3, 1)]);
     }
 
     #[test]
+    fn a_large_namespace_is_split_by_key_group_and_ends_with_its_last_group() {
+        let mut namespaces = namespaces::<u32, (), u32>(6);
+        let group = |key: u32| (key % 4) as KeyGroup;
+        for key in 0..6 {
+            namespaces.put(&(), group(key), &key, key * 10);
+        }
+        assert_eq!(namespaces.iter().count(), 1, "six entries span the groups");
+        let savepoint = namespaces.frozen();
+        namespaces.put(&(), group(6), &6, 60);
+        let mut sizes: Vec<usize> = namespaces.iter().map(|(_, entries)| entries.len()).collect();
+        sizes.sort_unstable();
+        assert_eq!(sizes, [1, 2, 2, 2], "split by group at the seventh");
+        assert_eq!(savepoint[0].entries.len(), 6, "the savepoint keeps them as it took them");
+        assert_eq!(savepoint[0].group, None, "they spanned key groups");
+        let mut groups: Vec<_> = namespaces.frozen().iter().map(|frozen| frozen.group).collect();
+        groups.sort_unstable();
+        assert_eq!(groups, [Some(0), Some(1), Some(2), Some(3)]);
+        for key in 0..7 {
+            assert_eq!(namespaces.get(&(), group(key), &key), Some(&(key * 10)));
+        }
+        *namespaces.get_mut(&(), group(5), &5).unwrap() += 1;
+        assert_eq!(namespaces.get(&(), 1, &5), Some(&51));
+        for key in 0..7 {
+            assert!(!namespaces.is_empty(), "key {key}");
+            assert_eq!(
+                namespaces.remove(&(), group(key), &key),
+                Some(key * 10 + u32::from(key == 5))
+            );
+        }
+        assert!(namespaces.is_empty() && namespaces.iter().next().is_none());
+        namespaces.put(&(), 2, &9, 90);
+        assert_eq!(namespaces.get(&(), 2, &9), Some(&90), "a new namespace spans groups again");
+        assert!(matches!(namespaces.index.get(&()), Some(Place::Whole(_))));
+    }
+
+    #[test]
     fn entries_a_checkpoint_let_go_of_are_owned_again_at_the_next_and_their_holder_reused() {
-        let cohorts = Cohorts::new(weir_types::KeyGroupRange::for_subtask(1, 1, 0));
-        let mut namespaces = Namespaces::<u64, u32, u32>::default();
-        namespaces.get_or_insert(&1).insert(7, 10);
+        let cohorts = Cohorts::new(KeyGroupRange::for_subtask(4, 1, 0));
+        let mut namespaces = namespaces::<u64, u32, u32>(SPLIT_AT);
+        namespaces.put(&1, 0, &7, 10);
         let holder = |namespaces: &Namespaces<u64, u32, u32>, slot: usize| match &namespaces.slots
             [slot]
             .entries
@@ -282,18 +467,18 @@ mod tests {
             Shareable::Owned(_) => None,
         };
         let mut first = cohorts.fresh();
-        namespaces.hand(0, &mut first, &mut Vec::new());
+        namespaces.hand(&mut first, &mut Vec::new());
         let taken = holder(&namespaces, 0).expect("shared with the checkpoint");
         let mut second = cohorts.fresh();
-        namespaces.hand(0, &mut second, &mut Vec::new());
+        namespaces.hand(&mut second, &mut Vec::new());
         assert_eq!(holder(&namespaces, 0), Some(taken), "still held by the first checkpoint");
         drop(first); // the checkpoint completed and let go of it
-        namespaces.get_or_insert(&2).insert(8, 20);
-        namespaces.hand(0, &mut cohorts.fresh(), &mut Vec::new());
+        namespaces.put(&2, 1, &8, 20);
+        namespaces.hand(&mut cohorts.fresh(), &mut Vec::new());
         assert_eq!(holder(&namespaces, 0), None, "owned again");
         assert_eq!(holder(&namespaces, 1), Some(taken), "its holder holds the new namespace");
-        assert_eq!(namespaces.get(&1).and_then(|e| e.get(&7)), Some(&10));
-        assert_eq!(namespaces.get(&2).and_then(|e| e.get(&8)), Some(&20));
+        assert_eq!(namespaces.get(&1, 0, &7), Some(&10));
+        assert_eq!(namespaces.get(&2, 1, &8), Some(&20));
     }
 }
 
@@ -302,6 +487,7 @@ mod fuzz {
     use std::collections::HashMap as Model;
 
     use super::*;
+    use crate::cohorts::Cohorts;
 
     #[test]
     fn namespaces_match_a_plain_map_under_random_operations() {
@@ -313,33 +499,56 @@ mod fuzz {
                     .wrapping_add(1_442_695_040_888_963_407);
                 ((state >> 33) % u64::from(bound)) as u8
             };
-            let mut namespaces = Namespaces::<u8, u8, u32>::default();
+            // Namespaces split at 3 to 6 entries (of 8 keys over 4 groups), or never.
+            let split_at = if seed % 5 == 0 { SPLIT_AT } else { 3 + (seed % 4) as usize };
+            let range = KeyGroupRange::for_subtask(4, 1, 0);
+            let mut namespaces = Namespaces::<u8, u8, u32> { split_at, ..Namespaces::new(range) };
+            let cohorts = Cohorts::new(range);
+            let mut taken = Vec::new();
             let mut model: Model<(u8, u8), u32> = Model::new();
             for step in 0..2000u32 {
-                let (n, k) = (next(6), next(4));
-                match next(4) {
+                let (n, k) = (next(6), next(8));
+                let group = KeyGroup::from(k % 4);
+                match next(5) {
                     0 => {
-                        namespaces.get_or_insert(&n).insert(k, step);
+                        namespaces.put(&n, group, &k, step);
                         model.insert((n, k), step);
                     }
                     1 => {
-                        assert_eq!(namespaces.remove(&n, &k), model.remove(&(n, k)), "seed {seed}")
+                        let removed = namespaces.remove(&n, group, &k);
+                        assert_eq!(removed, model.remove(&(n, k)), "seed {seed}")
                     }
                     2 => {
-                        if let Some(v) = namespaces.get_mut(&n).and_then(|e| e.get_mut(&k)) {
+                        if let Some(v) = namespaces.get_mut(&n, group, &k) {
                             *v += 1;
                         }
                         if let Some(v) = model.get_mut(&(n, k)) {
                             *v += 1;
                         }
                     }
+                    3 if step % 50 == 0 => {
+                        // A checkpoint takes what changed; the oldest one lets go.
+                        let mut fresh = cohorts.fresh();
+                        namespaces.hand(&mut fresh, &mut Vec::new());
+                        taken.push(fresh);
+                        if taken.len() > 2 {
+                            taken.remove(0);
+                        }
+                    }
                     _ => assert_eq!(
-                        namespaces.get(&n).and_then(|e| e.get(&k)),
+                        namespaces.get(&n, group, &k),
                         model.get(&(n, k)),
                         "seed {seed} step {step}"
                     ),
                 }
             }
+            let mut all: Vec<((u8, u8), u32)> = (namespaces.iter())
+                .flat_map(|(n, entries)| entries.iter().map(|(k, e)| ((*n, *k), e.value)))
+                .collect();
+            all.sort_unstable();
+            let mut expected: Vec<_> = model.into_iter().collect();
+            expected.sort_unstable();
+            assert_eq!(all, expected, "seed {seed}");
         }
     }
 }

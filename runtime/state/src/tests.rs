@@ -509,7 +509,7 @@ fn heap_snapshots_copy_the_state_and_encode_it_only_when_the_blocks_are_asked_fo
 }
 
 #[test]
-fn heap_snapshots_reuse_the_encoding_of_small_namespaces_and_of_unchanged_ones() {
+fn heap_snapshots_reuse_the_encoding_of_unchanged_namespaces() {
     let all = KeyGroupRange::for_subtask(MAX_PARALLELISM, 1, 0);
     let mut state = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, all);
     let windows = state.namespaced_value_state::<u32, Counted>("windows").unwrap();
@@ -525,17 +525,15 @@ fn heap_snapshots_reuse_the_encoding_of_small_namespaces_and_of_unchanged_ones()
         (serialized() - before, restore)
     };
     assert_eq!(serializations(&mut state).0, 100, "the first snapshot encodes everything");
-    assert_eq!(serializations(&mut state).0, 0, "small namespaces: the kept encoding");
+    assert_eq!(serializations(&mut state).0, 0, "unchanged: the kept encodings");
     state.set_current_key(7).unwrap();
     windows.put(&mut state, &2, Counted(-1)).unwrap();
     windows.put(&mut state, &2, Counted(1_007)).unwrap();
     state.set_current_key(8).unwrap();
     windows.put(&mut state, &3, Counted(3)).unwrap();
     let (count, restore) = serializations(&mut state);
-    // Window 2 of key 7's group again, and the new window 3 (key 8 alone).
-    let group = |k: &u64| key_group_for_key(k, MAX_PARALLELISM).unwrap();
-    let in_group_of_7 = keys.clone().filter(|k| group(k) == group(&7)).count();
-    assert_eq!(count, in_group_of_7 + 1, "only what changed");
+    // Window 2 again (a small namespace spans key groups), and the new window 3 (key 8 alone).
+    assert_eq!(count, keys.clone().count() + 1, "only what changed");
     assert_eq!(serializations(&mut state).0, 0, "changed ones were kept too");
     let mut restored = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, all);
     restored.restore(restore).unwrap();
@@ -565,25 +563,51 @@ fn a_value_that_does_not_serialize_fails_the_encoding_with_its_message() {
 }
 
 #[test]
-fn large_namespaces_keep_their_encoding_only_once_unchanged_between_two_snapshots() {
+fn a_large_namespace_is_split_so_that_a_change_encodes_its_key_group_again() {
     let all = KeyGroupRange::for_subtask(MAX_PARALLELISM, 1, 0);
     let mut state = KeyedState::<u64>::new(StateBackendKind::Heap, MAX_PARALLELISM, all);
     let value = state.value_state(&ValueStateDescriptor::<Counted>::new("counted")).unwrap();
-    // Over 1024 keys in every key group: each group's one namespace is large.
+    // The one namespace of a state without namespaces, over 1000 keys in every key group.
     let keys = 0..(MAX_PARALLELISM as u64 * 1500);
     for k in keys.clone() {
         state.set_current_key(k).unwrap();
         value.update(&mut state, Counted(k as i64)).unwrap();
     }
-    let mut serializations = || {
+    let serializations = |state: &mut KeyedState<u64>, sharing| {
         let before = serialized();
-        reread(&state.snapshot().unwrap());
-        serialized() - before
+        let restore = reread(&state.snapshot_sharing(sharing).unwrap());
+        (serialized() - before, restore)
     };
     let all_keys = keys.clone().count();
-    assert_eq!(serializations(), all_keys, "changed: encoded into the file");
-    assert_eq!(serializations(), all_keys, "unchanged since: encoded and kept");
-    assert_eq!(serializations(), 0, "unchanged again: the kept encoding");
+    let savepoint =
+        |state: &mut KeyedState<u64>| serializations(state, crate::Sharing::Everything).0;
+    assert_eq!(savepoint(&mut state), all_keys, "a savepoint encodes every entry");
+    assert_eq!(savepoint(&mut state), all_keys, "and keeps no encoding of a large share");
+    let checkpoint = |state: &mut KeyedState<u64>| serializations(state, crate::Sharing::Changes);
+    assert_eq!(checkpoint(&mut state).0, all_keys, "the first checkpoint: every entry");
+    assert_eq!(checkpoint(&mut state).0, 0, "nothing changed: the cohort's bytes");
+    state.set_current_key(7).unwrap();
+    value.update(&mut state, Counted(1_000_007)).unwrap();
+    let group = |k: &u64| key_group_for_key(k, MAX_PARALLELISM).unwrap();
+    let in_group_of_7 = keys.clone().filter(|k| group(k) == group(&7)).count();
+    let (count, mut restore) = checkpoint(&mut state);
+    assert_eq!(count, in_group_of_7, "changed: the entries of its group");
+    let restored = entries_of_counted(&mut restore, "counted");
+    assert_eq!(restored.len(), all_keys);
+    assert_eq!(restored.get(&7), Some(&1_000_007));
+    assert_eq!(restored.get(&8), Some(&8));
+}
+
+/// Every entry of a state of [`Counted`] values in `restore`, by key.
+fn entries_of_counted(restore: &mut KeyedRestore, name: &str) -> HashMap<u64, i64> {
+    let mut entries = HashMap::new();
+    for (_, bytes) in restore.take(name) {
+        crate::decode_entries(&bytes, |key: u64, (): (), value: Counted| {
+            entries.insert(key, value.0);
+        })
+        .unwrap();
+    }
+    entries
 }
 
 /// Every entry of state `name` in `restore`, sorted.
@@ -617,7 +641,7 @@ fn incremental_checkpoints_of_changes_hold_what_a_full_snapshot_holds() {
     };
     for round in 0..16 {
         for step in 0..if round == 0 { 3000 } else { 60 } {
-            let (key, window) = (next(300), next(8) as u32 + round / 3);
+            let (key, window) = (next(300), next(400) as u32 + round / 3);
             state.set_current_key(key).unwrap();
             match next(5) {
                 0 => drop(windows.remove(&mut state, &window).unwrap()),
