@@ -38,6 +38,10 @@ pub trait Handed: Send + 'static {
     fn encode(&self, sink: &mut dyn GroupSink) -> Result<()>;
 }
 
+/// A buffer of parts' bytes this large is kept for the next cohort however little of it the
+/// last one used.
+const SMALL_BYTES: usize = 64 * 1024;
+
 /// Which cohort a handed value is in, and where: the task gives it back when the value
 /// changes or ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +152,9 @@ struct Layout {
     passed: Option<u64>,
     /// Where each part of the group cohort at hand was written (scratch, reused).
     spots: Vec<Option<Spot>>,
+    /// Emptied buffers of parts' bytes let go of since the latest hand-over was applied, for
+    /// the next one (one checkpoint's worth at most: those the next does not use are freed).
+    spare_bytes: Vec<Vec<u8>>,
 }
 
 /// The encoding of one snapshot's key groups.
@@ -220,6 +227,7 @@ impl<H: Handed> Cohorts<H> {
             pass: None,
             passed: None,
             spots: Vec::new(),
+            spare_bytes: Vec::new(),
         };
         let shared = Shared { handed: Mutex::new(Vec::new()), layout: Mutex::new(layout) };
         Cohorts { shared: Arc::new(shared), next: 0 }
@@ -345,6 +353,7 @@ impl Layout {
                 });
             }
         }
+        self.spare_bytes.clear();
         let count = delta.values.len();
         let cohort = Cohort { live: vec![true; count], live_count: count, kept: true };
         self.cohorts.insert(delta.cohort, cohort);
@@ -421,7 +430,14 @@ impl Layout {
         }
         for group_cohort in self.groups.iter_mut().flatten() {
             if which(group_cohort.cohort) {
-                group_cohort.bytes = Vec::new();
+                let mut bytes = std::mem::take(&mut group_cohort.bytes);
+                // Kept if small or well used: one that grew for a large cohort goes after
+                // holding a small one.
+                let room = bytes.capacity();
+                if room > 0 && room <= (2 * bytes.len()).max(SMALL_BYTES) {
+                    bytes.clear();
+                    self.spare_bytes.push(bytes);
+                }
             }
         }
     }
@@ -459,7 +475,8 @@ impl GroupSink for CohortSink<'_> {
         let offset = self.layout.range.offset(group);
         let parts = &mut self.layout.groups[offset];
         if parts.last().is_none_or(|last| last.cohort != self.cohort) {
-            parts.push(GroupCohort::new(self.cohort));
+            let bytes = self.layout.spare_bytes.pop().unwrap_or_default();
+            parts.push(GroupCohort::new(self.cohort, bytes));
         }
         self.current = Some(offset);
         &mut parts.last_mut().expect("pushed above").bytes
@@ -477,9 +494,10 @@ impl GroupSink for CohortSink<'_> {
 }
 
 impl GroupCohort {
-    fn new(cohort: u64) -> Self {
+    /// No part yet of `cohort`, its bytes to go into `bytes` (empty).
+    fn new(cohort: u64, bytes: Vec<u8>) -> Self {
         let stored = Arc::new(Stored::default());
-        GroupCohort { cohort, parts: Vec::new(), bytes: Vec::new(), stored, found: None }
+        GroupCohort { cohort, parts: Vec::new(), bytes, stored, found: None }
     }
 
     /// Its live parts, found again if a value of its cohort ended since the last pass.
@@ -767,13 +785,24 @@ mod tests {
         let completion = first.completion().expect("cohorts are told of completions");
         drop(first);
         assert_eq!(kept(&cohorts), 4, "kept while one may not complete");
+        // Where each group's bytes of cohort `number` are.
+        let buffers = |cohorts: &Cohorts<Value>, number: u64| -> Vec<*const u8> {
+            let layout = lock(&cohorts.shared.layout);
+            let of_cohort = layout.groups.iter().flatten().filter(|group| group.cohort == number);
+            of_cohort.map(|group_cohort| group_cohort.bytes.as_ptr()).collect()
+        };
+        let first_buffers = buffers(&cohorts, 0);
         completion.completed();
         assert_eq!(kept(&cohorts), 0, "let go of once one completed");
-        let second = cohorts.hand(cohorts.fresh(), Vec::new(), false);
+        let mut fresh = cohorts.fresh();
+        fresh.add(value(b'b', &[0]).0);
+        let second = cohorts.hand(fresh, Vec::new(), false);
         let (blocks, two, names, written) = write(&second, Some("two"), &["one"]).unwrap();
-        assert_eq!(written, 0, "referred to in one");
+        assert_eq!(written, 1, "a referred to in one, b written");
+        let reused = buffers(&cohorts, 1);
+        assert!(first_buffers.contains(&reused[0]), "b's bytes went where a's were");
         let files = [("one", &one[..]), ("two", &two[..])];
-        let expected = [(0, b"\x00\x01a\x00".to_vec()), (2, b"\x00\x01a\x01".to_vec())];
+        let expected = [(0, b"\x00\x02a\x00b\x00".to_vec()), (2, b"\x00\x01a\x01".to_vec())];
         assert_eq!(contents(&blocks, &names, &files), expected);
     }
 
