@@ -113,16 +113,20 @@ impl From<StateBackendKind> for StateBackend {
 
 /// The backend of one keyed state, ready to create its tables.
 pub(crate) enum OpenBackend {
-    Heap(KeyGroupRange),
+    Heap {
+        range: KeyGroupRange,
+        max_parallelism: usize,
+    },
     #[cfg(feature = "rocksdb")]
     RocksDb(RocksDbBackend),
 }
 
 impl OpenBackend {
-    /// The backend for a subtask that owns `range`; RocksDB opens its instance on first use.
-    pub(crate) fn new(backend: StateBackend, range: KeyGroupRange) -> Self {
+    /// The backend for a subtask that owns `range` of `max_parallelism` key groups; RocksDB
+    /// opens its instance on first use.
+    pub(crate) fn new(backend: StateBackend, range: KeyGroupRange, max_parallelism: usize) -> Self {
         match backend {
-            StateBackend::Heap => OpenBackend::Heap(range),
+            StateBackend::Heap => OpenBackend::Heap { range, max_parallelism },
             #[cfg(feature = "rocksdb")]
             StateBackend::RocksDb(settings) => {
                 OpenBackend::RocksDb(RocksDbBackend::new(settings, range))
@@ -140,7 +144,9 @@ impl OpenBackend {
         name: &str,
     ) -> Result<Box<dyn StateTable<K, N, V>>> {
         match self {
-            OpenBackend::Heap(range) => Ok(Box::new(HeapTable::new(*range))),
+            OpenBackend::Heap { range, max_parallelism } => {
+                Ok(Box::new(HeapTable::new(*range, *max_parallelism)))
+            }
             #[cfg(feature = "rocksdb")]
             OpenBackend::RocksDb(rocksdb) => rocksdb.create_table(name),
         }
@@ -150,7 +156,7 @@ impl OpenBackend {
     /// a native restore may bring before their state is registered).
     pub(crate) fn stored_states(&self) -> Vec<String> {
         match self {
-            OpenBackend::Heap(_) => Vec::new(),
+            OpenBackend::Heap { .. } => Vec::new(),
             #[cfg(feature = "rocksdb")]
             OpenBackend::RocksDb(rocksdb) => rocksdb.stored_states(),
         }
@@ -167,7 +173,7 @@ impl OpenBackend {
     ) -> Result<()> {
         match self {
             // The heap backend stores nothing outside its registered tables.
-            OpenBackend::Heap(_) => Ok(()),
+            OpenBackend::Heap { .. } => Ok(()),
             #[cfg(feature = "rocksdb")]
             OpenBackend::RocksDb(rocksdb) => rocksdb.snapshot_stored(names, group, snapshot),
         }

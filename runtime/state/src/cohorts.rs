@@ -24,6 +24,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use bytes::Bytes;
+
 use weir_types::{KeyGroup, KeyGroupRange};
 
 use crate::grouped::GroupSink;
@@ -180,8 +182,11 @@ struct Cohort {
 struct GroupCohort {
     cohort: u64,
     parts: Vec<Part>,
-    /// The parts' encodings, one after the other (emptied when the cohort lets go of them).
+    /// The parts' encodings, one after the other, while the cohort is applied.
     bytes: Vec<u8>,
+    /// The same once it is applied (emptied when the cohort lets go of them), shared with the
+    /// entries of a group being written, which the writer copies into the file.
+    encoded: Bytes,
     /// Where each part was last written (part `i` of this `Stored` is `parts[i]`).
     stored: Arc<Stored>,
     /// Its live parts as a pass found them, while no value of its cohort ended since: a
@@ -353,6 +358,11 @@ impl Layout {
                 });
             }
         }
+        for group_cohort in self.groups.iter_mut().filter_map(|parts| parts.last_mut()) {
+            if group_cohort.cohort == delta.cohort {
+                group_cohort.encoded = Bytes::from(std::mem::take(&mut group_cohort.bytes));
+            }
+        }
         self.spare_bytes.clear();
         let count = delta.values.len();
         let cohort = Cohort { live: vec![true; count], live_count: count, kept: true };
@@ -394,18 +404,13 @@ impl Layout {
                     reason: "a part no earlier file holds was let go of",
                 });
             }
-            let GroupCohort { parts, bytes, stored, .. } = &*group_cohort;
+            let GroupCohort { parts, encoded, stored, .. } = &*group_cohort;
             let mut start = 0;
             for (index, part) in parts.iter().enumerate() {
-                let encoding = &bytes[start..part.end];
-                start = part.end;
                 if cohort.live[part.value as usize] {
-                    let copy = |out: &mut Vec<u8>| {
-                        out.extend_from_slice(encoding);
-                        Ok(())
-                    };
-                    out.stored(stored, index, copy)?;
+                    out.stored_encoded(stored, index, encoded.slice(start..part.end));
                 }
+                start = part.end;
             }
         }
         Ok(true)
@@ -430,11 +435,13 @@ impl Layout {
         }
         for group_cohort in self.groups.iter_mut().flatten() {
             if which(group_cohort.cohort) {
-                let mut bytes = std::mem::take(&mut group_cohort.bytes);
-                // Kept if small or well used: one that grew for a large cohort goes after
-                // holding a small one.
+                let encoded = std::mem::take(&mut group_cohort.encoded);
+                // Kept if no group's entries hold it still, and small or well used: one that
+                // grew for a large cohort goes after holding a small one.
+                let Ok(encoded) = encoded.try_into_mut() else { continue };
+                let (used, mut bytes) = (encoded.len(), Vec::from(encoded));
                 let room = bytes.capacity();
-                if room > 0 && room <= (2 * bytes.len()).max(SMALL_BYTES) {
+                if room > 0 && room <= (2 * used).max(SMALL_BYTES) {
                     bytes.clear();
                     self.spare_bytes.push(bytes);
                 }
@@ -497,7 +504,8 @@ impl GroupCohort {
     /// No part yet of `cohort`, its bytes to go into `bytes` (empty).
     fn new(cohort: u64, bytes: Vec<u8>) -> Self {
         let stored = Arc::new(Stored::default());
-        GroupCohort { cohort, parts: Vec::new(), bytes, stored, found: None }
+        let encoded = Bytes::new();
+        GroupCohort { cohort, parts: Vec::new(), bytes, encoded, stored, found: None }
     }
 
     /// Its live parts, found again if a value of its cohort ended since the last pass.
@@ -600,7 +608,7 @@ mod tests {
     /// The bytes of parts the cohorts keep.
     fn kept(cohorts: &Cohorts<Value>) -> usize {
         let layout = lock(&cohorts.shared.layout);
-        layout.groups.iter().flatten().map(|group_cohort| group_cohort.bytes.len()).sum()
+        layout.groups.iter().flatten().map(|group_cohort| group_cohort.encoded.len()).sum()
     }
 
     /// How many parts were encoded from values during the last [`write`].
@@ -789,7 +797,7 @@ mod tests {
         let buffers = |cohorts: &Cohorts<Value>, number: u64| -> Vec<*const u8> {
             let layout = lock(&cohorts.shared.layout);
             let of_cohort = layout.groups.iter().flatten().filter(|group| group.cohort == number);
-            of_cohort.map(|group_cohort| group_cohort.bytes.as_ptr()).collect()
+            of_cohort.map(|group_cohort| group_cohort.encoded.as_ptr()).collect()
         };
         let first_buffers = buffers(&cohorts, 0);
         completion.completed();

@@ -1,7 +1,6 @@
 //! The heap backend: live objects in one hash map keyed by namespace, each namespace holding
 //! its entries by the state's key over all of the subtask's key groups (see
-//! [`crate::entries::Entries`]: a few in a vector, more in a hash map), each entry with its key
-//! group.
+//! [`crate::entries::Entries`]: a few in a vector, more in a hash map).
 //!
 //! Namespace first, because the entries of one namespace live and die together: a window
 //! is created, updated and fired for all of its keys within one stretch of event time, so
@@ -14,14 +13,13 @@
 
 use std::cell::OnceCell;
 
-use weir_types::{Data, Key, KeyGroup, KeyGroupRange};
+use weir_types::{Data, Key, KeyGroup, KeyGroupRange, KeyHasher};
 
 use crate::GroupEntries;
 use crate::cohorts::{Cohorts, Handed};
+use crate::entries::Entries;
 use crate::grouped::{GroupLayout, GroupSink, encode_by_group, encode_split};
-use crate::namespaces::{
-    FreshNamespace, FrozenNamespace, FrozenNamespaces, Grouped, InGroup, Namespaces,
-};
+use crate::namespaces::{FreshNamespace, FrozenNamespace, FrozenNamespaces, Namespaces};
 use crate::snapshot::{FrozenTable, Sharing};
 use crate::snapshot::{append_run, append_runs_header};
 use crate::{Result, StateTable, decode_entries};
@@ -34,8 +32,9 @@ pub(crate) struct HeapTable<K, N, V> {
 }
 
 impl<K: Key, N: Key, V: Data> HeapTable<K, N, V> {
-    pub(crate) fn new(range: KeyGroupRange) -> Self {
-        HeapTable { namespaces: Namespaces::new(range), cohorts: Cohorts::new(range) }
+    pub(crate) fn new(range: KeyGroupRange, max_parallelism: usize) -> Self {
+        let namespaces = Namespaces::new(range, max_parallelism);
+        HeapTable { namespaces, cohorts: Cohorts::new(range) }
     }
 }
 
@@ -56,8 +55,7 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
     }
 
     fn put(&mut self, group: KeyGroup, key: &K, namespace: &N, value: V) -> Result<()> {
-        self.namespaces.put(namespace, group, key, value);
-        Ok(())
+        self.namespaces.put(namespace, group, key, value)
     }
 
     fn remove(&mut self, group: KeyGroup, key: &K, namespace: &N) -> Result<Option<V>> {
@@ -67,12 +65,21 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
     /// Reads every namespace for one group: snapshots take [`Self::frozen`] instead, which
     /// reads each namespace once for all groups.
     fn snapshot_group(&self, group: KeyGroup, out: &mut Vec<u8>) -> Result<bool> {
-        let runs: Vec<(&N, Vec<(&K, &V)>)> = (self.namespaces.iter())
-            .map(|(namespace, entries)| {
-                let entries = entries.iter().filter(|(_, entry)| entry.group == group);
-                (namespace, entries.map(|(key, entry)| (key, &entry.value)).collect())
-            })
-            .collect();
+        let (mut hasher, max_parallelism) = (KeyHasher::new(), self.namespaces.max_parallelism());
+        let mut runs: Vec<(&N, Vec<(&K, &V)>)> = Vec::new();
+        for (namespace, share, entries) in self.namespaces.iter() {
+            let mut in_group = Vec::new();
+            for (key, value) in entries.iter() {
+                let of_key = match share {
+                    Some(share) => share,
+                    None => hasher.key_group(key, max_parallelism)?,
+                };
+                if of_key == group {
+                    in_group.push((key, value));
+                }
+            }
+            runs.push((namespace, in_group));
+        }
         let count = runs.iter().map(|(_, entries)| entries.len()).sum();
         if count == 0 {
             return Ok(false);
@@ -85,20 +92,25 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
     }
 
     fn restore_group(&mut self, group: KeyGroup, entries: &[u8]) -> Result<()> {
-        let namespaces = &mut self.namespaces;
+        let (namespaces, mut put) = (&mut self.namespaces, Ok(()));
         decode_entries(entries, |key: K, namespace: N, value: V| {
-            namespaces.put(&namespace, group, &key, value);
-        })
+            if put.is_ok() {
+                put = namespaces.put(&namespace, group, &key, value);
+            }
+        })?;
+        put
     }
 
     fn len(&self) -> usize {
-        self.namespaces.iter().map(|(_, entries)| entries.len()).sum()
+        self.namespaces.iter().map(|(_, _, entries)| entries.len()).sum()
     }
 
     fn frozen(&mut self, sharing: Sharing) -> Option<Box<dyn FrozenTable>> {
         if sharing == Sharing::Everything {
+            let max_parallelism = self.namespaces.max_parallelism();
             let namespaces = self.namespaces.frozen();
-            return Some(Box::new(FrozenHeapTable { namespaces, layout: OnceCell::new() }));
+            let layout = OnceCell::new();
+            return Some(Box::new(FrozenHeapTable { namespaces, max_parallelism, layout }));
         }
         let (mut fresh, mut ended) = (self.cohorts.fresh(), Vec::new());
         self.namespaces.hand(&mut fresh, &mut ended);
@@ -109,7 +121,14 @@ impl<K: Key, N: Key, V: Data> StateTable<K, N, V> for HeapTable<K, N, V> {
 
 impl<K: Key, N: Key, V: Data> Handed for FreshNamespace<K, N, V> {
     fn encode(&self, sink: &mut dyn GroupSink) -> Result<()> {
-        split_namespace(&self.namespace, &self.entries, sink)
+        let FreshNamespace { namespace, group, entries, max_parallelism } = self;
+        let Some(group) = group else {
+            return split_namespace(namespace, entries, *max_parallelism, sink);
+        };
+        // A split namespace's share of one key group: a run, in the order of its entries.
+        let count = append_run(namespace, entries.iter(), sink.group(*group))?;
+        sink.appended(count);
+        Ok(())
     }
 }
 
@@ -119,6 +138,7 @@ impl<K: Key, N: Key, V: Data> Handed for FreshNamespace<K, N, V> {
 /// (large) is encoded straight into its group's block.
 struct FrozenHeapTable<K, N, V> {
     namespaces: FrozenNamespaces<K, N, V>,
+    max_parallelism: usize,
     /// Where each key group's entries are, once the first was asked for.
     layout: OnceCell<FrozenLayout>,
 }
@@ -137,7 +157,7 @@ impl<K: Key, N: Key, V: Data> FrozenHeapTable<K, N, V> {
     /// while they are unchanged.
     fn encoding(&self, index: usize) -> Result<&[u8]> {
         let FrozenNamespace { namespace, entries, .. } = &self.namespaces[index];
-        entries.encoding(|entries| encode_namespace(namespace, entries))
+        entries.encoding(|entries| encode_namespace(namespace, entries, self.max_parallelism))
     }
 
     fn layout(&self) -> Result<FrozenLayout> {
@@ -169,7 +189,7 @@ impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
         spanning.append_group(group, |index| self.encoding(index), out)?;
         for (_, index) in shares {
             let FrozenNamespace { namespace, entries, .. } = &self.namespaces[*index];
-            append_run(namespace, entries.iter().map(|(key, entry)| (key, &entry.value)), out)?;
+            append_run(namespace, entries.iter(), out)?;
         }
         Ok(true)
     }
@@ -179,74 +199,100 @@ impl<K: Key, N: Key, V: Data> FrozenTable for FrozenHeapTable<K, N, V> {
     }
 }
 
-/// One namespace's entries encoded split by key group into `sink`, one run per group.
+/// One namespace's entries encoded split by key group into `sink`, one run per group (each
+/// key's group computed from it, of `max_parallelism`).
 fn split_namespace<K: Key, N: Key, V: Data>(
     namespace: &N,
-    entries: &Grouped<K, V>,
+    entries: &Entries<K, V>,
+    max_parallelism: usize,
     sink: &mut dyn GroupSink,
 ) -> Result<()> {
-    let all: Vec<(&K, &InGroup<V>)> = entries.iter().collect();
+    let all: Vec<(&K, &V)> = entries.iter().collect();
+    let mut hasher = KeyHasher::new();
+    let groups: Result<Vec<KeyGroup>> =
+        all.iter().map(|(key, _)| Ok(hasher.key_group(*key, max_parallelism)?)).collect();
+    let groups = groups?;
     let append = |run: &[u32], out: &mut Vec<u8>| {
-        let run = run.iter().map(|&index| all[index as usize]);
-        append_run(namespace, run.map(|(key, entry)| (key, &entry.value)), out)
+        append_run(namespace, run.iter().map(|&index| all[index as usize]), out)
     };
-    encode_split(all.len(), |index| all[index].1.group, append, sink)
+    encode_split(all.len(), |index| groups[index], append, sink)
 }
 
 /// One namespace's entries encoded split by key group, with a header per group.
 fn encode_namespace<K: Key, N: Key, V: Data>(
     namespace: &N,
-    entries: &Grouped<K, V>,
+    entries: &Entries<K, V>,
+    max_parallelism: usize,
 ) -> Result<Vec<u8>> {
-    encode_by_group(|sink| split_namespace(namespace, entries, sink))
+    encode_by_group(|sink| split_namespace(namespace, entries, max_parallelism, sink))
 }
 
 #[cfg(test)]
 mod tests {
+    use weir_types::key_group_for_key;
+
     use super::*;
 
+    /// The key group of `key` among 8.
+    fn group(key: &str) -> KeyGroup {
+        key_group_for_key(&key.to_string(), 8).unwrap()
+    }
+
     #[test]
-    fn entries_live_in_their_key_group() {
-        let range = KeyGroupRange::for_subtask(8, 2, 1); // groups 4..=7
-        let mut table = HeapTable::<String, (), u32>::new(range);
-        table.put(4, &"a".into(), &(), 1).unwrap();
-        table.put(7, &"b".into(), &(), 2).unwrap();
-        assert_eq!(table.get(4, &"a".into(), &()).unwrap(), Some(1));
-        assert_eq!(table.get(7, &"a".into(), &()).unwrap(), None, "same key, other group");
-        assert!(table.modify(7, &"b".into(), &(), &mut |v| *v += 10).unwrap());
-        assert!(!table.modify(7, &"zz".into(), &(), &mut |v| *v += 10).unwrap());
-        assert_eq!(table.remove(7, &"b".into(), &()).unwrap(), Some(12));
+    fn entries_are_reached_by_key_and_namespace_and_a_namespace_ends_with_its_last() {
+        let mut table = HeapTable::<String, (), u32>::new(KeyGroupRange::for_subtask(8, 1, 0), 8);
+        table.put(group("a"), &"a".into(), &(), 1).unwrap();
+        table.put(group("b"), &"b".into(), &(), 2).unwrap();
+        assert_eq!(table.get(group("a"), &"a".into(), &()).unwrap(), Some(1));
+        assert_eq!(table.get(group("zz"), &"zz".into(), &()).unwrap(), None);
+        assert!(table.modify(group("b"), &"b".into(), &(), &mut |v| *v += 10).unwrap());
+        assert!(!table.modify(group("zz"), &"zz".into(), &(), &mut |v| *v += 10).unwrap());
+        assert_eq!(table.remove(group("b"), &"b".into(), &()).unwrap(), Some(12));
         assert_eq!(table.len(), 1);
-        assert_eq!(table.namespaces.iter().count(), 1, "a namespace without entries ends");
+        table.remove(group("a"), &"a".into(), &()).unwrap();
+        assert_eq!(table.namespaces.iter().count(), 0, "a namespace without entries ends");
     }
 
     #[test]
     fn groups_snapshot_and_restore_into_another_range() {
-        let mut table = HeapTable::<String, i64, u32>::new(KeyGroupRange::for_subtask(8, 1, 0));
-        table.put(2, &"a".into(), &10, 1).unwrap();
-        table.put(2, &"a".into(), &20, 2).unwrap();
-        table.put(2, &"b".into(), &10, 3).unwrap();
-        let mut block = Vec::new();
-        assert!(table.snapshot_group(2, &mut block).unwrap());
-        assert!(!table.snapshot_group(3, &mut Vec::new()).unwrap(), "empty group");
-        let mut restored = HeapTable::<String, i64, u32>::new(KeyGroupRange::for_subtask(8, 4, 1));
-        restored.restore_group(2, &block).unwrap();
-        assert_eq!(restored.len(), 3);
-        assert_eq!(restored.get(2, &"a".into(), &20).unwrap(), Some(2));
-        assert_eq!(restored.get(2, &"b".into(), &10).unwrap(), Some(3));
+        let mut table = HeapTable::<String, i64, u32>::new(KeyGroupRange::for_subtask(8, 1, 0), 8);
+        let keys = ["a", "b", "c", "d", "e", "f"];
+        for (value, key) in (0..).zip(keys) {
+            table.put(group(key), &key.into(), &10, value).unwrap();
+            table.put(group(key), &key.into(), &20, value + 100).unwrap();
+        }
+        let mut restored =
+            HeapTable::<String, i64, u32>::new(KeyGroupRange::for_subtask(8, 4, 1), 8);
+        for snapshot_group in 0..8 {
+            let mut block = Vec::new();
+            let any = table.snapshot_group(snapshot_group, &mut block).unwrap();
+            let in_group = keys.iter().filter(|key| group(key) == snapshot_group).count();
+            assert_eq!(any, in_group > 0, "group {snapshot_group}");
+            if (2..=3).contains(&snapshot_group) && any {
+                restored.restore_group(snapshot_group, &block).unwrap();
+            }
+        }
+        let in_range: Vec<_> = keys.iter().filter(|key| (2..=3).contains(&group(key))).collect();
+        assert!(!in_range.is_empty(), "some of the keys are in groups 2 and 3");
+        assert_eq!(restored.len(), 2 * in_range.len());
+        for (value, key) in (0..).zip(keys) {
+            let expected = (2..=3).contains(&group(key)).then_some(value + 100);
+            assert_eq!(restored.get(group(key), &key.into(), &20).unwrap(), expected, "{key}");
+        }
     }
 
     #[test]
     fn namespaces_separate_entries_of_one_key() {
-        let mut table = HeapTable::<u64, i64, String>::new(KeyGroupRange::for_subtask(4, 1, 0));
-        table.put(0, &1, &10, "ten".to_string()).unwrap();
-        table.put(0, &1, &20, "twenty".to_string()).unwrap();
-        table.put(0, &1, &10, "TEN".to_string()).unwrap();
-        assert_eq!(table.get(0, &1, &10).unwrap(), Some("TEN".into()));
-        assert_eq!(table.get(0, &1, &20).unwrap(), Some("twenty".into()));
+        let mut table = HeapTable::<u64, i64, String>::new(KeyGroupRange::for_subtask(4, 1, 0), 4);
+        let group = key_group_for_key(&1u64, 4).unwrap();
+        table.put(group, &1, &10, "ten".to_string()).unwrap();
+        table.put(group, &1, &20, "twenty".to_string()).unwrap();
+        table.put(group, &1, &10, "TEN".to_string()).unwrap();
+        assert_eq!(table.get(group, &1, &10).unwrap(), Some("TEN".into()));
+        assert_eq!(table.get(group, &1, &20).unwrap(), Some("twenty".into()));
         assert_eq!(table.len(), 2);
-        assert_eq!(table.remove(0, &1, &10).unwrap(), Some("TEN".into()));
-        assert_eq!(table.get(0, &1, &20).unwrap(), Some("twenty".into()));
-        assert_eq!(table.remove(0, &1, &10).unwrap(), None);
+        assert_eq!(table.remove(group, &1, &10).unwrap(), Some("TEN".into()));
+        assert_eq!(table.get(group, &1, &20).unwrap(), Some("twenty".into()));
+        assert_eq!(table.remove(group, &1, &10).unwrap(), None);
     }
 }

@@ -88,7 +88,7 @@ impl<K: Key> KeyedState<K> {
         range: KeyGroupRange,
     ) -> Self {
         KeyedState {
-            backend: OpenBackend::new(backend.into(), range),
+            backend: OpenBackend::new(backend.into(), range, max_parallelism),
             max_parallelism,
             range,
             hasher: KeyHasher::new(),
@@ -235,7 +235,7 @@ impl<K: Key> KeyedState<K> {
         match &mut self.backend {
             #[cfg(feature = "rocksdb")]
             OpenBackend::RocksDb(rocksdb) => rocksdb.restore(native),
-            OpenBackend::Heap(_) => Err(Error::UnsupportedByBackend {
+            OpenBackend::Heap { .. } => Err(Error::UnsupportedByBackend {
                 operation: "restoring a native RocksDB checkpoint or savepoint",
                 required: "rocksdb",
                 actual: "heap",
@@ -362,6 +362,7 @@ impl<K: Key> KeyedState<K> {
     }
 
     /// The table behind `id` and the current key with its group.
+    #[inline]
     pub(crate) fn table<N: Key, V: Data>(
         &self,
         id: StateId,
@@ -371,6 +372,7 @@ impl<K: Key> KeyedState<K> {
     }
 
     /// Mutable access to the table behind `id`, with the current key and its group.
+    #[inline]
     pub(crate) fn table_mut<N: Key, V: Data>(
         &mut self,
         id: StateId,
@@ -385,6 +387,7 @@ impl<K: Key> KeyedState<K> {
         Ok((table.as_mut(), key, *group))
     }
 
+    #[inline]
     fn typed_table<N: Key, V: Data>(&self, id: StateId) -> &dyn StateTable<K, N, V> {
         self.tables[id.0]
             .as_any()

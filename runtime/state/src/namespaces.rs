@@ -1,6 +1,6 @@
-//! The namespaces of a heap table with their entries by key, each entry with its key group,
-//! and a memo of the namespace last reached: consecutive records mostly share one (the window
-//! they fall into), so they skip the namespace lookup however many namespaces are open.
+//! The namespaces of a heap table with their entries by key, and a memo of the namespace last
+//! reached: consecutive records mostly share one (the window they fall into), so they skip
+//! the namespace lookup however many namespaces are open.
 //!
 //! A namespace spans key groups while it is small: a window's entries for every key of the
 //! subtask sit in one collection, so a checkpoint shares, hands over and owns again one object
@@ -9,6 +9,11 @@
 //! by key group as it encodes it (see [`crate::grouped`]). Past [`SPLIT_AT`] entries a
 //! namespace is split, one collection per key group (a state without namespaces, a global
 //! window), so that a change copies and a checkpoint writes again one group's entries, not all.
+//! An entry's key group is not kept with it (the room a value takes in a hash map's bucket
+//! counts on the hot path): it is computed from its key when a namespace spanning groups is
+//! encoded or split, as records are routed (see [`KeyHasher`]). The group a caller passes
+//! picks a split namespace's collection; a namespace spanning groups holds a key's entry
+//! whatever the group given (a key has one group).
 //!
 //! Each collection is shared with snapshots (see [`Shareable`]), and the first change to it
 //! after a snapshot copies it alone, and only while a snapshot still holds it. A checkpoint
@@ -25,24 +30,14 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
-use weir_types::{KeyGroup, KeyGroupRange};
+use weir_types::{Key, KeyGroup, KeyGroupRange, KeyHasher};
 
 use crate::cohorts::{Changes, Fresh, Handle};
 use crate::entries::Entries;
-use crate::{Frozen, Shareable, Spares};
-
-/// A value with the key group of its key.
-#[derive(Clone, Debug)]
-pub(crate) struct InGroup<V> {
-    pub(crate) group: KeyGroup,
-    pub(crate) value: V,
-}
-
-/// Entries of a namespace, each with its key group.
-pub(crate) type Grouped<K, V> = Entries<K, InGroup<V>>;
+use crate::{Frozen, Result, Shareable, Spares};
 
 /// A collection of entries, shared with the snapshots taken since it last changed.
-type Held<K, V> = Shareable<Grouped<K, V>>;
+type Held<K, V> = Shareable<Entries<K, V>>;
 
 /// Collections of entries as a snapshot holds them.
 pub(crate) type FrozenNamespaces<K, N, V> = Vec<FrozenNamespace<K, N, V>>;
@@ -52,7 +47,7 @@ pub(crate) struct FrozenNamespace<K, N, V> {
     pub(crate) namespace: N,
     /// The one key group of its entries, if it is a split namespace's share of that group.
     pub(crate) group: Option<KeyGroup>,
-    pub(crate) entries: Arc<Frozen<Grouped<K, V>>>,
+    pub(crate) entries: Arc<Frozen<Entries<K, V>>>,
 }
 
 /// A namespace spanning key groups is split by group when it holds this many entries.
@@ -61,7 +56,11 @@ const SPLIT_AT: usize = 1024;
 /// One collection of a namespace's entries as a checkpoint takes it.
 pub(crate) struct FreshNamespace<K, N, V> {
     pub(crate) namespace: N,
-    pub(crate) entries: Arc<Frozen<Grouped<K, V>>>,
+    /// The one key group of its entries, if it is a split namespace's share of that group.
+    pub(crate) group: Option<KeyGroup>,
+    pub(crate) entries: Arc<Frozen<Entries<K, V>>>,
+    /// The number of key groups, to compute its keys' groups.
+    pub(crate) max_parallelism: usize,
 }
 
 /// A collection in use or free, with its handle in the cohort of the checkpoint that took it,
@@ -113,16 +112,21 @@ pub(crate) struct Namespaces<K, N, V> {
     /// next change, maybe long after: a window waiting for a lagging watermark).
     handed: Vec<usize>,
     /// Holders of entries that checkpoints let go of, for the entries handed next.
-    spares: Spares<Grouped<K, V>>,
+    spares: Spares<Entries<K, V>>,
     /// [`SPLIT_AT`], smaller in tests.
     split_at: usize,
+    /// The number of key groups, and a hasher of keys to theirs.
+    max_parallelism: usize,
+    hasher: KeyHasher,
 }
 
-impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
-    /// No namespace, for a table owning the key groups of `range`.
-    pub(crate) fn new(range: KeyGroupRange) -> Self {
+impl<K: Key, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
+    /// No namespace, for a table owning the key groups of `range` of `max_parallelism`.
+    pub(crate) fn new(range: KeyGroupRange, max_parallelism: usize) -> Self {
         Namespaces {
             range,
+            max_parallelism,
+            hasher: KeyHasher::new(),
             index: HashMap::new(),
             splits: Vec::new(),
             free_splits: Vec::new(),
@@ -136,6 +140,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
         }
     }
 
+    #[inline]
     fn place(&self, namespace: &N) -> Option<Place> {
         match &self.last {
             Some((last, place)) if last == namespace => Some(*place),
@@ -144,6 +149,7 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
     }
 
     /// The slot holding `group`'s entries of the namespace at `place`, if any.
+    #[inline]
     fn slot_of(&self, place: Place, group: KeyGroup) -> Option<usize> {
         match place {
             Place::Whole(slot) => Some(slot),
@@ -151,41 +157,47 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
         }
     }
 
-    /// The value of `key` in `namespace`, if it is in `group`.
-    pub(crate) fn get(&self, namespace: &N, group: KeyGroup, key: &K) -> Option<&V> {
-        let slot = self.slot_of(self.place(namespace)?, group)?;
-        let entry = self.slots[slot].entries.get(key)?;
-        (entry.group == group).then_some(&entry.value)
+    /// The number of key groups.
+    pub(crate) fn max_parallelism(&self) -> usize {
+        self.max_parallelism
     }
 
-    /// The value of `key` in `namespace`, if it is in `group`, to change; the namespace is
-    /// remembered for the next access.
+    /// The value of `key` (of `group`) in `namespace`.
+    #[inline]
+    pub(crate) fn get(&self, namespace: &N, group: KeyGroup, key: &K) -> Option<&V> {
+        let slot = self.slot_of(self.place(namespace)?, group)?;
+        self.slots[slot].entries.get(key)
+    }
+
+    /// The value of `key` (of `group`) in `namespace`, to change; the namespace is remembered
+    /// for the next access.
+    #[inline]
     pub(crate) fn get_mut(&mut self, namespace: &N, group: KeyGroup, key: &K) -> Option<&mut V> {
         let place = self.place(namespace)?;
         self.remember(namespace, place);
         let slot = self.slot_of(place, group)?;
-        let entry = self.to_mut(slot).get_mut(key)?;
-        (entry.group == group).then_some(&mut entry.value)
+        self.to_mut(slot).get_mut(key)
     }
 
-    /// Sets the value of `key` (in `group`) in `namespace`, creating the namespace if it has
+    /// Sets the value of `key` (of `group`) in `namespace`, creating the namespace if it has
     /// no entry yet.
-    pub(crate) fn put(&mut self, namespace: &N, group: KeyGroup, key: &K, value: V) {
-        let slot = self.slot_for(namespace, group);
+    pub(crate) fn put(&mut self, namespace: &N, group: KeyGroup, key: &K, value: V) -> Result<()> {
+        let slot = self.slot_for(namespace, group)?;
         let entries = self.to_mut(slot);
-        let entry = InGroup { group, value };
         match entries.get_mut(key) {
-            Some(slot) => *slot = entry,
-            None => drop(entries.insert(key.clone(), entry)),
+            Some(slot) => *slot = value,
+            None => drop(entries.insert(key.clone(), value)),
         }
+        Ok(())
     }
 
     /// The slot for entries of `group` in `namespace`: created if it has none, split first if
     /// it spans key groups and is large.
-    fn slot_for(&mut self, namespace: &N, group: KeyGroup) -> usize {
+    #[inline]
+    fn slot_for(&mut self, namespace: &N, group: KeyGroup) -> Result<usize> {
         let place = match self.place(namespace) {
             Some(Place::Whole(slot)) if self.slots[slot].entries.len() >= self.split_at => {
-                self.split(namespace, slot)
+                self.split(namespace, slot)?
             }
             Some(place) => place,
             None => {
@@ -201,22 +213,10 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
             }
         };
         self.remember(namespace, place);
-        match place {
+        Ok(match place {
             Place::Whole(slot) => slot,
-            Place::Split(split) => {
-                let offset = self.range.offset(group);
-                match self.splits[split].slots[offset] {
-                    Some(slot) => slot,
-                    None => {
-                        let slot = self.new_slot(namespace, Some(group), 0);
-                        let split = &mut self.splits[split];
-                        split.slots[offset] = Some(slot);
-                        split.in_use += 1;
-                        slot
-                    }
-                }
-            }
-        }
+            Place::Split(split) => self.group_slot(split, namespace, group),
+        })
     }
 
     /// A slot for new entries of `namespace` (of `group` only, if given), with room for
@@ -239,10 +239,23 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
         slot
     }
 
-    /// Splits the entries of `namespace`, all in `slot`, by key group.
+    /// Splits the entries of `namespace`, all in `slot`, by key group (an error if a key's
+    /// group cannot be computed: the entries stay where they are then).
     #[cold]
-    fn split(&mut self, namespace: &N, slot: usize) -> Place {
-        let entries = std::mem::take(self.to_mut(slot));
+    fn split(&mut self, namespace: &N, slot: usize) -> Result<Place> {
+        let mut moved = Vec::with_capacity(self.slots[slot].entries.len());
+        std::mem::take(self.to_mut(slot)).into_each(|key, value| moved.push((key, value)));
+        let (hasher, max_parallelism) = (&mut self.hasher, self.max_parallelism);
+        let groups: Result<Vec<KeyGroup>> =
+            moved.iter().map(|(key, _)| Ok(hasher.key_group(key, max_parallelism)?)).collect();
+        let groups = match groups {
+            Ok(groups) => groups,
+            Err(error) => {
+                let entries = self.to_mut(slot);
+                moved.into_iter().for_each(|(key, value)| drop(entries.insert(key, value)));
+                return Err(error);
+            }
+        };
         self.free.push(slot);
         let slots = vec![None; self.range.len()];
         let split = match self.free_splits.pop() {
@@ -258,17 +271,32 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
         let place = Place::Split(split);
         self.index.insert(namespace.clone(), place);
         self.remember(namespace, place);
-        entries.into_each(|key, entry| {
-            let slot = self.slot_for(namespace, entry.group);
-            self.to_mut(slot).insert(key, entry);
-        });
-        place
+        for ((key, value), group) in moved.into_iter().zip(groups) {
+            let slot = self.group_slot(split, namespace, group);
+            self.to_mut(slot).insert(key, value);
+        }
+        Ok(place)
+    }
+
+    /// The slot of `group`'s entries of split namespace `namespace` (`split` in `splits`),
+    /// created if it has none.
+    #[inline]
+    fn group_slot(&mut self, split: usize, namespace: &N, group: KeyGroup) -> usize {
+        let offset = self.range.offset(group);
+        if let Some(slot) = self.splits[split].slots[offset] {
+            return slot;
+        }
+        let slot = self.new_slot(namespace, Some(group), 0);
+        let split = &mut self.splits[split];
+        split.slots[offset] = Some(slot);
+        split.in_use += 1;
+        slot
     }
 
     /// The entries of `slot` to change: a checkpoint that took them no longer holds them as
     /// they are.
     #[inline]
-    fn to_mut(&mut self, slot: usize) -> &mut Grouped<K, V> {
+    fn to_mut(&mut self, slot: usize) -> &mut Entries<K, V> {
         let Slot { entries, handle, .. } = &mut self.slots[slot];
         self.changes.changing(handle, slot);
         entries.to_mut()
@@ -285,11 +313,9 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
     pub(crate) fn remove(&mut self, namespace: &N, group: KeyGroup, key: &K) -> Option<V> {
         let place = self.place(namespace)?;
         let slot = self.slot_of(place, group)?;
-        if self.slots[slot].entries.get(key).is_none_or(|entry| entry.group != group) {
-            return None;
-        }
+        self.slots[slot].entries.get(key)?;
         let entries = self.to_mut(slot);
-        let removed = entries.remove(key).map(|entry| entry.value);
+        let removed = entries.remove(key);
         if !entries.is_empty() {
             // Firing a window removes its keys one after another.
             self.remember(namespace, place);
@@ -328,10 +354,11 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
         self.free.push(slot);
     }
 
-    /// Every collection of entries with its namespace (a split namespace's, one per group).
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&N, &Grouped<K, V>)> {
+    /// Every collection of entries with its namespace and, for a split namespace's share of
+    /// one key group, that group.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&N, Option<KeyGroup>, &Entries<K, V>)> {
         let in_use = self.slots.iter().filter(|slot| !slot.entries.is_empty());
-        in_use.map(|slot| (&slot.namespace, &*slot.entries))
+        in_use.map(|slot| (&slot.namespace, slot.group, &*slot.entries))
     }
 
     /// Whether it has no namespace.
@@ -350,13 +377,16 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
         self.reclaim_handed();
         let changed = self.changes.take(ended).unwrap_or_else(|| (0..self.slots.len()).collect());
         for slot in changed {
-            let Slot { namespace, entries, handle, .. } = &mut self.slots[slot];
+            let Slot { namespace, group, entries, handle } = &mut self.slots[slot];
             if handle.is_some() || entries.is_empty() {
                 continue; // taken already (listed twice), or free
             }
             let namespace = namespace.clone();
             let entries = entries.share_with(&mut self.spares);
-            *handle = Some(fresh.add(FreshNamespace { namespace, entries }));
+            let group = *group;
+            let max_parallelism = self.max_parallelism;
+            let fresh_namespace = FreshNamespace { namespace, group, entries, max_parallelism };
+            *handle = Some(fresh.add(fresh_namespace));
             self.handed.push(slot);
         }
         self.spares.keep(self.handed.len());
@@ -385,35 +415,41 @@ impl<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone> Namespaces<K, N, V> {
 
 #[cfg(test)]
 mod tests {
+    use weir_types::key_group_for_key;
+
     use super::*;
     use crate::cohorts::Cohorts;
 
-    /// A table of key groups 0..4, whose namespaces split at `split_at` entries.
-    fn namespaces<K: Hash + Eq + Clone, N: Hash + Eq + Clone, V: Clone>(
+    /// A table of key groups 0..4 of 4, whose namespaces split at `split_at` entries.
+    pub(super) fn namespaces<K: Key, N: Hash + Eq + Clone, V: Clone>(
         split_at: usize,
     ) -> Namespaces<K, N, V> {
-        Namespaces { split_at, ..Namespaces::new(KeyGroupRange::for_subtask(4, 1, 0)) }
+        Namespaces { split_at, ..Namespaces::new(KeyGroupRange::for_subtask(4, 1, 0), 4) }
+    }
+
+    /// The key group of `key` among 4.
+    pub(super) fn group<K: Key>(key: &K) -> KeyGroup {
+        key_group_for_key(key, 4).unwrap()
     }
 
     #[test]
     fn namespaces_end_with_their_last_entry_and_their_slots_are_reused() {
-        let mut namespaces = namespaces::<&str, u32, u32>(SPLIT_AT);
-        namespaces.put(&1, 0, &"a", 10);
-        namespaces.put(&2, 0, &"a", 20);
-        namespaces.put(&1, 3, &"b", 11);
-        assert_eq!(namespaces.get(&1, 3, &"b"), Some(&11));
-        assert_eq!(namespaces.get(&1, 2, &"b"), None, "a key is in its group only");
+        let mut namespaces = namespaces::<u32, u32, u32>(SPLIT_AT);
+        let (a, b, c) = (1, 2, 3);
+        namespaces.put(&1, group(&a), &a, 10).unwrap();
+        namespaces.put(&2, group(&a), &a, 20).unwrap();
+        namespaces.put(&1, group(&b), &b, 11).unwrap();
+        assert_eq!(namespaces.get(&1, group(&b), &b), Some(&11));
         assert_eq!(namespaces.slots.len(), 2, "a namespace spans key groups");
-        assert_eq!(namespaces.remove(&1, 0, &"a"), Some(10));
-        assert_eq!(namespaces.remove(&1, 2, &"b"), None, "not in that group");
-        assert_eq!(namespaces.remove(&1, 3, &"b"), Some(11));
-        assert!(namespaces.get(&1, 3, &"b").is_none(), "the memo does not outlive its namespace");
-        assert!(namespaces.get_mut(&1, 3, &"b").is_none());
-        assert_eq!(namespaces.remove(&1, 3, &"b"), None);
-        namespaces.put(&3, 1, &"c", 30);
+        assert_eq!(namespaces.remove(&1, group(&a), &a), Some(10));
+        assert_eq!(namespaces.remove(&1, group(&b), &b), Some(11));
+        assert!(namespaces.get(&1, group(&b), &b).is_none(), "the memo does not outlive it");
+        assert!(namespaces.get_mut(&1, group(&b), &b).is_none());
+        assert_eq!(namespaces.remove(&1, group(&b), &b), None);
+        namespaces.put(&3, group(&c), &c, 30).unwrap();
         assert_eq!(namespaces.slots.len(), 2, "the ended namespace's slot is reused");
-        assert_eq!(namespaces.get(&2, 0, &"a"), Some(&20));
-        let mut all: Vec<_> = namespaces.iter().map(|(n, e)| (*n, e.len())).collect();
+        assert_eq!(namespaces.get(&2, group(&a), &a), Some(&20));
+        let mut all: Vec<_> = namespaces.iter().map(|(n, _, e)| (*n, e.len())).collect();
         all.sort();
         assert_eq!(all, vec![(2, 1), (3, 1)]);
     }
@@ -421,44 +457,47 @@ mod tests {
     #[test]
     fn a_large_namespace_is_split_by_key_group_and_ends_with_its_last_group() {
         let mut namespaces = namespaces::<u32, (), u32>(6);
-        let group = |key: u32| (key % 4) as KeyGroup;
-        for key in 0..6 {
-            namespaces.put(&(), group(key), &key, key * 10);
+        // Seven keys over all four groups.
+        let keys: Vec<u32> = (0..100).filter(|key| group(key) != group(&0)).take(4).collect();
+        let keys: Vec<u32> = [0, 100, 200].into_iter().chain(keys).collect();
+        let mut groups: Vec<KeyGroup> = keys.iter().map(group).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        for (value, key) in (0..).zip(&keys[..6]) {
+            namespaces.put(&(), group(key), key, value).unwrap();
         }
         assert_eq!(namespaces.iter().count(), 1, "six entries span the groups");
         let savepoint = namespaces.frozen();
-        namespaces.put(&(), group(6), &6, 60);
-        let mut sizes: Vec<usize> = namespaces.iter().map(|(_, entries)| entries.len()).collect();
-        sizes.sort_unstable();
-        assert_eq!(sizes, [1, 2, 2, 2], "split by group at the seventh");
+        namespaces.put(&(), group(&keys[6]), &keys[6], 6).unwrap();
+        let shares: Vec<_> = namespaces.iter().map(|(_, share, _)| share).collect();
+        assert_eq!(shares.len(), groups.len(), "split by group at the seventh");
+        assert_eq!(namespaces.iter().map(|(_, _, entries)| entries.len()).sum::<usize>(), 7);
         assert_eq!(savepoint[0].entries.len(), 6, "the savepoint keeps them as it took them");
         assert_eq!(savepoint[0].group, None, "they spanned key groups");
-        let mut groups: Vec<_> = namespaces.frozen().iter().map(|frozen| frozen.group).collect();
-        groups.sort_unstable();
-        assert_eq!(groups, [Some(0), Some(1), Some(2), Some(3)]);
-        for key in 0..7 {
-            assert_eq!(namespaces.get(&(), group(key), &key), Some(&(key * 10)));
+        let mut frozen: Vec<_> = namespaces.frozen().iter().map(|frozen| frozen.group).collect();
+        frozen.sort_unstable();
+        assert_eq!(frozen, groups.iter().copied().map(Some).collect::<Vec<_>>());
+        for (value, key) in (0..).zip(&keys) {
+            assert_eq!(namespaces.get(&(), group(key), key), Some(&value));
         }
-        *namespaces.get_mut(&(), group(5), &5).unwrap() += 1;
-        assert_eq!(namespaces.get(&(), 1, &5), Some(&51));
-        for key in 0..7 {
+        *namespaces.get_mut(&(), group(&keys[5]), &keys[5]).unwrap() += 10;
+        assert_eq!(namespaces.get(&(), group(&keys[5]), &keys[5]), Some(&15));
+        for (value, key) in (0..).zip(&keys) {
             assert!(!namespaces.is_empty(), "key {key}");
-            assert_eq!(
-                namespaces.remove(&(), group(key), &key),
-                Some(key * 10 + u32::from(key == 5))
-            );
+            let expected = value + if value == 5 { 10 } else { 0 };
+            assert_eq!(namespaces.remove(&(), group(key), key), Some(expected));
         }
         assert!(namespaces.is_empty() && namespaces.iter().next().is_none());
-        namespaces.put(&(), 2, &9, 90);
-        assert_eq!(namespaces.get(&(), 2, &9), Some(&90), "a new namespace spans groups again");
-        assert!(matches!(namespaces.index.get(&()), Some(Place::Whole(_))));
+        namespaces.put(&(), group(&9), &9, 90).unwrap();
+        assert_eq!(namespaces.get(&(), group(&9), &9), Some(&90));
+        assert!(matches!(namespaces.index.get(&()), Some(Place::Whole(_))), "spans again");
     }
 
     #[test]
     fn entries_a_checkpoint_let_go_of_are_owned_again_at_the_next_and_their_holder_reused() {
         let cohorts = Cohorts::new(KeyGroupRange::for_subtask(4, 1, 0));
         let mut namespaces = namespaces::<u64, u32, u32>(SPLIT_AT);
-        namespaces.put(&1, 0, &7, 10);
+        namespaces.put(&1, group(&7), &7, 10).unwrap();
         let holder = |namespaces: &Namespaces<u64, u32, u32>, slot: usize| match &namespaces.slots
             [slot]
             .entries
@@ -473,12 +512,12 @@ mod tests {
         namespaces.hand(&mut second, &mut Vec::new());
         assert_eq!(holder(&namespaces, 0), Some(taken), "still held by the first checkpoint");
         drop(first); // the checkpoint completed and let go of it
-        namespaces.put(&2, 1, &8, 20);
+        namespaces.put(&2, group(&8), &8, 20).unwrap();
         namespaces.hand(&mut cohorts.fresh(), &mut Vec::new());
         assert_eq!(holder(&namespaces, 0), None, "owned again");
         assert_eq!(holder(&namespaces, 1), Some(taken), "its holder holds the new namespace");
-        assert_eq!(namespaces.get(&1, 0, &7), Some(&10));
-        assert_eq!(namespaces.get(&2, 1, &8), Some(&20));
+        assert_eq!(namespaces.get(&1, group(&7), &7), Some(&10));
+        assert_eq!(namespaces.get(&2, group(&8), &8), Some(&20));
     }
 }
 
@@ -502,16 +541,17 @@ mod fuzz {
             // Namespaces split at 3 to 6 entries (of 8 keys over 4 groups), or never.
             let split_at = if seed % 5 == 0 { SPLIT_AT } else { 3 + (seed % 4) as usize };
             let range = KeyGroupRange::for_subtask(4, 1, 0);
-            let mut namespaces = Namespaces::<u8, u8, u32> { split_at, ..Namespaces::new(range) };
+            let mut namespaces =
+                Namespaces::<u8, u8, u32> { split_at, ..Namespaces::new(range, 4) };
             let cohorts = Cohorts::new(range);
             let mut taken = Vec::new();
             let mut model: Model<(u8, u8), u32> = Model::new();
             for step in 0..2000u32 {
                 let (n, k) = (next(6), next(8));
-                let group = KeyGroup::from(k % 4);
+                let group = super::tests::group(&k);
                 match next(5) {
                     0 => {
-                        namespaces.put(&n, group, &k, step);
+                        namespaces.put(&n, group, &k, step).unwrap();
                         model.insert((n, k), step);
                     }
                     1 => {
@@ -543,7 +583,7 @@ mod fuzz {
                 }
             }
             let mut all: Vec<((u8, u8), u32)> = (namespaces.iter())
-                .flat_map(|(n, entries)| entries.iter().map(|(k, e)| ((*n, *k), e.value)))
+                .flat_map(|(n, _, entries)| entries.iter().map(|(k, v)| ((*n, *k), *v)))
                 .collect();
             all.sort_unstable();
             let mut expected: Vec<_> = model.into_iter().collect();

@@ -14,8 +14,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 use weir_types::KeyGroup;
 
-use crate::Result;
-
 /// Where the parts of a value's encoding were last written: one file, a span per part.
 #[derive(Debug, Default)]
 pub struct Stored(Mutex<Option<StoredAt>>);
@@ -180,8 +178,9 @@ impl EarlierFiles<'_> {
 enum Mark {
     /// Bytes of an earlier file, the `file`th of those asked about.
     Refer { at: usize, file: usize, span: Span },
-    /// `bytes[at..end]` are part `part` of a value: remembered where written, in `held[held]`.
-    Record { at: usize, end: usize, held: usize, part: usize },
+    /// `encoded`, held elsewhere and copied once, into the file, is part `part` of a value:
+    /// remembered where written, in `held[held]` (`None` for a full snapshot).
+    Shared { at: usize, encoded: Bytes, record: Option<(usize, usize)> },
 }
 
 impl<'a> GroupEntries<'a> {
@@ -190,24 +189,21 @@ impl<'a> GroupEntries<'a> {
         &mut self.bytes
     }
 
-    /// Appends part `part` of a value whose places `stored` remembers, encoded by `encode`,
-    /// and remembers where it was written (not for a full snapshot).
-    pub(crate) fn stored(
-        &mut self,
-        stored: &Arc<Stored>,
-        part: usize,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
-    ) -> Result<()> {
-        let at = self.bytes.len();
-        encode(&mut self.bytes)?;
-        if self.earlier.is_some() {
-            if !self.held.last().is_some_and(|last| Arc::ptr_eq(last, stored)) {
-                self.held.push(Arc::clone(stored));
-            }
-            let held = self.held.len() - 1;
-            self.marks.push(Mark::Record { at, end: self.bytes.len(), held, part });
+    /// Appends part `part` of a value whose places `stored` remembers, encoded already as
+    /// `encoded`, which the writer copies into the file (not into these entries first), and
+    /// remembers where it was written (not for a full snapshot).
+    pub(crate) fn stored_encoded(&mut self, stored: &Arc<Stored>, part: usize, encoded: Bytes) {
+        let record = self.earlier.is_some().then(|| (self.hold(stored), part));
+        self.marked_len += encoded.len();
+        self.marks.push(Mark::Shared { at: self.bytes.len(), encoded, record });
+    }
+
+    /// The index of `stored` in `held`, added if it is not the last one.
+    fn hold(&mut self, stored: &Arc<Stored>) -> usize {
+        if !self.held.last().is_some_and(|last| Arc::ptr_eq(last, stored)) {
+            self.held.push(Arc::clone(stored));
         }
-        Ok(())
+        self.held.len() - 1
     }
 
     /// Whether it refers to earlier files where they hold what it would encode (an
@@ -393,10 +389,13 @@ impl<'r> BlockWriter<'r> {
                     let file = incremental.index_of(&earlier.asked[*file].0);
                     self.piece(Piece { file, offset: span.offset, len: span.len });
                 }
-                Mark::Record { at, end, held, part } => {
+                Mark::Shared { at, encoded, record } => {
                     self.inline(&bytes[from..*at]);
-                    from = *end;
-                    self.written(&bytes[*at..*end], &entries.held[*held], *part);
+                    from = *at;
+                    match record {
+                        Some((held, part)) => self.written(encoded, &entries.held[*held], *part),
+                        None => self.inline(encoded),
+                    }
                 }
             }
         }
@@ -461,13 +460,7 @@ mod tests {
             Some(spot) if entries.may_refer(spot, stored) => {
                 assert!(entries.refer_to(spot, stored))
             }
-            _ => {
-                let encode = |out: &mut Vec<u8>| {
-                    out.extend_from_slice(bytes);
-                    Ok(())
-                };
-                entries.stored(stored, part, encode).unwrap();
-            }
+            _ => entries.stored_encoded(stored, part, Bytes::copy_from_slice(bytes)),
         }
     }
 
@@ -536,11 +529,7 @@ mod tests {
                 }
                 _ => {
                     for (part, value) in [&b"xyz"[..], &b"0123456"[..]].into_iter().enumerate() {
-                        let encode = |out: &mut Vec<u8>| {
-                            out.extend_from_slice(value);
-                            Ok(())
-                        };
-                        entries.stored(&stored, part, encode).unwrap();
+                        entries.stored_encoded(&stored, part, Bytes::from_static(value));
                     }
                 }
             }

@@ -598,11 +598,12 @@ fn a_large_namespace_is_split_so_that_a_change_encodes_its_key_group_again() {
     assert_eq!(restored.get(&8), Some(&8));
 }
 
-/// Every entry of a state of [`Counted`] values in `restore`, by key.
+/// Every entry of a state of [`Counted`] values in `restore`, by key; each in its key's group.
 fn entries_of_counted(restore: &mut KeyedRestore, name: &str) -> HashMap<u64, i64> {
     let mut entries = HashMap::new();
-    for (_, bytes) in restore.take(name) {
+    for (group, bytes) in restore.take(name) {
         crate::decode_entries(&bytes, |key: u64, (): (), value: Counted| {
+            assert_eq!(key_group_for_key(&key, MAX_PARALLELISM).unwrap(), group, "key {key}");
             entries.insert(key, value.0);
         })
         .unwrap();
