@@ -38,6 +38,13 @@ pub trait Handed: Send + 'static {
     /// Encodes its entries split by key group into `sink` (see [`crate::encode_split`]):
     /// each group's as runs (see [`crate::append_run`]), without the section's header.
     fn encode(&self, sink: &mut dyn GroupSink) -> Result<()>;
+    /// The one key group of its entries and how many there are, if it is to be encoded into
+    /// that group's block as the group is written, not when the checkpoint's writing starts:
+    /// a large share of one group, whose encoding would otherwise sit in memory beside the
+    /// file (the value is kept instead, as its bytes would be).
+    fn deferred(&self) -> Option<(KeyGroup, usize)> {
+        None
+    }
 }
 
 /// A buffer of parts' bytes this large is kept for the next cohort however little of it the
@@ -208,13 +215,18 @@ struct Found {
 }
 
 /// A value's part in one key group.
-#[derive(Clone, Copy)]
 struct Part {
     value: u32,
     entries: u32,
-    /// Where its encoding ends in its group cohort's bytes (it starts where the part before
-    /// ends).
-    end: usize,
+    encoding: PartEncoding,
+}
+
+/// Where a part's encoding is.
+enum PartEncoding {
+    /// In its group cohort's bytes, up to here (from where the part before ends).
+    Until(usize),
+    /// Still to be encoded from the value (see [`Handed::deferred`]), while it is kept.
+    Deferred(Option<Box<dyn Handed>>),
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -338,8 +350,13 @@ impl Layout {
         if delta.values.is_empty() {
             return Ok(());
         }
-        for (value, handed) in delta.values.iter().enumerate() {
+        let count = delta.values.len();
+        for (value, handed) in delta.values.into_iter().enumerate() {
             let value = u32::try_from(value).expect("fewer than 2^32 values per cohort");
+            if let Some((group, entries)) = handed.deferred() {
+                self.defer(delta.cohort, value, group, entries, Box::new(handed))?;
+                continue;
+            }
             let mut sink = CohortSink {
                 layout: self,
                 cohort: delta.cohort,
@@ -364,9 +381,37 @@ impl Layout {
             }
         }
         self.spare_bytes.clear();
-        let count = delta.values.len();
         let cohort = Cohort { live: vec![true; count], live_count: count, kept: true };
         self.cohorts.insert(delta.cohort, cohort);
+        Ok(())
+    }
+
+    /// Adds value `value` of `cohort`, `entries` entries all in `group`, to be encoded when
+    /// the group is written (see [`Handed::deferred`]).
+    fn defer(
+        &mut self,
+        cohort: u64,
+        value: u32,
+        group: KeyGroup,
+        entries: usize,
+        handed: Box<dyn Handed>,
+    ) -> Result<()> {
+        if !self.range.contains(group) {
+            return Err(Error::KeyGroupOutOfRange {
+                key: format!("(a value of cohort {cohort})"),
+                group,
+                start: self.range.start(),
+                end: self.range.end(),
+            });
+        }
+        let parts = &mut self.groups[self.range.offset(group)];
+        if parts.last().is_none_or(|last| last.cohort != cohort) {
+            let bytes = self.spare_bytes.pop().unwrap_or_default();
+            parts.push(GroupCohort::new(cohort, bytes));
+        }
+        let entries = u32::try_from(entries).expect("fewer than 2^32 entries per part");
+        let encoding = PartEncoding::Deferred(Some(handed));
+        parts.last_mut().expect("pushed above").parts.push(Part { value, entries, encoding });
         Ok(())
     }
 
@@ -398,19 +443,27 @@ impl Layout {
             if let Some(found) = &mut group_cohort.found {
                 found.runs.clear(); // written again below, elsewhere
             }
-            if !cohort.kept {
-                return Err(Error::Incremental {
-                    cohort: group_cohort.cohort,
-                    reason: "a part no earlier file holds was let go of",
-                });
-            }
-            let GroupCohort { parts, encoded, stored, .. } = &*group_cohort;
+            let number = group_cohort.cohort;
+            let GroupCohort { parts, encoded, stored, .. } = group_cohort;
             let mut start = 0;
-            for (index, part) in parts.iter().enumerate() {
-                if cohort.live[part.value as usize] {
-                    out.stored_encoded(stored, index, encoded.slice(start..part.end));
+            for (index, part) in parts.iter_mut().enumerate() {
+                let live = cohort.live[part.value as usize];
+                match &mut part.encoding {
+                    PartEncoding::Until(end) => {
+                        let range = start..*end;
+                        start = *end;
+                        if live && !cohort.kept {
+                            return Err(let_go_of(number));
+                        } else if live {
+                            out.stored_encoded(stored, index, encoded.slice(range));
+                        }
+                    }
+                    PartEncoding::Deferred(value) if !live => *value = None,
+                    PartEncoding::Deferred(value) => {
+                        let value = value.as_ref().ok_or_else(|| let_go_of(number))?;
+                        out.stored(stored, index, |out| value.encode(&mut OneGroup(out)))?;
+                    }
                 }
-                start = part.end;
             }
         }
         Ok(true)
@@ -435,6 +488,11 @@ impl Layout {
         }
         for group_cohort in self.groups.iter_mut().flatten() {
             if which(group_cohort.cohort) {
+                for part in &mut group_cohort.parts {
+                    if let PartEncoding::Deferred(value) = &mut part.encoding {
+                        *value = None;
+                    }
+                }
                 let encoded = std::mem::take(&mut group_cohort.encoded);
                 // Kept if no group's entries hold it still, and small or well used: one that
                 // grew for a large cohort goes after holding a small one.
@@ -457,6 +515,22 @@ impl Layout {
             self.let_go(|_| true);
         }
     }
+}
+
+/// The error of a live part that no earlier file holds and that its cohort let go of.
+fn let_go_of(cohort: u64) -> Error {
+    Error::Incremental { cohort, reason: "a part no earlier file holds was let go of" }
+}
+
+/// Where a deferred value appends its entries: the one group's entries being written.
+struct OneGroup<'a>(&'a mut Vec<u8>);
+
+impl GroupSink for OneGroup<'_> {
+    fn group(&mut self, _group: KeyGroup) -> &mut Vec<u8> {
+        self.0
+    }
+
+    fn appended(&mut self, _count: usize) {}
 }
 
 /// Where a value of the cohort being applied appends its parts: its groups' bytes.
@@ -495,8 +569,8 @@ impl GroupSink for CohortSink<'_> {
             .last_mut()
             .expect("the group asked for has the cohort's parts");
         let entries = u32::try_from(count).expect("fewer than 2^32 entries per part");
-        let end = group_cohort.bytes.len();
-        group_cohort.parts.push(Part { value: self.value, entries, end });
+        let encoding = PartEncoding::Until(group_cohort.bytes.len());
+        group_cohort.parts.push(Part { value: self.value, entries, encoding });
     }
 }
 
@@ -581,6 +655,8 @@ mod tests {
         groups: Vec<KeyGroup>,
         /// Counts the cohorts and tests holding it.
         _token: Arc<()>,
+        /// Encoded as its one group is written (see [`Handed::deferred`]).
+        deferred: bool,
     }
 
     impl Handed for Value {
@@ -592,11 +668,16 @@ mod tests {
             }
             Ok(())
         }
+
+        fn deferred(&self) -> Option<(KeyGroup, usize)> {
+            self.deferred.then(|| (self.groups[0], 1))
+        }
     }
 
     fn value(name: u8, groups: &[KeyGroup]) -> (Value, Arc<()>) {
         let token = Arc::new(());
-        (Value { name, groups: groups.to_vec(), _token: Arc::clone(&token) }, token)
+        let groups = groups.to_vec();
+        (Value { name, groups, _token: Arc::clone(&token), deferred: false }, token)
     }
 
     const RANGE: fn() -> KeyGroupRange = || KeyGroupRange::for_subtask(4, 1, 0);
@@ -876,5 +957,32 @@ mod tests {
         fresh.add(value(b'a', &[9]).0);
         let frozen = cohorts.hand(fresh, Vec::new(), false);
         assert!(matches!(write(&frozen, Some("one"), &[]), Err(Error::KeyGroupOutOfRange { .. })));
+    }
+
+    #[test]
+    fn a_deferred_value_is_encoded_as_its_group_is_written_and_kept_until_referred_to() {
+        let mut cohorts = Cohorts::<Value>::new(RANGE());
+        let (mut a, a_token) = value(b'a', &[2]);
+        a.deferred = true;
+        let mut fresh = cohorts.fresh();
+        let handle = fresh.add(a);
+        let first = cohorts.hand(fresh, Vec::new(), false);
+        let (blocks, one, names, written) = write(&first, Some("one"), &[]).unwrap();
+        assert_eq!((written, encoded()), (1, 1));
+        assert_eq!(
+            contents(&blocks, &names, &[("one", &one[..])]),
+            [(2, b"\x00\x01a\x00".to_vec())]
+        );
+        assert_eq!(Arc::strong_count(&a_token), 2, "kept: one may not complete");
+        // One never completes: two encodes a again, from the value kept.
+        let second = cohorts.hand(cohorts.fresh(), Vec::new(), false);
+        let (_, _, _, written) = write(&second, Some("two"), &[]).unwrap();
+        assert_eq!((written, encoded()), (1, 1));
+        second.completion().unwrap().completed();
+        assert_eq!(Arc::strong_count(&a_token), 1, "let go of once two completed");
+        let third = cohorts.hand(cohorts.fresh(), Vec::new(), false);
+        assert_eq!(write(&third, Some("three"), &["two"]).unwrap().3, 0, "referred to in two");
+        let fourth = cohorts.hand(cohorts.fresh(), vec![handle], false);
+        assert!(write(&fourth, Some("four"), &[]).unwrap().0.is_empty(), "ended");
     }
 }

@@ -130,6 +130,12 @@ impl<K: Key, N: Key, V: Data> Handed for FreshNamespace<K, N, V> {
         sink.appended(count);
         Ok(())
     }
+
+    /// A split namespace's share of one key group is encoded as its group is written: it may
+    /// be large (a state without namespaces), and its encoding would sit beside the file.
+    fn deferred(&self) -> Option<(KeyGroup, usize)> {
+        self.group.map(|group| (group, self.entries.len()))
+    }
 }
 
 /// A heap table as it was at a savepoint: every namespace's entries, shared with the live

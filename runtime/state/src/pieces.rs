@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 use weir_types::KeyGroup;
 
+use crate::Result;
+
 /// Where the parts of a value's encoding were last written: one file, a span per part.
 #[derive(Debug, Default)]
 pub struct Stored(Mutex<Option<StoredAt>>);
@@ -178,6 +180,8 @@ impl EarlierFiles<'_> {
 enum Mark {
     /// Bytes of an earlier file, the `file`th of those asked about.
     Refer { at: usize, file: usize, span: Span },
+    /// `bytes[at..end]` are part `part` of a value: remembered where written, in `held[held]`.
+    Record { at: usize, end: usize, held: usize, part: usize },
     /// `encoded`, held elsewhere and copied once, into the file, is part `part` of a value:
     /// remembered where written, in `held[held]` (`None` for a full snapshot).
     Shared { at: usize, encoded: Bytes, record: Option<(usize, usize)> },
@@ -187,6 +191,23 @@ impl<'a> GroupEntries<'a> {
     /// The bytes, to append to.
     pub fn bytes(&mut self) -> &mut Vec<u8> {
         &mut self.bytes
+    }
+
+    /// Appends part `part` of a value whose places `stored` remembers, encoded by `encode`,
+    /// and remembers where it was written (not for a full snapshot).
+    pub(crate) fn stored(
+        &mut self,
+        stored: &Arc<Stored>,
+        part: usize,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Result<()> {
+        let at = self.bytes.len();
+        encode(&mut self.bytes)?;
+        if self.earlier.is_some() {
+            let held = self.hold(stored);
+            self.marks.push(Mark::Record { at, end: self.bytes.len(), held, part });
+        }
+        Ok(())
     }
 
     /// Appends part `part` of a value whose places `stored` remembers, encoded already as
@@ -388,6 +409,11 @@ impl<'r> BlockWriter<'r> {
                     let earlier = entries.earlier.as_ref().expect("refers when incremental");
                     let file = incremental.index_of(&earlier.asked[*file].0);
                     self.piece(Piece { file, offset: span.offset, len: span.len });
+                }
+                Mark::Record { at, end, held, part } => {
+                    self.inline(&bytes[from..*at]);
+                    from = *end;
+                    self.written(&bytes[*at..*end], &entries.held[*held], *part);
                 }
                 Mark::Shared { at, encoded, record } => {
                     self.inline(&bytes[from..*at]);

@@ -583,14 +583,23 @@ fn a_large_namespace_is_split_so_that_a_change_encodes_its_key_group_again() {
         |state: &mut KeyedState<u64>| serializations(state, crate::Sharing::Everything).0;
     assert_eq!(savepoint(&mut state), all_keys, "a savepoint encodes every entry");
     assert_eq!(savepoint(&mut state), all_keys, "and keeps no encoding of a large share");
-    let checkpoint = |state: &mut KeyedState<u64>| serializations(state, crate::Sharing::Changes);
-    assert_eq!(checkpoint(&mut state).0, all_keys, "the first checkpoint: every entry");
-    assert_eq!(checkpoint(&mut state).0, 0, "nothing changed: the cohort's bytes");
+    // Incremental checkpoints, each complete before the next.
+    let (mut files, mut confirmed) = (HashMap::new(), Vec::new());
+    let mut checkpoint = |state: &mut KeyedState<u64>, name: &str| {
+        let before = serialized();
+        let snapshot = state.snapshot_sharing(crate::Sharing::Changes).unwrap();
+        let (restore, referenced) = write_incrementally(&snapshot, name, &mut files, &confirmed);
+        snapshot.completions().iter().for_each(|completion| completion.completed());
+        confirmed = referenced;
+        (serialized() - before, restore)
+    };
+    assert_eq!(checkpoint(&mut state, "one").0, all_keys, "the first checkpoint: every entry");
+    assert_eq!(checkpoint(&mut state, "two").0, 0, "nothing changed: referred to");
     state.set_current_key(7).unwrap();
     value.update(&mut state, Counted(1_000_007)).unwrap();
     let group = |k: &u64| key_group_for_key(k, MAX_PARALLELISM).unwrap();
     let in_group_of_7 = keys.clone().filter(|k| group(k) == group(&7)).count();
-    let (count, mut restore) = checkpoint(&mut state);
+    let (count, mut restore) = checkpoint(&mut state, "three");
     assert_eq!(count, in_group_of_7, "changed: the entries of its group");
     let restored = entries_of_counted(&mut restore, "counted");
     assert_eq!(restored.len(), all_keys);
@@ -624,6 +633,29 @@ fn entries_of_state(restore: &mut KeyedRestore, name: &str) -> Vec<(u16, u64, u3
     entries
 }
 
+/// Writes `snapshot` incrementally into file `name` of `files`, referring to the files
+/// `confirmed` names; returns what it holds, read back, and the files it refers to.
+fn write_incrementally(
+    snapshot: &KeyedSnapshot,
+    name: &str,
+    files: &mut HashMap<String, Vec<u8>>,
+    confirmed: &[String],
+) -> (KeyedRestore, Vec<String>) {
+    let reusable = |file: &str| confirmed.iter().any(|confirmed| confirmed == file);
+    let mut writer = crate::BlockWriter::incremental(name, &reusable);
+    let placed = snapshot.encode_groups_into(&mut writer, &|| false).unwrap().unwrap();
+    let (bytes, referenced) = writer.finish();
+    files.insert(name.to_string(), bytes.into_vec());
+    let blocks = placed.iter().map(|block| {
+        let piece = |piece: &crate::Piece| {
+            let file = &files[&referenced[piece.file]];
+            file[piece.offset as usize..(piece.offset + piece.len) as usize].to_vec()
+        };
+        (block.group, block.pieces.iter().flat_map(piece).collect::<Vec<u8>>().into())
+    });
+    (KeyedRestore::decode(blocks).unwrap(), referenced)
+}
+
 #[test]
 fn incremental_checkpoints_of_changes_hold_what_a_full_snapshot_holds() {
     let mut state = KeyedState::<u64>::new(
@@ -655,19 +687,8 @@ fn incremental_checkpoints_of_changes_hold_what_a_full_snapshot_holds() {
         }
         let snapshot = state.snapshot_sharing(crate::Sharing::Changes).unwrap();
         let name = format!("chk-{round}");
-        let reusable = |file: &str| confirmed.iter().any(|confirmed| confirmed == file);
-        let mut writer = crate::BlockWriter::incremental(&name, &reusable);
-        let placed = snapshot.encode_groups_into(&mut writer, &|| false).unwrap().unwrap();
-        let (bytes, referenced) = writer.finish();
-        files.insert(name.clone(), bytes.into_vec());
-        let blocks = placed.iter().map(|block| {
-            let piece = |piece: &crate::Piece| {
-                let file = &files[&referenced[piece.file]];
-                file[piece.offset as usize..(piece.offset + piece.len) as usize].to_vec()
-            };
-            (block.group, block.pieces.iter().flat_map(piece).collect::<Vec<u8>>().into())
-        });
-        let mut incremental = KeyedRestore::decode(blocks).unwrap();
+        let (mut incremental, referenced) =
+            write_incrementally(&snapshot, &name, &mut files, &confirmed);
         let full_blocks = state.snapshot().unwrap().encode_groups().unwrap();
         let full_len: usize = full_blocks.iter().map(|(_, block)| block.len()).sum();
         let mut full = KeyedRestore::decode(
