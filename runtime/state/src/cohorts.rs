@@ -367,12 +367,7 @@ impl Layout {
             };
             handed.encode(&mut sink)?;
             if let Some(group) = sink.outside {
-                return Err(Error::KeyGroupOutOfRange {
-                    key: format!("(a value of cohort {})", delta.cohort),
-                    group,
-                    start: self.range.start(),
-                    end: self.range.end(),
-                });
+                return Err(self.outside(delta.cohort, group));
             }
         }
         for group_cohort in self.groups.iter_mut().filter_map(|parts| parts.last_mut()) {
@@ -386,6 +381,17 @@ impl Layout {
         Ok(())
     }
 
+    /// The error of a value of `cohort` with entries in `group`, outside the table's range.
+    fn outside(&self, cohort: u64, group: KeyGroup) -> Error {
+        let (start, end) = (self.range.start(), self.range.end());
+        Error::KeyGroupOutOfRange {
+            key: format!("(a value of cohort {cohort})"),
+            group,
+            start,
+            end,
+        }
+    }
+
     /// Adds value `value` of `cohort`, `entries` entries all in `group`, to be encoded when
     /// the group is written (see [`Handed::deferred`]).
     fn defer(
@@ -397,12 +403,7 @@ impl Layout {
         handed: Box<dyn Handed>,
     ) -> Result<()> {
         if !self.range.contains(group) {
-            return Err(Error::KeyGroupOutOfRange {
-                key: format!("(a value of cohort {cohort})"),
-                group,
-                start: self.range.start(),
-                end: self.range.end(),
-            });
+            return Err(self.outside(cohort, group));
         }
         let parts = &mut self.groups[self.range.offset(group)];
         if parts.last().is_none_or(|last| last.cohort != cohort) {
