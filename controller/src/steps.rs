@@ -150,6 +150,17 @@ async fn stop(
     let job = observed.job;
     let upgrade = status.upgrade.clone().expect("the machine checked the upgrade");
     let url = ctx.rest_url(job);
+    if upgrade.mode == UpgradeMode::Savepoint && observed.job_view.is_none() {
+        let coordinator_up = observed
+            .pods
+            .iter()
+            .any(|pod| pod.role == Role::Coordinator && pod.health == PodHealth::Running);
+        if coordinator_up {
+            // Its REST API did not answer this once: try again rather than fall back to the
+            // last checkpoint while the job runs (an upgrade in savepoint mode takes one).
+            return Err(unreachable_job(ctx, job));
+        }
+    }
     let running = observed.job_view.filter(|view| view.is_running());
     let restore_from = match (upgrade.mode, observed.job_view, running) {
         (UpgradeMode::Savepoint, Some(view), _) if view.stopped_with_savepoint.is_some() => {

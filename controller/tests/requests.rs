@@ -218,6 +218,25 @@ async fn a_savepoint_upgrade_stops_the_job_with_a_savepoint_and_records_it_befor
 }
 
 #[tokio::test]
+async fn a_savepoint_upgrade_waits_for_a_running_job_whose_api_did_not_answer() {
+    let job_api = FakeJobApi::default(); // the coordinator's REST API does not answer
+    let (ctx, mut server) = context(job_api.clone());
+    let upgrade = json!({ "cause": "SpecChange", "mode": "savepoint", "step": "Stopping" });
+    let (job, pods) = deployed(Some(upgrade));
+    let reconciling = tokio::spawn(reconcile(Arc::new(job.clone()), ctx));
+    expect(&mut server, Method::GET, PODS, 200, pods).await;
+    let status =
+        expect(&mut server, Method::PATCH, &format!("{JOB}/status{APPLY}"), 200, json!(job)).await;
+    let status = &status["status"];
+    assert_eq!(status["upgrade"]["step"], "Stopping", "no fallback to the last checkpoint");
+    assert!(status["upgrade"]["restoreFrom"].is_null(), "{status}");
+    assert!(status["lastError"].as_str().unwrap().contains("not reachable"), "{status}");
+    assert!(job_api.calls().is_empty());
+    let error = reconciling.await.unwrap().unwrap_err();
+    assert_eq!(error.reason(), "JobApiError");
+}
+
+#[tokio::test]
 async fn a_last_state_upgrade_cancels_and_restores_the_latest_checkpoint() {
     let job_api = FakeJobApi::with_state("running");
     let (ctx, mut server) = context(job_api.clone());
